@@ -1,0 +1,44 @@
+# eokit: two commands from a fresh clone -> `make demo`, `make test`.
+# Picks the newest supported Python that actually runs (3.12, 3.13, then 3.11 / python3).
+PYTHON ?= $(shell for p in python3.12 python3.13 python3.11 python3; do \
+	  if $$p -c 'import sys; sys.exit(0 if (3,11) <= sys.version_info[:2] < (3,14) else 1)' >/dev/null 2>&1; then echo $$p; break; fi; done)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.eokit-installed
+OUT    ?= outputs
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: venv demo test lab bench sample-data clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: need Python 3.11-3.13 (python3.12 preferred) on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Run the whole notebook pipeline on the bundled sample data (no download).
+demo: $(STAMP)
+	$(BIN)/eokit run --output $(OUT)
+
+## Run the test suite, notebooks included (executed end to end in quick mode).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## Open the notebooks in JupyterLab.
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+## Run every benchmark, print one table, write benchmarks/results.json.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+## Regenerate the bundled sample data (seeded).
+sample-data: $(STAMP)
+	$(BIN)/python scripts/make_sample_data.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,5 @@
+"""`python -m eokit` runs the command-line interface."""
+
+from eokit.cli import main
+
+raise SystemExit(main())
