@@ -1,0 +1,1 @@
+"""Readers for the published Earth-observation datasets, one module each (`eokit.datasets.<name>.open`)."""
