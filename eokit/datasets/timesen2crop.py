@@ -1,0 +1,571 @@
+"""TimeSen2Crop (UNITN, Zenodo 4715631): CSV tree <-> xarray time-series set <-> chunked Zarr store.
+
+The published tree is ``TimeSen2Crop/<tile>/dates.csv`` plus ``TimeSen2Crop/<tile>/<class 0..15>/<n>.csv``,
+one CSV per pixel (header ``B1,...,B9,Flag``, one integer row per acquisition of the tile). The real tree has
+1.2 million such files, so parsing is done in bulk: the bytes of many files are concatenated and parsed by a
+single C call (``numpy.fromstring``), with cheap per-file checks; only when a chunk fails is it re-read file
+by file to name the offending file and line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import numpy as np
+import xarray as xr
+
+from eokit.schema import (
+    FLAG_NODATA,
+    TIMESERIES_SCHEMA,
+    TS2C_BANDS,
+    TS2C_CLASSES,
+    TS2C_CSV_COLUMNS,
+    check_schema,
+)
+
+__all__ = ["open", "write", "to_zarr", "HEADER"]
+
+#: The header line every sample CSV starts with.
+HEADER: str = ",".join(TS2C_CSV_COLUMNS)
+_HEADER_B = HEADER.encode()
+_NCOL = len(TS2C_CSV_COLUMNS)
+_VALID_FLAGS = (0, 1, 2, 3)
+_DATE_FILL = np.iinfo(np.int32).min
+_COMPLETE_ATTR = "eokit_complete"
+
+OnError = Literal["raise", "skip"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# scanning the tree
+# ----------------------------------------------------------------------------------------------------
+@dataclass
+class _Tile:
+    name: str
+    dates: np.ndarray  # datetime64[ns], one per acquisition
+    files: list[tuple[int, str]] = field(default_factory=list)  # (class id, path relative to base)
+
+
+def _find_base(path: str | Path) -> Path:
+    """Return the folder holding the tile folders: `path` itself or its ``TimeSen2Crop`` child."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"TimeSen2Crop: {p} does not exist (expected the unpacked TimeSen2Crop/ tree)")
+    if (p / "TimeSen2Crop").is_dir():
+        return p / "TimeSen2Crop"
+    subdirs = [d for d in p.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    if any((d / "dates.csv").exists() or any(c.name.isdigit() for c in d.iterdir() if c.is_dir())
+           for d in subdirs):
+        return p
+    found = sorted(x.name for x in p.iterdir())[:20]
+    raise FileNotFoundError(
+        f"TimeSen2Crop: {p} holds no tile folders (found {found}); expected <tile>/dates.csv and "
+        "<tile>/<class 0..15>/<n>.csv, or a TimeSen2Crop/ folder holding them"
+    )
+
+
+def _read_dates(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; every tile folder must hold dates.csv (acquisition_date, YYYYMMDD)")
+    lines = path.read_text().splitlines()
+    if not lines or lines[0].strip() != "acquisition_date":
+        got = lines[0].strip() if lines else "an empty file"
+        raise ValueError(f"{path}, line 1: expected header 'acquisition_date', got {got!r}")
+    out = []
+    for i, line in enumerate(lines[1:], start=2):
+        s = line.strip()
+        if not s:
+            continue
+        if len(s) != 8 or not s.isdigit():
+            raise ValueError(f"{path}, line {i}: expected a date YYYYMMDD, got {s!r}")
+        try:
+            out.append(np.datetime64(f"{s[:4]}-{s[4:6]}-{s[6:]}", "ns"))
+        except ValueError as e:
+            raise ValueError(f"{path}, line {i}: {s!r} is not a valid date YYYYMMDD") from e
+    if not out:
+        raise ValueError(f"{path}: no acquisition dates (expected one YYYYMMDD per line after the header)")
+    d = np.array(out, dtype="datetime64[ns]")
+    if np.any(np.diff(d) <= np.timedelta64(0)):
+        raise ValueError(f"{path}: dates are not strictly increasing (expected oldest first)")
+    return d
+
+
+def _num_key(stem: str) -> tuple[int, Any]:
+    return (0, int(stem)) if stem.isdigit() else (1, stem)
+
+
+def _csv_sort_key(name: str) -> tuple[int, Any]:
+    return _num_key(name[:-4])
+
+
+def _scan(base: Path, tiles: Iterable[str] | None, on_error: OnError, skipped: list[str]) -> list[_Tile]:
+    available = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if tiles is None:
+        names = available
+    else:
+        names = list(tiles)
+        missing = [t for t in names if t not in available]
+        if missing:
+            raise FileNotFoundError(f"{base}: tile folder(s) {missing} not found; available: {available}")
+    out = []
+    for name in names:
+        tdir = base / name
+        try:
+            tile = _Tile(name, _read_dates(tdir / "dates.csv"))
+            for cdir in sorted((d for d in tdir.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                               key=lambda d: _num_key(d.name)):
+                if not (cdir.name.isdigit() and 0 <= int(cdir.name) < len(TS2C_CLASSES)):
+                    msg = (f"{cdir}: class folder {cdir.name!r} is not a class id "
+                           f"(expected folders named 0..{len(TS2C_CLASSES) - 1})")
+                    if on_error == "skip":
+                        skipped.append(msg)
+                        continue
+                    raise ValueError(msg)
+                label = int(cdir.name)
+                names_csv = sorted((e.name for e in os.scandir(cdir) if e.name.endswith(".csv")),
+                                   key=_csv_sort_key)
+                tile.files.extend((label, f"{name}/{cdir.name}/{n}") for n in names_csv)
+            if not tile.files:
+                raise ValueError(f"{tdir}: empty tile, no sample CSV under <class 0..15>/ (expected <n>.csv files)")
+        except (ValueError, FileNotFoundError) as e:
+            if on_error == "skip":
+                skipped.append(str(e))
+                continue
+            raise
+        out.append(tile)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# bulk parsing
+# ----------------------------------------------------------------------------------------------------
+def _diagnose(path: Path, data: bytes, n_dates: int) -> str:
+    """Return a message naming the first problem in one sample CSV (slow path, one file)."""
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    if not lines or lines[0].strip() != HEADER:
+        got = lines[0].strip() if lines else "an empty file"
+        return f"{path}, line 1: expected header {HEADER!r}, got {got!r}"
+    for i, line in enumerate(lines[1:], start=2):
+        parts = line.split(",")
+        if len(parts) != _NCOL:
+            return f"{path}, line {i}: expected {_NCOL} comma-separated fields ({HEADER}), got {len(parts)}: {line!r}"
+        for col, v in zip(TS2C_CSV_COLUMNS, parts):
+            try:
+                iv = int(v)
+            except ValueError:
+                return f"{path}, line {i}, field {col}: expected an integer, got {v!r}"
+            if col == "Flag" and iv not in _VALID_FLAGS:
+                return f"{path}, line {i}, field Flag: expected 0, 1, 2 or 3, got {iv}"
+            if col != "Flag" and not -32768 <= iv <= 32767:
+                return f"{path}, line {i}, field {col}: value {iv} does not fit int16 reflectance x 10000"
+    n = len(lines) - 1
+    if n != n_dates:
+        return f"{path}: {n} data rows, but the tile's dates.csv lists {n_dates} acquisitions"
+    return f"{path}: could not be parsed (no single faulty line found)"
+
+
+def _read_bytes(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            b = os.read(fd, 1 << 16)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _parse_files(base: Path, rel: list[str], n_dates: int, on_error: OnError,
+                 skipped: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Parse sample CSVs of one tile; return (values (n, n_dates, 10) int16, kept mask (n,) bool)."""
+    n = len(rel)
+    hl = len(_HEADER_B)
+    bodies: list[bytes] = []
+    ok = True
+    for r in rel:
+        data = _read_bytes(base / r)
+        if b"\r" in data:
+            data = data.replace(b"\r", b"")
+        body = data[hl:].strip()
+        if not data.startswith(_HEADER_B) or data[hl:hl + 1] != b"\n" or body.count(b"\n") != n_dates - 1:
+            ok = False
+        bodies.append(body)
+    values = None
+    if ok:
+        buf = b",".join(bodies).replace(b"\n", b",")
+        if buf.count(b",") == n * n_dates * _NCOL - 1:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", DeprecationWarning)
+                try:
+                    arr = np.fromstring(buf, dtype=np.int64, sep=",")
+                except (DeprecationWarning, ValueError):
+                    arr = None
+            if arr is not None and arr.size == n * n_dates * _NCOL:
+                arr = arr.reshape(n, n_dates, _NCOL)
+                refl_ok = (arr[..., :-1] >= -32768).all() and (arr[..., :-1] <= 32767).all()
+                flag = arr[..., -1]
+                flag_ok = ((flag >= 0) & (flag <= 3)).all()
+                if refl_ok and flag_ok:
+                    values = arr.astype(np.int16)
+    if values is not None:
+        return values, np.ones(n, dtype=bool)
+    # slow path: find the faulty files one by one
+    out = np.zeros((n, n_dates, _NCOL), dtype=np.int16)
+    kept = np.ones(n, dtype=bool)
+    for i, r in enumerate(rel):
+        p = base / r
+        data = _read_bytes(p)
+        try:
+            a = np.loadtxt(p, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+            good = (data.replace(b"\r", b"").split(b"\n", 1)[0] == _HEADER_B and a.shape == (n_dates, _NCOL)
+                    and np.isin(a[:, -1], _VALID_FLAGS).all() and (np.abs(a[:, :-1]) <= 32767).all())
+        except ValueError:
+            good = False
+        if good:
+            out[i] = a
+            continue
+        msg = _diagnose(p, data, n_dates)
+        if on_error == "skip":
+            skipped.append(msg)
+            kept[i] = False
+        else:
+            raise ValueError(msg)
+    return out, kept
+
+
+def _tile_block(base: Path, tile: _Tile, rel_idx: slice, n_time: int, on_error: OnError,
+                skipped: list[str]) -> dict[str, np.ndarray]:
+    """Parse a slice of one tile's files into padded arrays (dict of numpy arrays, per sample)."""
+    files = tile.files[rel_idx]
+    rel = [f for _, f in files]
+    labels = np.array([c for c, _ in files], dtype=np.int64)
+    T = tile.dates.size
+    vals, kept = _parse_files(base, rel, T, on_error, skipped)
+    vals, labels = vals[kept], labels[kept]
+    rel = [r for r, k in zip(rel, kept) if k]
+    n = len(rel)
+    refl = np.zeros((n, n_time, len(TS2C_BANDS)), dtype=np.int16)
+    refl[:, :T] = vals[..., :-1]
+    flag = np.full((n, n_time), FLAG_NODATA, dtype=np.uint8)
+    flag[:, :T] = vals[..., -1]
+    date = np.full((n, n_time), np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
+    date[:, :T] = tile.dates
+    names = np.array(TS2C_CLASSES, dtype=object)[labels] if n else np.array([], dtype=object)
+    return {
+        "reflectance": refl, "flag": flag, "date": date, "label": labels,
+        "label_name": names.astype(str), "tile": np.full(n, tile.name).astype(str),
+        "source_file": np.array(rel, dtype=str),
+    }
+
+
+def _to_dataset(parts: list[dict[str, np.ndarray]], n_time: int) -> xr.Dataset:
+    def cat(k: str, empty: np.ndarray) -> np.ndarray:
+        arrs = [p[k] for p in parts if len(p[k])]
+        return np.concatenate(arrs) if arrs else empty
+
+    refl = cat("reflectance", np.zeros((0, n_time, len(TS2C_BANDS)), np.int16))
+    ds = xr.Dataset(
+        {
+            "reflectance": (("sample", "time", "band"), refl),
+            "flag": (("sample", "time"), cat("flag", np.zeros((0, n_time), np.uint8))),
+            "date": (("sample", "time"), cat("date", np.zeros((0, n_time), "datetime64[ns]"))),
+            "label": (("sample",), cat("label", np.zeros(0, np.int64))),
+            "label_name": (("sample",), cat("label_name", np.zeros(0, str))),
+            "tile": (("sample",), cat("tile", np.zeros(0, str))),
+            "source_file": (("sample",), cat("source_file", np.zeros(0, str))),
+        },
+        coords={"band": TS2C_BANDS},
+    )
+    ds["reflectance"].attrs.update(long_name="surface reflectance x 10000", source_columns="B1..B9")
+    ds["flag"].attrs.update(flag_values=[0, 1, 2, 3, 255],
+                            flag_meanings="clear cloud shadow snow no_acquisition")
+    return ds
+
+
+def _report_skipped(ds: xr.Dataset, skipped: list[str]) -> None:
+    ds.attrs["skipped"] = list(skipped)
+    if skipped:
+        warnings.warn(f"TimeSen2Crop: skipped {len(skipped)} item(s) (see ds.attrs['skipped']); first: "
+                      f"{skipped[0]}", stacklevel=3)
+
+
+# ----------------------------------------------------------------------------------------------------
+# public API
+# ----------------------------------------------------------------------------------------------------
+def _is_zarr(p: Path) -> bool:
+    return p.is_dir() and ((p / "zarr.json").exists() or (p / ".zgroup").exists())
+
+
+def open(path: str | Path, tiles: Iterable[str] | None = None, on_error: OnError = "raise") -> xr.Dataset:  # noqa: A001
+    """Return the TimeSen2Crop samples as a time-series Dataset (TIMESERIES_SCHEMA) from the tree or a Zarr store."""
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    p = Path(path).expanduser()
+    if _is_zarr(p):
+        ds = xr.open_zarr(p)
+        if not ds.attrs.get(_COMPLETE_ATTR, False):
+            raise ValueError(f"{p}: Zarr store is not marked complete (an interrupted to_zarr?); rerun to_zarr")
+        if ds.attrs.get("skipped"):  # slots of skipped files hold label -1
+            ds = ds.isel(sample=np.flatnonzero(ds["label"].values >= 0))
+        if tiles is not None:
+            tiles = list(tiles)
+            have = set(np.unique(ds["tile"].values).tolist())
+            missing = [t for t in tiles if t not in have]
+            if missing:
+                raise FileNotFoundError(f"{p}: tile(s) {missing} not in the store; available: {sorted(have)}")
+            ds = ds.isel(sample=np.flatnonzero(np.isin(ds["tile"].values, tiles)))
+        return ds
+    if p.name.endswith(".partial") and _is_zarr(p):
+        raise ValueError(f"{p}: an unfinished Zarr store")
+    base = _find_base(p)
+    skipped: list[str] = []
+    scanned = _scan(base, tiles, on_error, skipped)
+    n_time = max((t.dates.size for t in scanned), default=0)
+    parts = []
+    for t in scanned:
+        step = 20000
+        for i in range(0, len(t.files), step):
+            parts.append(_tile_block(base, t, slice(i, i + step), n_time, on_error, skipped))
+    ds = _to_dataset(parts, n_time)
+    ds.attrs.update(dataset="TimeSen2Crop", source=str(base))
+    _report_skipped(ds, skipped)
+    return ds
+
+
+def write(ds: xr.Dataset, root: str | Path, overwrite: bool = False) -> Path:
+    """Write a time-series Dataset in the published layout under `root`; return the ``root/TimeSen2Crop`` folder."""
+    check_schema(ds, TIMESERIES_SCHEMA, "TimeSen2Crop dataset")
+    root = Path(root)
+    final = root / "TimeSen2Crop"
+    if final.exists() and not overwrite:
+        raise FileExistsError(f"{final} exists; pass overwrite=True to replace it")
+    tmp = root / "TimeSen2Crop.partial"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    refl = np.asarray(ds["reflectance"].values)
+    flag = np.asarray(ds["flag"].values)
+    date = np.asarray(ds["date"].values).astype("datetime64[ns]")
+    label = np.asarray(ds["label"].values).astype(np.int64)
+    tile = np.asarray(ds["tile"].values).astype(str)
+    src = np.asarray(ds["source_file"].values).astype(str)
+    if np.any((label < 0) | (label >= len(TS2C_CLASSES))):
+        bad = int(np.flatnonzero((label < 0) | (label >= len(TS2C_CLASSES)))[0])
+        raise ValueError(f"sample {bad}: label {label[bad]} outside 0..{len(TS2C_CLASSES) - 1}")
+    counters: dict[tuple[str, int], int] = {}
+    used: set[str] = set()
+    for t in dict.fromkeys(tile.tolist()):
+        idx = np.flatnonzero(tile == t)
+        valid = ~np.isnat(date[idx[0]])
+        n_t = int(valid.sum())
+        if not valid[:n_t].all():
+            raise ValueError(f"sample {idx[0]} (tile {t}): missing dates must be padding at the end of the time axis")
+        dates = date[idx[0], :n_t]
+        same = (date[idx][:, :n_t] == dates).all(axis=1) & np.isnat(date[idx][:, n_t:]).all(axis=1)
+        if not same.all():
+            bad = int(idx[np.flatnonzero(~same)[0]])
+            raise ValueError(f"sample {bad} (tile {t}): dates differ from the tile's other samples; "
+                             "a TimeSen2Crop tile has one date list")
+        tdir = tmp / t
+        tdir.mkdir(parents=True, exist_ok=True)
+        days = [str(d)[:10].replace("-", "") for d in dates.astype("datetime64[D]")]
+        (tdir / "dates.csv").write_text("acquisition_date\n" + "\n".join(days) + "\n")
+        for i in idx:
+            c = int(label[i])
+            parts = src[i].split("/")
+            name = parts[-1] if (len(parts) == 3 and parts[0] == t and parts[1] == str(c)
+                                 and parts[2].endswith(".csv")) else None
+            rel = f"{t}/{c}/{name}" if name else None
+            if rel is None or rel in used:
+                while True:
+                    k = counters.get((t, c), 0)
+                    counters[(t, c)] = k + 1
+                    rel = f"{t}/{c}/{k}.csv"
+                    if rel not in used:
+                        break
+            used.add(rel)
+            rows = np.column_stack([refl[i, :n_t].astype(np.int64), flag[i, :n_t].astype(np.int64)])
+            if np.any(flag[i, :n_t] == FLAG_NODATA):
+                raise ValueError(f"sample {i} (tile {t}): flag 255 inside the acquisitions; the CSV format has no such flag")
+            body = "\n".join(",".join(map(str, r)) for r in rows.tolist())
+            out = tmp / rel
+            out.parent.mkdir(exist_ok=True)
+            out.write_text(HEADER + "\n" + body + "\n")
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+# ----------------------------------------------------------------------------------------------------
+# Zarr conversion
+# ----------------------------------------------------------------------------------------------------
+def _encoding(ds: xr.Dataset, chunk: int) -> dict[str, dict[str, Any]]:
+    from zarr.codecs import BloscCodec
+
+    fast = [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
+    enc: dict[str, dict[str, Any]] = {}
+    for v in ds.data_vars:
+        enc[v] = {"chunks": (chunk,) + ds[v].shape[1:], "compressors": fast}
+    enc["date"].update(units="days since 1970-01-01", dtype="int32", _FillValue=_DATE_FILL)
+    return enc
+
+
+def _template(n: int, n_time: int, widths: dict[str, int], chunk: int) -> xr.Dataset:
+    import dask.array as da
+
+    def z(shape: tuple[int, ...], dtype: Any) -> Any:
+        return da.zeros(shape, dtype=dtype, chunks=(chunk,) + shape[1:])
+
+    ds = xr.Dataset(
+        {
+            "reflectance": (("sample", "time", "band"), z((n, n_time, len(TS2C_BANDS)), np.int16)),
+            "flag": (("sample", "time"), z((n, n_time), np.uint8)),
+            "date": (("sample", "time"), z((n, n_time), "datetime64[ns]")),
+            "label": (("sample",), z((n,), np.int64)),
+            "label_name": (("sample",), z((n,), f"<U{widths['label_name']}")),
+            "tile": (("sample",), z((n,), f"<U{widths['tile']}")),
+            "source_file": (("sample",), z((n,), f"<U{widths['source_file']}")),
+        },
+        coords={"band": TS2C_BANDS},
+    )
+    return ds
+
+
+def _write_chunk(base: str, partial: str, progress: str, k: int, start: int, pieces: list[tuple[Any, ...]],
+                 n_time: int, widths: dict[str, int], on_error: OnError) -> list[str]:
+    """Parse the files of sample chunk `k` and write them into its region of the partial store."""
+    marker = Path(progress) / f"{k}.done"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    skipped: list[str] = []
+    parts = []
+    for tile_name, dates, files in pieces:
+        tile = _Tile(tile_name, dates, files)
+        parts.append(_tile_block(Path(base), tile, slice(None), n_time, on_error, skipped))
+    ds = _to_dataset(parts, n_time)
+    n = ds.sizes["sample"]
+    n_expected = sum(len(f) for _, _, f in pieces)
+    if n < n_expected:  # skipped files: keep the sample slot, flagged as no acquisition and label -1
+        fill = n_expected - n
+        pad = _to_dataset([{
+            "reflectance": np.zeros((fill, n_time, len(TS2C_BANDS)), np.int16),
+            "flag": np.full((fill, n_time), FLAG_NODATA, np.uint8),
+            "date": np.full((fill, n_time), np.datetime64("NaT", "ns")),
+            "label": np.full(fill, -1, np.int64), "label_name": np.full(fill, "").astype(str),
+            "tile": np.full(fill, "").astype(str), "source_file": np.full(fill, "").astype(str)}], n_time)
+        ds = xr.concat([ds, pad], dim="sample", data_vars="all")
+    for v, w in widths.items():
+        ds[v] = ds[v].astype(f"<U{w}")
+    ds = ds.drop_vars("band")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.to_zarr(partial, region={"sample": slice(start, start + n_expected)}, mode="r+")
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(skipped))
+    tmp.rename(marker)
+    return skipped
+
+
+def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite: bool = False,
+            tiles: Iterable[str] | None = None, workers: int | None = None,
+            scheduler: Literal["processes", "threads", "synchronous"] = "processes",
+            on_error: OnError = "raise", progress: bool = True) -> Path:
+    """Convert the CSV tree under `root` to a chunked Zarr store in parallel (resumable); return the store path."""
+    import dask
+    from dask.diagnostics import ProgressBar
+
+    store = Path(store)
+    if store.exists() and not overwrite:
+        raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
+    base = _find_base(root)
+    skipped: list[str] = []
+    scanned = _scan(base, tiles, on_error, skipped)
+    if not scanned:
+        raise ValueError(f"{base}: no readable tile to convert")
+    n_time = max(t.dates.size for t in scanned)
+    flat: list[tuple[int, int, str]] = []  # (tile index, label, rel)
+    for ti, t in enumerate(scanned):
+        flat.extend((ti, c, r) for c, r in t.files)
+    n = len(flat)
+    widths = {
+        "label_name": max(len(c) for c in TS2C_CLASSES),
+        "tile": max(len(t.name) for t in scanned),
+        "source_file": max(len(r) for _, _, r in flat),
+    }
+    h = hashlib.sha1()
+    for t in scanned:
+        h.update(f"{t.name}:{t.dates.astype('int64').tolist()}:".encode())
+        h.update("\n".join(r for _, r in t.files).encode())
+    manifest = f"{h.hexdigest()}:{n}:{n_time}:{chunks}"
+
+    partial = store.with_name(store.name + ".partial")
+    prog = store.with_name(store.name + ".progress")
+    resume = False
+    if _is_zarr(partial) and prog.is_dir():
+        try:
+            resume = xr.open_zarr(partial).attrs.get("eokit_manifest") == manifest
+        except Exception:  # noqa: BLE001 - an unreadable partial store is simply rebuilt
+            resume = False
+    if not resume:
+        for p in (partial, prog):
+            if p.exists():
+                shutil.rmtree(p)
+        tmpl = _template(n, n_time, widths, chunks)
+        tmpl.attrs.update(dataset="TimeSen2Crop", source=str(base), eokit_manifest=manifest)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tmpl.to_zarr(partial, mode="w", compute=False, encoding=_encoding(tmpl, chunks), consolidated=False)
+        prog.mkdir()
+
+    tasks = []
+    for k, start in enumerate(range(0, n, chunks)):
+        sel = flat[start:start + chunks]
+        pieces: list[tuple[Any, ...]] = []
+        for ti, c, r in sel:
+            if not pieces or pieces[-1][0] != scanned[ti].name:
+                pieces.append((scanned[ti].name, scanned[ti].dates, []))
+            pieces[-1][2].append((c, r))
+        tasks.append(dask.delayed(_write_chunk, pure=False)(
+            str(base), str(partial), str(prog), k, start, pieces, n_time, widths, on_error))
+    cfg: dict[str, Any] = {}
+    if scheduler == "processes" and sys.platform.startswith("linux"):
+        cfg["multiprocessing.context"] = "fork"  # no re-import per worker
+    with dask.config.set(cfg):
+        if progress:
+            with ProgressBar():
+                results = dask.compute(*tasks, scheduler=scheduler, num_workers=workers)
+        else:
+            results = dask.compute(*tasks, scheduler=scheduler, num_workers=workers)
+    for r in results:
+        skipped.extend(r)
+
+    import zarr
+
+    g = zarr.open_group(str(partial), mode="r+")
+    g.attrs.update({_COMPLETE_ATTR: True, "skipped": skipped})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(partial))
+    if store.exists():
+        shutil.rmtree(store)
+    partial.rename(store)
+    shutil.rmtree(prog, ignore_errors=True)
+    if skipped:
+        warnings.warn(f"TimeSen2Crop: skipped {len(skipped)} item(s) (store attrs 'skipped'); first: {skipped[0]}",
+                      stacklevel=2)
+    return store
