@@ -1,0 +1,284 @@
+"""SAR patches inside labelled ice polygons, vectorised and chunked, as Datasets following PATCH_SCHEMA.
+
+Polygon ids are rasterised once per block of patch positions (with a halo of `size - 1` pixels), purity
+is tested for every grid position at once (strided sliding-window min/max for "inside one polygon",
+summed-area tables for class fractions), and the patches are gathered by fancy indexing. Blocks are
+processed one at a time, and for dask-backed scenes the image gather stays lazy, so a 10,000 x 10,000
+scene needs memory for one block, not the scene.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from numpy.lib.stride_tricks import sliding_window_view
+
+from eokit.schema import ICE_CLASSES, PATCH_SCHEMA, SAR_CHANNELS, check_schema
+
+#: Patch counts of the UiT sea-ice set (31 Sentinel-1 scenes, stride 10), per patch size.
+MISSION_COUNTS: dict[int, int] = {10: 18441, 20: 16574, 32: 14747}
+
+
+def _strided_window(a: np.ndarray, size: int, stride: int, func: Any) -> np.ndarray:
+    """Separable `func` (np.min/np.max) over size x size windows whose origins lie on a stride grid."""
+    rows = func(sliding_window_view(a, size, axis=0)[::stride], axis=-1)
+    return func(sliding_window_view(rows, size, axis=1)[:, ::stride], axis=-1)
+
+
+def _window_sums(a: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """Sums of `a` over size x size windows on a stride grid, from one summed-area table."""
+    sat = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.int64)
+    np.cumsum(np.cumsum(a, axis=0, dtype=np.int64), axis=1, out=sat[1:, 1:])
+    r = np.arange(0, a.shape[0] - size + 1, stride)[:, None]
+    c = np.arange(0, a.shape[1] - size + 1, stride)[None, :]
+    return sat[r + size, c + size] - sat[r, c + size] - sat[r + size, c] + sat[r, c]
+
+
+def _scene_polygons(scene: xr.Dataset, polygons: Any, label_column: str) -> Any:
+    """Return the scene's polygons in pixel space with integer labels; raise if any lies outside the scene."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from eokit.sar import read_ice_polygons, to_pixel_space
+
+    name = str(scene.attrs.get("scene", ""))
+    gdf = read_ice_polygons(polygons, label_column=label_column, scene=name or None)
+    if len(gdf) == 0:
+        raise ValueError(f"no labelled polygons for scene {name!r}")
+    pix = to_pixel_space(gdf, scene)
+    frame = box(0, 0, scene.sizes["x"], scene.sizes["y"])
+    outside = ~pix.intersects(frame)
+    if outside.any():
+        ids = gdf.loc[outside, "polygon_id"].tolist()
+        raise ValueError(
+            f"{int(outside.sum())} of {len(gdf)} polygons lie outside scene {name!r} "
+            f"({scene.sizes['y']} x {scene.sizes['x']} pixels, CRS {scene.rio.crs}): polygon_id {ids[:20]}; "
+            "check the polygons' CRS and that they belong to this scene"
+        )
+    # rasterise positions 0..n-1 (any polygon_id values are allowed) and map back afterwards
+    return gpd.GeoDataFrame({"index": np.arange(len(gdf), dtype=np.int64),
+                             "polygon_id": gdf["polygon_id"].astype(np.int64).values,
+                             "label": gdf[label_column].astype(np.int64).values}, geometry=pix.values)
+
+
+def _block_positions(ids: np.ndarray, labels_of: np.ndarray, size: int, stride: int, min_fraction: float,
+                     n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (rows, cols, label, polygon_id) of the kept patch origins inside one block's id raster."""
+    if min_fraction >= 1.0:
+        lo = _strided_window(ids, size, stride, np.min)
+        hi = _strided_window(ids, size, stride, np.max)
+        keep = (lo == hi) & (lo >= 0)
+        rr, cc = np.nonzero(keep)
+        pid = lo[rr, cc]
+        return rr * stride, cc * stride, labels_of[pid], pid
+    cls = np.where(ids >= 0, labels_of[np.maximum(ids, 0)], -1)
+    best = None
+    best_label = None
+    for k in np.unique(cls[cls >= 0]):
+        counts = _window_sums(cls == k, size, stride)
+        if best is None:
+            best, best_label = counts, np.full(counts.shape, k)
+        else:
+            better = counts > best
+            best = np.where(better, counts, best)
+            best_label = np.where(better, k, best_label)
+    if best is None:
+        return (np.empty(0, int),) * 4  # type: ignore[return-value]
+    keep = best >= np.ceil(min_fraction * size * size - 1e-9)
+    rr, cc = np.nonzero(keep)
+    r0, c0 = rr * stride, cc * stride
+    centre = ids[r0 + size // 2, c0 + size // 2]
+    label = best_label[rr, cc]
+    pid = np.where((centre >= 0) & (labels_of[np.maximum(centre, 0)] == label), centre, -1)
+    return r0, c0, label, pid
+
+
+def _block_starts(n_origins: int, per_block: int) -> list[tuple[int, int]]:
+    return [(i, min(i + per_block, n_origins)) for i in range(0, n_origins, per_block)]
+
+
+def extract(
+    scene: xr.Dataset | Sequence[xr.Dataset],
+    polygons: Any,
+    label_column: str = "ice_class",
+    size: int = 32,
+    stride: int = 10,
+    min_fraction: float = 1.0,
+    chunks: int | Mapping[str, int] | None = 2048,
+    channels: Sequence[str] = tuple(SAR_CHANNELS),
+    all_touched: bool = False,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Return the patch set (PATCH_SCHEMA) of `size` x `size` patches on a `stride` grid inside labelled polygons.
+
+    A patch is kept when it lies wholly inside one polygon and on valid pixels (`min_fraction=1.0`), or
+    when one class covers at least `min_fraction` of it. `polygons` is a GeoDataFrame or a GPKG/SHP path
+    (optionally with a `scene` column matching `scene.attrs["scene"]`); they are reprojected to the scene
+    CRS (or mapped through its GCPs). `chunks` bounds the block of scene pixels handled at once. A list
+    of scenes gives one concatenated patch set.
+    """
+    if not isinstance(scene, xr.Dataset):
+        parts = [extract(s, polygons, label_column, size, stride, min_fraction, chunks, channels, all_touched,
+                         progress) for s in scene]
+        if not parts:
+            raise ValueError("extract got an empty list of scenes")
+        out = xr.concat(parts, dim="patch", data_vars="all", coords="minimal", compat="override",
+                        combine_attrs="override")
+        out.attrs["scenes"] = [p.attrs["scene"] for p in parts]
+        out.attrs["scene"] = ",".join(out.attrs["scenes"])
+        return out
+    from affine import Affine
+    from shapely.geometry import box
+    from rasterio.features import rasterize
+    from tqdm.auto import tqdm
+
+    name = str(scene.attrs.get("scene", ""))
+    size, stride = int(size), int(stride)
+    if size < 1 or stride < 1:
+        raise ValueError(f"patch size and stride must be positive, got size={size}, stride={stride}")
+    if not 0.0 < min_fraction <= 1.0:
+        raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}")
+    ny, nx = scene.sizes["y"], scene.sizes["x"]
+    if size > ny or size > nx:
+        raise ValueError(f"patch size {size} is larger than scene {name!r} ({ny} x {nx} pixels)")
+    missing = [c for c in channels if c not in scene]
+    if missing:
+        raise ValueError(f"scene {name!r} lacks channel(s) {missing}; found {list(scene.data_vars)}")
+    gdf = _scene_polygons(scene, polygons, label_column)
+    labels_of = gdf["label"].to_numpy()
+    ids_of = gdf["polygon_id"].to_numpy()
+    sindex = gdf.sindex
+
+    block = chunks if isinstance(chunks, int) else (max(chunks.values()) if chunks else max(ny, nx))
+    per_block = max(1, int(block) // stride)
+    row_origins = np.arange(0, ny - size + 1, stride)
+    col_origins = np.arange(0, nx - size + 1, stride)
+    valid = scene["valid"] if "valid" in scene else None
+    blocks = [(a, b) for a in _block_starts(len(row_origins), per_block)
+              for b in _block_starts(len(col_origins), per_block)]
+    found: list[tuple[np.ndarray, ...]] = []
+    windows: list[tuple[int, int, int, int]] = []
+    for (i0, i1), (j0, j1) in tqdm(blocks, desc=f"patches {name} {size}px", disable=not progress or len(blocks) < 4):
+        r0, r1 = int(row_origins[i0]), int(row_origins[i1 - 1]) + size
+        c0, c1 = int(col_origins[j0]), int(col_origins[j1 - 1]) + size
+
+        hits = sindex.query(box(c0, r0, c1, r1), predicate="intersects")
+        if len(hits) == 0:
+            continue
+        sub = gdf.iloc[hits]
+        ids = rasterize(zip(sub.geometry, sub["index"]), out_shape=(r1 - r0, c1 - c0), fill=-1,
+                        transform=Affine.translation(c0, r0), all_touched=all_touched, dtype=np.int32)
+        bad = np.zeros(ids.shape, dtype=bool)
+        for c in channels:
+            bad |= ~np.isfinite(np.asarray(scene[c].isel(y=slice(r0, r1), x=slice(c0, c1)).values))
+        if valid is not None:
+            bad |= np.asarray(valid.isel(y=slice(r0, r1), x=slice(c0, c1)).values) == 0
+        ids[bad] = -1
+        rr, cc, lab, pid = _block_positions(ids, labels_of, size, stride, min_fraction, len(ICE_CLASSES))
+        if len(rr):
+            found.append((rr + r0, cc + c0, lab, pid))
+            windows.append((r0, r1, c0, c1))
+    if found:
+        row0 = np.concatenate([f[0] for f in found]).astype(np.int64)
+        col0 = np.concatenate([f[1] for f in found]).astype(np.int64)
+        label = np.concatenate([f[2] for f in found]).astype(np.int64)
+        pos = np.concatenate([f[3] for f in found]).astype(np.int64)
+        pid = np.where(pos >= 0, ids_of[np.maximum(pos, 0)], -1)
+    else:
+        row0 = col0 = label = pid = np.empty(0, dtype=np.int64)
+    image = _gather(scene, list(channels), found, windows, size)
+    ds = xr.Dataset(
+        {
+            "image": (("patch", "row", "col", "channel"), image),
+            "label": ("patch", label),
+            "label_name": ("patch", np.array([ICE_CLASSES[k] for k in label], dtype=f"<U{max(map(len, ICE_CLASSES))}")),
+            "row0": ("patch", row0),
+            "col0": ("patch", col0),
+            "polygon_id": ("patch", pid),
+            "scene": ("patch", np.full(len(label), name, dtype=f"<U{max(len(name), 1)}")),
+        },
+        coords={"channel": list(channels), "row": np.arange(size), "col": np.arange(size)},
+        attrs={"scene": name, "size": size, "stride": stride, "min_fraction": float(min_fraction),
+               "label_column": label_column, "classes": list(ICE_CLASSES)},
+    )
+    check_schema(ds, PATCH_SCHEMA, "patch set")
+    return ds
+
+
+def _gather(scene: xr.Dataset, channels: list[str], found: list[tuple[np.ndarray, ...]],
+            windows: list[tuple[int, int, int, int]], size: int) -> Any:
+    """Patch images (n, size, size, channel) float32: numpy for in-memory scenes, lazy dask otherwise."""
+    n_ch = len(channels)
+
+    def gather_block(window: tuple[int, int, int, int], rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+        r0, r1, c0, c1 = window
+        img = np.stack([np.asarray(scene[c].isel(y=slice(r0, r1), x=slice(c0, c1)).values, dtype=np.float32)
+                        for c in channels], axis=-1)
+        views = sliding_window_view(img, (size, size), axis=(0, 1))  # (h, w, C, size, size)
+        return np.ascontiguousarray(views[rr - r0, cc - c0].transpose(0, 2, 3, 1))
+
+    if not found:
+        return np.empty((0, size, size, n_ch), dtype=np.float32)
+    lazy = any(scene[c].chunks is not None for c in channels)
+    if not lazy:
+        return np.concatenate([gather_block(w, f[0], f[1]) for w, f in zip(windows, found)])
+    import dask
+    import dask.array as da
+
+    parts = [da.from_delayed(dask.delayed(gather_block)(w, f[0], f[1]), shape=(len(f[0]), size, size, n_ch),
+                             dtype=np.float32) for w, f in zip(windows, found)]
+    return da.concatenate(parts, axis=0)
+
+
+def write_patches(ds: xr.Dataset, store: str | os.PathLike[str], overwrite: bool = False,
+                  chunk_patches: int = 1024) -> Path:
+    """Write a patch set to a Zarr store (temp sibling then rename) and return its path."""
+    check_schema(ds, PATCH_SCHEMA, "patch set")
+    p = Path(store)
+    if p.exists():
+        if not overwrite:
+            raise FileExistsError(f"{p} exists; pass overwrite=True to replace it")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    n = max(1, min(chunk_patches, ds.sizes["patch"]))
+    out = ds.chunk({"patch": n})
+    encoding = {v: {"chunks": out[v].shape[:0] + tuple(c[0] for c in out[v].chunks)} for v in out.data_vars}
+    out.to_zarr(tmp, mode="w", encoding=encoding, zarr_format=2, consolidated=True)
+    if p.exists():
+        shutil.rmtree(p)
+    tmp.rename(p)
+    return p
+
+
+def read_patches(store: str | os.PathLike[str]) -> xr.Dataset:
+    """Return a patch set written by `write_patches` (lazy, dask-backed)."""
+    p = Path(store)
+    if not p.exists():
+        raise FileNotFoundError(f"patch store {p} does not exist; write it with eokit.patches.write_patches")
+    ds = xr.open_zarr(p)
+    check_schema(ds, PATCH_SCHEMA, f"patch store {p}")
+    return ds
+
+
+def patch_counts(patch_sets: xr.Dataset | Mapping[int, xr.Dataset] | Sequence[xr.Dataset]) -> pd.DataFrame:
+    """Return patches per ice class (rows, plus `total` and the UiT mission's totals) and patch size (columns)."""
+    if isinstance(patch_sets, xr.Dataset):
+        patch_sets = [patch_sets]
+    if not isinstance(patch_sets, Mapping):
+        patch_sets = {int(ds.attrs.get("size", ds.sizes["row"])): ds for ds in patch_sets}
+    table = {}
+    for size, ds in sorted(patch_sets.items()):
+        labels = np.asarray(ds["label"].values)
+        counts = np.bincount(labels, minlength=len(ICE_CLASSES))[: len(ICE_CLASSES)]
+        table[f"{size}x{size}"] = list(counts) + [int(counts.sum()), MISSION_COUNTS.get(int(size), np.nan)]
+    index = list(ICE_CLASSES) + ["total", "UiT mission total (31 scenes)"]
+    df = pd.DataFrame(table, index=pd.Index(index, name="class"))
+    return df.astype("Int64")

@@ -1,0 +1,495 @@
+"""Sentinel-1 SAR scenes as xarray Datasets (SNAP GeoTIFF folders, GRD SAFE products) and their preprocessing.
+
+`open` returns a Dataset with dims (y, x) holding `HH`, `HV` (as stored: dB, linear sigma0 or amplitude,
+told by each variable's `units` attribute), `IA` (incidence angle, degrees), optional `land` mask, a CRS
+(GeoTIFF) or ground control points (SAFE), and attrs `scene`. `preprocess` turns it into clipped dB
+backscatter with an optional incidence-angle correction, a `valid` mask and reusable statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import xarray as xr
+
+from eokit.schema import SAR_CHANNELS
+
+POLARISATIONS: tuple[str, ...] = ("HH", "HV")
+
+#: file stem patterns (lower case, without extension) -> (variable, units)
+_BAND_PATTERNS: list[tuple[re.Pattern[str], str, str]] = []
+for _pol in POLARISATIONS:
+    _p = _pol.lower()
+    _BAND_PATTERNS += [
+        (re.compile(rf"^(sigma0|sigma_0|sigmanought|intensity)_{_p}_db$"), _pol, "dB"),
+        (re.compile(rf"^{_p}_db$"), _pol, "dB"),
+        (re.compile(rf"^(sigma0|sigma_0|sigmanought|intensity)_{_p}$"), _pol, "linear"),
+        (re.compile(rf"^{_p}$"), _pol, "linear"),
+        (re.compile(rf"^amplitude_{_p}$"), _pol, "amplitude"),
+    ]
+_BAND_PATTERNS += [
+    (re.compile(r"^(incidence_?angle(_?from_?ellipsoid)?|incident_?angle|ia|theta)$"), "IA", "degrees"),
+    (re.compile(r"^land(_?mask)?$"), "land", "1"),
+]
+_RASTER_SUFFIXES = {".tif", ".tiff", ".img"}
+
+
+def _classify(stem: str) -> tuple[str, str] | None:
+    s = stem.lower()
+    for pattern, var, units in _BAND_PATTERNS:
+        if pattern.match(s):
+            return var, units
+    return None
+
+
+def open(path: str | os.PathLike[str], chunks: Mapping[str, int] | int | str | None = None) -> xr.Dataset:
+    """Return the SAR scene at `path` (a folder of GeoTIFFs or a Sentinel-1 GRD .SAFE) as a (y, x) Dataset."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"SAR scene {p} does not exist")
+    if p.suffix.lower() == ".safe" or (p.is_dir() and (p / "manifest.safe").exists()) or p.name == "manifest.safe":
+        return _open_safe(p.parent if p.name == "manifest.safe" else p, chunks)
+    if p.is_dir():
+        return _open_geotiff_folder(p, chunks)
+    raise ValueError(
+        f"{p} is neither a folder of GeoTIFFs (Sigma0_HH_db.tif, Sigma0_HV_db.tif, incidence_angle.tif) "
+        "nor a Sentinel-1 .SAFE product folder"
+    )
+
+
+def _rio_chunks(chunks: Mapping[str, int] | int | str | None) -> Any:
+    if chunks is None or isinstance(chunks, (int, str)):
+        return chunks
+    return {"band": 1, "y": chunks.get("y", -1), "x": chunks.get("x", -1)}
+
+
+def _open_geotiff_folder(folder: Path, chunks: Any) -> xr.Dataset:
+    import rioxarray
+
+    found: dict[str, list[tuple[Path, str]]] = {}
+    listing = sorted(f.name for f in folder.iterdir())
+    for f in sorted(folder.iterdir()):
+        if f.suffix.lower() not in _RASTER_SUFFIXES:
+            continue
+        kind = _classify(f.stem)
+        if kind:
+            found.setdefault(kind[0], []).append((f, kind[1]))
+    missing = [v for v in (*POLARISATIONS, "IA") if v not in found]
+    if missing:
+        expected = {
+            "HH": "Sigma0_HH_db.tif, Sigma0_HH.tif (linear) or Amplitude_HH.tif",
+            "HV": "Sigma0_HV_db.tif, Sigma0_HV.tif (linear) or Amplitude_HV.tif",
+            "IA": "incidence_angle.tif (or incidenceAngleFromEllipsoid.tif)",
+        }
+        raise ValueError(
+            f"SAR scene folder {folder} lacks {', '.join(missing)}: expected "
+            + "; ".join(f"{m}: {expected[m]}" for m in missing)
+            + f" (any letter case, .tif/.tiff/.img); found {listing}"
+        )
+    variables: dict[str, xr.DataArray] = {}
+    ref: xr.DataArray | None = None
+    ref_file: Path | None = None
+    for var, candidates in found.items():
+        # several candidates (e.g. Sigma0_HH.tif and Sigma0_HH_db.tif): prefer dB, then linear, then amplitude
+        order = {"dB": 0, "linear": 1, "amplitude": 2, "degrees": 0, "1": 0}
+        f, units = sorted(candidates, key=lambda c: order[c[1]])[0]
+        da = rioxarray.open_rasterio(f, chunks=_rio_chunks(chunks), masked=True)
+        if da.sizes.get("band", 1) != 1:
+            raise ValueError(f"{f} has {da.sizes['band']} bands, expected a single-band raster")
+        da = da.squeeze("band", drop=True)
+        if ref is None:
+            ref, ref_file = da, f
+        elif da.shape != ref.shape or da.rio.transform() != ref.rio.transform() or da.rio.crs != ref.rio.crs:
+            raise ValueError(
+                f"{f} is on grid {da.shape} {da.rio.crs} {tuple(da.rio.transform())[:6]}, "
+                f"but {ref_file} is on {ref.shape} {ref.rio.crs} {tuple(ref.rio.transform())[:6]}; "
+                "all bands of a scene must share one grid"
+            )
+        if var == "land":
+            da = (da.fillna(0) > 0).astype(np.uint8)
+        else:
+            da = da.astype(np.float32)
+        da.attrs = {"units": units, "source_file": f.name}
+        da.encoding = {}
+        variables[var] = da.drop_vars("spatial_ref", errors="ignore")
+    assert ref is not None
+    if variables["HH"].attrs["units"] == "linear":
+        _check_linear(variables["HH"], found["HH"][0][0])
+    ds = xr.Dataset(variables)
+    ds = ds.rio.write_crs(ref.rio.crs).rio.write_transform(ref.rio.transform())
+    ds.attrs = {"scene": folder.name, "source": str(folder), "format": "geotiff"}
+    return ds
+
+
+def _check_linear(da: xr.DataArray, f: Path) -> None:
+    sample = np.asarray(da[:: max(1, da.shape[0] // 64), :: max(1, da.shape[1] // 64)].values)
+    finite = sample[np.isfinite(sample)]
+    if finite.size and (finite < 0).mean() > 0.01:
+        warnings.warn(f"{f} is named as linear sigma0 but holds negative values: treating it as dB", stacklevel=3)
+        da.attrs["units"] = "dB"
+
+
+# --- Sentinel-1 SAFE ------------------------------------------------------------------------------------
+
+
+def _open_safe(safe: Path, chunks: Any) -> xr.Dataset:
+    import xarray_sentinel as xs
+    from rasterio.control import GroundControlPoint
+
+    if not (safe / "manifest.safe").exists():
+        raise FileNotFoundError(f"{safe} has no manifest.safe: not a Sentinel-1 SAFE product folder")
+    root = xs.open_sentinel1_dataset(str(safe))
+    if root.attrs.get("product_type") != "GRD":
+        raise ValueError(f"{safe} is a {root.attrs.get('product_type')} product; only GRD products are supported")
+    pol_groups = {g.split("/")[1]: g for g in root.attrs.get("subgroups", []) if g.count("/") == 1}
+    missing = [p for p in POLARISATIONS if p not in pol_groups]
+    if missing:
+        raise ValueError(
+            f"Sentinel-1 product {safe} lacks polarisation {', '.join(missing)}: HH and HV (1SDH) are needed; "
+            f"found {sorted(pol_groups) or 'none'} in manifest.safe"
+        )
+    rio_chunks = None
+    if chunks is not None:
+        c = chunks if isinstance(chunks, Mapping) else {"y": chunks, "x": chunks}
+        rio_chunks = {"y": c.get("y", -1), "x": c.get("x", -1)}
+    variables: dict[str, xr.DataArray] = {}
+    gcp_ds = None
+    for pol in POLARISATIONS:
+        group = pol_groups[pol]
+        meas = xs.open_sentinel1_dataset(str(safe), group=group, rasterio_chunks=rio_chunks).measurement
+        cal = xs.open_sentinel1_dataset(str(safe), group=f"{group}/calibration")
+        if meas.chunks is None:
+            sigma0 = xs.calibrate_intensity(meas, cal.sigmaNought)
+        else:  # calibrate block by block so the LUT is never interpolated to the whole image at once
+            sigma0 = xr.map_blocks(
+                lambda block, lut: xs.calibrate_intensity(block, lut), meas, args=[cal.sigmaNought],
+                template=meas.astype(np.float32),
+            )
+        sigma0 = sigma0.swap_dims({d: c for d, c in (("azimuth_time", "line"), ("ground_range", "pixel"),
+                                                     ("slant_range_time", "pixel")) if d in sigma0.dims})
+        sigma0 = sigma0.reset_coords(drop=True).rename({"line": "y", "pixel": "x"}).astype(np.float32)
+        sigma0.attrs = {"units": "linear", "long_name": f"sigma0 {pol}", "source_file": Path(group).as_posix()}
+        variables[pol] = sigma0
+        if gcp_ds is None:
+            gcp_ds = xs.open_sentinel1_dataset(str(safe), group=f"{group}/gcp")
+    assert gcp_ds is not None
+    hh = variables["HH"]
+    ia = _grid_to_image(gcp_ds.line.values, gcp_ds.pixel.values, gcp_ds.incidenceAngle.values, hh)
+    variables["IA"] = xr.DataArray(ia, dims=("y", "x"), coords=hh.coords, attrs={"units": "degrees"})
+    ds = xr.Dataset(variables)
+    ds = ds.assign_coords(y=np.arange(ds.sizes["y"]), x=np.arange(ds.sizes["x"]))
+    gcps = [
+        GroundControlPoint(row=float(line), col=float(pixel), x=float(lon), y=float(lat), z=float(h))
+        for line, lat_row, lon_row, h_row in zip(gcp_ds.line.values, gcp_ds.latitude.values,
+                                                 gcp_ds.longitude.values, gcp_ds.height.values)
+        for pixel, lat, lon, h in zip(gcp_ds.pixel.values, lat_row, lon_row, h_row)
+    ]
+    ds = ds.rio.write_gcps(gcps, "EPSG:4326")
+    attrs = root.attrs
+    ds.attrs = {
+        "scene": safe.name[: -len(safe.suffix)] if safe.suffix.lower() == ".safe" else safe.name,
+        "source": str(safe), "format": "safe",
+        **{k: attrs[k] for k in ("mode", "pass", "start_time", "stop_time", "product_type") if k in attrs},
+        "mission": f"S1{attrs.get('number', '')}",
+    }
+    return ds
+
+
+def _bilinear(g_lines: np.ndarray, g_pixels: np.ndarray, values: np.ndarray, lines: np.ndarray,
+              pixels: np.ndarray) -> np.ndarray:
+    """Separable bilinear interpolation of a rectilinear (line, pixel) grid to the given lines/pixels."""
+    along_pixel = np.stack([np.interp(pixels, g_pixels, row) for row in values])  # (n_grid_lines, n_pixels)
+    out = np.empty((len(lines), len(pixels)), dtype=np.float32)
+    for i in range(len(pixels)):
+        out[:, i] = np.interp(lines, g_lines, along_pixel[:, i])
+    return out
+
+
+def _grid_to_image(g_lines: np.ndarray, g_pixels: np.ndarray, values: np.ndarray, like: xr.DataArray) -> Any:
+    ny, nx = like.shape
+    if like.chunks is None:
+        return _bilinear(g_lines, g_pixels, values, np.arange(ny), np.arange(nx))
+    import dask.array as da
+
+    def block(x: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        return _bilinear(g_lines, g_pixels, values, np.arange(r0, r1), np.arange(c0, c1))
+
+    return da.map_blocks(block, da.empty((ny, nx), chunks=like.data.chunks, dtype=np.float32), dtype=np.float32)
+
+
+# --- preprocessing --------------------------------------------------------------------------------------
+
+
+def to_db(da: xr.DataArray) -> xr.DataArray:
+    """Return backscatter in dB from a band whose `units` attr is dB, linear (sigma0) or amplitude."""
+    units = da.attrs.get("units", "dB")
+    if units == "dB":
+        out = da
+    elif units in ("linear", "amplitude"):
+        power = da if units == "linear" else da**2
+        out = 10 * np.log10(power.where(power > 0))
+    else:
+        raise ValueError(f"variable {da.name!r} has units {units!r}; expected 'dB', 'linear' or 'amplitude'")
+    out = out.astype(np.float32)
+    out.attrs = {**da.attrs, "units": "dB"}
+    return out
+
+
+def preprocess(
+    scene: xr.Dataset,
+    clip: tuple[float, float] | None = (-35.0, 5.0),
+    ia_correction: Mapping[str, float] | None = None,
+    ref_angle: float | None = None,
+    stats: Mapping[str, Any] | None = None,
+    standardize: bool = False,
+    land: Any = None,
+) -> tuple[xr.Dataset, dict[str, Any]]:
+    """Return (scene in clipped dB with `valid`/`land` masks, statistics) after optional IA correction.
+
+    `ia_correction` maps a polarisation to its backscatter slope in dB per degree of incidence angle
+    (negative for sea ice, e.g. {"HH": -0.24, "HV": -0.16}); the band is normalised to `ref_angle` as
+    ``sigma0_dB - slope * (IA - ref_angle)``. Statistics (mean and std per channel over valid pixels, the
+    clip range, slopes and reference angle) are computed here unless `stats` is given (reuse the training
+    scenes' statistics for test scenes); `standardize=True` also rescales HH, HV and IA to zero mean and
+    unit variance. `land` is an optional land mask: polygons (path or GeoDataFrame) rasterised to the scene.
+    """
+    for var in (*POLARISATIONS, "IA"):
+        if var not in scene:
+            raise ValueError(
+                f"scene {scene.attrs.get('scene', '?')} has no {var!r} variable; found {list(scene.data_vars)}"
+            )
+    if stats is not None:
+        _check_stats(stats)
+        clip = tuple(stats["clip"]) if stats.get("clip") is not None else None  # type: ignore[assignment]
+        ia_correction = stats.get("ia_correction")
+        ref_angle = stats.get("ref_angle")
+    out = scene.copy()
+    for pol in POLARISATIONS:
+        out[pol] = to_db(scene[pol])
+    ia = out["IA"].astype(np.float32)
+    valid = np.isfinite(out["HH"]) & np.isfinite(out["HV"]) & np.isfinite(ia) & (ia > 0)
+    if land is not None:
+        out["land"] = _land_mask(out, land)
+    if "land" in out:
+        valid = valid & (out["land"] == 0)
+    out["valid"] = valid.astype(np.uint8)
+    out["valid"].attrs = {"long_name": "1 = valid sea pixel (finite HH, HV, IA and not land)"}
+    if ia_correction:
+        unknown = set(ia_correction) - set(POLARISATIONS)
+        if unknown:
+            raise ValueError(f"ia_correction has slopes for {sorted(unknown)}; expected keys among {POLARISATIONS}")
+        if ref_angle is None:
+            ref_angle = float(ia.where(valid).mean().compute())
+        for pol, slope in ia_correction.items():
+            attrs = out[pol].attrs
+            out[pol] = (out[pol] - float(slope) * (ia - float(ref_angle))).astype(np.float32)
+            out[pol].attrs = {**attrs, "ia_correction_slope": float(slope), "ref_angle": float(ref_angle)}
+    if clip is not None:
+        lo, hi = float(clip[0]), float(clip[1])
+        if lo >= hi:
+            raise ValueError(f"clip must be (low, high) with low < high, got {clip}")
+        for pol in POLARISATIONS:
+            attrs = out[pol].attrs
+            out[pol] = out[pol].clip(lo, hi)
+            out[pol].attrs = attrs
+    for var in (*POLARISATIONS, "IA"):
+        out[var] = out[var].where(out["valid"] == 1)
+    if stats is None:
+        import dask
+
+        means = {v: out[v].mean() for v in SAR_CHANNELS}
+        stds = {v: out[v].std() for v in SAR_CHANNELS}
+        means, stds = dask.compute(means, stds)
+        stats = {
+            "mean": {v: float(m) for v, m in means.items()},
+            "std": {v: float(s) for v, s in stds.items()},
+            "clip": list(clip) if clip is not None else None,
+            "ia_correction": dict(ia_correction) if ia_correction else None,
+            "ref_angle": float(ref_angle) if ref_angle is not None else None,
+            "scenes": [scene.attrs.get("scene", "")],
+        }
+    else:
+        stats = dict(stats)
+    if standardize:
+        out = standardize_scene(out, stats)
+    out.attrs = {**scene.attrs, "preprocessed": 1, "standardized": int(standardize)}
+    return out, stats
+
+
+def standardize_scene(scene: xr.Dataset, stats: Mapping[str, Any]) -> xr.Dataset:
+    """Return the scene with HH, HV and IA rescaled by the statistics' mean and std."""
+    _check_stats(stats)
+    out = scene.copy()
+    for var in SAR_CHANNELS:
+        std = float(stats["std"][var]) or 1.0
+        attrs = scene[var].attrs
+        out[var] = ((scene[var] - float(stats["mean"][var])) / std).astype(np.float32)
+        out[var].attrs = {**attrs, "standardized": 1}
+    return out
+
+
+def _check_stats(stats: Mapping[str, Any]) -> None:
+    for key in ("mean", "std"):
+        if key not in stats or not all(v in stats[key] for v in SAR_CHANNELS):
+            raise ValueError(f"SAR statistics need {key!r} for {SAR_CHANNELS}; got {dict(stats).get(key)}")
+
+
+def combine_stats(stats: list[Mapping[str, Any]], weights: list[float] | None = None) -> dict[str, Any]:
+    """Return statistics pooled over several scenes (weighted by pixel counts when given)."""
+    if not stats:
+        raise ValueError("combine_stats needs at least one statistics dict")
+    w = np.asarray(weights if weights is not None else [1.0] * len(stats), dtype=float)
+    out = dict(stats[0])
+    out["mean"], out["std"] = {}, {}
+    for v in SAR_CHANNELS:
+        m = np.array([s["mean"][v] for s in stats])
+        sd = np.array([s["std"][v] for s in stats])
+        mean = float(np.sum(w * m) / w.sum())
+        out["mean"][v] = mean
+        out["std"][v] = float(np.sqrt(np.sum(w * (sd**2 + (m - mean) ** 2)) / w.sum()))
+    out["scenes"] = [n for s in stats for n in s.get("scenes", [])]
+    return out
+
+
+def save_stats(stats: Mapping[str, Any], path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Write preprocessing statistics as JSON (temp file then rename) and return the path."""
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{p} exists; pass overwrite=True to replace it")
+    _check_stats(stats)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(stats, indent=2))
+    tmp.replace(p)
+    return p
+
+
+def load_stats(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return statistics saved by `save_stats`."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"SAR statistics file {p} does not exist")
+    try:
+        stats = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p} is not valid JSON: {exc}") from exc
+    _check_stats(stats)
+    return stats
+
+
+def _land_mask(scene: xr.Dataset, land: Any) -> xr.DataArray:
+    import geopandas as gpd
+    from rasterio.features import rasterize
+
+    gdf = gpd.read_file(land) if isinstance(land, (str, os.PathLike)) else land
+    geoms = to_pixel_space(gdf, scene)
+    mask = rasterize(((g, 1) for g in geoms if g is not None and not g.is_empty),
+                     out_shape=(scene.sizes["y"], scene.sizes["x"]), fill=0, dtype=np.uint8)
+    return xr.DataArray(mask, dims=("y", "x"), coords={"y": scene.y, "x": scene.x}, attrs={"long_name": "1 = land"})
+
+
+# --- polygons -------------------------------------------------------------------------------------------
+
+
+def to_pixel_space(gdf: Any, scene: xr.Dataset) -> Any:
+    """Return the GeoDataFrame's geometries (a GeoSeries) in the scene's pixel space (x = column, y = row)."""
+    import shapely
+    from shapely import affinity
+
+    if gdf.crs is None:
+        raise ValueError("polygons have no CRS; write one into the file (e.g. EPSG:3413) before using them")
+    gcps = scene.rio.get_gcps() if scene.rio.crs is None else None
+    if scene.rio.crs is not None:
+        geoms = gdf.geometry.to_crs(scene.rio.crs)
+        t = ~scene.rio.transform(recalc=True)
+        return geoms.apply(lambda g: affinity.affine_transform(g, [t.a, t.b, t.d, t.e, t.c, t.f]))
+    if not gcps:
+        raise ValueError(f"scene {scene.attrs.get('scene', '?')} has neither a CRS nor ground control points")
+    from rasterio.transform import GCPTransformer
+
+    geoms = gdf.geometry.to_crs("EPSG:4326")
+    transformer = GCPTransformer(gcps)
+
+    def to_pix(coords: np.ndarray) -> np.ndarray:
+        rows, cols = transformer.rowcol(coords[:, 0], coords[:, 1], op=lambda v: v)
+        return np.column_stack([np.asarray(cols, dtype=float), np.asarray(rows, dtype=float)])
+
+    return geoms.apply(lambda g: shapely.transform(g, to_pix))
+
+
+def read_ice_polygons(
+    path: str | os.PathLike[str] | Any,
+    label_column: str = "ice_class",
+    scene: str | None = None,
+    table: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Return ice polygons (GeoDataFrame) with an integer `label_column` in 0..5 (the six WMO classes).
+
+    Reads GeoPackage/Shapefile polygons labelled with class indices or class names, or METNO SIGRID-3
+    ice charts (fields CT, SA, ... and poly_type), mapped to the WMO classes with
+    `eokit.datasets.metno.to_wmo_class` (`table` overrides its shipped table). `scene` keeps only the rows
+    whose `scene` column matches.
+    """
+    import geopandas as gpd
+
+    from eokit.schema import ICE_CLASSES
+
+    src = str(path) if isinstance(path, (str, os.PathLike)) else "GeoDataFrame"
+    if isinstance(path, (str, os.PathLike)):
+        if not Path(path).exists():
+            raise FileNotFoundError(f"ice polygon file {path} does not exist")
+        gdf = gpd.read_file(path)
+    else:
+        gdf = path.copy()
+    if label_column not in gdf.columns:
+        sigrid = {"CT", "SA"} <= {c.upper() for c in gdf.columns}
+        if not sigrid:
+            raise ValueError(
+                f"{src} has no column {label_column!r} and is not a SIGRID-3 chart (no CT/SA fields); "
+                f"columns are {list(gdf.columns)}"
+            )
+        try:
+            from eokit.datasets.metno import to_wmo_class
+        except ImportError as exc:
+            raise ValueError(f"{src} is a SIGRID-3 chart but eokit.datasets.metno.to_wmo_class is missing") from exc
+        gdf = to_wmo_class(gdf, table=table) if table is not None else to_wmo_class(gdf)
+        if label_column not in gdf.columns:
+            for cand in ("ice_class", "wmo_class", "label"):
+                if cand in gdf.columns:
+                    gdf = gdf.rename(columns={cand: label_column})
+                    break
+        if label_column not in gdf.columns:
+            raise ValueError(f"to_wmo_class did not produce a {label_column!r} column for {src}")
+        gdf = gdf[gdf[label_column].notna() & (gdf[label_column] >= 0)]
+    if scene is not None and "scene" in gdf.columns:
+        keep = gdf["scene"].astype(str) == scene
+        if not keep.any():
+            raise ValueError(
+                f"{src} has no polygons for scene {scene!r}; scenes present: {sorted(gdf['scene'].astype(str).unique())}"
+            )
+        gdf = gdf[keep]
+    labels = gdf[label_column]
+    if labels.dtype.kind in "OUST":
+        names = {n.lower(): i for i, n in enumerate(ICE_CLASSES)}
+        bad = sorted({str(v) for v in labels if str(v).lower() not in names})
+        if bad:
+            raise ValueError(f"{src} column {label_column!r} has unknown ice classes {bad}; expected {ICE_CLASSES}")
+        gdf = gdf.assign(**{label_column: [names[str(v).lower()] for v in labels]})
+    else:
+        bad_rows = gdf.index[~labels.isin(range(len(ICE_CLASSES)))].tolist()
+        if bad_rows:
+            raise ValueError(
+                f"{src} column {label_column!r} has values outside 0..{len(ICE_CLASSES) - 1} in rows {bad_rows[:10]}"
+                f": {sorted(set(labels[~labels.isin(range(len(ICE_CLASSES)))].tolist()))[:10]}"
+            )
+        gdf = gdf.assign(**{label_column: labels.astype(np.int64)})
+    if "polygon_id" not in gdf.columns:
+        gdf = gdf.assign(polygon_id=np.arange(len(gdf), dtype=np.int64))
+    return gdf.reset_index(drop=True)
