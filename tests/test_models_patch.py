@@ -1,0 +1,161 @@
+"""Patch models (sea ice): ad-hoc CNN, VGG-16 from scratch, VGG-16 transfer (local ImageNet file), no-pool VGG-16."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from generators import vgg16_weights  # noqa: E402
+
+from eokit import models  # noqa: E402
+from eokit.models import vgg16 as vgg  # noqa: E402
+
+
+def _probs_ok(model, patch_size: int, n_bands: int = 3, n_classes: int = 6) -> np.ndarray:
+    x = np.random.default_rng(0).normal(size=(2, patch_size, patch_size, n_bands)).astype("float32")
+    p = np.asarray(model(x, training=False))
+    assert p.shape == (2, n_classes)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    assert (p >= 0).all()
+    return p
+
+
+@pytest.mark.parametrize("patch_size", [10, 20, 32])
+def test_cnn_builds_for_mission_patch_sizes(patch_size):
+    m = models.build("cnn", 3, None, 6, patch_size=patch_size)
+    assert m.input_shape == (None, patch_size, patch_size, 3)
+    _probs_ok(m, patch_size)
+    assert models.kind("cnn") == "patch"
+
+
+def test_vgg16_scratch_upsamples_small_patches_and_keeps_vgg_backbone():
+    m = models.build("vgg16", 2, None, 4, patch_size=10)
+    assert m.input_shape == (None, 10, 10, 2)
+    assert m.get_layer("upsample").output.shape[1:3] == (32, 32)
+    backbone = m.get_layer("vgg16")
+    convs = [layer for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)]
+    pools = [layer for layer in backbone.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    assert len(convs) == 13 and len(pools) == 5
+    assert convs[0].kernel.shape == (3, 3, 2, 64)  # input channels = n_bands
+    _probs_ok(m, 10, n_bands=2, n_classes=4)
+    # a 32x32 patch needs no upsampling; an input_size below 32 is refused
+    assert "upsample" not in [layer.name for layer in models.build("vgg16", 3, None, 6, patch_size=32).layers]
+    with pytest.raises(ValueError, match="input_size must be >= 32"):
+        models.build("vgg16", 3, None, 6, patch_size=10, input_size=16)
+
+
+def test_vgg16_nopool_has_same_conv_stack_without_pooling_and_runs_on_10px():
+    m = models.build("vgg16_nopool", 3, None, 6, patch_size=10)
+    assert not [layer for layer in m.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    assert not [layer for layer in m.layers if isinstance(layer, keras.layers.Resizing)]
+    ref = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    ref_convs = {layer.name: layer.kernel.shape for layer in ref.layers if isinstance(layer, keras.layers.Conv2D)}
+    ours = {layer.name: layer.kernel.shape for layer in m.layers if isinstance(layer, keras.layers.Conv2D)}
+    assert ours == ref_convs
+    # the last conv still sees 10x10: no downsampling anywhere
+    assert m.get_layer("block5_conv3").output.shape[1:3] == (10, 10)
+    _probs_ok(m, 10)
+    small = models.build("vgg16_nopool", 3, None, 6, patch_size=10, width=0.125)
+    assert small.get_layer("block5_conv3").kernel.shape == (3, 3, 64, 64)
+
+
+def test_transfer_loads_weights_from_a_file_in_keras_imagenet_layout(tmp_path):
+    path, written = vgg16_weights.write(tmp_path)
+    with pytest.warns(UserWarning, match="not byte-identical"):
+        m = models.build("vgg16_transfer", 3, None, 6, patch_size=20, weights_path=path)
+    backbone = m.get_layer("vgg16")
+    assert len(written) == 13
+    for name, (kernel, bias) in written.items():
+        w = backbone.get_layer(name).get_weights()
+        np.testing.assert_array_equal(w[0], kernel)
+        np.testing.assert_array_equal(w[1], bias)
+    assert m.get_layer("upsample").output.shape[1:3] == (32, 32)
+    _probs_ok(m, 20)
+    # the no-pool variant can start from the same file
+    with pytest.warns(UserWarning):
+        nopool = models.build("vgg16_nopool", 3, None, 6, patch_size=10, weights_path=path)
+    np.testing.assert_array_equal(nopool.get_layer("block3_conv2").get_weights()[0], written["block3_conv2"][0])
+
+
+def test_transfer_finds_the_file_in_keras_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    path, written = vgg16_weights.write(tmp_path / "kh" / "models", seed=3)
+    assert vgg.keras_cache_weights_path() == path
+    with pytest.warns(UserWarning):
+        m = models.build("vgg16_transfer", 3, None, 6, patch_size=32, freeze_backbone=True)
+    np.testing.assert_array_equal(m.get_layer("vgg16").get_layer("block1_conv1").get_weights()[0],
+                                  written["block1_conv1"][0])
+    assert not m.get_layer("vgg16").trainable
+    assert len(m.trainable_weights) == 4  # head only: two dense layers
+
+
+def test_transfer_without_weights_says_what_to_download_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError) as err:
+        models.build("vgg16_transfer", 3, None, 6, patch_size=20)
+    msg = str(err.value)
+    assert vgg.IMAGENET_NOTOP_URL in msg
+    assert str(tmp_path / "empty" / "models" / vgg.IMAGENET_NOTOP_FILE) in msg
+    assert "weights_path=" in msg
+    with pytest.raises(FileNotFoundError, match="nothere.h5"):
+        models.build("vgg16_transfer", 3, None, 6, patch_size=20, weights_path=tmp_path / "nothere.h5")
+
+
+def test_transfer_rejects_wrong_file_and_wrong_channels(tmp_path):
+    bad = tmp_path / "bad.h5"
+    with h5py.File(bad, "w") as f:
+        f.attrs["layer_names"] = np.array([b"dense"])
+        g = f.create_group("dense")
+        g.attrs["weight_names"] = np.array([b"dense_W:0"])
+        g.create_dataset("dense_W:0", data=np.zeros((3, 3), "float32"))
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="bad.h5: not a VGG-16 notop weights file"):
+        models.build("vgg16_transfer", 3, None, 6, patch_size=32, weights_path=bad)
+    path, _ = vgg16_weights.write(tmp_path)
+    with pytest.raises(ValueError, match="exactly 3 input channels"):
+        models.build("vgg16_transfer", 2, None, 6, patch_size=32, weights_path=path)
+
+
+def test_bad_hparams_are_named():
+    with pytest.raises(ValueError, match="unknown hparams \\['fliters'\\]"):
+        models.build("cnn", 3, None, 6, patch_size=10, fliters=(8,))
+    with pytest.raises(ValueError, match="patch_size must be an integer >= 2"):
+        models.build("cnn", 3, None, 6, patch_size=None)
+    with pytest.raises(ValueError, match="n_classes >= 2"):
+        models.build("vgg16_nopool", 3, None, 1, patch_size=10)
+
+
+def _learnable_patches(n_per_class: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Patches whose class sets the mean HH/HV level (plus texture noise); IA is a class-free ramp."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), n_per_class)
+    x = rng.normal(size=(y.size, size, size, 3)).astype("float32")
+    x[..., 0] += 1.5 * (y[:, None, None] - 1)
+    x[..., 1] -= 1.5 * (y[:, None, None] - 1)
+    x[..., 2] = np.linspace(-1, 1, size)[None, None, :]
+    order = rng.permutation(y.size)
+    return x[order], y[order]
+
+
+@pytest.mark.parametrize("name,hparams", [("cnn", {"filters": (8, 16)}), ("vgg16_nopool", {"width": 0.125})])
+def test_patch_models_learn_a_class_signal(name, hparams):
+    keras.utils.set_random_seed(0)
+    x, y = _learnable_patches(60, 10)
+    xt, yt = _learnable_patches(30, 10, seed=1)
+    m = models.build(name, 3, None, 3, patch_size=10, dropout=0.1, **hparams)
+    m.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.fit(x, y, epochs=6, batch_size=16, verbose=0)
+    acc = float((np.asarray(m.predict(xt, verbose=0)).argmax(1) == yt).mean())
+    assert acc > 0.8, f"{name} reached only {acc:.2f} accuracy on a separable 3-class signal (chance 0.33)"
+
+
+def test_transfer_model_saves_and_reloads(tmp_path):
+    path, _ = vgg16_weights.write(tmp_path)
+    with pytest.warns(UserWarning):
+        m = models.build("vgg16_transfer", 3, None, 6, patch_size=10, weights_path=path)
+    x = np.random.default_rng(0).normal(size=(2, 10, 10, 3)).astype("float32")
+    m.save(tmp_path / "m.keras")
+    back = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(back(x)), np.asarray(m(x)), rtol=1e-5, atol=1e-6)
