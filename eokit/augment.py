@@ -1,0 +1,257 @@
+"""On-the-fly augmentation of SAR sea-ice patches for scarce, imbalanced training data.
+
+Geometric: random horizontal/vertical flips, 90-degree rotations and small integer shifts (translation with
+reflect padding, so no artificial zero borders). Radiometric: multiplicative speckle-like noise drawn from a
+Gamma distribution with mean 1 and `speckle_looks` looks (the statistics of multilooked SAR intensity),
+applied on the LINEAR intensity scale of the dB channels - i.e. adding 10*log10(n) in dB - and never to the
+incidence-angle channel. Imbalance: `oversample` repeats minority-class patches until every class is as
+frequent as the largest one.
+
+`make_augmenter(...)` returns a seeded callable made of TensorFlow ops: it takes a batch (B, P, P, C) (or one
+patch (P, P, C)) and returns an augmented batch of the same shape, usable eagerly or inside `tf.data.map`;
+this is what `eokit.train.fit(..., augment=...)` calls. `augmentation_layers(...)` wraps it as a Keras layer
+that augments only in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Channels holding backscatter in dB (speckle applies); anything else (e.g. IA) is left untouched.
+DB_CHANNELS: tuple[str, ...] = ("HH", "HV", "VV", "VH")
+
+
+class Augmenter:
+    """Seeded random augmentation of patch batches with TensorFlow ops (see `make_augmenter`)."""
+
+    def __init__(
+        self,
+        flip: bool = True,
+        rot90: bool = True,
+        shift: int = 2,
+        speckle_looks: float | None = 4.4,
+        seed: int = 0,
+        channels: Sequence[str] = ("HH", "HV", "IA"),
+        normalisation: dict[str, Sequence[float]] | None = None,
+    ) -> None:
+        if int(shift) != shift or shift < 0:
+            raise ValueError(f"augment: shift must be a non-negative integer number of pixels, got {shift!r}")
+        if speckle_looks is not None and not speckle_looks > 0:
+            raise ValueError(f"augment: speckle_looks must be > 0 (or None to disable), got {speckle_looks!r}")
+        self.flip, self.rot90, self.shift = bool(flip), bool(rot90), int(shift)
+        self.speckle_looks = None if speckle_looks is None else float(speckle_looks)
+        self.seed = int(seed)
+        self.channels = [str(c) for c in channels]
+        # dB per unit of the model input: 1 for raw dB, std for standardised channels (z = (dB - mean)/std).
+        if normalisation is not None:
+            std = np.asarray(normalisation.get("std", []), dtype="float64")
+            if std.shape != (len(self.channels),) or not np.all(std > 0):
+                raise ValueError(f"augment: normalisation['std'] must hold one positive value per channel "
+                                 f"{self.channels}, got {normalisation.get('std')!r}")
+        else:
+            std = np.ones(len(self.channels))
+        self._db_scale = np.array([1.0 / s if c in DB_CHANNELS else 0.0
+                                   for c, s in zip(self.channels, std)], dtype="float32")
+        if self.speckle_looks is not None and not self._db_scale.any():
+            raise ValueError(f"augment: speckle needs a dB channel ({', '.join(DB_CHANNELS)}) among "
+                             f"{self.channels}; pass speckle_looks=None to disable it")
+        import tensorflow as tf
+
+        # Created eagerly here (a tf.Variable cannot be created inside tf.data/tf.function tracing).
+        self._gen = tf.random.Generator.from_seed(self.seed)
+
+    def reset(self) -> None:
+        """Return None; restart the random stream so the next calls repeat the first ones."""
+        self._gen.reset_from_seed(self.seed)
+
+    def __call__(self, images):
+        """Return the augmented batch (same shape and dtype) of `images` (B, P, P, C) or (P, P, C)."""
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(images)
+        if x.dtype != tf.float32:
+            x = tf.cast(x, tf.float32)
+        single = x.shape.rank == 3
+        if single:
+            x = x[tf.newaxis]
+        if x.shape.rank != 4:
+            raise ValueError(f"augment: expected images (batch, row, col, channel) or (row, col, channel), "
+                             f"got shape {x.shape}")
+        if x.shape[-1] is not None and x.shape[-1] != len(self.channels):
+            raise ValueError(f"augment: images have {x.shape[-1]} channels, augmenter was made for "
+                             f"{len(self.channels)} {self.channels}")
+        if self.rot90 and x.shape[1] is not None and x.shape[2] is not None and x.shape[1] != x.shape[2]:
+            raise ValueError(f"augment: 90-degree rotations need square patches, got {x.shape[1]}x{x.shape[2]}")
+        seeds = self._gen.make_seeds(5)  # one stateless seed pair per random step
+        b = tf.shape(x)[0]
+        if self.flip:
+            x = tf.image.stateless_random_flip_left_right(x, seeds[:, 0])
+            x = tf.image.stateless_random_flip_up_down(x, seeds[:, 1])
+        if self.rot90:
+            k = tf.random.stateless_uniform([b], seeds[:, 2], 0, 4, dtype=tf.int32)
+            rots = tf.stack([tf.image.rot90(x, i) for i in range(4)], axis=1)  # (B, 4, P, P, C)
+            x = tf.gather(rots, k, axis=1, batch_dims=1)
+        if self.shift:
+            x = _shift(x, self.shift, seeds[:, 3])
+        if self.speckle_looks is not None:
+            L = self.speckle_looks
+            n = tf.random.stateless_gamma(tf.shape(x), seeds[:, 4], alpha=L) / L  # mean 1, variance 1/L
+            n = tf.maximum(n, 1e-6)
+            db = 10.0 * tf.math.log(n) / tf.math.log(10.0)
+            x = x + db * tf.constant(self._db_scale)
+        return x[0] if single else x
+
+
+def _shift(x, shift: int, seed):
+    """Return x translated by a random integer (dy, dx) in [-shift, shift] per patch, reflect padded."""
+    import tensorflow as tf
+
+    b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+    if x.shape[1] is not None and x.shape[1] <= shift or x.shape[2] is not None and x.shape[2] <= shift:
+        raise ValueError(f"augment: shift {shift} must be smaller than the patch size {x.shape[1]}")
+    padded = tf.pad(x, [[0, 0], [shift, shift], [shift, shift], [0, 0]], mode="REFLECT")
+    d = tf.random.stateless_uniform([b, 2], seed, -shift, shift + 1, dtype=tf.int32)
+    rows = tf.range(h)[tf.newaxis, :] + shift + d[:, :1]  # (B, P)
+    cols = tf.range(w)[tf.newaxis, :] + shift + d[:, 1:]
+    out = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(out, cols, axis=2, batch_dims=1)
+
+
+def make_augmenter(
+    flip: bool = True,
+    rot90: bool = True,
+    shift: int = 2,
+    speckle_looks: float | None = 4.4,
+    seed: int = 0,
+    channels: Sequence[str] = ("HH", "HV", "IA"),
+    normalisation: dict[str, Sequence[float]] | None = None,
+) -> Augmenter:
+    """Return a seeded callable images_batch -> augmented images_batch (TF ops, usable in tf.data.map).
+
+    `normalisation` ({"std": per channel}) is needed when the images are standardised, so the speckle noise
+    (multiplicative on linear intensity = additive in dB) is scaled to standardised units. Same seed and same
+    call sequence -> same augmentations.
+    """
+    return Augmenter(flip=flip, rot90=rot90, shift=shift, speckle_looks=speckle_looks, seed=seed,
+                     channels=channels, normalisation=normalisation)
+
+
+def augmentation_layers(**kwargs: Any):
+    """Return a keras Layer applying `make_augmenter(**kwargs)` in training and the identity at inference."""
+    import keras
+
+    augmenter = make_augmenter(**kwargs)
+
+    class SARAugmentation(keras.layers.Layer):
+        """Random flips, 90-degree rotations, shifts and speckle noise on SAR patches, training only."""
+
+        def call(self, inputs, training=None):
+            return augmenter(inputs) if training else inputs
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    return SARAugmentation(name="sar_augmentation")
+
+
+def oversample(labels: Any, seed: int = 0, target: int | None = None) -> np.ndarray:
+    """Return shuffled int64 indices into `labels` in which every class occurs `target` times (default: max).
+
+    Every original index is kept once (when target >= its class count); minority classes are topped up by
+    drawing their indices again with replacement.
+    """
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"oversample: labels must be a non-empty 1-D array, got shape {y.shape}")
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    n = int(counts.max()) if target is None else int(target)
+    if n < 1:
+        raise ValueError(f"oversample: target must be >= 1, got {target}")
+    parts = []
+    for c, count in zip(classes, counts):
+        idx = np.flatnonzero(y == c)
+        if count >= n:
+            parts.append(rng.choice(idx, size=n, replace=False) if count > n else idx)
+        else:
+            parts.append(np.concatenate([idx, rng.choice(idx, size=n - count, replace=True)]))
+    out = np.concatenate(parts).astype("int64")
+    rng.shuffle(out)
+    return out
+
+
+def augmented_examples(ds: Any, n: int = 4, seed: int = 0, augmenter: Augmenter | None = None,
+                       per_class: int = 1):
+    """Return an xarray Dataset `image` (class, example, row, col, channel): example 0 original, then n augmented.
+
+    `ds` is a patch set (eokit.schema.PATCH_SCHEMA); for each class present, `per_class` patches are drawn
+    (seeded) and the first one is shown with `n` augmentations. `label` and `label_name` coordinates name the
+    classes.
+    """
+    import xarray as xr
+
+    from eokit.schema import ICE_CLASSES, PATCH_SCHEMA, check_schema
+
+    check_schema(ds, PATCH_SCHEMA, "patch set")
+    if n < 1:
+        raise ValueError(f"augmented_examples: n must be >= 1, got {n}")
+    channels = [str(c) for c in ds["channel"].values] if "channel" in ds.coords else ["HH", "HV", "IA"]
+    aug = augmenter if augmenter is not None else make_augmenter(seed=seed, channels=channels)
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(ds["label"].values)
+    classes = np.unique(labels)
+    images = []
+    for c in classes:
+        i = int(rng.choice(np.flatnonzero(labels == c), size=min(per_class, int((labels == c).sum())))[0])
+        patch = np.asarray(ds["image"].isel(patch=i).values, dtype="float32")
+        batch = np.repeat(patch[np.newaxis], n, axis=0)
+        augmented = np.asarray(aug(batch))
+        images.append(np.concatenate([patch[np.newaxis], augmented]))
+    names = [ICE_CLASSES[int(c)] if 0 <= int(c) < len(ICE_CLASSES) else str(int(c)) for c in classes]
+    return xr.Dataset(
+        {"image": (("class", "example", "row", "col", "channel"), np.stack(images))},
+        coords={"class": np.arange(len(classes)), "label": ("class", classes.astype("int64")),
+                "label_name": ("class", names), "example": np.arange(n + 1), "channel": channels},
+    )
+
+
+def plot_examples(examples: Any, path: str | Path, channel: str = "HH", overwrite: bool = False) -> Path:
+    """Return the path of a PNG grid (classes x examples) of one channel of `augmented_examples` output."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    chans = [str(c) for c in examples["channel"].values]
+    if channel not in chans:
+        raise ValueError(f"plot_examples: channel {channel!r} not in {chans}")
+    img = examples["image"].sel(channel=channel).values
+    n_cls, n_ex = img.shape[:2]
+    vmin, vmax = np.percentile(img, [2, 98])
+    fig, axes = plt.subplots(n_cls, n_ex, figsize=(1.6 * n_ex + 1.5, 1.6 * n_cls), squeeze=False)
+    for r in range(n_cls):
+        for c in range(n_ex):
+            ax = axes[r, c]
+            ax.imshow(img[r, c], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title("original" if c == 0 else f"augmented {c}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(str(examples["label_name"].values[r]), fontsize=7, rotation=0, ha="right",
+                              va="center")
+    fig.suptitle(f"Augmented {channel} patches per class (flip, rot90, shift, speckle)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,182 @@
+"""On-the-fly SAR patch augmentation: flips, rot90, shifts, speckle on dB channels only, oversampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+tf = pytest.importorskip("tensorflow")
+
+from eokit.augment import (  # noqa: E402
+    augmentation_layers,
+    augmented_examples,
+    make_augmenter,
+    oversample,
+    plot_examples,
+)
+
+
+def _batch(n: int = 8, size: int = 10, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, size, size, 3)).astype("float32")
+
+
+def _dihedral(p: np.ndarray) -> list[np.ndarray]:
+    out = []
+    for q in (p, p[:, ::-1]):
+        for k in range(4):
+            out.append(np.rot90(q, k, axes=(0, 1)))
+    return out
+
+
+def test_same_seed_same_augmentations_and_reset_repeats():
+    x = _batch()
+    a, b = make_augmenter(seed=7), make_augmenter(seed=7)
+    first = np.asarray(a(x))
+    np.testing.assert_array_equal(first, np.asarray(b(x)))
+    assert not np.array_equal(first, np.asarray(a(x)))  # the stream moves on
+    assert not np.array_equal(first, np.asarray(make_augmenter(seed=8)(x)))
+    a.reset()
+    np.testing.assert_array_equal(first, np.asarray(a(x)))
+    assert first.shape == x.shape and first.dtype == np.float32
+
+
+def test_flips_and_rotations_are_dihedral_transforms_of_each_patch():
+    x = _batch(16)
+    y = np.asarray(make_augmenter(shift=0, speckle_looks=None, seed=1)(x))
+    used = set()
+    for xi, yi in zip(x, y):
+        matches = [k for k, t in enumerate(_dihedral(xi)) if np.array_equal(t, yi)]
+        assert matches, "augmented patch is not a flip/rotation of its input"
+        used.add(matches[0])
+    assert len(used) > 2  # different patches get different transforms
+
+
+def test_shift_is_a_reflect_padded_translation_within_bounds():
+    x = _batch(16, size=12)
+    s = 2
+    y = np.asarray(make_augmenter(flip=False, rot90=False, shift=s, speckle_looks=None, seed=3)(x))
+    moved = 0
+    for xi, yi in zip(x, y):
+        padded = np.pad(xi, ((s, s), (s, s), (0, 0)), mode="reflect")
+        offsets = [(dy, dx) for dy in range(2 * s + 1) for dx in range(2 * s + 1)
+                   if np.array_equal(padded[dy:dy + 12, dx:dx + 12], yi)]
+        assert offsets, "shifted patch is not a crop of the reflect-padded input"
+        moved += offsets[0] != (s, s)
+    assert moved > 8
+
+
+def test_speckle_is_gamma_multiplicative_in_linear_scale_and_spares_incidence_angle():
+    rng = np.random.default_rng(0)
+    x = np.zeros((64, 16, 16, 3), "float32")
+    x[..., 0], x[..., 1] = -12.0, -25.0  # dB
+    x[..., 2] = rng.uniform(19, 46, size=(64, 16, 16))  # incidence angle, degrees
+    looks = 4.4
+    y = np.asarray(make_augmenter(flip=False, rot90=False, shift=0, speckle_looks=looks, seed=0)(x))
+    np.testing.assert_array_equal(y[..., 2], x[..., 2])
+    for c in (0, 1):
+        ratio = 10 ** ((y[..., c] - x[..., c]) / 10)  # linear-intensity multiplier
+        assert abs(ratio.mean() - 1.0) < 0.02
+        assert abs(ratio.var() - 1 / looks) < 0.02
+        assert (ratio > 0).all()
+    # on standardised inputs the dB perturbation is divided by the channel's std
+    std = [2.0, 4.0, 7.0]
+    z = np.asarray(make_augmenter(flip=False, rot90=False, shift=0, speckle_looks=looks, seed=0,
+                                  normalisation={"mean": [0, 0, 0], "std": std})(x))
+    np.testing.assert_allclose((z - x)[..., 0] * std[0], (y - x)[..., 0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose((z - x)[..., 1] * std[1], (y - x)[..., 1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(z[..., 2], x[..., 2])
+
+
+def test_works_inside_tf_data_map_deterministically_and_on_single_patches():
+    x = _batch(12)
+    runs = []
+    for _ in range(2):
+        aug = make_augmenter(seed=5)
+        ds = tf.data.Dataset.from_tensor_slices(x).batch(4).map(aug)
+        runs.append(np.concatenate([b.numpy() for b in ds]))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert runs[0].shape == x.shape
+    assert np.asarray(make_augmenter(seed=0)(x[0])).shape == x[0].shape
+    ds = tf.data.Dataset.from_tensor_slices(x).map(make_augmenter(seed=0))  # unbatched elements
+    assert next(iter(ds)).shape == x[0].shape
+
+
+def test_keras_layer_augments_only_in_training_and_trains():
+    import keras
+
+    layer = augmentation_layers(seed=0, shift=1)
+    x = _batch(4)
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    assert not np.array_equal(np.asarray(layer(x, training=True)), x)
+    inp = keras.Input((10, 10, 3))
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(layer(inp)))
+    m = keras.Model(inp, out)
+    m.compile("adam", "sparse_categorical_crossentropy")
+    hist = m.fit(x, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
+
+
+def test_bad_augmenter_arguments_and_inputs():
+    with pytest.raises(ValueError, match="shift must be a non-negative integer"):
+        make_augmenter(shift=-1)
+    with pytest.raises(ValueError, match="speckle_looks must be > 0"):
+        make_augmenter(speckle_looks=0)
+    with pytest.raises(ValueError, match="speckle needs a dB channel"):
+        make_augmenter(channels=("IA",))
+    with pytest.raises(ValueError, match="one positive value per channel"):
+        make_augmenter(normalisation={"std": [1.0, 1.0]})
+    with pytest.raises(ValueError, match="augmenter was made for 3"):
+        make_augmenter()(np.zeros((2, 10, 10, 2), "float32"))
+    with pytest.raises(ValueError, match="square patches"):
+        make_augmenter()(np.zeros((2, 10, 12, 3), "float32"))
+    with pytest.raises(ValueError, match="smaller than the patch size"):
+        make_augmenter(shift=4, rot90=False)(np.zeros((2, 4, 4, 3), "float32"))
+
+
+def test_oversample_balances_classes_keeps_every_original_and_is_seeded():
+    y = np.array([0] * 50 + [1] * 5 + [3] * 12)
+    idx = oversample(y, seed=1)
+    counts = np.bincount(y[idx], minlength=4)
+    assert counts.tolist() == [50, 50, 0, 50]
+    assert set(np.arange(y.size)) <= set(idx.tolist())
+    np.testing.assert_array_equal(idx, oversample(y, seed=1))
+    assert not np.array_equal(idx, oversample(y, seed=2))
+    assert idx.dtype == np.int64
+    assert np.bincount(y[oversample(y, seed=0, target=10)]).tolist() == [10, 10, 0, 10]
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        oversample(np.array([]))
+
+
+def _patch_set(n: int = 12, size: int = 10) -> xr.Dataset:
+    rng = np.random.default_rng(0)
+    label = np.array([0, 3, 5] * (n // 3))
+    img = rng.normal(size=(n, size, size, 3)).astype("float32")
+    img[..., 0] += label[:, None, None] * 2 - 15
+    return xr.Dataset(
+        {"image": (("patch", "row", "col", "channel"), img), "label": ("patch", label),
+         "row0": ("patch", np.arange(n) * 10), "col0": ("patch", np.zeros(n, "int64")),
+         "polygon_id": ("patch", label.astype("int64")), "scene": ("patch", np.array(["s1"] * n))},
+        coords={"channel": ["HH", "HV", "IA"]},
+    )
+
+
+def test_augmented_examples_and_figure(tmp_path):
+    ds = _patch_set()
+    ex = augmented_examples(ds, n=3, seed=0)
+    assert ex["image"].shape == (3, 4, 10, 10, 3)
+    assert ex["label"].values.tolist() == [0, 3, 5]
+    assert ex["label_name"].values[1] == "young ice"
+    # example 0 is an original patch of that class
+    originals = ds["image"].values[ds["label"].values == 3]
+    assert any(np.array_equal(o, ex["image"].values[1, 0]) for o in originals)
+    assert not np.array_equal(ex["image"].values[1, 0], ex["image"].values[1, 1])
+    xr.testing.assert_identical(ex, augmented_examples(ds, n=3, seed=0))
+    png = plot_examples(ex, tmp_path / "fig" / "aug.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(FileExistsError, match="aug.png"):
+        plot_examples(ex, png)
+    with pytest.raises(ValueError, match="channel 'VV'"):
+        plot_examples(ex, tmp_path / "x.png", channel="VV")
+    with pytest.raises(ValueError, match="missing variable 'label'"):
+        augmented_examples(ds.drop_vars("label"))
