@@ -1,0 +1,358 @@
+"""Verified downloads of the published datasets through pooch: cache, checksums, unpacking, manual copies.
+
+Cache layout (``eokit.paths.data_home()``, i.e. ``$EOKIT_DATA`` or ``~/.cache/eokit``)::
+
+    <data_home>/<dataset>/<archive>          e.g. timesen2crop/TimeSen2Crop.zip (checksum-verified)
+    <data_home>/<dataset>/<archive stem>/    the archive unpacked once, e.g. timesen2crop/TimeSen2Crop/
+
+Archives are unpacked into ``<stem>.partial/`` with pooch's Unzip/Untar processors and renamed when complete,
+so an interrupted unpack is never mistaken for a finished one. pooch downloads into a temporary file and keeps
+it only when its checksum matches, so an interrupted or corrupted download is never used. A copy made by hand
+(archive or unpacked folder) in ``<data_home>/<dataset>/``, directly in ``<data_home>/`` or at ``path=`` is used
+without any download. This module also defines :class:`EokitSource`, the Intake (v1 API) driver that the entries
+of ``catalogs/extremeearth.yaml`` use to fetch a dataset and open it with its eokit reader.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eokit.paths import data_home
+
+__all__ = ["DatasetSpec", "REGISTRY", "fetch", "local_path", "EokitSource", "DownloadError"]
+
+
+class DownloadError(FileNotFoundError):
+    """Raised when a dataset is neither in the cache nor downloadable; the message says what to put where."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One published dataset: where its files come from and how to recognise an unpacked copy."""
+
+    name: str
+    title: str
+    #: file name -> (URL, known hash "md5:..." / "sha256:..." or None when the publisher gives none)
+    files: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    #: DOI whose repository API (Zenodo, Dataverse) lists the files and their checksums when `files` is empty
+    doi: str | None = None
+    #: glob patterns (relative to the unpacked folder) of which at least one must match a usable copy
+    expect: tuple[str, ...] = ()
+    landing: str = ""
+    licence: str = ""
+    citation: str = ""
+    size: str = ""
+
+
+REGISTRY: dict[str, DatasetSpec] = {
+    "timesen2crop": DatasetSpec(
+        name="timesen2crop",
+        title="TimeSen2Crop: a million labeled samples dataset of Sentinel-2 image time series for crop-type "
+              "classification",
+        files={"TimeSen2Crop.zip": ("https://zenodo.org/records/4715631/files/TimeSen2Crop.zip",
+                                    "md5:b5b7aad3fef192e78252e11c9a0e5cb8")},
+        doi="10.5281/zenodo.4715631",
+        expect=("*/dates.csv", "TimeSen2Crop/*/dates.csv"),
+        landing="https://zenodo.org/records/4715631", licence="CC-BY-4.0",
+        citation="Weikmann G., Paris C., Bruzzone L. (2021) TimeSen2Crop: a Million Labeled Samples Dataset of "
+                 "Sentinel 2 Image Time Series for Crop-Type Classification. IEEE JSTARS 14, 4699-4708.",
+        size="1.03 GB zip, 1,212,224 CSV files",
+    ),
+    "metno_v1": DatasetSpec(
+        name="metno_v1", title="ExtremeEarth sea ice and iceberg analysis (METNO), v1",
+        doi="10.5281/zenodo.3695276", expect=("**/seaice_s1_*.shp",),
+        landing="https://zenodo.org/records/3695276", licence="CC-BY-4.0",
+        citation="Norwegian Meteorological Institute (2020) ExtremeEarth polar use case training data: sea ice "
+                 "and iceberg analysis, Danmarkshavn 2018. Zenodo, doi:10.5281/zenodo.3695276.",
+        size="tens of MB (shapefiles)",
+    ),
+    "metno_v2": DatasetSpec(
+        name="metno_v2", title="ExtremeEarth polar training dataset (METNO), v2.0.0",
+        doi="10.5281/zenodo.4683174", expect=("**/seaice_s1_*.shp",),
+        landing="https://zenodo.org/records/4683174", licence="CC-BY-4.0",
+        citation="Norwegian Meteorological Institute (2021) ExtremeEarth polar use case training data v2.0.0. "
+                 "Zenodo, doi:10.5281/zenodo.4683174.",
+        size="tens of MB (shapefiles)",
+    ),
+    "uit_icetypes": DatasetSpec(
+        name="uit_icetypes", title="Sea ice types and ice edge from Sentinel-1 SAR (UiT), 31 scenes",
+        doi="10.18710/QAYI4O", expect=("**/*.nc", "**/*.tif", "**/*.tiff", "**/*.npy", "**/*.npz", "**/*.h5",
+                                       "**/*.hdf5", "**/*.mat"),
+        landing="https://doi.org/10.18710/QAYI4O", licence="CC0-1.0 (DataverseNO default; check landing page)",
+        citation="Khaleghian S., Ullah H., Kraemer T., Hughes N., Eltoft T., Marinoni A. (2021) Sea ice "
+                 "classification of SAR imagery based on convolution neural networks. Remote Sensing 13(9), "
+                 "1734. Data: DataverseNO, doi:10.18710/QAYI4O.",
+        size="unknown (several GB)",
+    ),
+    "dlr_belgica_semantic": DatasetSpec(
+        name="dlr_belgica_semantic", title="Belgica Bank Sentinel-1 scenes with semantic labels (DLR)",
+        doi="10.5281/zenodo.5075448", expect=("**/*.tif", "**/*.tiff", "**/*.h5", "**/*.hdf5", "**/*.nc",
+                                              "**/*.npy", "**/*.png"),
+        landing="https://zenodo.org/records/5075448", licence="CC-BY-4.0",
+        citation="Karmakar C., Dumitru C.O., Hughes N., Datcu M. (2021) Belgica Bank semantic annotations of "
+                 "Sentinel-1 images. Zenodo, doi:10.5281/zenodo.5075448.",
+        size="about 24 x 800 MB",
+    ),
+    "dlr_belgica_lda": DatasetSpec(
+        name="dlr_belgica_lda", title="Belgica Bank Sentinel-1 scenes with LDA topic labels (DLR)",
+        doi="10.5281/zenodo.5075861", expect=("**/*.tif", "**/*.tiff", "**/*.h5", "**/*.hdf5", "**/*.nc",
+                                              "**/*.npy", "**/*.png"),
+        landing="https://zenodo.org/records/5075861", licence="CC-BY-4.0",
+        citation="Karmakar C., Dumitru C.O., Hughes N., Datcu M. (2021) Belgica Bank LDA topic annotations of "
+                 "Sentinel-1 images. Zenodo, doi:10.5281/zenodo.5075861.",
+        size="unknown (large)",
+    ),
+    "lucas_2018": DatasetSpec(
+        name="lucas_2018", title="LUCAS 2018 land use / land cover survey points (harmonised, JRC)",
+        files={"lucas_harmo_uf_2018.zip": (
+            "https://jeodpp.jrc.ec.europa.eu/ftp/jrc-opendata/LUCAS/LUCAS_harmonised/1_table/"
+            "lucas_harmo_uf_2018.zip", None)},
+        expect=("*.csv", "**/*.csv", "*.CSV"),
+        landing="https://ec.europa.eu/eurostat/web/lucas/database/2018", licence="Eurostat/JRC reuse (CC-BY-4.0)",
+        citation="d'Andrimont R. et al. (2020) Harmonised LUCAS in-situ land cover and use database for field "
+                 "surveys from 2006 to 2018 in the European Union. Scientific Data 7, 352.",
+        size="about 100 MB zip (337,854 points)",
+    ),
+}
+
+
+_INCOMPLETE = ".eokit_incomplete"
+
+
+def _stem(archive: str) -> str:
+    for suf in (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"):
+        if archive.lower().endswith(suf):
+            return archive[: -len(suf)]
+    return archive
+
+
+def _is_archive(name: str) -> bool:
+    return _stem(name) != name
+
+
+def _looks_complete(folder: Path, spec: DatasetSpec) -> bool:
+    if not folder.is_dir() or folder.name.endswith(".partial"):
+        return False
+    if not spec.expect:
+        return any(folder.iterdir())
+    return any(next(iter(folder.glob(pat)), None) is not None for pat in spec.expect)
+
+
+class _AtomicUnpack:
+    """pooch processor: unpack with pooch.Unzip/Untar into ``<stem>.partial`` and rename it when complete."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __call__(self, fname: str, action: str, pup: Any) -> Path:
+        import pooch
+
+        if self.folder.is_dir() and action == "fetch":
+            return self.folder
+        tmp = self.folder.with_name(self.folder.name + ".partial")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        proc = pooch.Unzip if fname.lower().endswith(".zip") else pooch.Untar
+        try:
+            proc(extract_dir=tmp.name)(fname, "download", pup)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            Path(fname).unlink(missing_ok=True)
+            raise ValueError(f"{fname}: archive is corrupted or truncated ({e}); it was deleted, fetch again") from e
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        tmp.rename(self.folder)
+        return self.folder
+
+
+def _verify_archive(archive: Path, known_hash: str | None) -> None:
+    """Raise ValueError if a local archive fails its checksum or cannot be opened as an archive."""
+    import pooch
+
+    if known_hash:
+        alg, _, want = known_hash.partition(":")
+        got = pooch.file_hash(str(archive), alg=alg)
+        if got.lower() != want.lower():
+            raise ValueError(f"{archive}: {alg} checksum is {got}, expected {want}: the copy is corrupted or "
+                             "incomplete; delete it and copy or download it again")
+    elif archive.name.lower().endswith(".zip"):
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                bad = zf.testzip()
+        except zipfile.BadZipFile as e:
+            raise ValueError(f"{archive}: not a readable zip archive ({e}); it is truncated or corrupted") from e
+        if bad is not None:
+            raise ValueError(f"{archive}: member {bad} fails its CRC check; the archive is corrupted")
+
+
+def _unpack_local(archive: Path, known_hash: str | None, spec: DatasetSpec) -> Path:
+    _verify_archive(archive, known_hash)
+    folder = archive.with_name(_stem(archive.name))
+    if _looks_complete(folder, spec):
+        return folder
+    return _AtomicUnpack(folder)(str(archive), "download", None)
+
+
+def _find_local(spec: DatasetSpec, path: str | Path | None, problems: list[str]) -> Path | None:
+    home = data_home()
+    roots = ([Path(path).expanduser()] if path is not None else []) + [home / spec.name, home]
+    for i, root in enumerate(roots):
+        explicit = path is not None and i == 0
+        if root.is_file():
+            if explicit and _is_archive(root.name):
+                return _unpack_local(root, spec.files.get(root.name, (None, None))[1], spec)
+            continue
+        if not root.is_dir():
+            continue
+        for n, (_, known) in spec.files.items():
+            d = root / _stem(n)
+            if _is_archive(n) and _looks_complete(d, spec):
+                return d
+            a = root / n
+            if a.is_file():
+                if not _is_archive(n):
+                    return root
+                try:
+                    return _unpack_local(a, known, spec)
+                except ValueError as e:
+                    if explicit:
+                        raise
+                    problems.append(str(e))  # a corrupted cached copy is never used: fetch replaces it
+                    if known is None:  # pooch cannot tell it is bad without a hash: remove it
+                        a.unlink(missing_ok=True)
+        if root != home and _looks_complete(root, spec) and not (root / _INCOMPLETE).exists():
+            return root
+    return None
+
+
+def local_path(dataset: str, path: str | Path | None = None) -> Path | None:
+    """Return the unpacked folder of a copy already on disk (cache or `path`), or None when there is none."""
+    return _find_local(_spec(dataset), path, [])
+
+
+def _spec(dataset: str) -> DatasetSpec:
+    try:
+        return REGISTRY[dataset]
+    except KeyError:
+        raise KeyError(f"unknown dataset {dataset!r}; known: {sorted(REGISTRY)}") from None
+
+
+def _manual_hint(spec: DatasetSpec, target: Path) -> str:
+    if spec.files:
+        what = "; or ".join(f"{url} -> {target / name}" for name, (url, _) in spec.files.items())
+        unpacked = ", ".join(str(target / _stem(n)) for n in spec.files if _is_archive(n))
+        more = f" (or unpack it by hand to {unpacked})" if unpacked else ""
+        return f"download {what}{more}"
+    return (f"download every file of {spec.landing} (doi:{spec.doi}) into {target}/ (archives may stay packed "
+            f"or be unpacked there)")
+
+
+def fetch(dataset: str, path: str | Path | None = None, progress: bool = True) -> Path:
+    """Return the local unpacked folder of `dataset`, downloading and verifying it into the cache if needed."""
+    import pooch
+    import requests
+
+    spec = _spec(dataset)
+    problems: list[str] = []
+    found = _find_local(spec, path, problems)
+    if found is not None:
+        return found
+    target = data_home() / spec.name
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        if spec.files:
+            out: Path | None = None
+            for name, (url, known) in spec.files.items():
+                proc = _AtomicUnpack(target / _stem(name)) if _is_archive(name) else None
+                res = pooch.retrieve(url, known_hash=known, fname=name, path=target, processor=proc,
+                                     downloader=pooch.HTTPDownloader(progressbar=progress), progressbar=progress)
+                out = Path(res) if proc is not None else target
+            assert out is not None
+            return out if len(spec.files) == 1 else target
+        (target / _INCOMPLETE).touch()
+        pup = pooch.create(path=target, base_url=f"doi:{spec.doi}/", registry=None)
+        pup.load_registry_from_doi()
+        for name in pup.registry:
+            proc = _AtomicUnpack(target / _stem(name)) if _is_archive(name) else None
+            pup.fetch(name, processor=proc, progressbar=progress)
+        (target / _INCOMPLETE).unlink()
+        return target
+    except (requests.exceptions.RequestException, OSError) as e:
+        if isinstance(e, DownloadError):
+            raise
+        raise DownloadError(
+            f"{spec.title}: not in the cache and could not be downloaded ({type(e).__name__}: {e}). "
+            f"Offline? {_manual_hint(spec, target)}; or pass path= to a copy. Cache folder: {data_home()} "
+            "(set EOKIT_DATA to change it)." + (f" Rejected local copy: {'; '.join(problems)}" if problems else "")
+        ) from e
+    except ValueError as e:
+        raise ValueError(f"{spec.title}: download rejected, nothing was kept: {e}") from e
+
+
+# ----------------------------------------------------------------------------------------------------
+# Intake driver
+# ----------------------------------------------------------------------------------------------------
+def _load_reader(spec: str) -> Any:
+    mod, _, fn = spec.partition(":")
+    if not fn:
+        raise ValueError(f"reader {spec!r}: expected 'package.module:function'")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def _source_base() -> type:
+    from intake.source.base import DataSource
+
+    return DataSource
+
+
+class EokitSource(_source_base()):  # type: ignore[misc]
+    """Intake (v1 API) source: fetch a dataset with eokit.download.fetch, then open it with an eokit reader."""
+
+    name = "eokit"
+    version = "0.1.0"
+    container = "xarray"
+    partition_access = False
+
+    def __init__(self, dataset: str, reader: str, subpath: str = "", path: str | None = None,
+                 reader_kwargs: dict[str, Any] | None = None, container: str = "xarray",
+                 metadata: dict[str, Any] | None = None) -> None:
+        self.dataset, self.reader, self.subpath, self.path = dataset, reader, subpath, path
+        self.reader_kwargs = dict(reader_kwargs or {})
+        self.container = container
+        self._obj: Any = None
+        super().__init__(metadata=metadata)
+
+    def _open(self) -> Any:
+        if self._obj is None:
+            root = fetch(self.dataset, self.path or None)
+            target = root / self.subpath if self.subpath else root
+            self._obj = _load_reader(self.reader)(target, **self.reader_kwargs)
+        return self._obj
+
+    def _get_schema(self) -> Any:
+        from intake.source.base import Schema
+
+        return Schema(datashape=None, dtype=None, shape=None, npartitions=1, extra_metadata={})
+
+    def read(self) -> Any:
+        """Return the dataset as the reader gives it (xarray object or GeoDataFrame), fully loaded."""
+        obj = self._open()
+        return obj.load() if hasattr(obj, "load") and not hasattr(obj, "geometry") else obj
+
+    def to_dask(self) -> Any:
+        """Return a dask-backed xarray object (or a dask DataFrame for tables)."""
+        obj = self._open()
+        if hasattr(obj, "chunk"):
+            return obj if getattr(obj, "chunks", None) else obj.chunk()
+        import dask.dataframe as dd
+
+        return dd.from_pandas(obj, npartitions=1)
+
+    def _close(self) -> None:
+        self._obj = None

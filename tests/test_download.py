@@ -1,0 +1,165 @@
+"""eokit.download: verified fetch from a local HTTP server, cache reuse, manual copies, corrupt and offline cases."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import http.server
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from eokit import download
+from generators import timesen2crop as gen
+
+
+@pytest.fixture()
+def server(tmp_path):
+    """Serve tmp_path/www on 127.0.0.1 in a thread; yield (base URL, folder, request log)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    log: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # quiet, but record each request
+            log.append(self.path)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(www)))
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", www, log
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _md5(p: Path) -> str:
+    return "md5:" + hashlib.md5(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def published(tmp_path, server, monkeypatch):
+    """A generated TimeSen2Crop.zip on the local server, the registry pointing at it, EOKIT_DATA in tmp."""
+    url, www, log = server
+    archive = gen.make_zip(tmp_path / "gen", www / "TimeSen2Crop.zip", tiles={"33UVP": 4}, n_classes=2,
+                           samples_per_class=2)
+    spec = dataclasses.replace(download.REGISTRY["timesen2crop"],
+                               files={"TimeSen2Crop.zip": (f"{url}/TimeSen2Crop.zip", _md5(archive))})
+    monkeypatch.setitem(download.REGISTRY, "timesen2crop", spec)
+    home = tmp_path / "cache"
+    monkeypatch.setenv("EOKIT_DATA", str(home))
+    return archive, home, log
+
+
+def test_fetch_downloads_verifies_unpacks_once(published):
+    archive, home, log = published
+    out = download.fetch("timesen2crop", progress=False)
+    assert out == home / "timesen2crop" / "TimeSen2Crop"
+    assert (out / "TimeSen2Crop" / "33UVP" / "dates.csv").exists()
+    assert (out / "TimeSen2Crop" / "33UVP" / "1" / "1.csv").exists()
+    assert (home / "timesen2crop" / "TimeSen2Crop.zip").read_bytes() == archive.read_bytes()
+    assert log == ["/TimeSen2Crop.zip"]
+    marker = out / "TimeSen2Crop" / "33UVP" / "0" / "0.csv"
+    mtime = marker.stat().st_mtime_ns
+    assert download.fetch("timesen2crop", progress=False) == out
+    assert log == ["/TimeSen2Crop.zip"]  # nothing downloaded again
+    assert marker.stat().st_mtime_ns == mtime  # not unpacked again
+    from eokit.datasets import timesen2crop
+
+    assert timesen2crop.open(out).sizes["sample"] == 4
+
+
+def test_truncated_download_is_rejected_and_not_kept(published):
+    archive, home, log = published
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])  # the server now sends a truncated archive
+    with pytest.raises(ValueError, match="hash|checksum"):
+        download.fetch("timesen2crop", progress=False)
+    assert not (home / "timesen2crop" / "TimeSen2Crop.zip").exists()
+    assert not (home / "timesen2crop" / "TimeSen2Crop").exists()
+    archive.write_bytes(data)  # server fixed: the next call fetches again and succeeds
+    out = download.fetch("timesen2crop", progress=False)
+    assert (out / "TimeSen2Crop" / "33UVP" / "dates.csv").exists()
+
+
+def test_corrupted_cached_archive_is_refetched(published):
+    archive, home, log = published
+    (home / "timesen2crop").mkdir(parents=True)
+    (home / "timesen2crop" / "TimeSen2Crop.zip").write_bytes(archive.read_bytes()[:100])
+    out = download.fetch("timesen2crop", progress=False)
+    assert log == ["/TimeSen2Crop.zip"]
+    assert (home / "timesen2crop" / "TimeSen2Crop.zip").read_bytes() == archive.read_bytes()
+    assert (out / "TimeSen2Crop" / "33UVP" / "dates.csv").exists()
+
+
+def test_interrupted_unpack_is_redone(published):
+    archive, home, log = published
+    out = download.fetch("timesen2crop", progress=False)
+    shutil.rmtree(out)
+    partial = out.with_name(out.name + ".partial")
+    (partial / "TimeSen2Crop").mkdir(parents=True)  # what a killed unpack leaves
+    out2 = download.fetch("timesen2crop", progress=False)
+    assert out2 == out and (out / "TimeSen2Crop" / "33UVP" / "dates.csv").exists()
+    assert not partial.exists()
+    assert log == ["/TimeSen2Crop.zip"]
+
+
+def _closed_port_url() -> str:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}/TimeSen2Crop.zip"
+
+
+def test_hand_copied_archive_and_folder_are_used_offline(tmp_path, published, monkeypatch):
+    archive, home, log = published
+    spec = dataclasses.replace(download.REGISTRY["timesen2crop"],
+                               files={"TimeSen2Crop.zip": (_closed_port_url(), _md5(archive))})
+    monkeypatch.setitem(download.REGISTRY, "timesen2crop", spec)
+    # archive copied by hand straight into EOKIT_DATA
+    home.mkdir(parents=True)
+    shutil.copy(archive, home / "TimeSen2Crop.zip")
+    out = download.fetch("timesen2crop", progress=False)
+    assert (out / "TimeSen2Crop" / "33UVP" / "dates.csv").exists()
+    # an unpacked folder given as path=
+    tree = gen.make_tree(tmp_path / "mine", tiles={"32TNT": 3}, n_classes=1, samples_per_class=1)
+    assert download.fetch("timesen2crop", path=tree, progress=False) == tree
+    assert download.fetch("timesen2crop", path=tree.parent, progress=False) == tree
+    assert log == []
+
+
+def test_offline_without_copy_says_what_to_put_where(published, monkeypatch):
+    archive, home, log = published
+    spec = dataclasses.replace(download.REGISTRY["timesen2crop"],
+                               files={"TimeSen2Crop.zip": (_closed_port_url(), _md5(archive))})
+    monkeypatch.setitem(download.REGISTRY, "timesen2crop", spec)
+    with pytest.raises(download.DownloadError) as e:
+        download.fetch("timesen2crop", progress=False)
+    msg = str(e.value)
+    assert str(home / "timesen2crop" / "TimeSen2Crop.zip") in msg
+    assert "TimeSen2Crop.zip" in msg and "path=" in msg
+
+
+def test_corrupt_hand_copy_given_as_path_is_refused(tmp_path, published):
+    archive, home, log = published
+    bad = tmp_path / "TimeSen2Crop.zip"
+    bad.write_bytes(archive.read_bytes()[:-50])
+    with pytest.raises(ValueError, match="checksum"):
+        download.fetch("timesen2crop", path=bad, progress=False)
+
+
+def test_unknown_dataset():
+    with pytest.raises(KeyError, match="known"):
+        download.fetch("nope")
+
+
+def test_registry_has_every_published_dataset():
+    for name in ["timesen2crop", "uit_icetypes", "dlr_belgica_semantic", "dlr_belgica_lda", "metno_v1",
+                 "metno_v2", "lucas_2018"]:
+        spec = download.REGISTRY[name]
+        assert spec.licence and spec.citation and spec.landing and (spec.files or spec.doi)
+    assert download.REGISTRY["timesen2crop"].files["TimeSen2Crop.zip"][1] == "md5:b5b7aad3fef192e78252e11c9a0e5cb8"
