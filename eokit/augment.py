@@ -68,8 +68,13 @@ class Augmenter:
         """Return None; restart the random stream so the next calls repeat the first ones."""
         self._gen.reset_from_seed(self.seed)
 
-    def __call__(self, images):
-        """Return the augmented batch (same shape and dtype) of `images` (B, P, P, C) or (P, P, C)."""
+    def __call__(self, images, seed=None):
+        """Return the augmented batch (same shape and dtype) of `images` (B, P, P, C) or (P, P, C).
+
+        Without `seed` the draws come from the augmenter's own seeded stream (call order matters). With
+        `seed` (two ints, e.g. [epoch, batch index]) the call is stateless - the same seed gives the same
+        result whatever the call order - which keeps a parallel `tf.data.map` reproducible.
+        """
         import tensorflow as tf
 
         x = tf.convert_to_tensor(images)
@@ -86,7 +91,16 @@ class Augmenter:
                              f"{len(self.channels)} {self.channels}")
         if self.rot90 and x.shape[1] is not None and x.shape[2] is not None and x.shape[1] != x.shape[2]:
             raise ValueError(f"augment: 90-degree rotations need square patches, got {x.shape[1]}x{x.shape[2]}")
-        seeds = self._gen.make_seeds(5)  # one stateless seed pair per random step
+        if seed is None:
+            seeds = self._gen.make_seeds(5)  # one stateless seed pair per random step, shape (2, 5)
+        else:
+            parts = tf.reshape(tf.cast(seed, tf.int64), [-1])
+            if parts.shape[0] is None or not 1 <= parts.shape[0] <= 4:
+                raise ValueError(f"augment: seed must be 1 to 4 integers of static length, got shape {parts.shape}")
+            key = tf.constant([self.seed, 0], tf.int64)
+            for i in range(parts.shape[0]):
+                key = tf.random.experimental.stateless_fold_in(key, parts[i])
+            seeds = tf.transpose(tf.random.experimental.stateless_split(key, num=5))
         b = tf.shape(x)[0]
         if self.flip:
             x = tf.image.stateless_random_flip_left_right(x, seeds[:, 0])
