@@ -1,0 +1,332 @@
+"""Vector crop maps as weak labels: read, reproject, map codes to classes, rasterise with inward erosion.
+
+``read_polygons`` reads a GeoPackage, Shapefile or GeoParquet, checks the label column, maps its codes to
+classes through a table (the bundled ``"invekos"`` table maps Austrian INVEKOS crop names to the 16
+TimeSen2Crop classes) and reprojects to the cube's CRS. ``rasterize`` burns the polygons onto the cube's
+grid block by block (``rasterio.features.rasterize``), removes pixels within ``erosion`` pixels of a field
+boundary (inward buffer) and drops pixels claimed by two polygons (counted with ``MergeAlg.add``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import dask
+import dask.array as da
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+from affine import Affine
+from rasterio.enums import MergeAlg
+from rasterio.features import rasterize as _rio_rasterize
+
+from eokit.schema import TS2C_CLASSES
+
+__all__ = ["read_polygons", "rasterize", "load_mapping", "MAPPINGS", "NO_LABEL"]
+
+#: Bundled mapping tables, by short name (files in eokit/tables/).
+MAPPINGS: dict[str, str] = {"invekos": "invekos_to_timesen2crop.csv"}
+#: Value of unlabelled pixels in the label and field rasters.
+NO_LABEL = -1
+
+_UMLAUTS = str.maketrans({"Ä": "AE", "Ö": "OE", "Ü": "UE", "ß": "SS", "ä": "AE", "ö": "OE", "ü": "UE"})
+
+
+def _norm_code(code: Any) -> str:
+    """Codes compare as upper-case ASCII strings (umlauts transliterated) or as integers."""
+    if code is None or (isinstance(code, float) and np.isnan(code)):
+        return "<null>"
+    if isinstance(code, (int, np.integer)) or (isinstance(code, (float, np.floating)) and float(code).is_integer()):
+        return str(int(code))
+    s = str(code).strip().translate(_UMLAUTS).upper()
+    try:
+        f = float(s)
+        if f.is_integer():
+            return str(int(f))
+    except ValueError:
+        pass
+    return " ".join(s.split())
+
+
+def load_mapping(mapping: str | Path | Mapping[Any, Any] | pd.DataFrame) -> pd.DataFrame:
+    """Return a mapping table with columns ``code`` (normalised str), ``class_id`` (int) and ``class_name``."""
+    if isinstance(mapping, str) and mapping.lower() in MAPPINGS:
+        ref = resources.files("eokit") / "tables" / MAPPINGS[mapping.lower()]
+        with resources.as_file(ref) as p:
+            table = pd.read_csv(p, dtype={"code": str})
+        source = f"bundled table {MAPPINGS[mapping.lower()]}"
+    elif isinstance(mapping, pd.DataFrame):
+        table, source = mapping.copy(), "mapping DataFrame"
+    elif isinstance(mapping, Mapping):
+        vals = list(mapping.values())
+        if all(isinstance(v, (int, np.integer)) for v in vals):
+            table = pd.DataFrame({"code": list(mapping.keys()), "class_id": vals})
+        elif all(isinstance(v, str) for v in vals):
+            table = pd.DataFrame({"code": list(mapping.keys()), "class_name": vals})
+        else:
+            raise ValueError("a mapping dict must map codes to class ids (int) or to class names (str)")
+        source = "mapping dict"
+    else:
+        p = Path(mapping)
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"mapping table {p} not found (give a CSV path, a dict or one of {sorted(MAPPINGS)})")
+        table = pd.read_csv(p, dtype={"code": str})
+        source = str(p)
+    if "code" not in table.columns:
+        raise ValueError(f"{source}: needs a 'code' column, has {list(table.columns)}")
+    if "class_id" not in table.columns and "class_name" not in table.columns:
+        raise ValueError(f"{source}: needs a 'class_id' or 'class_name' column, has {list(table.columns)}")
+    if "class_id" not in table.columns:
+        names = table["class_name"].astype(str)
+        if names.isin(TS2C_CLASSES).all():
+            table["class_id"] = [TS2C_CLASSES.index(n) for n in names]
+        else:
+            uniq = sorted(names.unique())
+            table["class_id"] = [uniq.index(n) for n in names]
+    if "class_name" not in table.columns:
+        ids = table["class_id"].astype(int)
+        table["class_name"] = [TS2C_CLASSES[i] if 0 <= i < len(TS2C_CLASSES) else str(i) for i in ids]
+    bad = table["class_id"].isna()
+    if bad.any():
+        raise ValueError(f"{source}: rows {list(np.flatnonzero(bad) + 2)} have no class_id")
+    table = table.assign(code=table["code"].map(_norm_code), class_id=table["class_id"].astype(np.int64),
+                         class_name=table["class_name"].astype(str))
+    dup = table[table["code"].duplicated(keep=False)]
+    if not dup.empty and dup.groupby("code")["class_id"].nunique().gt(1).any():
+        raise ValueError(f"{source}: codes mapped to two classes: {sorted(dup['code'].unique())}")
+    return table.drop_duplicates("code")[["code", "class_id", "class_name"]].reset_index(drop=True)
+
+
+def _read_any(path: Path) -> gpd.GeoDataFrame:
+    if not path.exists():
+        raise FileNotFoundError(f"polygon file {path} does not exist")
+    if path.suffix.lower() in (".parquet", ".geoparquet"):
+        return gpd.read_parquet(path)
+    return gpd.read_file(path)
+
+
+def read_polygons(
+    path: str | Path | gpd.GeoDataFrame,
+    label_column: str,
+    mapping: str | Path | Mapping[Any, Any] | pd.DataFrame | None = None,
+    crs: Any = None,
+    on_missing: str = "raise",
+    name_column: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Return the polygons with ``label`` (int64), ``label_name`` and ``field_id`` columns, in `crs` if given."""
+    if on_missing not in ("raise", "warn"):
+        raise ValueError(f"on_missing must be 'raise' or 'warn', got {on_missing!r}")
+    if isinstance(path, gpd.GeoDataFrame):
+        gdf, where = path.copy(), "polygons"
+    else:
+        where = str(path)
+        gdf = _read_any(Path(path))
+    if label_column not in gdf.columns:
+        cols = [c for c in gdf.columns if c != gdf.geometry.name]
+        raise ValueError(f"{where}: label column {label_column!r} not found; columns are {cols}")
+    if name_column is not None and name_column not in gdf.columns:
+        raise ValueError(f"{where}: name column {name_column!r} not found")
+    if gdf.crs is None:
+        raise ValueError(f"{where}: the polygons have no CRS; set one (e.g. gdf.set_crs('EPSG:...'))")
+    empty = gdf.geometry.isna() | gdf.geometry.is_empty
+    if empty.any():
+        warnings.warn(f"{where}: {int(empty.sum())} rows with empty geometry dropped", stacklevel=2)
+        gdf = gdf[~empty]
+    if "field_id" in gdf.columns and pd.api.types.is_integer_dtype(gdf["field_id"]) and gdf["field_id"].is_unique:
+        fid = gdf["field_id"].astype(np.int64).to_numpy()
+    else:
+        if "field_id" in gdf.columns:
+            gdf = gdf.rename(columns={"field_id": "field_id_source"})
+        fid = np.arange(1, len(gdf) + 1, dtype=np.int64)
+    gdf = gdf.assign(field_id=fid)
+    codes = gdf[label_column]
+    norm = codes.map(_norm_code)
+    if mapping is not None:
+        table = load_mapping(mapping)
+        lut = dict(zip(table["code"], zip(table["class_id"], table["class_name"])))
+        missing = norm[~norm.isin(lut.keys())]
+        if len(missing):
+            counts = missing.value_counts()
+            listing = ", ".join(f"{c!r} ({n} polygons)" for c, n in counts.items())
+            msg = f"{where}: column {label_column!r} has codes missing from the mapping: {listing}"
+            if on_missing == "raise":
+                raise ValueError(msg + "; add them to the mapping table or pass on_missing='warn' to drop them")
+            warnings.warn(msg + "; these polygons are dropped", stacklevel=2)
+            keep = norm.isin(lut.keys())
+            gdf, norm = gdf[keep], norm[keep]
+        gdf = gdf.assign(label=np.array([lut[c][0] for c in norm], dtype=np.int64),
+                         label_name=[lut[c][1] for c in norm])
+    else:
+        null = codes.isna()
+        if null.any():
+            rows = list(gdf.index[null][:10])
+            msg = f"{where}: {int(null.sum())} polygons have no value in {label_column!r} (rows {rows})"
+            if on_missing == "raise":
+                raise ValueError(msg + "; pass on_missing='warn' to drop them")
+            warnings.warn(msg + "; dropped", stacklevel=2)
+            gdf = gdf[~null]
+            codes = gdf[label_column]
+        if pd.api.types.is_integer_dtype(codes) or (pd.api.types.is_float_dtype(codes)
+                                                    and np.all(np.mod(codes, 1) == 0)):
+            labels = codes.astype(np.int64).to_numpy()
+            names = (gdf[name_column].astype(str).tolist() if name_column else
+                     [str(v) for v in labels])
+        else:
+            s = codes.astype(str)
+            if s.isin(TS2C_CLASSES).all():
+                labels = np.array([TS2C_CLASSES.index(v) for v in s], dtype=np.int64)
+            else:
+                uniq = sorted(s.unique())
+                labels = np.array([uniq.index(v) for v in s], dtype=np.int64)
+            names = s.tolist()
+        gdf = gdf.assign(label=labels, label_name=names)
+    if crs is not None:
+        gdf = gdf.to_crs(crs)
+    return gdf
+
+
+# --- rasterisation ---------------------------------------------------------------------------------
+
+
+def _cube_grid(cube: xr.Dataset | xr.DataArray) -> tuple[Any, Affine, int, int]:
+    crs = cube.rio.crs
+    if crs is None:
+        raise ValueError("the cube has no CRS (cube.rio.crs is None); write one with cube.rio.write_crs(...)")
+    return crs, cube.rio.transform(), cube.sizes["y"], cube.sizes["x"]
+
+
+def _spatial_chunks(cube: xr.Dataset | xr.DataArray) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    var = cube["reflectance"] if isinstance(cube, xr.Dataset) and "reflectance" in cube else cube
+    if isinstance(var, xr.Dataset):
+        var = next(iter(var.data_vars.values()))
+    if var.chunks is not None:
+        ch = dict(zip(var.dims, var.chunks))
+        return tuple(ch["y"]), tuple(ch["x"])
+    return (cube.sizes["y"],), (cube.sizes["x"],)
+
+
+def _prepare_polygons(polygons: gpd.GeoDataFrame, crs: Any, label_column: str, what: str = "polygons"
+                      ) -> gpd.GeoDataFrame:
+    if label_column not in polygons.columns:
+        cols = [c for c in polygons.columns if c != polygons.geometry.name]
+        raise ValueError(f"{what}: label column {label_column!r} not found; columns are {cols}")
+    if not pd.api.types.is_integer_dtype(polygons[label_column]):
+        raise ValueError(f"{what}: label column {label_column!r} must hold integer class ids to rasterise "
+                         f"(it is {polygons[label_column].dtype}); map it with read_polygons(..., mapping=...)")
+    if polygons.crs is None:
+        raise ValueError(f"{what}: the polygons have no CRS")
+    if polygons.crs != crs:
+        polygons = polygons.to_crs(crs)
+    if "field_id" not in polygons.columns:
+        polygons = polygons.assign(field_id=np.arange(1, len(polygons) + 1, dtype=np.int64))
+    return polygons
+
+
+def _block_rasters(geoms: list, eroded: list, labels: np.ndarray, fids: np.ndarray, transform: Affine,
+                   shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(eroded labels, eroded field ids, full labels) for one window; overlaps and unlabelled are -1."""
+    lab_e = np.full(shape, NO_LABEL, dtype=np.int32)
+    fid_e = np.full(shape, NO_LABEL, dtype=np.int64)
+    lab_f = np.full(shape, NO_LABEL, dtype=np.int32)
+    if not geoms:
+        return lab_e, fid_e, lab_f
+    count = _rio_rasterize(((g, 1) for g in geoms), out_shape=shape, transform=transform, fill=0,
+                           dtype="uint16", merge_alg=MergeAlg.add)
+    lab_f = _rio_rasterize(zip(geoms, labels.tolist()), out_shape=shape, transform=transform,
+                           fill=NO_LABEL, dtype="int32")
+    lab_f[count > 1] = NO_LABEL
+    keep = [i for i, g in enumerate(eroded) if g is not None and not g.is_empty]
+    if keep:
+        lab_e = _rio_rasterize(((eroded[i], int(labels[i])) for i in keep), out_shape=shape,
+                               transform=transform, fill=NO_LABEL, dtype="int32")
+        fid_e = _rio_rasterize(((eroded[i], int(fids[i])) for i in keep), out_shape=shape,
+                               transform=transform, fill=NO_LABEL, dtype="int64")
+        amb = count > 1
+        lab_e[amb] = NO_LABEL
+        fid_e[amb] = NO_LABEL
+    return lab_e, fid_e, lab_f
+
+
+class _BlockPlan:
+    """Per-block windows and the polygons touching each, for block-by-block rasterisation."""
+
+    def __init__(self, polygons: gpd.GeoDataFrame, cube: xr.Dataset | xr.DataArray, label_column: str,
+                 erosion: int) -> None:
+        if erosion < 0:
+            raise ValueError(f"erosion must be >= 0 pixels, got {erosion}")
+        self.crs, self.transform, self.ny, self.nx = _cube_grid(cube)
+        polys = _prepare_polygons(polygons, self.crs, label_column)
+        self.ychunks, self.xchunks = _spatial_chunks(cube)
+        res = min(abs(self.transform.a), abs(self.transform.e))
+        self.geoms = list(polys.geometry.values)
+        self.eroded = (list(polys.geometry.buffer(-erosion * res).values) if erosion > 0 else self.geoms)
+        self.labels = polys[label_column].to_numpy(np.int64)
+        self.fids = polys["field_id"].to_numpy(np.int64)
+        self.sindex = polys.sindex
+        self.polygons = polys
+        self.y0 = np.concatenate([[0], np.cumsum(self.ychunks)[:-1]]).astype(int)
+        self.x0 = np.concatenate([[0], np.cumsum(self.xchunks)[:-1]]).astype(int)
+
+    def blocks(self) -> list[tuple[int, int, int, int, int, int]]:
+        """(i, j, row0, col0, nrows, ncols) for every block."""
+        return [(i, j, int(self.y0[i]), int(self.x0[j]), self.ychunks[i], self.xchunks[j])
+                for i in range(len(self.ychunks)) for j in range(len(self.xchunks))]
+
+    def window(self, row0: int, col0: int, nrows: int, ncols: int) -> tuple[Affine, tuple]:
+        """The block's transform and the polygons (geoms, eroded, labels, fids) touching it."""
+        t = self.transform * Affine.translation(col0, row0)
+        x0, y1 = t * (0, 0)
+        x1, y0 = t * (ncols, nrows)
+        idx = np.sort(self.sindex.query(_box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))))
+        return t, ([self.geoms[k] for k in idx], [self.eroded[k] for k in idx], self.labels[idx],
+                   self.fids[idx])
+
+    def bounds_overlap(self) -> bool:
+        """Whether any polygon intersects the cube's extent."""
+        x0, y1 = self.transform * (0, 0)
+        x1, y0 = self.transform * (self.nx, self.ny)
+        return len(self.sindex.query(_box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
+                                     predicate="intersects")) > 0
+
+
+def _box(x0: float, y0: float, x1: float, y1: float):
+    from shapely.geometry import box
+
+    return box(x0, y0, x1, y1)
+
+
+def rasterize(
+    polygons: gpd.GeoDataFrame,
+    cube: xr.Dataset | xr.DataArray,
+    label_column: str = "label",
+    erosion: int = 0,
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Return (labels int32, field_ids int64) rasters (y, x) on the cube's grid and chunks; -1 = no label."""
+    plan = _BlockPlan(polygons, cube, label_column, erosion)
+    if not plan.bounds_overlap():
+        raise ValueError(f"no polygon overlaps the cube (cube CRS {plan.crs}, polygons bounds "
+                         f"{tuple(np.round(plan.polygons.total_bounds, 1))})")
+    lab_rows, fid_rows = [], []
+    for i in range(len(plan.ychunks)):
+        lab_row, fid_row = [], []
+        for j in range(len(plan.xchunks)):
+            _, _, r0, c0, nr, nc = plan.blocks()[i * len(plan.xchunks) + j]
+            t, (g, e, lab, fid) = plan.window(r0, c0, nr, nc)
+            out = dask.delayed(_block_rasters, nout=3, pure=True)(g, e, lab, fid, t, (nr, nc))
+            lab_row.append(da.from_delayed(out[0], (nr, nc), dtype=np.int32))
+            fid_row.append(da.from_delayed(out[1], (nr, nc), dtype=np.int64))
+        lab_rows.append(lab_row)
+        fid_rows.append(fid_row)
+    coords = {"y": cube["y"].values, "x": cube["x"].values}
+    labels = xr.DataArray(da.block(lab_rows), dims=("y", "x"), coords=coords, name="label",
+                          attrs={"_FillValue": NO_LABEL, "erosion_pixels": erosion})
+    fids = xr.DataArray(da.block(fid_rows), dims=("y", "x"), coords=coords, name="field_id",
+                        attrs={"_FillValue": NO_LABEL})
+    labels = labels.rio.write_crs(plan.crs).rio.write_transform(plan.transform)
+    fids = fids.rio.write_crs(plan.crs).rio.write_transform(plan.transform)
+    return labels, fids
