@@ -316,7 +316,9 @@ def open(path: str | Path, tiles: Iterable[str] | None = None, on_error: OnError
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     p = Path(path).expanduser()
     if _is_zarr(p):
-        ds = xr.open_zarr(p)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*consolidated.*", category=RuntimeWarning)
+            ds = xr.open_zarr(p)
         if not ds.attrs.get(_COMPLETE_ATTR, False):
             raise ValueError(f"{p}: Zarr store is not marked complete (an interrupted to_zarr?); rerun to_zarr")
         if ds.attrs.get("skipped"):  # slots of skipped files hold label -1
@@ -518,7 +520,7 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
     resume = False
     if _is_zarr(partial) and prog.is_dir():
         try:
-            resume = xr.open_zarr(partial).attrs.get("eokit_manifest") == manifest
+            resume = xr.open_zarr(partial, consolidated=False).attrs.get("eokit_manifest") == manifest
         except Exception:  # noqa: BLE001 - an unreadable partial store is simply rebuilt
             resume = False
     if not resume:
