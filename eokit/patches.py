@@ -171,7 +171,7 @@ def extract(
         hits = sindex.query(box(c0, r0, c1, r1), predicate="intersects")
         if len(hits) == 0:
             continue
-        sub = gdf.iloc[hits]
+        sub = gdf.iloc[np.sort(hits)]  # file order: later polygons burn over earlier ones, as in one rasterize call
         ids = rasterize(zip(sub.geometry, sub["index"]), out_shape=(r1 - r0, c1 - c0), fill=-1,
                         transform=Affine.translation(c0, r0), all_touched=all_touched, dtype=np.int32)
         bad = np.zeros(ids.shape, dtype=bool)
@@ -193,6 +193,10 @@ def extract(
     else:
         row0 = col0 = label = pid = np.empty(0, dtype=np.int64)
     image = _gather(scene, list(channels), found, windows, size)
+    # canonical row-major order of patch origins, whatever the blocking
+    order = np.lexsort((col0, row0))
+    if (order != np.arange(len(order))).any():
+        row0, col0, label, pid, image = row0[order], col0[order], label[order], pid[order], image[order]
     ds = xr.Dataset(
         {
             "image": (("patch", "row", "col", "channel"), image),

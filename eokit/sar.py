@@ -405,8 +405,11 @@ def to_pixel_space(gdf: Any, scene: xr.Dataset) -> Any:
 
     if gdf.crs is None:
         raise ValueError("polygons have no CRS; write one into the file (e.g. EPSG:3413) before using them")
-    gcps = scene.rio.get_gcps() if scene.rio.crs is None else None
-    if scene.rio.crs is not None:
+    try:
+        gcps = scene.rio.get_gcps()
+    except Exception:  # rioxarray raises when the grid mapping has no GCPs
+        gcps = None
+    if not gcps and scene.rio.crs is not None:
         geoms = gdf.geometry.to_crs(scene.rio.crs)
         t = ~scene.rio.transform(recalc=True)
         return geoms.apply(lambda g: affinity.affine_transform(g, [t.a, t.b, t.d, t.e, t.c, t.f]))

@@ -1,0 +1,143 @@
+"""eokit.patches: purity on the stride grid, chunk independence, SAFE scenes, Zarr output, counts, errors."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import Polygon, box
+
+from eokit import patches, sar
+from eokit.schema import ICE_CLASSES, PATCH_SCHEMA, check_schema
+from generators import sar as gen
+
+
+@pytest.fixture()
+def two_scenes(tmp_path):
+    truths = [gen.write_geotiff_scene(tmp_path, f"scene_{k}", seed=k, origin=(600_000.0 + 5_000 * k, -1_100_000.0))
+              for k in range(2)]
+    poly = gen.write_polygons(tmp_path / "ice_polygons.gpkg", truths)
+    scenes = [sar.preprocess(sar.open(t["path"]))[0] for t in truths]
+    return truths, poly, scenes
+
+
+def _loop_reference(ids: np.ndarray, size: int, stride: int) -> set[tuple[int, int, int]]:
+    """Plain per-patch loop: origins whose window holds one polygon id (>= 0)."""
+    out = set()
+    for r in range(0, ids.shape[0] - size + 1, stride):
+        for c in range(0, ids.shape[1] - size + 1, stride):
+            w = ids[r:r + size, c:c + size]
+            if w.min() >= 0 and w.min() == w.max():
+                out.add((r, c, int(w[0, 0])))
+    return out
+
+
+def test_quadrant_counts_and_schema(two_scenes):
+    _, poly, scenes = two_scenes
+    # 64 x 64 scenes, four 32 x 32 polygons: size 10 stride 10 -> 9 + 6 + 6 + 4 patches per scene
+    ds = patches.extract(scenes, poly, size=10, stride=10)
+    check_schema(ds, PATCH_SCHEMA)
+    assert ds.sizes["patch"] == 50
+    assert list(ds["channel"].values) == ["HH", "HV", "IA"]
+    assert ds["image"].dtype == np.float32
+    assert set(ds["scene"].values) == {"scene_0", "scene_1"}
+    # the patch image is the scene's pixels at (row0, col0)
+    k = 7
+    s = scenes[0] if ds["scene"].values[k] == "scene_0" else scenes[1]
+    r, c = int(ds["row0"][k]), int(ds["col0"][k])
+    np.testing.assert_array_equal(ds["image"].values[k, :, :, 0], s["HH"].values[r:r + 10, c:c + 10])
+    np.testing.assert_array_equal(ds["image"].values[k, :, :, 2], s["IA"].values[r:r + 10, c:c + 10])
+    # labels follow the polygons (scene_1's classes are shifted by one)
+    first = ds.isel(patch=ds["scene"] == "scene_1")
+    assert sorted(set(first["label"].values.tolist())) == [1, 2, 3, 4]
+    assert (ds["label_name"].values == np.array(ICE_CLASSES)[ds["label"].values]).all()
+
+
+def test_matches_plain_loop_on_irregular_polygons(tmp_path):
+    truth = gen.write_geotiff_scene(tmp_path, "s", height=96, width=80)
+    t = truth["transform"]
+    rng = np.random.default_rng(1)
+    geoms = []
+    for _ in range(6):  # random convex-ish polygons, some overlapping, some crossing the edge
+        cx, cy = rng.uniform(0, 80), rng.uniform(0, 96)
+        ang = np.sort(rng.uniform(0, 2 * np.pi, 7))
+        rad = rng.uniform(10, 30, 7)
+        geoms.append(Polygon([(t.c + (cx + r * np.cos(a)) * t.a, t.f - (cy + r * np.sin(a)) * t.a)
+                              for a, r in zip(ang, rad)]))
+    gdf = gpd.GeoDataFrame({"ice_class": rng.integers(0, 6, 6), "polygon_id": np.arange(100, 106)},
+                           geometry=geoms, crs=3413)
+    scene = sar.open(truth["path"])
+    from rasterio.features import rasterize
+
+    ids = rasterize(zip(gdf.geometry, gdf["polygon_id"]), out_shape=(96, 80), transform=t, fill=-1, dtype="int32")
+    for size, stride, chunks in [(10, 10, 2048), (20, 10, 30), (8, 3, 25)]:
+        ds = patches.extract(scene, gdf, size=size, stride=stride, chunks=chunks, progress=False)
+        got = set(zip(ds["row0"].values.tolist(), ds["col0"].values.tolist(), ds["polygon_id"].values.tolist()))
+        assert got == _loop_reference(ids, size, stride)
+        labels = dict(zip(gdf["polygon_id"], gdf["ice_class"]))
+        assert all(labels[p] == lab for p, lab in zip(ds["polygon_id"].values, ds["label"].values))
+
+
+def test_min_fraction_keeps_mixed_patches(two_scenes):
+    _, poly, scenes = two_scenes
+    pure = patches.extract(scenes[0], poly, size=10, stride=5, min_fraction=1.0, progress=False)
+    mixed = patches.extract(scenes[0], poly, size=10, stride=5, min_fraction=0.6, progress=False)
+    assert mixed.sizes["patch"] > pure.sizes["patch"]
+    # a patch straddling the vertical boundary at column 32 with 7 of 10 columns left of it
+    pick = mixed.isel(patch=(mixed["row0"] == 0) & (mixed["col0"] == 25))
+    assert pick.sizes["patch"] == 1 and int(pick["label"][0]) == 0
+    assert not ((pure["row0"] == 0) & (pure["col0"] == 25)).any()
+
+
+def test_chunked_scene_gives_same_patches_lazily(two_scenes, tmp_path):
+    truths, poly, _ = two_scenes
+    eager = patches.extract(sar.preprocess(sar.open(truths[0]["path"]))[0], poly, size=10, progress=False)
+    lazy_scene = sar.preprocess(sar.open(truths[0]["path"], chunks={"y": 16, "x": 16}))[0]
+    lazy = patches.extract(lazy_scene, poly, size=10, chunks=20, progress=False)
+    assert lazy["image"].chunks is not None
+    np.testing.assert_array_equal(lazy["image"].values, eager["image"].values)
+    np.testing.assert_array_equal(lazy["row0"].values, eager["row0"].values)
+
+
+def test_safe_scene_patches_through_gcps(tmp_path):
+    truth = gen.write_safe(tmp_path, lines=60, pixels=80)
+    scene = sar.preprocess(sar.open(truth["path"]))[0]
+    g = truth["grid"]
+    # one polygon in lon/lat around the image's upper-left quarter, in EPSG:3413 like the UiT/METNO charts
+    corners = [(0, 0), (0, 2), (2, 2), (2, 0)]  # grid indices (line, pixel) of the quarter
+    ring = [(g["lon"][j, i], g["lat"][j, i]) for j, i in corners]
+    gdf = gpd.GeoDataFrame({"ice_class": [4]}, geometry=[Polygon(ring)], crs=4326).to_crs(3413)
+    ds = patches.extract(scene, gdf, size=10, stride=10, progress=False)
+    assert ds.sizes["patch"] > 0
+    assert (ds["label"] == 4).all()
+    assert int(ds["row0"].max()) + 10 <= g["line"][2] + 1 and int(ds["col0"].max()) + 10 <= g["pixel"][2] + 1
+
+
+def test_write_read_zarr_and_counts(two_scenes, tmp_path):
+    _, poly, scenes = two_scenes
+    sets = {s: patches.extract(scenes, poly, size=s, stride=10, progress=False) for s in (10, 20)}
+    store = patches.write_patches(sets[10], tmp_path / "patches" / "patches_10.zarr")
+    with pytest.raises(FileExistsError):
+        patches.write_patches(sets[10], store)
+    patches.write_patches(sets[10], store, overwrite=True)
+    back = patches.read_patches(store)
+    np.testing.assert_array_equal(back["image"].values, sets[10]["image"].values)
+    assert back["scene"].values.tolist() == sets[10]["scene"].values.tolist()
+    counts = patches.patch_counts(sets)
+    assert list(counts.columns) == ["10x10", "20x20"]
+    assert counts.loc["total", "10x10"] == 50
+    assert counts.loc["UiT mission total (31 scenes)", "20x20"] == 16574
+    assert counts.loc[list(ICE_CLASSES), "20x20"].sum() == sets[20].sizes["patch"]
+
+
+def test_bad_inputs(two_scenes):
+    truths, poly, scenes = two_scenes
+    with pytest.raises(ValueError, match=r"patch size 100 is larger than scene 'scene_0' \(64 x 64"):
+        patches.extract(scenes[0], poly, size=100)
+    far = gpd.GeoDataFrame({"ice_class": [1, 2], "polygon_id": [5, 6]},
+                           geometry=[box(0, 0, 1000, 1000), box(600_100, -1_100_500, 600_500, -1_100_100)],
+                           crs=3413)
+    with pytest.raises(ValueError, match=r"1 of 2 polygons lie outside scene 'scene_0'.*polygon_id \[5\]"):
+        patches.extract(scenes[0], far, size=10)
+    with pytest.raises(ValueError, match="min_fraction"):
+        patches.extract(scenes[0], poly, size=10, min_fraction=0)

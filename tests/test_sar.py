@@ -1,0 +1,142 @@
+"""eokit.sar: GeoTIFF and SAFE scenes, preprocessing, statistics, ice polygons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eokit import sar
+from generators import sar as gen
+
+
+@pytest.mark.parametrize("kind", ["db", "linear", "amplitude"])
+def test_open_geotiff_folder_any_snap_naming(tmp_path, kind):
+    truth = gen.write_geotiff_scene(tmp_path, "S1A_20180116", kind=kind, height=40, width=48)
+    scene = sar.open(truth["path"])
+    assert dict(scene.sizes) == {"y": 40, "x": 48}
+    assert scene.attrs["scene"] == "S1A_20180116"
+    assert scene.rio.crs.to_epsg() == 3413
+    assert scene["HH"].attrs["units"] == {"db": "dB", "linear": "linear", "amplitude": "amplitude"}[kind]
+    out, _ = sar.preprocess(scene, clip=None)
+    expected = 10 * np.log10(truth["sigma0"]["HV"])
+    np.testing.assert_allclose(out["HV"].values, expected, atol=1e-4)
+    np.testing.assert_allclose(out["IA"].values, truth["ia"], atol=1e-5)
+
+
+def test_open_geotiff_case_insensitive_and_chunked(tmp_path):
+    truth = gen.write_geotiff_scene(tmp_path, "s", height=40, width=48)
+    for f in truth["path"].iterdir():
+        f.rename(f.with_name(f.name.upper().replace(".TIF", ".tif")))
+    scene = sar.open(truth["path"], chunks={"y": 16, "x": 16})
+    assert scene["HH"].chunks is not None
+    np.testing.assert_allclose(scene["HH"].values, 10 * np.log10(truth["sigma0"]["HH"]), atol=1e-4)
+
+
+def test_missing_polarisation_names_folder_and_files(tmp_path):
+    truth = gen.write_geotiff_scene(tmp_path, "only_hh", polarisations=("HH",))
+    with pytest.raises(ValueError, match=r"only_hh.*lacks HV.*Sigma0_HV_db.tif.*found \['Sigma0_HH_db.tif'"):
+        sar.open(truth["path"])
+
+
+def test_mismatched_grids_are_refused(tmp_path):
+    a = gen.write_geotiff_scene(tmp_path / "a", "s", height=32, width=32)
+    b = gen.write_geotiff_scene(tmp_path / "b", "s", height=32, width=40)
+    (b["path"] / "Sigma0_HV_db.tif").replace(a["path"] / "Sigma0_HV_db.tif")
+    with pytest.raises(ValueError, match="Sigma0_HV_db.tif is on grid"):
+        sar.open(a["path"])
+
+
+def test_open_safe_calibrates_sigma0_and_interpolates_ia(tmp_path):
+    truth = gen.write_safe(tmp_path, lines=48, pixels=64, seed=3)
+    scene = sar.open(truth["path"])
+    assert dict(scene.sizes) == {"y": 48, "x": 64}
+    assert scene.attrs["scene"].startswith("S1A_EW_GRDM_1SDH_")
+    assert scene.attrs["format"] == "safe" and scene.attrs["mode"] == "EW"
+    np.testing.assert_allclose(scene["HH"].values, truth["sigma0"]["HH"], rtol=1e-5)
+    np.testing.assert_allclose(scene["HV"].values, truth["sigma0"]["HV"], rtol=1e-5)
+    np.testing.assert_allclose(scene["IA"].values, truth["ia"], atol=1e-4)
+    gcps = scene.rio.get_gcps()
+    assert len(gcps) == truth["grid"]["lat"].size
+    g = gcps[-1]
+    assert (g.row, g.col) == (47.0, 63.0)
+    np.testing.assert_allclose(g.y, truth["grid"]["lat"][-1, -1])
+    # chunked: calibration block by block gives the same numbers
+    chunked = sar.open(truth["path"], chunks={"y": 16, "x": 32})
+    assert chunked["HH"].chunks is not None
+    np.testing.assert_allclose(chunked["HH"].values, truth["sigma0"]["HH"], rtol=1e-5)
+    np.testing.assert_allclose(chunked["IA"].values, truth["ia"], atol=1e-4)
+
+
+def test_safe_without_hv_is_refused(tmp_path):
+    truth = gen.write_safe(tmp_path, lines=20, pixels=24, polarisations=("HH",))
+    with pytest.raises(ValueError, match=r"lacks polarisation HV.*found \['HH'\]"):
+        sar.open(truth["path"])
+
+
+def test_preprocess_clip_masks_and_stats_roundtrip(tmp_path):
+    truth = gen.write_geotiff_scene(tmp_path, "s", kind="linear", land=True, nodata_rows=3)
+    scene = sar.open(truth["path"])
+    out, stats = sar.preprocess(scene, clip=(-25.0, -12.0))
+    valid = out["valid"].values
+    assert valid[:3].sum() == 0  # no-data rows
+    assert valid[:, -4:].sum() == 0  # land
+    assert valid[3:, :-4].all()
+    hh = out["HH"].values[valid == 1]
+    assert hh.min() >= -25.0 and hh.max() <= -12.0
+    assert np.isnan(out["HH"].values[valid == 0]).all()
+    db = np.clip(10 * np.log10(truth["sigma0"]["HH"][3:, :-4]), -25, -12)
+    assert stats["mean"]["HH"] == pytest.approx(db.mean(), abs=1e-3)
+    assert stats["std"]["HH"] == pytest.approx(db.std(), abs=1e-3)
+    path = sar.save_stats(stats, tmp_path / "stats.json")
+    with pytest.raises(FileExistsError):
+        sar.save_stats(stats, path)
+    loaded = sar.load_stats(path)
+    # reused statistics standardise another scene with the first one's numbers
+    other = gen.write_geotiff_scene(tmp_path, "t", kind="linear", seed=9)
+    std_out, same = sar.preprocess(sar.open(other["path"]), stats=loaded, standardize=True)
+    assert same["mean"] == stats["mean"]
+    expected = (np.clip(10 * np.log10(other["sigma0"]["HV"]), -25, -12) - stats["mean"]["HV"]) / stats["std"]["HV"]
+    np.testing.assert_allclose(std_out["HV"].values, expected, atol=1e-4)
+
+
+def test_incidence_angle_correction_removes_linear_trend(tmp_path):
+    truth = gen.write_geotiff_scene(tmp_path, "s", height=16, width=32)
+    scene = sar.open(truth["path"])
+    slope, ref = -0.24, 30.0
+    scene["HH"] = (-15.0 + slope * (scene["IA"] - ref)).astype(np.float32).assign_attrs(units="dB")
+    out, stats = sar.preprocess(scene, clip=None, ia_correction={"HH": slope}, ref_angle=ref)
+    np.testing.assert_allclose(out["HH"].values, -15.0, atol=1e-4)
+    assert stats["ia_correction"] == {"HH": slope} and stats["ref_angle"] == ref
+    with pytest.raises(ValueError, match="ia_correction has slopes for \\['VV'\\]"):
+        sar.preprocess(scene, ia_correction={"VV": -0.2})
+
+
+def test_land_polygons_mask(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    truth = gen.write_geotiff_scene(tmp_path, "s", height=32, width=32)
+    t = truth["transform"]
+    land = gpd.GeoDataFrame(geometry=[box(t.c, t.f - 32 * 40, t.c + 8 * 40, t.f)], crs=3413)
+    out, _ = sar.preprocess(sar.open(truth["path"]), land=land)
+    assert out["land"].values[:, :8].all() and not out["land"].values[:, 8:].any()
+    assert not out["valid"].values[:, :8].any()
+
+
+def test_read_ice_polygons_names_and_bad_classes(tmp_path):
+    truth = gen.write_geotiff_scene(tmp_path, "s")
+    path = gen.write_polygons(tmp_path / "p.gpkg", [truth])
+    gdf = sar.read_ice_polygons(path, label_column="ice_name")
+    assert gdf["ice_name"].tolist() == [0, 1, 2, 3]
+    shp = gen.write_polygons(tmp_path / "p.shp", [truth])
+    assert sar.read_ice_polygons(shp)["ice_class"].tolist() == [0, 1, 2, 3]
+    import geopandas as gpd
+
+    bad = gpd.read_file(path)
+    bad.loc[2, "ice_class"] = 7
+    with pytest.raises(ValueError, match=r"values outside 0..5 in rows \[2\]"):
+        sar.read_ice_polygons(bad)
+    with pytest.raises(ValueError, match="no column 'stage'"):
+        sar.read_ice_polygons(path, label_column="stage")
+    with pytest.raises(ValueError, match="no polygons for scene 'x'; scenes present: \\['s'\\]"):
+        sar.read_ice_polygons(path, scene="x")
