@@ -174,11 +174,12 @@ def extract(
         sub = gdf.iloc[np.sort(hits)]  # file order: later polygons burn over earlier ones, as in one rasterize call
         ids = rasterize(zip(sub.geometry, sub["index"]), out_shape=(r1 - r0, c1 - c0), fill=-1,
                         transform=Affine.translation(c0, r0), all_touched=all_touched, dtype=np.int32)
+        win = _window(scene, [*channels, *(["valid"] if valid is not None else [])], r0, r1, c0, c1)
         bad = np.zeros(ids.shape, dtype=bool)
         for c in channels:
-            bad |= ~np.isfinite(np.asarray(scene[c].isel(y=slice(r0, r1), x=slice(c0, c1)).values))
+            bad |= ~np.isfinite(win[c])
         if valid is not None:
-            bad |= np.asarray(valid.isel(y=slice(r0, r1), x=slice(c0, c1)).values) == 0
+            bad |= win["valid"] == 0
         ids[bad] = -1
         rr, cc, lab, pid = _block_positions(ids, labels_of, size, stride, min_fraction, len(ICE_CLASSES))
         if len(rr):
@@ -215,6 +216,14 @@ def extract(
     return ds
 
 
+def _window(scene: xr.Dataset, names: list[str], r0: int, r1: int, c0: int, c1: int) -> dict[str, np.ndarray]:
+    """The scene's variables over rows r0:r1, columns c0:c1 as numpy, computed together (one dask pass)."""
+    sub = scene[names].isel(y=slice(r0, r1), x=slice(c0, c1))
+    if any(sub[n].chunks is not None for n in names):
+        sub = sub.compute()  # one dask pass for all variables, sharing their common inputs
+    return {n: np.asarray(sub[n].values) for n in names}
+
+
 def _gather(scene: xr.Dataset, channels: list[str], found: list[tuple[np.ndarray, ...]],
             windows: list[tuple[int, int, int, int]], size: int) -> Any:
     """Patch images (n, size, size, channel) float32: numpy for in-memory scenes, lazy dask otherwise."""
@@ -222,8 +231,8 @@ def _gather(scene: xr.Dataset, channels: list[str], found: list[tuple[np.ndarray
 
     def gather_block(window: tuple[int, int, int, int], rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
         r0, r1, c0, c1 = window
-        img = np.stack([np.asarray(scene[c].isel(y=slice(r0, r1), x=slice(c0, c1)).values, dtype=np.float32)
-                        for c in channels], axis=-1)
+        win = _window(scene, channels, r0, r1, c0, c1)
+        img = np.stack([win[c].astype(np.float32, copy=False) for c in channels], axis=-1)
         views = sliding_window_view(img, (size, size), axis=(0, 1))  # (h, w, C, size, size)
         return np.ascontiguousarray(views[rr - r0, cc - c0].transpose(0, 2, 3, 1))
 
