@@ -1,0 +1,24 @@
+"""Shared pieces of the time-series models: the dict inputs and the observation-mask handling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def timeseries_inputs(n_timesteps: int, n_bands: int) -> dict[str, Any]:
+    """Return the three keras.Input tensors of the time-series contract: x (T, C), mask (T,), doy (T,)."""
+    import keras
+
+    return {
+        "x": keras.Input((n_timesteps, n_bands), name="x", dtype="float32"),
+        "mask": keras.Input((n_timesteps,), name="mask", dtype="float32"),
+        "doy": keras.Input((n_timesteps,), name="doy", dtype="float32"),
+    }
+
+
+def masked_features(inputs: dict[str, Any]) -> Any:
+    """Return x zeroed where mask == 0, with the mask appended as an extra channel: (B, T, C + 1)."""
+    from keras import ops
+
+    m = ops.expand_dims(inputs["mask"], -1)
+    return ops.concatenate([inputs["x"] * m, m], axis=-1)

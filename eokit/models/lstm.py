@@ -1,0 +1,51 @@
+"""Stacked LSTM crop-type classifier (the ExtremeEarth mission's model) over masked S2 time series."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from eokit.models._common import masked_features, timeseries_inputs
+
+
+def build_lstm(
+    n_bands: int,
+    n_timesteps: int,
+    n_classes: int,
+    units: Sequence[int] | int = (128, 128),
+    dropout: float = 0.2,
+    masking: str = "multiply",
+    dense: int = 0,
+    unroll: bool = False,
+) -> Any:
+    """Return an uncompiled keras.Model: stacked LSTM over {x, mask, doy} -> softmax class probabilities.
+
+    `units` gives one LSTM layer per entry (an int means one layer). `masking="multiply"` zeroes invalid
+    observations and feeds the mask as an extra channel (fast, XLA-friendly); `masking="keras"` passes the
+    mask to the LSTM so that invalid steps are skipped and the state is carried over them.
+    """
+    import keras
+    from keras import layers, ops
+
+    if isinstance(units, int):
+        units = [units]
+    units = [int(u) for u in units]
+    if not units or min(units) < 1:
+        raise ValueError(f"lstm: units must be one or more positive sizes, got {units}")
+    if masking not in ("multiply", "keras"):
+        raise ValueError(f"lstm: masking must be 'multiply' or 'keras', got {masking!r}")
+    inputs = timeseries_inputs(n_timesteps, n_bands)
+    if masking == "multiply":
+        h = masked_features(inputs)
+        mask = None
+    else:
+        h = inputs["x"]
+        mask = ops.cast(inputs["mask"], "bool")
+    for i, u in enumerate(units):
+        last = i == len(units) - 1
+        h = layers.LSTM(u, return_sequences=not last, unroll=unroll, name=f"lstm_{i}")(h, mask=mask)
+        if dropout:
+            h = layers.Dropout(dropout, name=f"dropout_{i}")(h)
+    if dense:
+        h = layers.Dense(int(dense), activation="relu", name="dense")(h)
+    out = layers.Dense(n_classes, activation="softmax", name="probs", dtype="float32")(h)
+    return keras.Model(inputs, out, name="lstm")
