@@ -10,7 +10,6 @@ boundary (inward buffer) and drops pixels claimed by two polygons (counted with 
 from __future__ import annotations
 
 import warnings
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,6 +29,7 @@ __all__ = ["read_polygons", "rasterize", "load_mapping", "MAPPINGS", "NO_LABEL"]
 
 #: Bundled mapping tables, by short name (files in eokit/tables/).
 MAPPINGS: dict[str, str] = {"invekos": "invekos_to_timesen2crop.csv"}
+_TABLES = Path(__file__).resolve().parent / "tables"
 #: Value of unlabelled pixels in the label and field rasters.
 NO_LABEL = -1
 
@@ -55,9 +55,7 @@ def _norm_code(code: Any) -> str:
 def load_mapping(mapping: str | Path | Mapping[Any, Any] | pd.DataFrame) -> pd.DataFrame:
     """Return a mapping table with columns ``code`` (normalised str), ``class_id`` (int) and ``class_name``."""
     if isinstance(mapping, str) and mapping.lower() in MAPPINGS:
-        ref = resources.files("eokit") / "tables" / MAPPINGS[mapping.lower()]
-        with resources.as_file(ref) as p:
-            table = pd.read_csv(p, dtype={"code": str})
+        table = pd.read_csv(_TABLES / MAPPINGS[mapping.lower()], dtype={"code": str})
         source = f"bundled table {MAPPINGS[mapping.lower()]}"
     elif isinstance(mapping, pd.DataFrame):
         table, source = mapping.copy(), "mapping DataFrame"
@@ -279,17 +277,17 @@ class _BlockPlan:
 
     def window(self, row0: int, col0: int, nrows: int, ncols: int) -> tuple[Affine, tuple]:
         """The block's transform and the polygons (geoms, eroded, labels, fids) touching it."""
-        t = self.transform * Affine.translation(col0, row0)
-        x0, y1 = t * (0, 0)
-        x1, y0 = t * (ncols, nrows)
+        t = self.transform @ Affine.translation(col0, row0)
+        x0, y1 = t @ (0, 0)
+        x1, y0 = t @ (ncols, nrows)
         idx = np.sort(self.sindex.query(_box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))))
         return t, ([self.geoms[k] for k in idx], [self.eroded[k] for k in idx], self.labels[idx],
                    self.fids[idx])
 
     def bounds_overlap(self) -> bool:
         """Whether any polygon intersects the cube's extent."""
-        x0, y1 = self.transform * (0, 0)
-        x1, y0 = self.transform * (self.nx, self.ny)
+        x0, y1 = self.transform @ (0, 0)
+        x1, y0 = self.transform @ (self.nx, self.ny)
         return len(self.sindex.query(_box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
                                      predicate="intersects")) > 0
 

@@ -1,0 +1,136 @@
+"""Optional time steps on a training set: gap filling of flagged observations and resampling to a date grid.
+
+Both return a new Dataset and leave the raw samples untouched. Interpolation is linear in time (days)
+between the clear observations (flag 0) of each sample; before the first and after the last clear
+observation the nearest clear value is carried. The original flags stay in ``flag``;
+``gapfill`` adds ``filled`` (True where a value was interpolated).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from eokit.schema import FLAG_CLEAR, FLAG_NODATA
+
+__all__ = ["gapfill", "resample"]
+
+_CHUNK = 2048  # samples interpolated at once (memory ~ chunk x queries x time)
+
+
+def _days(dates: np.ndarray) -> np.ndarray:
+    d = dates.astype("datetime64[ns]")
+    out = (d - np.datetime64("1970-01-01", "ns")).astype("timedelta64[s]").astype(float) / 86400.0
+    out[np.isnat(d)] = np.nan
+    return out
+
+
+def _interp_clear(values: np.ndarray, t: np.ndarray, clear: np.ndarray, tq: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Interpolate values (S, T, B) at query times tq (S, Q) from clear observations.
+
+    Returns (out (S, Q, B) float64, inside (S, Q) bool: bracketed by clear observations, any (S,) bool: the
+    sample has a clear observation).
+    """
+    S, T, B = values.shape
+    Q = tq.shape[1]
+    out = np.zeros((S, Q, B), dtype=np.float64)
+    inside = np.zeros((S, Q), dtype=bool)
+    anyc = clear.any(axis=1)
+    for s0 in range(0, S, _CHUNK):
+        sl = slice(s0, min(S, s0 + _CHUNK))
+        tc = np.where(clear[sl], t[sl], np.nan)  # (s, T)
+        q = tq[sl][:, :, None]  # (s, Q, 1)
+        le = tc[:, None, :] <= q  # (s, Q, T) clear obs at or before the query
+        ge = tc[:, None, :] >= q
+        idx = np.arange(T)
+        prev = np.where(le, idx, -1).max(axis=2)  # (s, Q)
+        nxt = np.where(ge, idx, T).min(axis=2)
+        first = np.where(clear[sl], idx, T).min(axis=1)  # (s,)
+        last = np.where(clear[sl], idx, -1).max(axis=1)
+        has_p, has_n = prev >= 0, nxt < T
+        p = np.where(has_p, prev, np.where(has_n, nxt, first[:, None])).clip(0, T - 1)
+        n = np.where(has_n, nxt, np.where(has_p, prev, last[:, None])).clip(0, T - 1)
+        rows = np.arange(sl.stop - sl.start)[:, None]
+        tp, tn = t[sl][rows, p], t[sl][rows, n]
+        span = tn - tp
+        w = np.where(span > 0, (tq[sl] - tp) / np.where(span > 0, span, 1.0), 0.0)
+        w = np.nan_to_num(w)[:, :, None]
+        v = values[sl].astype(np.float64)
+        out[sl] = (1 - w) * v[rows, p] + w * v[rows, n]
+        inside[sl] = has_p & has_n
+    out[~anyc] = 0.0
+    return out, inside, anyc
+
+
+def _cast_like(out: np.ndarray, like: np.dtype) -> np.ndarray:
+    if np.issubdtype(like, np.integer):
+        info = np.iinfo(like)
+        return np.clip(np.rint(out), info.min, info.max).astype(like)
+    return out.astype(like)
+
+
+def _check(ds: xr.Dataset) -> None:
+    for v in ("reflectance", "flag", "date"):
+        if v not in ds:
+            raise ValueError(f"the training set has no {v!r} variable (expected the eokit time-series schema)")
+
+
+def gapfill(ds: xr.Dataset) -> xr.Dataset:
+    """Return a copy whose flagged observations are linearly interpolated in time from clear ones per sample."""
+    _check(ds)
+    refl = ds["reflectance"].transpose("sample", "time", "band")
+    flag = ds["flag"].transpose("sample", "time").values
+    dates = ds["date"].transpose("sample", "time").values
+    t = _days(dates)
+    acquired = ~np.isnan(t)
+    clear = (flag == FLAG_CLEAR) & acquired
+    vals = refl.values
+    out, _, anyc = _interp_clear(vals, np.nan_to_num(t), clear, np.nan_to_num(t))
+    fill = acquired & ~clear & anyc[:, None]  # padding (no date) and samples without clear obs stay
+    new = np.where(fill[:, :, None], out, vals)
+    res = ds.copy()
+    res["reflectance"] = (("sample", "time", "band"), _cast_like(new, vals.dtype))
+    res["reflectance"].attrs = dict(ds["reflectance"].attrs)
+    res["filled"] = (("sample", "time"), fill)
+    res.attrs = {**ds.attrs, "gapfill": "linear in time between clear observations (flag 0); flags unchanged"}
+    return res
+
+
+def resample(ds: xr.Dataset, every: str = "10D", start: str | np.datetime64 | None = None,
+             end: str | np.datetime64 | None = None) -> xr.Dataset:
+    """Return the samples on a fixed date grid (start..end every `every`), interpolated from clear observations."""
+    _check(ds)
+    dates = ds["date"].transpose("sample", "time").values
+    t = _days(dates)
+    if np.isnan(t).all():
+        raise ValueError("the training set has no acquisition dates (all NaT)")
+    lo = pd.Timestamp(start) if start is not None else pd.Timestamp(np.nanmin(dates.astype("datetime64[ns]")))
+    hi = pd.Timestamp(end) if end is not None else pd.Timestamp(np.nanmax(dates.astype("datetime64[ns]")))
+    if hi < lo:
+        raise ValueError(f"end {hi.date()} is before start {lo.date()}")
+    try:
+        grid = pd.date_range(lo.normalize(), hi, freq=every)
+    except ValueError as exc:
+        raise ValueError(f"every={every!r} is not a pandas frequency such as '10D' or '1MS'") from exc
+    if len(grid) == 0:
+        raise ValueError(f"no grid date between {lo} and {hi} every {every}")
+    flag = ds["flag"].transpose("sample", "time").values
+    clear = (flag == FLAG_CLEAR) & ~np.isnan(t)
+    vals = ds["reflectance"].transpose("sample", "time", "band").values
+    S = vals.shape[0]
+    gq = _days(grid.values)
+    tq = np.broadcast_to(gq, (S, len(grid)))
+    out, inside, anyc = _interp_clear(vals, np.nan_to_num(t), clear, tq)
+    new_flag = np.where(inside & anyc[:, None], FLAG_CLEAR, FLAG_NODATA).astype(np.uint8)
+    res = ds.drop_vars(["reflectance", "flag", "date"] + [v for v in ("filled",) if v in ds]).drop_dims(
+        "time", errors="ignore")
+    res["reflectance"] = (("sample", "time", "band"), _cast_like(out, vals.dtype))
+    res["reflectance"].attrs = dict(ds["reflectance"].attrs)
+    res["flag"] = (("sample", "time"), new_flag)
+    res["date"] = (("sample", "time"), np.broadcast_to(grid.values.astype("datetime64[ns]"), (S, len(grid))).copy())
+    res.attrs = {**ds.attrs, "resample": f"every {every} from {grid[0].date()} to {grid[-1].date()}; linear "
+                 "between clear observations, flag 255 outside the first/last clear observation"}
+    order = ["reflectance", "flag", "date"] + [v for v in res.data_vars if v not in ("reflectance", "flag", "date")]
+    return res[order]
