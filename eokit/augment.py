@@ -262,6 +262,13 @@ def plot_examples(examples: Any, path: str | Path, channel: str = "HH", overwrit
                 ax.set_ylabel(str(examples["label_name"].values[r]), fontsize=7, rotation=0, ha="right",
                               va="center")
     fig.suptitle(f"Augmented {channel} patches per class (flip, rot90, shift, speckle)", fontsize=9)
+    return _save_figure(fig, path)
+
+
+def _save_figure(fig: Any, path: Path) -> Path:
+    """Write a matplotlib figure to a temporary sibling, rename it to `path`, close it; return `path`."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
@@ -269,3 +276,48 @@ def plot_examples(examples: Any, path: str | Path, channel: str = "HH", overwrit
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def class_counts(labels: Any, indices: Any = None) -> Any:
+    """Return a pandas DataFrame of patches per class before and after oversampling (`indices` into labels)."""
+    import pandas as pd
+
+    from eokit.schema import ICE_CLASSES
+
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise ValueError(f"class_counts: labels must be 1-D, got shape {y.shape}")
+    classes = np.unique(y)
+    before = [int((y == c).sum()) for c in classes]
+    table = {"before": before}
+    if indices is not None:
+        idx = np.asarray(indices)
+        if idx.size and (idx.min() < 0 or idx.max() >= y.size):
+            raise ValueError(f"class_counts: indices must lie in [0, {y.size}), got {idx.min()}..{idx.max()}")
+        table["after oversampling"] = [int((y[idx] == c).sum()) for c in classes]
+    names = [ICE_CLASSES[int(c)] if 0 <= int(c) < len(ICE_CLASSES) else str(c) for c in classes]
+    df = pd.DataFrame(table, index=pd.Index(names, name="class"))
+    df.insert(0, "label", classes.astype("int64"))
+    return df
+
+
+def plot_class_counts(counts: Any, path: str | Path, overwrite: bool = False) -> Path:
+    """Return the path of a PNG bar chart of `class_counts` output (patches per class, before/after)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    cols = [c for c in counts.columns if c != "label"]
+    if not cols:
+        raise ValueError("plot_class_counts: expected count columns such as 'before', got none")
+    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(counts) * len(cols) + 1.2))
+    counts[cols].iloc[::-1].plot.barh(ax=ax, width=0.8)
+    ax.set_xlabel("patches")
+    ax.set_ylabel("")
+    ax.set_title("Patches per class")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _save_figure(fig, path)

@@ -199,3 +199,25 @@ def test_explicit_seed_is_stateless_and_reproducible_in_a_parallel_map():
     np.testing.assert_array_equal(runs[0], runs[1])
     with pytest.raises(ValueError, match="seed must be 1 to 4 integers"):
         aug(x, seed=np.zeros(5, "int64"))
+
+
+def test_class_counts_before_and_after_oversampling():
+    from eokit.augment import class_counts
+
+    y = np.array([0] * 6 + [4] * 2)
+    df = class_counts(y, oversample(y, seed=0))
+    assert df.index.tolist() == ["open water", "thin to medium first-year ice"]
+    assert df["before"].tolist() == [6, 2] and df["after oversampling"].tolist() == [6, 6]
+    assert df["label"].tolist() == [0, 4]
+    with pytest.raises(ValueError, match="indices must lie in"):
+        class_counts(y, [0, 8])
+
+
+def test_plot_class_counts(tmp_path):
+    from eokit.augment import class_counts, plot_class_counts
+
+    y = np.array([0, 0, 0, 2, 5, 5])
+    png = plot_class_counts(class_counts(y, oversample(y)), tmp_path / "counts.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(FileExistsError):
+        plot_class_counts(class_counts(y), png)
