@@ -1,0 +1,263 @@
+"""Scores of crop-type and ice-type classifiers with scikit-learn metrics, as JSON and plots.
+
+`scores` computes overall accuracy, Cohen's kappa, macro and weighted F1, per-class precision/recall/F1
+and the confusion matrix (counts and row-normalised). `evaluate` predicts a held-out set with a trained
+model and its card; `random_forest` is the scikit-learn baseline trained on the same split; `lucas`
+scores a model on LUCAS 2018 survey points sampled from an image cube. TensorFlow is imported only inside
+the functions that predict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = ["scores", "write_scores", "plot_confusion", "plot_history", "evaluate", "random_forest", "lucas",
+           "compare"]
+
+
+def _as_index(y: Any, class_names: Sequence[str], what: str) -> np.ndarray:
+    arr = np.asarray(y)
+    k = len(class_names)
+    if arr.dtype.kind in ("U", "S", "O"):
+        lut = {str(n): i for i, n in enumerate(class_names)}
+        bad = sorted({str(v) for v in arr.tolist()} - set(lut))
+        if bad:
+            raise ValueError(f"{what}: labels {bad[:10]} are not among the classes {list(class_names)}")
+        return np.array([lut[str(v)] for v in arr.tolist()], np.int64)
+    arr = arr.astype(np.int64)
+    bad = np.flatnonzero((arr < 0) | (arr >= k))
+    if bad.size:
+        raise ValueError(f"{what}: class index {arr[bad[0]]} at position {bad[0]} is outside 0..{k - 1} "
+                         f"({k} classes: {list(class_names)})")
+    return arr
+
+
+def scores(y_true: Any, y_pred: Any, class_names: Sequence[str]) -> dict:
+    """Return a JSON-ready dict of OA, kappa, macro/weighted F1, per-class P/R/F1 and confusion matrices.
+
+    `y_true`/`y_pred` are class indices into `class_names` (or the names themselves). Macro and weighted
+    averages run over the classes present in `y_true` or `y_pred`; per-class rows cover all classes.
+    """
+    from sklearn.metrics import (accuracy_score, cohen_kappa_score, confusion_matrix, f1_score,
+                                 precision_recall_fscore_support)
+
+    class_names = [str(c) for c in class_names]
+    yt = _as_index(y_true, class_names, "y_true")
+    yp = _as_index(y_pred, class_names, "y_pred")
+    if yt.shape != yp.shape:
+        raise ValueError(f"y_true has {yt.shape[0]} labels but y_pred has {yp.shape[0]}")
+    if yt.size == 0:
+        raise ValueError("cannot score an empty set of predictions")
+    present = sorted(set(yt.tolist()) | set(yp.tolist()))
+    all_labels = list(range(len(class_names)))
+    p, r, f, s = precision_recall_fscore_support(yt, yp, labels=all_labels, zero_division=0)
+    cm = confusion_matrix(yt, yp, labels=all_labels)
+    rows = cm.sum(axis=1, keepdims=True)
+    cm_norm = np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0)
+    kappa = cohen_kappa_score(yt, yp) if len(present) > 1 else 1.0
+    return {
+        "n": int(yt.size),
+        "overall_accuracy": float(accuracy_score(yt, yp)),
+        "kappa": float(0.0 if np.isnan(kappa) else kappa),
+        "macro_f1": float(f1_score(yt, yp, labels=present, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(yt, yp, labels=present, average="weighted", zero_division=0)),
+        "classes": class_names,
+        "per_class": {
+            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, name in enumerate(class_names)
+        },
+        "confusion_matrix": cm.astype(int).tolist(),
+        "confusion_matrix_normalised": cm_norm.round(6).tolist(),
+    }
+
+
+def write_scores(result: dict, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Return the path of the scores written as JSON (temp file, then rename)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_confusion(result: dict, normalised: bool = True, title: str | None = None) -> Any:
+    """Return an hvplot heatmap of the confusion matrix (true class rows, predicted columns)."""
+    import hvplot.pandas  # noqa: F401  (registers .hvplot)
+
+    names = result["classes"]
+    cm = np.asarray(result["confusion_matrix_normalised" if normalised else "confusion_matrix"], float)
+    df = pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
+    long = df.stack().rename("value").reset_index()
+    default = f"confusion matrix (OA {result['overall_accuracy']:.3f}, macro F1 {result['macro_f1']:.3f})"
+    return long.hvplot.heatmap(x="predicted", y="true", C="value", cmap="Blues", rot=60, width=650, height=550,
+                               title=title or default, clim=(0, 1) if normalised else None, flip_yaxis=True)
+
+
+def plot_history(history: dict, title: str = "training curves") -> Any:
+    """Return hvplot line plots of loss and accuracy per epoch (training and validation)."""
+    import hvplot.pandas  # noqa: F401
+
+    df = pd.DataFrame({k: v for k, v in history.items() if len(v)})
+    df.index = pd.RangeIndex(1, len(df) + 1, name="epoch")
+    loss = df[[c for c in df if "loss" in c]].hvplot.line(title=f"{title}: loss", ylabel="loss", width=420)
+    acc = df[[c for c in df if "acc" in c]].hvplot.line(title=f"{title}: accuracy", ylabel="accuracy", width=420)
+    return loss + acc
+
+
+def _true_index(data: xr.Dataset, card: dict) -> np.ndarray:
+    lab = np.asarray(data["label"].values).astype(np.int64)
+    ids = [int(c) for c in card["class_ids"]]
+    lut = {c: i for i, c in enumerate(ids)}
+    bad = sorted(set(lab.tolist()) - set(lut))
+    if bad:
+        first = int(np.flatnonzero(np.isin(lab, bad))[0])
+        raise ValueError(f"{data.attrs.get('source', 'the data')}: labels {bad} (first at sample {first}) are not "
+                         f"among the model {card['name']!r} classes {dict(zip(ids, card['classes']))}")
+    return np.array([lut[v] for v in lab.tolist()], np.int64)
+
+
+def evaluate(model: Any, card: dict, data: Any, batch_size: int = 1024) -> dict:
+    """Return `scores` of a trained model (with its card) on a labelled time-series or patch set."""
+    from eokit import train
+
+    ds = train.open_training_data(data)
+    y_true = _true_index(ds, card)
+    probs = train.predict(model, card, ds, batch_size=batch_size)
+    return scores(y_true, probs.argmax(axis=-1), card["classes"])
+
+
+def _rf_features(ds: xr.Dataset, bands: list[str], n_timesteps: int) -> np.ndarray:
+    refl = np.asarray(ds["reflectance"].values, dtype=np.float32)
+    data_bands = [str(b) for b in ds["band"].values]
+    missing = [b for b in bands if b not in data_bands]
+    if missing:
+        raise ValueError(f"random forest trained on bands {bands}; the data lacks {missing}")
+    refl = refl[..., [data_bands.index(b) for b in bands]]
+    if refl.shape[1] > n_timesteps:
+        raise ValueError(f"data has {refl.shape[1]} time steps, the forest was trained on {n_timesteps}")
+    flag = np.asarray(ds["flag"].values)
+    refl[flag != 0] = np.nan  # flagged and padded observations are missing values
+    if refl.shape[1] < n_timesteps:
+        refl = np.pad(refl, ((0, 0), (0, n_timesteps - refl.shape[1]), (0, 0)), constant_values=np.nan)
+    return refl.reshape(len(refl), -1)
+
+
+def random_forest(train: Any, test: Any, seed: int = 0, n_estimators: int = 300, n_jobs: int | None = None,
+                  class_weight: str | None = "balanced") -> tuple[dict, Any]:
+    """Return (scores on `test`, fitted RandomForestClassifier) for a scikit-learn baseline on the same split.
+
+    Features are the reflectances of every acquisition and band (flagged/padded ones as missing values,
+    which scikit-learn's forests handle natively).
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    from eokit import train as _train
+
+    tr = _train.open_training_data(train)
+    te = _train.open_training_data(test)
+    bands = [str(b) for b in tr["band"].values]
+    t = max(tr.sizes["time"], te.sizes["time"])
+    ids = sorted(int(c) for c in np.unique(tr["label"].values))
+    card = {"name": "random_forest", "class_ids": ids,
+            "classes": _train._class_names(tr, "timeseries", ids)}
+    y_tr = _true_index(tr, card)
+    y_te = _true_index(te, card)
+    rf = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs, class_weight=class_weight)
+    rf.fit(_rf_features(tr, bands, t), y_tr)
+    pred = rf.predict(_rf_features(te, bands, t))
+    return scores(y_te, pred, card["classes"]), rf
+
+
+def compare(results: dict[Any, dict]) -> pd.DataFrame:
+    """Return one table (rows = result keys, e.g. (model, protocol)) of n, OA, kappa, macro and weighted F1."""
+    rows = []
+    for key, r in results.items():
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**{f"key{i}": k for i, k in enumerate(key)}, "n": r["n"], "overall_accuracy": r["overall_accuracy"],
+                     "kappa": r["kappa"], "macro_f1": r["macro_f1"], "weighted_f1": r["weighted_f1"]})
+    df = pd.DataFrame(rows)
+    keys = [c for c in df.columns if c.startswith("key")]
+    names = ["model", "protocol"] + [f"key{i}" for i in range(2, len(keys))]
+    return df.rename(columns=dict(zip(keys, names))).set_index(names[: len(keys)])
+
+
+def _sample_cube(cube: xr.Dataset, points: Any) -> tuple[xr.Dataset, np.ndarray]:
+    """Nearest-pixel time series of the cube at the points inside it, as a TIMESERIES_SCHEMA-like Dataset."""
+    crs = cube.rio.crs if hasattr(cube, "rio") else None
+    crs = crs or cube.attrs.get("crs")
+    if crs is None:
+        raise ValueError("the cube has no CRS (cube.rio.crs or attrs['crs']); cannot place the LUCAS points")
+    pts = points.to_crs(crs)
+    px, py = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
+    xs, ys = np.asarray(cube["x"].values), np.asarray(cube["y"].values)
+    dx = abs(float(xs[1] - xs[0])) if xs.size > 1 else 0.0
+    dy = abs(float(ys[1] - ys[0])) if ys.size > 1 else 0.0
+    inside = ((px >= xs.min() - dx / 2) & (px <= xs.max() + dx / 2) & (py >= ys.min() - dy / 2)
+              & (py <= ys.max() + dy / 2))
+    keep = np.flatnonzero(inside)
+    if keep.size == 0:
+        raise ValueError(f"none of the {len(pts)} LUCAS points falls inside the cube extent")
+    sel = {"x": xr.DataArray(px[keep], dims="sample"), "y": xr.DataArray(py[keep], dims="sample")}
+    refl = cube["reflectance"].sel(sel, method="nearest").transpose("sample", "time", "band").values
+    flag = cube["flag"].sel(sel, method="nearest").transpose("sample", "time").values
+    date = np.broadcast_to(np.asarray(cube["time"].values)[None], flag.shape)
+    ds = xr.Dataset({"reflectance": (("sample", "time", "band"), refl), "flag": (("sample", "time"), flag),
+                     "date": (("sample", "time"), date)}, coords={"band": cube["band"].values})
+    return ds, keep
+
+
+def lucas(model: Any, card: dict, cube: xr.Dataset, points: Any, batch_size: int = 1024) -> dict:
+    """Return scores of `model` on LUCAS points (GeoDataFrame with an LC1 column) sampled from `cube`.
+
+    LC1 codes are mapped to TimeSen2Crop classes with `eokit.datasets.lucas.map_lc1`; points whose code
+    has no class, or whose class the model does not know, or that fall outside the cube are counted in
+    the result (`n_points`, `n_unmapped`, `n_unknown_class`, `n_outside`) and left out of the scores.
+    """
+    try:
+        from eokit.datasets.lucas import map_lc1
+    except ImportError as e:
+        raise ImportError("LUCAS evaluation needs eokit.datasets.lucas.map_lc1 (the LC1 -> class mapping)") from e
+    from eokit import train
+
+    if card.get("kind") != "timeseries":
+        raise ValueError(f"LUCAS evaluation needs a time-series model, {card.get('name')!r} is {card.get('kind')}")
+    if not any(c.lower() == "lc1" for c in points.columns):
+        raise ValueError(f"the LUCAS points have no LC1 column (columns: {list(points.columns)})")
+    pts = points.rename(columns={c: "lc1" for c in points.columns if c.lower() == "lc1"})
+    mapped, _ = map_lc1(pts)
+    n_points = len(mapped)
+    mapped = mapped[mapped["ts2c_label"] >= 0]
+    n_unmapped = n_points - len(mapped)
+    ids = [int(c) for c in card["class_ids"]]
+    known = mapped["ts2c_label"].isin(ids).to_numpy()
+    n_unknown = int((~known).sum())
+    mapped = mapped[known]
+    if len(mapped) == 0:
+        raise ValueError(f"none of the {n_points} LUCAS points maps to a class of model {card['name']!r}")
+    samples, keep = _sample_cube(cube, mapped)
+    cube_bands = [str(b) for b in samples["band"].values]
+    missing = [b for b in card["bands"] if b not in cube_bands]
+    if missing:
+        raise ValueError(f"model {card['name']!r} takes bands {card['bands']}, the cube lacks {missing}")
+    bidx = [cube_bands.index(b) for b in card["bands"]]
+    inputs = train.prepare_inputs(np.asarray(samples["reflectance"].values)[..., bidx], samples["flag"].values,
+                                  samples["date"].values, card)
+    probs = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0))
+    lut = {c: i for i, c in enumerate(ids)}
+    y_true = np.array([lut[int(v)] for v in mapped["ts2c_label"].to_numpy()[keep]])
+    result = scores(y_true, probs.argmax(-1), card["classes"])
+    result.update(n_points=int(n_points), n_unmapped=int(n_unmapped), n_unknown_class=n_unknown,
+                  n_outside=int(len(mapped) - len(keep)))
+    return result

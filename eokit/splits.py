@@ -1,0 +1,237 @@
+"""Evaluation protocols as sample splits: random, spatially disjoint blocks/fields, leave-tile(s)-out.
+
+Every function returns a `Split` of integer sample indices (train, val, test) with the protocol and its
+parameters, so the model card can record how the model was evaluated. Group splits never cut a group
+(spatial block, field or tile) across train and test, so no pixel of a test field is seen in training.
+A split that leaves a validation or test class without training samples raises a ValueError (or, with
+`unseen="drop"`, drops those samples and says so in `Split.params["dropped"]`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["Split", "random_split", "block_split", "tile_split", "make_split", "check_split"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Sample indices of train/val/test and the protocol that made them."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    protocol: str
+    params: dict = field(default_factory=dict)
+
+    def select(self, ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset | None, xr.Dataset]:
+        """Return (train, val or None, test) subsets of `ds` (lazy if `ds` is lazy)."""
+        dim = _dim(ds)
+        val = ds.isel({dim: self.val}) if len(self.val) else None
+        return ds.isel({dim: self.train}), val, ds.isel({dim: self.test})
+
+    def describe(self) -> dict:
+        """Return a JSON-ready summary (protocol, parameters, sizes) for the model card."""
+        return {"protocol": self.protocol, **self.params,
+                "n_train": int(len(self.train)), "n_val": int(len(self.val)), "n_test": int(len(self.test))}
+
+
+def _dim(ds: xr.Dataset) -> str:
+    for d in ("sample", "patch"):
+        if d in ds["label"].dims:
+            return d
+    raise ValueError(f"dataset has no 'sample' or 'patch' dimension on 'label' (dims {ds['label'].dims})")
+
+
+def _labels(ds: xr.Dataset) -> np.ndarray:
+    return np.asarray(ds["label"].values).astype(np.int64)
+
+
+def _class_name(ds: xr.Dataset, cid: int) -> str:
+    if "label_name" in ds.variables:
+        lab = _labels(ds)
+        hit = np.flatnonzero(lab == cid)
+        if hit.size:
+            return str(ds["label_name"].values[hit[0]])
+    return str(cid)
+
+
+def check_split(ds: xr.Dataset, split: Split, unseen: str = "raise") -> Split:
+    """Return `split` (with unseen-class samples dropped if `unseen="drop"`); raise if val/test classes lack training samples."""
+    if unseen not in ("raise", "drop"):
+        raise ValueError(f"unseen must be 'raise' or 'drop', got {unseen!r}")
+    lab = _labels(ds)
+    seen = set(np.unique(lab[split.train]).tolist())
+    problems = {}
+    for part in ("val", "test"):
+        idx = getattr(split, part)
+        missing = sorted(set(np.unique(lab[idx]).tolist()) - seen)
+        if missing:
+            problems[part] = missing
+    if not problems:
+        return split
+    if unseen == "raise":
+        desc = "; ".join(
+            f"{part}: " + ", ".join(f"{_class_name(ds, c)!r} (id {c}, {int((lab[getattr(split, part)] == c).sum())} samples)"
+                                    for c in cls)
+            for part, cls in problems.items()
+        )
+        raise ValueError(
+            f"the {split.protocol} split {split.params} leaves classes without training samples: {desc}. "
+            f"Choose other test tiles/blocks or a different seed, or pass unseen='drop'."
+        )
+    keep = {p: getattr(split, p)[np.isin(lab[getattr(split, p)], sorted(seen))] for p in ("val", "test")}
+    dropped = {p: int(len(getattr(split, p)) - len(keep[p])) for p in ("val", "test")}
+    return Split(split.train, keep["val"], keep["test"], split.protocol, {**split.params, "dropped": dropped})
+
+
+def _stratified_groups(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (rest, held) with whole groups held out, about `fraction` of samples, classes balanced."""
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise ValueError(f"cannot split {n_groups} group(s) into two parts; use smaller blocks or another protocol")
+    n_splits = int(min(max(2, round(1.0 / fraction)), n_groups))
+    counts = np.bincount(np.unique(y, return_inverse=True)[1])
+    if counts.min() >= n_splits:
+        skf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        rest, held = next(iter(skf.split(np.zeros(len(y)), y, groups)))
+    else:  # too few samples per class for stratification: plain group shuffle
+        gss = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        rest, held = next(iter(gss.split(np.zeros(len(y)), y, groups)))
+    return np.sort(rest), np.sort(held)
+
+
+def _check_fractions(test_fraction: float, val_fraction: float) -> None:
+    if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
+        raise ValueError(f"need 0 < test_fraction < 1, 0 <= val_fraction < 1 and their sum < 1, "
+                         f"got {test_fraction}, {val_fraction}")
+
+
+def random_split(ds: xr.Dataset, test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0,
+                 stratify: bool = True, unseen: str = "raise") -> Split:
+    """Return a random (stratified by class) sample split; the optimistic protocol that ignores space."""
+    from sklearn.model_selection import train_test_split
+
+    _check_fractions(test_fraction, val_fraction)
+    y = _labels(ds)
+    idx = np.arange(len(y))
+    strat = y if stratify and np.bincount(np.unique(y, return_inverse=True)[1]).min() >= 2 else None
+    rest, test = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=strat)
+    val = np.array([], np.int64)
+    if val_fraction > 0:
+        frac = val_fraction / (1 - test_fraction)
+        s2 = y[rest] if strat is not None and np.bincount(np.unique(y[rest], return_inverse=True)[1]).min() >= 2 else None
+        rest, val = train_test_split(rest, test_size=frac, random_state=seed + 1, stratify=s2)
+    sp = Split(np.sort(rest), np.sort(val), np.sort(test), "random",
+               {"test_fraction": test_fraction, "val_fraction": val_fraction, "seed": seed, "stratify": stratify})
+    return check_split(ds, sp, unseen)
+
+
+def _groups(ds: xr.Dataset, by: str, block_size: float | None) -> tuple[np.ndarray, dict]:
+    have = ds.variables
+    tile = np.asarray(ds["tile"].values).astype(str) if "tile" in have else None
+    if by == "xy":
+        if "x" not in have or "y" not in have:
+            raise ValueError("block split by='xy' needs per-sample 'x' and 'y' coordinates (sampler output); "
+                             "this dataset has none - use by='tile' or by='field'")
+        if block_size is None or block_size <= 0:
+            raise ValueError(f"block split by='xy' needs a positive block_size in map units, got {block_size}")
+        bx = np.floor(np.asarray(ds["x"].values, float) / block_size).astype(np.int64)
+        by_ = np.floor(np.asarray(ds["y"].values, float) / block_size).astype(np.int64)
+        key = np.char.add(np.char.add(bx.astype(str), "_"), by_.astype(str))
+        if tile is not None:
+            key = np.char.add(np.char.add(tile, ":"), key)
+        return np.unique(key, return_inverse=True)[1], {"block_size": float(block_size)}
+    if by == "field":
+        if "field_id" not in have:
+            raise ValueError("block split by='field' needs a per-sample 'field_id' (sampler output)")
+        key = np.asarray(ds["field_id"].values).astype(str)
+        if tile is not None:
+            key = np.char.add(np.char.add(tile, ":"), key)
+        return np.unique(key, return_inverse=True)[1], {}
+    if by == "tile":
+        if tile is None:
+            raise ValueError("block split by='tile' needs a per-sample 'tile' variable")
+        return np.unique(tile, return_inverse=True)[1], {}
+    raise ValueError(f"by must be 'xy', 'field' or 'tile', got {by!r}")
+
+
+def block_split(ds: xr.Dataset, block_size: float | None = None, by: str = "xy", test_fraction: float = 0.2,
+                val_fraction: float = 0.1, seed: int = 0, unseen: str = "raise") -> Split:
+    """Return a spatially disjoint split: whole blocks (square cells of `block_size` map units), fields or tiles held out."""
+    _check_fractions(test_fraction, val_fraction)
+    y = _labels(ds)
+    groups, extra = _groups(ds, by, block_size)
+    rest, test = _stratified_groups(y, groups, test_fraction, seed)
+    val = np.array([], np.int64)
+    if val_fraction > 0:
+        r2, v2 = _stratified_groups(y[rest], groups[rest], val_fraction / (1 - test_fraction), seed + 1)
+        rest, val = rest[r2], rest[v2]
+    sp = Split(rest, val, test, "block" if by == "xy" else by,
+               {"by": by, **extra, "test_fraction": test_fraction, "val_fraction": val_fraction, "seed": seed,
+                "n_groups": int(groups.max() + 1)})
+    return check_split(ds, sp, unseen)
+
+
+def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[str] | None = None,
+               val_fraction: float = 0.1, seed: int = 0, unseen: str = "raise") -> Split:
+    """Return a leave-tile(s)-out split: `test_tiles` (e.g. ["33UVP"] or ["2019_33UVP"]) form the test set.
+
+    Validation is `val_tiles` if given, else a stratified `val_fraction` of the remaining samples (whole
+    fields when `field_id` is present).
+    """
+    if isinstance(test_tiles, str):
+        test_tiles = [test_tiles]
+    if "tile" not in ds.variables:
+        raise ValueError("leave-tile-out needs a per-sample 'tile' variable")
+    tile = np.asarray(ds["tile"].values).astype(str)
+    have = sorted(set(tile.tolist()))
+    for name, tiles in (("test", test_tiles), ("validation", val_tiles or [])):
+        missing = [t for t in tiles if t not in have]
+        if missing:
+            raise ValueError(f"{name} tiles {missing} are not in the data; available tiles: {have}")
+    if val_tiles and set(val_tiles) & set(test_tiles):
+        raise ValueError(f"tiles {sorted(set(val_tiles) & set(test_tiles))} are both validation and test tiles")
+    idx = np.arange(len(tile))
+    is_test = np.isin(tile, list(test_tiles))
+    test = idx[is_test]
+    if val_tiles:
+        is_val = np.isin(tile, list(val_tiles))
+        val, train = idx[is_val], idx[~is_test & ~is_val]
+    elif val_fraction > 0:
+        rest = idx[~is_test]
+        y = _labels(ds)[rest]
+        if "field_id" in ds.variables:
+            g = np.unique(np.char.add(np.char.add(tile[rest], ":"),
+                                      np.asarray(ds["field_id"].values)[rest].astype(str)), return_inverse=True)[1]
+        else:
+            g = np.arange(len(rest))
+        r2, v2 = _stratified_groups(y, g, val_fraction, seed)
+        train, val = rest[r2], rest[v2]
+    else:
+        train, val = idx[~is_test], np.array([], np.int64)
+    if len(train) == 0:
+        raise ValueError(f"leave-tile-out with test tiles {list(test_tiles)} leaves no training samples")
+    sp = Split(np.sort(train), np.sort(val), np.sort(test), "tile",
+               {"test_tiles": list(test_tiles), "val_tiles": list(val_tiles or []), "val_fraction": val_fraction,
+                "seed": seed})
+    return check_split(ds, sp, unseen)
+
+
+def make_split(ds: xr.Dataset, protocol: str, seed: int = 0, **kwargs: Any) -> Split:
+    """Return the split of a named protocol: "random", "block" (xy blocks), "field", or "tile" (leave-tiles-out)."""
+    if protocol == "random":
+        return random_split(ds, seed=seed, **kwargs)
+    if protocol == "block":
+        return block_split(ds, by="xy", seed=seed, **kwargs)
+    if protocol == "field":
+        return block_split(ds, by="field", seed=seed, **kwargs)
+    if protocol == "tile":
+        return tile_split(ds, seed=seed, **kwargs)
+    raise ValueError(f"unknown split protocol {protocol!r}; use 'random', 'block', 'field' or 'tile'")
