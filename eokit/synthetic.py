@@ -627,7 +627,7 @@ def make_sar_scene(out_dir: str | os.PathLike, scene: str, classes: Sequence[int
     if not set(classes) <= set(range(len(ICE_CLASSES))):
         raise ValueError(f"classes must be ice class ids 0..{len(ICE_CLASSES) - 1}, got {list(classes)}")
     rng = _rng(seed, "sar", scene)
-    n_cells = max(len(classes) + 1, 7)
+    n_cells = max(len(classes), min(int(size * size / 9000), 3 * len(classes)))  # 7 cells at 256 px
     cells, labelled, cls = _ice_cells(rng, size, classes, n_cells, min_px=23.0)
     x0, y0 = origin
     to_map = [1, 0, 0, -1, x0, y0]

@@ -1,0 +1,264 @@
+"""Tests of the seeded sample-data generators and of the committed bundle they made."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import rasterio.features
+
+from eokit import synthetic
+from eokit.paths import ROOT, SAMPLE_DIR
+from eokit.schema import ICE_CLASSES, TS2C_BANDS, TS2C_CLASSES, TS2C_CSV_COLUMNS
+
+TILES = {"33UVP": 6, "33TWN": 8}
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _ndvi(refl: np.ndarray) -> np.ndarray:
+    b4, b8a = refl[..., TS2C_BANDS.index("B4")].astype(float), refl[..., TS2C_BANDS.index("B8A")].astype(float)
+    return (b8a - b4) / (b8a + b4)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    return synthetic.make_timesen2crop_tree(tmp_path_factory.mktemp("ts2c"), TILES, samples_per_class=3, seed=7)
+
+
+def test_tree_follows_published_layout(tree: Path) -> None:
+    assert tree.name == "TimeSen2Crop"
+    assert sorted(p.name for p in tree.iterdir()) == sorted(TILES)
+    dates = {}
+    for tile, n in TILES.items():
+        lines = (tree / tile / "dates.csv").read_text().splitlines()
+        assert lines[0] == "acquisition_date" and len(lines) == n + 1
+        d = pd.to_datetime(lines[1:], format="%Y%m%d")
+        assert d.is_monotonic_increasing and d.min() >= pd.Timestamp("2017-09-01") and d.max() <= pd.Timestamp("2018-08-31")
+        dates[tile] = tuple(lines[1:])
+        assert sorted(int(p.name) for p in (tree / tile).iterdir() if p.is_dir()) == list(range(len(TS2C_CLASSES)))
+        for c in range(len(TS2C_CLASSES)):
+            files = sorted((tree / tile / str(c)).glob("*.csv"))
+            assert [f.name for f in files] == ["0.csv", "1.csv", "2.csv"]
+            text = files[0].read_text()
+            assert text.splitlines()[0] == ",".join(TS2C_CSV_COLUMNS)
+            df = pd.read_csv(files[0])
+            assert len(df) == n and all(df.dtypes == np.int64)
+            assert df["Flag"].isin([0, 1, 2, 3]).all()
+            assert (df.iloc[:, :9] > 0).all().all() and (df.iloc[:, :9] <= 10000).all().all()
+    assert dates["33UVP"] != dates["33TWN"]
+    assert synthetic.read_tile_dates(tree / "33TWN").size == TILES["33TWN"]
+
+
+def test_same_seed_same_bytes_other_seed_other_data(tmp_path: Path, tree: Path) -> None:
+    again = synthetic.make_timesen2crop_tree(tmp_path / "a", TILES, samples_per_class=3, seed=7)
+    assert _digest(again) == _digest(tree)
+    other = synthetic.make_timesen2crop_tree(tmp_path / "b", TILES, samples_per_class=3, seed=8)
+    assert _digest(other) != _digest(tree)
+
+
+def test_existing_output_needs_overwrite(tmp_path: Path) -> None:
+    synthetic.make_timesen2crop_tree(tmp_path, {"33UWP": 3}, samples_per_class=1)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        synthetic.make_timesen2crop_tree(tmp_path, {"33UWP": 3}, samples_per_class=1)
+    out = synthetic.make_timesen2crop_tree(tmp_path, {"33UWP": 4}, samples_per_class=1, overwrite=True)
+    assert len((out / "33UWP" / "dates.csv").read_text().splitlines()) == 5
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
+
+
+def test_phenology_has_the_agronomic_calendar() -> None:
+    day = synthetic.season_day(np.array(["2017-11-15", "2018-04-20", "2018-08-10"], dtype="datetime64[D]"))
+    np.testing.assert_array_equal(day, [75, 231, 343])
+    mean = {c: np.mean([synthetic.phenology(c, day, rng) for rng in range(20)], axis=0) for c in range(16)}
+    wheat, maize, barley, grass = mean[12], mean[2], mean[6], mean[1]
+    assert wheat[0] > 0.1 and maize[0] < 0.05            # winter crops emerge in autumn, maize is not sown
+    assert wheat[1] > 0.5 > maize[1]                      # April: cereals green, maize bare
+    assert maize[2] > 0.6 > wheat[2]                      # August: wheat harvested, maize green
+    assert barley[2] < 0.35 and grass.min() > 0.2         # grassland never bare
+    for c in range(16):
+        g = synthetic.phenology(c, np.arange(365), 3)
+        assert g.min() >= 0 and g.max() <= 1
+    with pytest.raises(ValueError, match="class_id"):
+        synthetic.phenology(16, day)
+
+
+def test_flags_match_reflectance(tree: Path) -> None:
+    refl, flags = [], []
+    for f in sorted(tree.glob("*/*/*.csv")):
+        if f.name == "dates.csv":
+            continue
+        a = pd.read_csv(f).to_numpy()
+        refl.append(a[:, :9])
+        flags.append(a[:, 9])
+    refl, flags = np.concatenate(refl), np.concatenate(flags)
+    blue = refl[:, 0]
+    assert (flags == 1).sum() > 20 and (flags == 2).sum() > 5
+    assert np.median(blue[flags == 1]) > 3 * np.median(blue[flags == 0])   # clouds are bright
+    assert np.median(refl[flags == 2, 6]) < 0.7 * np.median(refl[flags == 0, 6])  # shadows are dark
+
+
+def test_classes_are_learnable_but_not_trivial(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import cross_val_score
+
+    root = synthetic.make_timesen2crop_tree(tmp_path, {"33TWN": 30}, samples_per_class=12, seed=3)
+    X, y = [], []
+    for c in range(16):
+        for f in sorted((root / "33TWN" / str(c)).glob("*.csv")):
+            X.append(pd.read_csv(f).to_numpy()[:, :9].ravel())
+            y.append(c)
+    acc = cross_val_score(RandomForestClassifier(100, random_state=0), np.array(X), np.array(y), cv=3).mean()
+    assert 0.35 < acc < 0.995, acc   # far above chance (1/16), yet some classes look alike
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Path:
+    dates = synthetic.make_dates(5, 1)
+    return synthetic.make_s2_stack(tmp_path_factory.mktemp("s2") / "s2stack", dates, seed=2, size=48, n_fields=10)
+
+
+def test_s2_stack_files(stack: Path) -> None:
+    s2 = sorted(stack.glob("S2_*.tif"))
+    scl = sorted(stack.glob("SCL_*.tif"))
+    assert len(s2) == len(scl) == 5
+    for f, g in zip(s2, scl):
+        stamp = f.stem[3:]
+        assert g.stem == f"SCL_{stamp}"
+        with rasterio.open(f) as src:
+            assert src.count == 9 and src.dtypes[0] == "int16" and src.crs.to_epsg() == 32633
+            assert src.res == (10.0, 10.0) and src.shape == (48, 48)
+            assert list(src.descriptions) == TS2C_BANDS
+            assert src.tags()["ACQUISITION_DATE"].replace("-", "") == stamp
+            assert src.compression.name.lower() == "deflate" and src.block_shapes[0] == (64, 64)
+            data = src.read()
+        with rasterio.open(g) as src:
+            assert src.count == 1 and src.dtypes[0] == "uint8" and src.transform == rasterio.open(f).transform
+            codes = src.read(1)
+        assert set(np.unique(codes)) <= {0, 3, 4, 5, 8, 9, 10, 11}
+        clear = np.isin(codes, [4, 5])
+        if (codes == 9).any():
+            assert np.median(data[0][codes == 9]) > 2 * np.median(data[0][clear])
+        assert (data[:, codes == 0] == 0).all() and (data[:, codes != 0] > 0).all()
+
+
+def test_s2_fields_in_another_crs_match_the_pixels(stack: Path) -> None:
+    fields = gpd.read_file(stack / "fields.gpkg")
+    assert fields.crs.to_epsg() == 3035
+    assert list(fields.columns[:3]) == ["field_id", "crop_code", "class_id"]
+    assert fields.field_id.is_unique
+    assert all(synthetic.INVEKOS_CLASSES[c] == k for c, k in zip(fields.crop_code, fields.class_id))
+    utm = fields.to_crs(32633)
+    with rasterio.open(sorted(stack.glob("S2_*.tif"))[-1]) as src:
+        transform, data = src.transform, src.read().astype(float)
+    ids = rasterio.features.rasterize(zip(utm.geometry, utm.field_id), out_shape=(48, 48), transform=transform)
+    assert len(np.unique(ids)) > 5
+    # pixels of one field are more alike than pixels of different fields (fields drive the reflectance)
+    nir = data[6]
+    within = np.mean([nir[ids == i].std() for i in np.unique(ids[ids > 0]) if (ids == i).sum() > 4])
+    assert within < nir[ids > 0].std()
+
+
+def test_s2_stack_rejects_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="dates"):
+        synthetic.make_s2_stack(tmp_path / "x", [], seed=0)
+
+
+@pytest.fixture(scope="module")
+def sar(tmp_path_factory) -> Path:
+    return synthetic.make_sar_sample(tmp_path_factory.mktemp("sar"), seed=5, size=192)
+
+
+def test_sar_scenes_and_polygons(sar: Path) -> None:
+    polys = gpd.read_file(sar / "ice_polygons.gpkg")
+    assert polys.crs.to_epsg() == 3413
+    assert list(polys.columns[:4]) == ["scene", "polygon_id", "ice_class", "ice_name"]
+    assert polys.polygon_id.is_unique
+    assert all(ICE_CLASSES[c] == n for c, n in zip(polys.ice_class, polys.ice_name))
+    per_class = polys.groupby("ice_class").scene.nunique()
+    assert set(per_class.index) == set(range(6)) and (per_class >= 2).all()
+    for scene in synthetic.SAR_SCENES:
+        layers = {}
+        for name in ("Sigma0_HH_db", "Sigma0_HV_db", "incidence_angle"):
+            with rasterio.open(sar / scene / f"{name}.tif") as src:
+                assert src.crs.to_epsg() == 3413 and src.res == (40.0, 40.0) and src.dtypes[0] == "float32"
+                layers[name] = src.read(1)
+                transform = src.transform
+        ia = layers["incidence_angle"]
+        assert 18.9 < ia.min() < 20 and 46 < ia.max() < 47.5 and (np.diff(ia, axis=1) > 0).all()
+        hh, hv = layers["Sigma0_HH_db"], layers["Sigma0_HV_db"]
+        assert -35 < np.median(hh) < -5 and np.median(hv) < np.median(hh)
+        sub = polys[polys.scene == scene]
+        cls = rasterio.features.rasterize(zip(sub.geometry, sub.ice_class + 1), out_shape=hh.shape,
+                                          transform=transform) - 1
+        level = {k: np.median(hh[cls == k]) for k in range(6) if (cls == k).any()}
+        if 1 in level and 5 in level:
+            assert level[5] > level[1] + 8   # deformed ice far brighter than new ice
+
+
+def test_sar_incidence_angle_slope(sar: Path) -> None:
+    polys = gpd.read_file(sar / "ice_polygons.gpkg")
+    scene = polys[polys.ice_class == 4].scene.iloc[0]
+    sub = polys[(polys.scene == scene) & (polys.ice_class == 4)]
+    with rasterio.open(sar / scene / "Sigma0_HH_db.tif") as src:
+        hh, transform = src.read(1), src.transform
+    with rasterio.open(sar / scene / "incidence_angle.tif") as src:
+        ia = src.read(1)
+    m = rasterio.features.rasterize(zip(sub.geometry, [1] * len(sub)), out_shape=hh.shape, transform=transform) == 1
+    lin = 10 ** (hh[m] / 10)
+    # fit in linear power per 1-degree bin (speckle averages out), then slope in dB/degree
+    bins = np.floor(ia[m]).astype(int)
+    keep = np.bincount(bins) > 50
+    centres = np.nonzero(keep)[0]
+    db = 10 * np.log10(np.array([lin[bins == b].mean() for b in centres]))
+    slope = np.polyfit(centres + 0.5, db, 1)[0]
+    assert -0.35 < slope < -0.1, slope
+
+
+def test_every_ice_polygon_holds_a_32px_patch(sar: Path) -> None:
+    polys = gpd.read_file(sar / "ice_polygons.gpkg")
+    for row in polys.itertuples():
+        with rasterio.open(sar / row.scene / "Sigma0_HH_db.tif") as src:
+            inside = rasterio.features.rasterize([(row.geometry, 1)], out_shape=src.shape, transform=src.transform)
+        c = np.pad(inside.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        window = c[32:, 32:] - c[:-32, 32:] - c[32:, :-32] + c[:-32, :-32]
+        assert (window == 32 * 32).any(), f"polygon {row.polygon_id} of {row.scene} holds no 32x32 patch"
+
+
+# --- the committed bundle -------------------------------------------------------------------------
+
+def test_bundle_is_small_and_complete() -> None:
+    total = sum(p.stat().st_size for p in SAMPLE_DIR.rglob("*") if p.is_file())
+    assert total < 12e6, f"bundled sample is {total / 1e6:.1f} MB"
+    tiles = {t.name: synthetic.read_tile_dates(t) for t in (SAMPLE_DIR / "timesen2crop" / "TimeSen2Crop").iterdir()}
+    assert len(tiles) == 3 and len({d.size for d in tiles.values()}) == 3
+    longest = max(tiles.values(), key=len)
+    stack_dates = sorted(p.stem[3:] for p in (SAMPLE_DIR / "s2stack").glob("S2_*.tif"))
+    assert stack_dates == [str(d).replace("-", "") for d in longest]   # a model trained on the tree maps the stack
+    fields = gpd.read_file(SAMPLE_DIR / "s2stack" / "fields.gpkg")
+    assert len(fields) >= 35 and fields.class_id.nunique() >= 8
+    utm = fields.to_crs(32633)
+    touching = sum(utm.geometry.iloc[i].intersection(utm.geometry.iloc[j]).length > 1
+                   for i in range(len(utm)) for j in range(i + 1, len(utm)))
+    assert touching >= 5
+    for tile in tiles:
+        assert all(len(list((SAMPLE_DIR / "timesen2crop" / "TimeSen2Crop" / tile / str(c)).glob("*.csv"))) >= 20
+                   for c in range(16))
+
+
+def test_script_rebuilds_the_committed_bundle(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("make_sample_data", ROOT / "scripts" / "make_sample_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--out", str(tmp_path)]) == 0
+    assert _digest(tmp_path) == _digest(SAMPLE_DIR)
+    with pytest.raises(FileExistsError):
+        mod.main(["--out", str(tmp_path), "--only", "sar"])
