@@ -321,9 +321,9 @@ class EokitSource(_source_base()):  # type: ignore[misc]
 
     def __init__(self, dataset: str, reader: str, subpath: str = "", path: str | None = None,
                  reader_kwargs: dict[str, Any] | None = None, container: str = "xarray",
-                 metadata: dict[str, Any] | None = None) -> None:
+                 metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self.dataset, self.reader, self.subpath, self.path = dataset, reader, subpath, path
-        self.reader_kwargs = dict(reader_kwargs or {})
+        self.reader_kwargs = {**(reader_kwargs or {}), **kwargs}  # extra entry args go to the reader
         self.container = container
         self._obj: Any = None
         super().__init__(metadata=metadata)

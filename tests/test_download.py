@@ -163,3 +163,57 @@ def test_registry_has_every_published_dataset():
         spec = download.REGISTRY[name]
         assert spec.licence and spec.citation and spec.landing and (spec.files or spec.doi)
     assert download.REGISTRY["timesen2crop"].files["TimeSen2Crop.zip"][1] == "md5:b5b7aad3fef192e78252e11c9a0e5cb8"
+
+
+# ---------------------------------------------------------------------------------------------- catalog
+def test_catalog_entries_read_from_local_copies(tmp_path, monkeypatch):
+    """Every entry of catalogs/extremeearth.yaml opens with intake and reads generated data from EOKIT_DATA."""
+    import geopandas as gpd
+    import intake
+    import xarray as xr
+
+    from eokit.paths import CATALOG_DIR
+    from generators import dlr, lucas, metno, uit
+
+    home = tmp_path / "cache"
+    monkeypatch.setenv("EOKIT_DATA", str(home))
+    gen.make_tree(home / "timesen2crop", tiles={"33UVP": 3}, n_classes=2, samples_per_class=2)
+    uit.make(home / "uit_icetypes")
+    dlr.make(home / "dlr_belgica_semantic", "semantic")
+    dlr.make(home / "dlr_belgica_lda", "lda")
+    metno.make(home / "metno_v1", "v1")
+    metno.make(home / "metno_v2", "v2")
+    lucas.make(home / "lucas_2018" / "lucas_harmo_uf_2018" / "lucas_harmo_uf_2018.csv", harmonised=True)
+    monkeypatch.setattr(download, "_find_local", _no_download(download._find_local))
+
+    cat = intake.open_catalog(str(CATALOG_DIR / "extremeearth.yaml"))
+    assert sorted(cat) == sorted(download.REGISTRY)
+    for name in cat:
+        md = cat[name].metadata
+        assert md["licence"] and md["citation"] and md["size"] and md["urls"] and md["checksum"], name
+    assert cat["timesen2crop"].metadata["checksum"] == "md5:b5b7aad3fef192e78252e11c9a0e5cb8"
+
+    ts = cat["timesen2crop"].read()
+    assert isinstance(ts, xr.Dataset) and ts.sizes["sample"] == 4
+    assert cat["timesen2crop"].to_dask()["reflectance"].chunks is not None
+    assert cat["uit_icetypes"].read().sizes["row"] == 32
+    assert cat["uit_icetypes"](patch_size=10).read().sizes["row"] == 10
+    assert isinstance(cat["dlr_belgica_semantic"].read(), xr.DataTree)
+    assert "label" in cat["dlr_belgica_lda"].to_dask()[dlr.SCENES[0]].dataset
+    m1, m2 = cat["metno_v1"].read(), cat["metno_v2"].read()
+    assert isinstance(m1, gpd.GeoDataFrame) and m1.crs.to_epsg() == 3413 and "SD" in m2.columns
+    assert len(cat["metno_v1"].to_dask().compute()) == len(m1)
+    pts = cat["lucas_2018"].read()
+    assert pts.crs.to_epsg() == 4326 and len(pts) == len(lucas.CODES)
+    # a copy outside the cache, given as path=
+    other = gen.make_tree(tmp_path / "elsewhere", tiles={"32TNT": 2}, n_classes=1, samples_per_class=1)
+    assert set(cat["timesen2crop"](path=str(other)).read()["tile"].values) == {"32TNT"}
+
+
+def _no_download(find):
+    def wrapped(spec, path, problems):
+        found = find(spec, path, problems)
+        assert found is not None, f"{spec.name}: the local copy was not recognised"
+        return found
+
+    return wrapped
