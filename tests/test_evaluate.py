@@ -1,0 +1,122 @@
+"""Scores with scikit-learn, JSON output, confusion plots, the random-forest baseline and LUCAS scoring."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from eokit import evaluate
+from generators.training_sets import timeseries_set
+
+
+def test_scores_match_hand_computed_values():
+    names = ["a", "b", "c"]
+    y_true = [0, 0, 0, 1, 1, 2]
+    y_pred = [0, 0, 1, 1, 1, 0]
+    s = evaluate.scores(y_true, y_pred, names)
+    assert s["overall_accuracy"] == pytest.approx(4 / 6)
+    assert s["confusion_matrix"] == [[2, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert s["confusion_matrix_normalised"][0] == pytest.approx([2 / 3, 1 / 3, 0])
+    # per class: a P=2/3 R=2/3; b P=2/3 R=1; c P=0 R=0
+    assert s["per_class"]["a"]["f1"] == pytest.approx(2 / 3)
+    assert s["per_class"]["b"]["f1"] == pytest.approx(0.8)
+    assert s["per_class"]["c"]["support"] == 1
+    assert s["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0) / 3)
+    po, pe = 4 / 6, (3 * 3 + 2 * 3 + 1 * 0) / 36
+    assert s["kappa"] == pytest.approx((po - pe) / (1 - pe))
+    # names are accepted as labels, too
+    assert evaluate.scores(["a", "b"], ["a", "a"], names)["overall_accuracy"] == 0.5
+
+
+def test_labels_outside_the_classes_are_errors():
+    with pytest.raises(ValueError, match=r"y_pred: class index 3 at position 1 is outside 0..2"):
+        evaluate.scores([0, 1], [0, 3], ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"y_true: labels \['z'\]"):
+        evaluate.scores(["z"], ["a"], ["a", "b"])
+
+
+def test_write_scores_and_plots(tmp_path):
+    import holoviews as hv
+    import hvplot
+
+    s = evaluate.scores([0, 1, 1, 2], [0, 1, 2, 2], ["x", "y", "z"])
+    p = evaluate.write_scores(s, tmp_path / "metrics" / "scores.json")
+    assert json.loads(p.read_text())["macro_f1"] == pytest.approx(s["macro_f1"])
+    with pytest.raises(FileExistsError):
+        evaluate.write_scores(s, p)
+    evaluate.write_scores(s, p, overwrite=True)
+    assert not list(p.parent.glob(".*tmp"))
+    hv.extension("matplotlib")
+    plot = evaluate.plot_confusion(s)
+    hvplot.save(plot, str(tmp_path / "cm.png"), backend="matplotlib")
+    assert (tmp_path / "cm.png").stat().st_size > 1000
+    curves = evaluate.plot_history({"loss": [1.0, 0.5], "accuracy": [0.4, 0.6], "val_loss": [1.1, 0.7],
+                                    "val_accuracy": [0.3, 0.5]})
+    hvplot.save(curves, str(tmp_path / "curves.png"), backend="matplotlib")
+    assert (tmp_path / "curves.png").exists()
+    table = evaluate.compare({("lstm", "tile"): s, ("rf", "tile"): s})
+    assert list(table.index.names) == ["model", "protocol"] and table.loc[("rf", "tile"), "n"] == 4
+
+
+def test_random_forest_baseline_learns_the_synthetic_phenology():
+    ds = timeseries_set(n_per_class=15, n_classes=4, seed=2)
+    tiles = ds["tile"].values
+    tr, te = ds.isel(sample=np.flatnonzero(tiles != "33UVP")), ds.isel(sample=np.flatnonzero(tiles == "33UVP"))
+    s, rf = evaluate.random_forest(tr, te, seed=0, n_estimators=50)
+    assert s["n"] == te.sizes["sample"] and s["classes"] == ["class0", "class1", "class2", "class3"]
+    assert s["overall_accuracy"] > 0.5  # chance is 0.25
+    s2, _ = evaluate.random_forest(tr, te, seed=0, n_estimators=50)
+    assert s2 == s  # same seed, same result
+    bad = te.copy()
+    bad["label"] = bad["label"].copy(data=np.where(bad["label"].values == 3, 9, bad["label"].values))
+    with pytest.raises(ValueError, match=r"labels \[9\] \(first at sample .*\) are not among"):
+        evaluate.random_forest(tr, bad, n_estimators=5)
+
+
+def _cube():
+    import pandas as pd
+    import rioxarray  # noqa: F401
+    import xarray as xr
+
+    t = pd.date_range("2018-03-01", periods=6, freq="20D").values
+    bands = ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"]
+    x = 500000 + 10 * np.arange(20) + 5
+    y = 5100000 - 10 * np.arange(20) - 5
+    rng = np.random.default_rng(0)
+    refl = rng.integers(100, 3000, (6, 9, 20, 20)).astype(np.int16)
+    flag = np.zeros((6, 20, 20), np.uint8)
+    flag[2] = 1
+    cube = xr.Dataset({"reflectance": (("time", "band", "y", "x"), refl), "flag": (("time", "y", "x"), flag)},
+                      coords={"time": t, "band": bands, "x": x, "y": y})
+    return cube.rio.write_crs("EPSG:32633")
+
+
+def test_lucas_scores_points_inside_the_cube():
+    pytest.importorskip("eokit.datasets.lucas")
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from eokit.models import build
+    from eokit.train import prepare_inputs
+
+    cube = _cube()
+    pts_utm = [Point(500055, 5099945), Point(500105, 5099905), Point(500155, 5099855), Point(500025, 5099985),
+               Point(600000, 5000000), Point(500015, 5099995)]
+    lc1 = ["B16", "B11", "B16", "C10", "B11", "B33"]  # maize, wheat, maize, woodland, outside, soy (unknown)
+    points = gpd.GeoDataFrame({"LC1": lc1}, geometry=pts_utm, crs="EPSG:32633").to_crs("EPSG:4326")
+    card = {"name": "lstm", "kind": "timeseries", "classes": ["Maize", "Winter wheat"], "class_ids": [2, 12],
+            "bands": ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"], "n_timesteps": 8,
+            "normalisation": {"mean": [1500.0] * 9, "std": [800.0] * 9}, "flag_handling": "mask"}
+    model = build("lstm", 9, 8, 2, units=[4])
+    r = evaluate.lucas(model, card, cube, points)
+    assert (r["n_points"], r["n_unmapped"], r["n_unknown_class"], r["n_outside"], r["n"]) == (6, 1, 1, 1, 3)
+    assert sum(r["per_class"][c]["support"] for c in card["classes"]) == 3
+    assert r["per_class"]["Maize"]["support"] == 2
+    # the prediction uses the training preprocessing: 6 dates padded to 8, the cloudy date masked
+    x = prepare_inputs(np.zeros((1, 6, 9)), cube["flag"].values[:, :1, 0].T, cube["time"].values[None], card)
+    assert x["mask"].tolist() == [[1, 1, 0, 1, 1, 1, 0, 0]]
+    card_bad = dict(card, bands=card["bands"] + ["B1"])
+    with pytest.raises(ValueError, match="the cube lacks"):
+        evaluate.lucas(build("lstm", 10, 8, 2, units=[4]), card_bad, cube, points)
