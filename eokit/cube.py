@@ -18,6 +18,7 @@ Three sources are understood by :func:`open`:
 from __future__ import annotations
 
 import re
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -133,7 +134,7 @@ def _file_date(path: Path, tags: dict[str, str]) -> pd.Timestamp:
     d = _date_from_name(path.stem)
     if d is not None:
         return d
-    for key in ("ACQUISITION_DATE", "acquisition_date", "TIFFTAG_DATETIME", "DATETIME"):
+    for key in ("ACQUISITION_DATE", "acquisition_date", "ACQUISITION_TIME", "TIFFTAG_DATETIME", "DATETIME"):
         if key in tags and tags[key].strip():
             val = tags[key].strip()
             if key == "TIFFTAG_DATETIME":  # 'YYYY:MM:DD HH:MM:SS'
@@ -170,6 +171,7 @@ def _open_tif_folder(folder: Path, ch: dict[str, int], bands: Sequence[str] | No
     data: dict[pd.Timestamp, list[tuple[Path, list[str]]]] = defaultdict(list)
     flags: dict[pd.Timestamp, tuple[str, Path]] = {}
     grid = None
+    undated: list[tuple[Path, ValueError]] = []
     for p in files:
         with rasterio.open(p) as src:
             tags = src.tags()
@@ -182,7 +184,11 @@ def _open_tif_folder(folder: Path, ch: dict[str, int], bands: Sequence[str] | No
             grid = (p, g)
         else:
             _check_same_grid(grid[0], grid[1], p, g)
-        date = _file_date(p, tags)
+        try:
+            date = _file_date(p, tags)
+        except ValueError as exc:
+            undated.append((p, exc))
+            continue
         kind = _kind(p)
         if kind in ("scl", "flag"):
             if count != 1:
@@ -196,6 +202,11 @@ def _open_tif_folder(folder: Path, ch: dict[str, int], bands: Sequence[str] | No
         else:
             names = [_norm_band(d) if d else f"band_{i + 1}" for i, d in enumerate(descs)]
         data[date].append((p, names))
+    if undated:
+        if not data:
+            raise undated[0][1]
+        warnings.warn(f"{folder}: {[p.name for p, _ in undated]} have no acquisition date; not part of the "
+                      "time series, skipped", stacklevel=3)
     if not data:
         raise FileNotFoundError(f"{folder}: only SCL/FLAG files found, no image files")
     for d in flags:

@@ -127,6 +127,9 @@ def read_polygons(
     if label_column not in gdf.columns:
         cols = [c for c in gdf.columns if c != gdf.geometry.name]
         raise ValueError(f"{where}: label column {label_column!r} not found; columns are {cols}")
+    if name_column is None and mapping is None and label_column.upper().endswith("_ID"):
+        guess = label_column[:-3] + ("_NAME" if label_column.endswith("_ID") else "_name")
+        name_column = guess if guess in gdf.columns else None
     if name_column is not None and name_column not in gdf.columns:
         raise ValueError(f"{where}: name column {name_column!r} not found")
     if gdf.crs is None:

@@ -37,7 +37,7 @@ import xarray as xr
 
 from eokit import cube as _cube
 from eokit.labels import NO_LABEL, _BlockPlan, _block_rasters, read_polygons
-from eokit.schema import FLAG_CLEAR, TIMESERIES_SCHEMA, check_schema
+from eokit.schema import FLAG_CLEAR, FLAG_CLOUD, FLAG_NODATA, TIMESERIES_SCHEMA, check_schema
 
 __all__ = ["make_training_set", "sampling_report", "allocate", "write_zarr", "write_points",
            "write_timesen2crop", "STRATEGIES"]
@@ -177,11 +177,12 @@ def _compute(objs: list, client: Any, scheduler: Any, progress: bool, desc: str)
         from distributed import as_completed
         from tqdm.auto import tqdm
 
-        futures = client.compute(objs)
-        with tqdm(total=len(futures), desc=desc, disable=not progress, unit="block") as bar:
-            for _ in as_completed(futures):
-                bar.update(1)
-        return client.gather(futures)
+        with client.as_current():
+            futures = client.compute(objs)
+            with tqdm(total=len(futures), desc=desc, disable=not progress, unit="block") as bar:
+                for _ in as_completed(futures):
+                    bar.update(1)
+            return client.gather(futures)
     from tqdm.dask import TqdmCallback
 
     kw = {"scheduler": scheduler} if isinstance(scheduler, str) else {}
@@ -387,7 +388,10 @@ def _build(cube: xr.Dataset, values: np.ndarray, picked: dict, names: dict[int, 
         "sampling_config": json.dumps(config),
         "title": "eokit weak-label training set",
     })
-    check_schema(ds, TIMESERIES_SCHEMA, "training set")
+    schema = dict(TIMESERIES_SCHEMA)
+    if values.dtype.kind == "f":  # single-band float inputs (e.g. NDVI) keep a float reflectance (contract)
+        schema["reflectance"] = (schema["reflectance"][0], "f")
+    check_schema(ds, schema, "training set")
     return ds
 
 
@@ -474,8 +478,25 @@ def write_points(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = Fals
 
 
 def write_timesen2crop(ds: xr.Dataset, root: str | os.PathLike, overwrite: bool = False) -> Any:
-    """Write the training set in the published TimeSen2Crop folder layout (eokit.datasets.timesen2crop)."""
+    """Write the set in the published TimeSen2Crop layout; return the ``root/TimeSen2Crop`` folder.
+
+    The CSV flags know only 0..3: observations flagged 255 (no data inside an acquisition) are written as
+    1 (unusable, like cloud), with a warning saying how many. Samples need a tile name (``tile=`` of
+    make_training_set) because the layout is ``<tile>/<class id>/<n>.csv``.
+    """
     from eokit.datasets import timesen2crop
 
-    return timesen2crop.write(ds, root, overwrite=overwrite)
+    tiles = np.asarray(ds["tile"].values).astype(str)
+    if (tiles == "").any():
+        raise ValueError("the TimeSen2Crop layout needs a tile name per sample (folder <tile>/<class>/); "
+                         "make the set with make_training_set(..., tile='33UVP') or assign ds['tile']")
+    out = ds
+    valid = ~np.isnat(np.asarray(ds["date"].values))
+    nodata = (np.asarray(ds["flag"].values) == FLAG_NODATA) & valid
+    if nodata.any():
+        warnings.warn(f"{int(nodata.sum())} observations flagged 255 (no data) written with flag 1: the "
+                      "TimeSen2Crop CSV has flags 0..3 only", stacklevel=2)
+        out = ds.copy()
+        out["flag"] = ds["flag"].where(~xr.DataArray(nodata, dims=ds["flag"].dims), FLAG_CLOUD).astype(np.uint8)
+    return timesen2crop.write(out, root, overwrite=overwrite)
 
