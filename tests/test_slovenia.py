@@ -1,0 +1,87 @@
+"""Tests of the Slovenia case reader: arrays, grid, GeoTIFF stack and polygons."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from eokit.datasets import slovenia
+from eokit.paths import SAMPLE_DIR
+
+SRC = SAMPLE_DIR / "slovenia"
+
+
+def test_open_returns_the_arrays_on_their_grid() -> None:
+    ds = slovenia.open()
+    assert dict(ds.sizes) == {"time": 68, "y": 101, "x": 100}
+    assert ds.ndvi.dims == ("time", "y", "x") and ds.ndvi.dtype == np.float32
+    assert ds.cloud_mask.dtype == np.uint8 and ds.lulc.dims == ("y", "x")
+    np.testing.assert_array_equal(ds.ndvi.values, np.load(SRC / "ndvi.npy")[..., 0])
+    np.testing.assert_array_equal(ds.cloud_mask.values, np.load(SRC / "cloud_mask.npy")[..., 0])
+    np.testing.assert_array_equal(ds.lulc.values, np.load(SRC / "lulc.npy")[..., 0])
+    assert ds.rio.crs.to_epsg() == 32633
+    t = ds.rio.transform()
+    assert t.c == pytest.approx(465181.0522318204) and t.f == pytest.approx(5080254.63349641)
+    assert t.a == pytest.approx((466180.53145382757 - 465181.0522318204) / 100)
+    assert t.e == pytest.approx(-(5080254.63349641 - 5079244.8912012065) / 101)
+    assert ds.y.values[0] > ds.y.values[-1]   # row 0 is north
+    times = json.loads((SRC / "timestamps.json").read_text())
+    assert str(ds.time.values[0])[:19] == times[0] and ds.time.to_index().is_monotonic_increasing
+
+
+def test_rasterised_polygons_reproduce_lulc_exactly() -> None:
+    polys = slovenia.polygons()
+    assert polys.crs.to_epsg() == 32633 and len(polys) == 88
+    burnt = slovenia.rasterize_lulc()
+    np.testing.assert_array_equal(burnt, slovenia.open().lulc.values)
+
+
+def test_stack_holds_the_same_data() -> None:
+    stack = SRC / "stack"
+    ndvi = sorted(stack.glob("NDVI_*.tif"))
+    assert len(ndvi) == 68 and len(list(stack.glob("FLAG_*.tif"))) == 68
+    assert any(p.name.startswith("NDVI_20151208T1004") for p in ndvi) and any(
+        p.name.startswith("NDVI_20151208T1011") for p in ndvi)   # two acquisitions on one date
+    with rasterio.open(ndvi[0]) as src:
+        assert src.count == 1 and src.dtypes[0] == "float32" and src.descriptions == ("NDVI",)
+        assert src.crs.to_epsg() == 32633
+    with rasterio.open(stack / ndvi[0].name.replace("NDVI_", "FLAG_")) as src:
+        assert src.dtypes[0] == "uint8" and set(np.unique(src.read(1))) <= {0, 1}
+    a, b = slovenia.open(), slovenia.open(stack)
+    for v in ("ndvi", "cloud_mask", "lulc"):
+        np.testing.assert_array_equal(a[v].values, b[v].values)
+    np.testing.assert_array_equal(a.time.values, b.time.values)
+    np.testing.assert_allclose(a.x.values, b.x.values)
+    np.testing.assert_allclose(a.y.values, b.y.values)
+    assert a.rio.transform().almost_equals(b.rio.transform())
+
+
+def test_write_stack_refuses_to_overwrite(tmp_path: Path) -> None:
+    out = slovenia.write_stack(tmp_path / "stack")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        slovenia.write_stack(tmp_path / "stack")
+    slovenia.write_stack(out, overwrite=True)
+    assert len(list(out.glob("NDVI_*.tif"))) == 68
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_bad_input_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        slovenia.open(tmp_path / "nowhere")
+    case = tmp_path / "case"
+    shutil.copytree(SRC, case, ignore=shutil.ignore_patterns("stack"))
+    (case / "timestamps.json").write_text(json.dumps(json.loads((case / "timestamps.json").read_text())[:-1]))
+    with pytest.raises(ValueError, match="timestamps.json.*67 timestamps"):
+        slovenia.open(case)
+    (case / "cloud_mask.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="cloud_mask.npy"):
+        slovenia.open(case)
+    np.save(case / "lulc.npy", np.zeros((5, 5), dtype=np.uint16))
+    shutil.copy(SRC / "cloud_mask.npy", case / "cloud_mask.npy")
+    with pytest.raises(ValueError, match="lulc.npy: expected 3 dimensions"):
+        slovenia.open(case)
