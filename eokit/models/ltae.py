@@ -105,8 +105,8 @@ def build_ltae(
     from keras import layers
 
     inputs = timeseries_inputs(n_timesteps, n_bands)
-    h = layers.LayerNormalization(name="in_norm")(inputs["x"])
-    h = layers.Dense(d_model, name="embed")(h)
+    # inputs are already normalised per band; a LayerNorm over bands here would erase overall brightness
+    h = layers.Dense(d_model, name="embed")(inputs["x"])
     h = layers.LayerNormalization(name="embed_norm")(h)
     h = LightweightTemporalAttention(n_head=n_head, d_k=d_k, name="ltae")([h, inputs["mask"], inputs["doy"]])
     h = layers.Dense(mlp, name="mlp")(h)

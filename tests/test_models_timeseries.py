@@ -1,0 +1,95 @@
+"""Time-series models: contract inputs, softmax outputs, masked and padded observations, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eokit import models
+
+T, C, K = 12, 9, 3
+
+
+def _inputs(n=4, seed=0, t=T):
+    rng = np.random.default_rng(seed)
+    mask = (rng.random((n, t)) > 0.3).astype("float32")
+    mask[:, -2:] = 0.0  # padded at the end
+    doy = np.where(mask > 0, np.sort(rng.integers(1, 366, (n, t)), axis=1), 0).astype("float32")
+    return {"x": rng.normal(size=(n, t, C)).astype("float32"), "mask": mask, "doy": doy}
+
+
+@pytest.fixture(scope="module", params=[("lstm", {"units": [8, 8]}), ("lstm", {"units": 8, "masking": "keras"}),
+                                        ("tempcnn", {"filters": 8, "dense": 16}),
+                                        ("ltae", {"d_model": 16, "n_head": 4, "d_k": 4, "mlp": 8})],
+                ids=["lstm", "lstm-keras-mask", "tempcnn", "ltae"])
+def built(request):
+    name, hp = request.param
+    return name, hp, models.build(name, C, T, K, **hp)
+
+
+def test_contract_inputs_and_softmax_output(built):
+    name, _, m = built
+    assert models.kind(name) == "timeseries"
+    assert set(m.input) == {"x", "mask", "doy"}
+    p = np.asarray(m(_inputs(), training=False))
+    assert p.shape == (4, K)
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5) and (p >= 0).all()
+
+
+def test_masked_observations_do_not_change_the_output(built):
+    _, _, m = built
+    a = _inputs(seed=1)
+    b = {k: v.copy() for k, v in a.items()}
+    b["x"][a["mask"] == 0] = 1e3  # garbage in flagged and padded steps
+    assert np.allclose(np.asarray(m(a, training=False)), np.asarray(m(b, training=False)), atol=1e-5)
+
+
+def test_valid_observations_do_change_the_output(built):
+    _, _, m = built
+    a = _inputs(seed=2)
+    b = {k: v.copy() for k, v in a.items()}
+    b["x"][a["mask"] > 0] += 2.0
+    assert not np.allclose(np.asarray(m(a, training=False)), np.asarray(m(b, training=False)), atol=1e-4)
+
+
+@pytest.mark.parametrize("name,hp", [("lstm", {"units": 8, "masking": "keras"}),
+                                     ("ltae", {"d_model": 16, "n_head": 4, "d_k": 4, "mlp": 8})])
+def test_extra_padding_at_the_end_is_ignored(name, hp):
+    short = _inputs(seed=3, t=T)
+    long_ = {k: np.pad(v, ((0, 0), (0, 4)) + (((0, 0),) if v.ndim == 3 else ())) for k, v in short.items()}
+    m_short = models.build(name, C, T, K, **hp)
+    m_long = models.build(name, C, T + 4, K, **hp)
+    m_long.set_weights(m_short.get_weights())
+    assert np.allclose(np.asarray(m_short(short)), np.asarray(m_long(long_)), atol=1e-5)
+
+
+def test_ltae_uses_the_day_of_year():
+    m = models.build("ltae", C, T, K, d_model=16, n_head=4, d_k=4, mlp=8)
+    a = _inputs(seed=4)
+    b = dict(a, doy=np.where(a["mask"] > 0, (a["doy"] + 120) % 365 + 1, 0).astype("float32"))
+    assert not np.allclose(np.asarray(m(a)), np.asarray(m(b)), atol=1e-5)
+
+
+def test_save_and_load_roundtrip(built, tmp_path):
+    import keras
+
+    from eokit.models import ltae
+
+    name, _, m = built
+    ltae.register()
+    path = tmp_path / f"{name}.keras"
+    m.save(path)
+    m2 = keras.models.load_model(path)
+    x = _inputs(seed=5)
+    assert np.allclose(np.asarray(m(x)), np.asarray(m2(x)), atol=1e-6)
+
+
+def test_bad_hyperparameters_are_errors():
+    with pytest.raises(ValueError, match="units must be one or more positive sizes"):
+        models.build("lstm", C, T, K, units=[])
+    with pytest.raises(ValueError, match="masking must be"):
+        models.build("lstm", C, T, K, masking="zero")
+    with pytest.raises(ValueError, match="must be divisible by n_head"):
+        models.build("ltae", C, T, K, d_model=10, n_head=4)
+    with pytest.raises(ValueError, match="n_timesteps must be >= 1"):
+        models.build("tempcnn", C, None, K)
