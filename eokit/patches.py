@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -103,6 +104,94 @@ def _block_starts(n_origins: int, per_block: int) -> list[tuple[int, int]]:
     return [(i, min(i + per_block, n_origins)) for i in range(0, n_origins, per_block)]
 
 
+def _check_args(scene: xr.Dataset, size: int, stride: int, min_fraction: float, channels: Sequence[str]) -> None:
+    name = str(scene.attrs.get("scene", ""))
+    if size < 1 or stride < 1:
+        raise ValueError(f"patch size and stride must be positive, got size={size}, stride={stride}")
+    if not 0.0 < min_fraction <= 1.0:
+        raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}")
+    ny, nx = scene.sizes["y"], scene.sizes["x"]
+    if size > ny or size > nx:
+        raise ValueError(f"patch size {size} is larger than scene {name!r} ({ny} x {nx} pixels)")
+    missing = [c for c in channels if c not in scene]
+    if missing:
+        raise ValueError(f"scene {name!r} lacks channel(s) {missing}; found {list(scene.data_vars)}")
+
+
+def positions(
+    scene: xr.Dataset,
+    polygons: Any,
+    label_column: str = "ice_class",
+    size: int = 32,
+    stride: int = 10,
+    min_fraction: float = 1.0,
+    chunks: int | Mapping[str, int] | None = 2048,
+    channels: Sequence[str] = tuple(SAR_CHANNELS),
+    all_touched: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Return the kept patch origins (row0, col0, label, polygon_id, block window r0, r1, c0, c1), row-major.
+
+    The selection step of `extract` without gathering images: cheap enough to count the patches of
+    many scenes. Arguments as in `extract`.
+    """
+    from affine import Affine
+    from rasterio.features import rasterize
+    from shapely.geometry import box
+    from tqdm.auto import tqdm
+
+    size, stride = int(size), int(stride)
+    _check_args(scene, size, stride, min_fraction, channels)
+    name = str(scene.attrs.get("scene", ""))
+    ny, nx = scene.sizes["y"], scene.sizes["x"]
+    gdf = _scene_polygons(scene, polygons, label_column)
+    labels_of = gdf["label"].to_numpy()
+    ids_of = gdf["polygon_id"].to_numpy()
+    sindex = gdf.sindex
+
+    block = chunks if isinstance(chunks, int) else (max(chunks.values()) if chunks else max(ny, nx))
+    per_block = max(1, int(block) // stride)
+    row_origins = np.arange(0, ny - size + 1, stride)
+    col_origins = np.arange(0, nx - size + 1, stride)
+    lazy = any(scene[c].chunks is not None for c in channels)
+    # in-memory scenes: full-width row bands of the same pixel budget, so the patches of a block are
+    # contiguous in row-major order and are written in place; lazy scenes: square blocks
+    per_block_col = per_block if lazy else len(col_origins)
+    if not lazy:
+        per_block = max(1, per_block * per_block // max(len(col_origins), 1))
+    masks = [*channels, *(["valid"] if "valid" in scene else [])]
+    blocks = [(a, b) for a in _block_starts(len(row_origins), per_block)
+              for b in _block_starts(len(col_origins), per_block_col)]
+    found: list[np.ndarray] = []
+    for (i0, i1), (j0, j1) in tqdm(blocks, desc=f"patches {name} {size}px", disable=not progress or len(blocks) < 4):
+        r0, r1 = int(row_origins[i0]), int(row_origins[i1 - 1]) + size
+        c0, c1 = int(col_origins[j0]), int(col_origins[j1 - 1]) + size
+        hits = sindex.query(box(c0, r0, c1, r1), predicate="intersects")
+        if len(hits) == 0:
+            continue
+        sub = gdf.iloc[np.sort(hits)]  # file order: later polygons burn over earlier ones, as in one rasterize call
+        ids = rasterize(zip(sub.geometry, sub["index"]), out_shape=(r1 - r0, c1 - c0), fill=-1,
+                        transform=Affine.translation(c0, r0), all_touched=all_touched, dtype=np.int32)
+        win = _window(scene, masks, r0, r1, c0, c1)
+        bad = np.zeros(ids.shape, dtype=bool)
+        for c in channels:
+            bad |= ~np.isfinite(win[c])
+        if "valid" in win:
+            bad |= win["valid"] == 0
+        ids[bad] = -1
+        rr, cc, lab, pos = _block_positions(ids, labels_of, size, stride, min_fraction, len(ICE_CLASSES))
+        if len(rr):
+            pid = np.where(pos >= 0, ids_of[np.maximum(pos, 0)], -1)
+            n = len(rr)
+            found.append(np.column_stack([rr + r0, cc + c0, lab, pid, np.full(n, r0), np.full(n, r1),
+                                          np.full(n, c0), np.full(n, c1)]).astype(np.int64))
+    cols = ["row0", "col0", "label", "polygon_id", "r0", "r1", "c0", "c1"]
+    table = np.concatenate(found) if found else np.empty((0, len(cols)), dtype=np.int64)
+    df = pd.DataFrame(table, columns=cols)
+    # canonical row-major order of patch origins, whatever the blocking
+    return df.sort_values(["row0", "col0"], kind="stable").reset_index(drop=True)
+
+
 def extract(
     scene: xr.Dataset | Sequence[xr.Dataset],
     polygons: Any,
@@ -118,10 +207,12 @@ def extract(
     """Return the patch set (PATCH_SCHEMA) of `size` x `size` patches on a `stride` grid inside labelled polygons.
 
     A patch is kept when it lies wholly inside one polygon and on valid pixels (`min_fraction=1.0`), or
-    when one class covers at least `min_fraction` of it. `polygons` is a GeoDataFrame or a GPKG/SHP path
+    when one class covers at least `min_fraction` of it (its `polygon_id` is then the polygon under the
+    patch centre, -1 if that is of another class). `polygons` is a GeoDataFrame or a GPKG/SHP path
     (optionally with a `scene` column matching `scene.attrs["scene"]`); they are reprojected to the scene
-    CRS (or mapped through its GCPs). `chunks` bounds the block of scene pixels handled at once. A list
-    of scenes gives one concatenated patch set.
+    CRS (or mapped through its GCPs); where polygons overlap, the later one wins. `chunks` bounds the
+    block of scene pixels handled at once; dask-backed scenes give a lazy `image`. A list of scenes gives
+    one concatenated patch set. Patches are ordered by scene, then row-major by origin.
     """
     if not isinstance(scene, xr.Dataset):
         parts = [extract(s, polygons, label_column, size, stride, min_fraction, chunks, channels, all_touched,
@@ -133,83 +224,23 @@ def extract(
         out.attrs["scenes"] = [p.attrs["scene"] for p in parts]
         out.attrs["scene"] = ",".join(out.attrs["scenes"])
         return out
-    from affine import Affine
-    from shapely.geometry import box
-    from rasterio.features import rasterize
-    from tqdm.auto import tqdm
-
+    pos = positions(scene, polygons, label_column, size, stride, min_fraction, chunks, channels, all_touched,
+                    progress)
     name = str(scene.attrs.get("scene", ""))
-    size, stride = int(size), int(stride)
-    if size < 1 or stride < 1:
-        raise ValueError(f"patch size and stride must be positive, got size={size}, stride={stride}")
-    if not 0.0 < min_fraction <= 1.0:
-        raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}")
-    ny, nx = scene.sizes["y"], scene.sizes["x"]
-    if size > ny or size > nx:
-        raise ValueError(f"patch size {size} is larger than scene {name!r} ({ny} x {nx} pixels)")
-    missing = [c for c in channels if c not in scene]
-    if missing:
-        raise ValueError(f"scene {name!r} lacks channel(s) {missing}; found {list(scene.data_vars)}")
-    gdf = _scene_polygons(scene, polygons, label_column)
-    labels_of = gdf["label"].to_numpy()
-    ids_of = gdf["polygon_id"].to_numpy()
-    sindex = gdf.sindex
-
-    block = chunks if isinstance(chunks, int) else (max(chunks.values()) if chunks else max(ny, nx))
-    per_block = max(1, int(block) // stride)
-    row_origins = np.arange(0, ny - size + 1, stride)
-    col_origins = np.arange(0, nx - size + 1, stride)
-    valid = scene["valid"] if "valid" in scene else None
-    blocks = [(a, b) for a in _block_starts(len(row_origins), per_block)
-              for b in _block_starts(len(col_origins), per_block)]
-    found: list[tuple[np.ndarray, ...]] = []
-    windows: list[tuple[int, int, int, int]] = []
-    for (i0, i1), (j0, j1) in tqdm(blocks, desc=f"patches {name} {size}px", disable=not progress or len(blocks) < 4):
-        r0, r1 = int(row_origins[i0]), int(row_origins[i1 - 1]) + size
-        c0, c1 = int(col_origins[j0]), int(col_origins[j1 - 1]) + size
-
-        hits = sindex.query(box(c0, r0, c1, r1), predicate="intersects")
-        if len(hits) == 0:
-            continue
-        sub = gdf.iloc[np.sort(hits)]  # file order: later polygons burn over earlier ones, as in one rasterize call
-        ids = rasterize(zip(sub.geometry, sub["index"]), out_shape=(r1 - r0, c1 - c0), fill=-1,
-                        transform=Affine.translation(c0, r0), all_touched=all_touched, dtype=np.int32)
-        win = _window(scene, [*channels, *(["valid"] if valid is not None else [])], r0, r1, c0, c1)
-        bad = np.zeros(ids.shape, dtype=bool)
-        for c in channels:
-            bad |= ~np.isfinite(win[c])
-        if valid is not None:
-            bad |= win["valid"] == 0
-        ids[bad] = -1
-        rr, cc, lab, pid = _block_positions(ids, labels_of, size, stride, min_fraction, len(ICE_CLASSES))
-        if len(rr):
-            found.append((rr + r0, cc + c0, lab, pid))
-            windows.append((r0, r1, c0, c1))
-    if found:
-        row0 = np.concatenate([f[0] for f in found]).astype(np.int64)
-        col0 = np.concatenate([f[1] for f in found]).astype(np.int64)
-        label = np.concatenate([f[2] for f in found]).astype(np.int64)
-        pos = np.concatenate([f[3] for f in found]).astype(np.int64)
-        pid = np.where(pos >= 0, ids_of[np.maximum(pos, 0)], -1)
-    else:
-        row0 = col0 = label = pid = np.empty(0, dtype=np.int64)
-    image = _gather(scene, list(channels), found, windows, size)
-    # canonical row-major order of patch origins, whatever the blocking
-    order = np.lexsort((col0, row0))
-    if (order != np.arange(len(order))).any():
-        row0, col0, label, pid, image = row0[order], col0[order], label[order], pid[order], image[order]
+    image = _gather(scene, list(channels), pos, int(size))
+    label = pos["label"].to_numpy()
     ds = xr.Dataset(
         {
             "image": (("patch", "row", "col", "channel"), image),
             "label": ("patch", label),
-            "label_name": ("patch", np.array([ICE_CLASSES[k] for k in label], dtype=f"<U{max(map(len, ICE_CLASSES))}")),
-            "row0": ("patch", row0),
-            "col0": ("patch", col0),
-            "polygon_id": ("patch", pid),
+            "label_name": ("patch", np.array(ICE_CLASSES, dtype=f"<U{max(map(len, ICE_CLASSES))}")[label]),
+            "row0": ("patch", pos["row0"].to_numpy()),
+            "col0": ("patch", pos["col0"].to_numpy()),
+            "polygon_id": ("patch", pos["polygon_id"].to_numpy()),
             "scene": ("patch", np.full(len(label), name, dtype=f"<U{max(len(name), 1)}")),
         },
         coords={"channel": list(channels), "row": np.arange(size), "col": np.arange(size)},
-        attrs={"scene": name, "size": size, "stride": stride, "min_fraction": float(min_fraction),
+        attrs={"scene": name, "size": int(size), "stride": int(stride), "min_fraction": float(min_fraction),
                "label_column": label_column, "classes": list(ICE_CLASSES)},
     )
     check_schema(ds, PATCH_SCHEMA, "patch set")
@@ -224,29 +255,46 @@ def _window(scene: xr.Dataset, names: list[str], r0: int, r1: int, c0: int, c1: 
     return {n: np.asarray(sub[n].values) for n in names}
 
 
-def _gather(scene: xr.Dataset, channels: list[str], found: list[tuple[np.ndarray, ...]],
-            windows: list[tuple[int, int, int, int]], size: int) -> Any:
-    """Patch images (n, size, size, channel) float32: numpy for in-memory scenes, lazy dask otherwise."""
+def _take(img: np.ndarray, rr: np.ndarray, cc: np.ndarray, size: int) -> np.ndarray:
+    """Patches (n, size, size, C) at window-relative origins (rr, cc) of an (h, w, C) array, one fancy index."""
+    views = sliding_window_view(img, (size, size), axis=(0, 1)).transpose(0, 1, 3, 4, 2)  # (h', w', s, s, C)
+    return views[rr, cc].astype(np.float32, copy=False)
+
+
+def _gather(scene: xr.Dataset, channels: list[str], pos: pd.DataFrame, size: int) -> Any:
+    """Patch images (n, size, size, channel) float32 in `pos` order: numpy in memory, lazy dask otherwise."""
     n_ch = len(channels)
-
-    def gather_block(window: tuple[int, int, int, int], rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
-        r0, r1, c0, c1 = window
-        win = _window(scene, channels, r0, r1, c0, c1)
-        img = np.stack([win[c].astype(np.float32, copy=False) for c in channels], axis=-1)
-        views = sliding_window_view(img, (size, size), axis=(0, 1))  # (h, w, C, size, size)
-        return np.ascontiguousarray(views[rr - r0, cc - c0].transpose(0, 2, 3, 1))
-
-    if not found:
+    if len(pos) == 0:
         return np.empty((0, size, size, n_ch), dtype=np.float32)
+    groups = pos.groupby(["r0", "r1", "c0", "c1"], sort=False).indices
+    rows, cols = pos["row0"].to_numpy(), pos["col0"].to_numpy()
     lazy = any(scene[c].chunks is not None for c in channels)
     if not lazy:
-        return np.concatenate([gather_block(w, f[0], f[1]) for w, f in zip(windows, found)])
+        out = np.empty((len(pos), size, size, n_ch), dtype=np.float32)
+        for (r0, r1, c0, c1), idx in groups.items():
+            win = _window(scene, channels, r0, r1, c0, c1)
+            img = np.stack([win[c] for c in channels], axis=-1)
+            block = _take(img, rows[idx] - r0, cols[idx] - c0, size)
+            if idx[-1] - idx[0] + 1 == len(idx):  # contiguous run (always so with one block column)
+                out[idx[0]:idx[-1] + 1] = block
+            else:
+                out[idx] = block
+        return out
     import dask
     import dask.array as da
 
-    parts = [da.from_delayed(dask.delayed(gather_block)(w, f[0], f[1]), shape=(len(f[0]), size, size, n_ch),
-                             dtype=np.float32) for w, f in zip(windows, found)]
-    return da.concatenate(parts, axis=0)
+    # one lazy (y, x, channel) array; each block's patches are a delayed fancy index of its window,
+    # so dask loads one window per task and never the whole scene
+    stacked = da.stack([da.asarray(scene[c].data).astype(np.float32) for c in channels], axis=-1)
+    parts, order = [], []
+    for (r0, r1, c0, c1), idx in groups.items():
+        task = dask.delayed(_take)(stacked[r0:r1, c0:c1], rows[idx] - r0, cols[idx] - c0, size)
+        parts.append(da.from_delayed(task, shape=(len(idx), size, size, n_ch), dtype=np.float32))
+        order.append(idx)
+    result = da.concatenate(parts, axis=0)
+    where = np.empty(len(pos), dtype=np.int64)
+    where[np.concatenate(order)] = np.arange(len(pos))
+    return result if (where == np.arange(len(pos))).all() else result[where]
 
 
 def write_patches(ds: xr.Dataset, store: str | os.PathLike[str], overwrite: bool = False,
@@ -295,3 +343,66 @@ def patch_counts(patch_sets: xr.Dataset | Mapping[int, xr.Dataset] | Sequence[xr
     index = list(ICE_CLASSES) + ["total", "UiT mission total (31 scenes)"]
     df = pd.DataFrame(table, index=pd.Index(index, name="class"))
     return df.astype("Int64")
+
+
+def plot_scene(scene: xr.Dataset, polygons: Any = None, label_column: str = "ice_class",
+               path: str | os.PathLike[str] | None = None) -> Any:
+    """Return a matplotlib figure of HH, HV (dB) and IA with the scene's polygons outlined by class."""
+    import matplotlib
+
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
+    pix = None
+    if polygons is not None:
+        gdf = _scene_polygons(scene, polygons, label_column)
+        pix = gdf
+    cmap = matplotlib.colormaps["tab10"]
+    for ax, var, lim in zip(axes, SAR_CHANNELS, [(-30, 0), (-35, -10), (None, None)]):
+        values = np.asarray(scene[var].values)
+        im = ax.imshow(values, cmap="gray" if var != "IA" else "viridis", vmin=lim[0], vmax=lim[1],
+                       interpolation="nearest")
+        fig.colorbar(im, ax=ax, shrink=0.8, label="dB" if var != "IA" else "degrees")
+        if pix is not None:
+            for geom, lab in zip(pix.geometry, pix["label"]):
+                for part in getattr(geom, "geoms", [geom]):
+                    xs, ys = part.exterior.xy
+                    ax.plot(xs, ys, color=cmap(int(lab)), lw=1.2)
+        ax.set_title(f"{scene.attrs.get('scene', '')} {var}", fontsize=9)
+        ax.set_axis_off()
+    if pix is not None:
+        handles = [matplotlib.lines.Line2D([], [], color=cmap(k), label=n) for k, n in enumerate(ICE_CLASSES)]
+        axes[-1].legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.8)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_examples(ds: xr.Dataset, per_class: int = 4, channel: str = "HH", seed: int = 0,
+                  path: str | os.PathLike[str] | None = None) -> Any:
+    """Return a figure of `per_class` random example patches (one channel) for each ice class present."""
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(ds["label"].values)
+    present = [k for k in range(len(ICE_CLASSES)) if (labels == k).any()]
+    if not present:
+        raise ValueError("the patch set is empty: nothing to show")
+    fig, axes = plt.subplots(len(present), per_class, figsize=(1.6 * per_class + 2.5, 1.6 * len(present)),
+                             squeeze=False, constrained_layout=True)
+    ci = list(ds["channel"].values).index(channel)
+    for row, k in zip(axes, present):
+        idx = np.flatnonzero(labels == k)
+        pick = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
+        for j, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(pick):
+                ax.imshow(np.asarray(ds["image"][pick[j], :, :, ci].values), cmap="gray", vmin=-30, vmax=0)
+        row[0].set_ylabel(ICE_CLASSES[k], rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"{ds.sizes['row']}x{ds.sizes['col']} patches, {channel} (dB)", fontsize=9)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+    return fig

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from eokit.schema import SAR_CHANNELS
@@ -70,7 +71,7 @@ def _rio_chunks(chunks: Mapping[str, int] | int | str | None) -> Any:
 
 
 def _open_geotiff_folder(folder: Path, chunks: Any) -> xr.Dataset:
-    import rioxarray
+
 
     found: dict[str, list[tuple[Path, str]]] = {}
     listing = sorted(f.name for f in folder.iterdir())
@@ -496,3 +497,24 @@ def read_ice_polygons(
     if "polygon_id" not in gdf.columns:
         gdf = gdf.assign(polygon_id=np.arange(len(gdf), dtype=np.int64))
     return gdf.reset_index(drop=True)
+
+
+def find_scenes(folder: str | os.PathLike[str]) -> list[Path]:
+    """Return the SAR scenes (GeoTIFF folders and .SAFE products) directly inside `folder`, sorted by name."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"SAR scene folder {root} does not exist")
+    found = []
+    for p in sorted(root.iterdir()):
+        if not p.is_dir():
+            continue
+        if p.suffix.lower() == ".safe" or (p / "manifest.safe").exists():
+            found.append(p)
+        elif any(f.suffix.lower() in _RASTER_SUFFIXES and _classify(f.stem) for f in p.iterdir()):
+            found.append(p)
+    if not found:
+        raise FileNotFoundError(
+            f"no SAR scenes in {root}: expected sub-folders with Sigma0_HH_db.tif/Sigma0_HV_db.tif/"
+            f"incidence_angle.tif or Sentinel-1 .SAFE products; found {sorted(p.name for p in root.iterdir())}"
+        )
+    return found
