@@ -175,18 +175,18 @@ def _diagnose(path: Path, data: bytes, n_dates: int) -> str:
     return f"{path}: could not be parsed (no single faulty line found)"
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: str | Path) -> bytes:
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = []
-        while True:
-            b = os.read(fd, 1 << 16)
-            if not b:
-                break
-            chunks.append(b)
+        data = os.read(fd, 1 << 20)
+        if len(data) == 1 << 20:  # larger than any sample CSV, but read it all anyway
+            chunks = [data]
+            while b := os.read(fd, 1 << 20):
+                chunks.append(b)
+            data = b"".join(chunks)
     finally:
         os.close(fd)
-    return b"".join(chunks)
+    return data
 
 
 def _parse_files(base: Path, rel: list[str], n_dates: int, on_error: OnError,
@@ -196,8 +196,9 @@ def _parse_files(base: Path, rel: list[str], n_dates: int, on_error: OnError,
     hl = len(_HEADER_B)
     bodies: list[bytes] = []
     ok = True
+    prefix = str(base) + os.sep
     for r in rel:
-        data = _read_bytes(base / r)
+        data = _read_bytes(prefix + r)
         if b"\r" in data:
             data = data.replace(b"\r", b"")
         body = data[hl:].strip()
@@ -316,21 +317,7 @@ def open(path: str | Path, tiles: Iterable[str] | None = None, on_error: OnError
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     p = Path(path).expanduser()
     if _is_zarr(p):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*consolidated.*", category=RuntimeWarning)
-            ds = xr.open_zarr(p)
-        if not ds.attrs.get(_COMPLETE_ATTR, False):
-            raise ValueError(f"{p}: Zarr store is not marked complete (an interrupted to_zarr?); rerun to_zarr")
-        if ds.attrs.get("skipped"):  # slots of skipped files hold label -1
-            ds = ds.isel(sample=np.flatnonzero(ds["label"].values >= 0))
-        if tiles is not None:
-            tiles = list(tiles)
-            have = set(np.unique(ds["tile"].values).tolist())
-            missing = [t for t in tiles if t not in have]
-            if missing:
-                raise FileNotFoundError(f"{p}: tile(s) {missing} not in the store; available: {sorted(have)}")
-            ds = ds.isel(sample=np.flatnonzero(np.isin(ds["tile"].values, tiles)))
-        return ds
+        return _open_store(p, tiles)
     if p.name.endswith(".partial") and _is_zarr(p):
         raise ValueError(f"{p}: an unfinished Zarr store")
     base = _find_base(p)
@@ -414,6 +401,91 @@ def write(ds: xr.Dataset, root: str | Path, overwrite: bool = False) -> Path:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Zarr store layout: per-sample arrays plus per-tile tables; `date`, `tile` and `label_name` are rebuilt
+# lazily on open by indexing the small tables (no per-sample date decoding, no per-sample strings).
+# ----------------------------------------------------------------------------------------------------
+_CLASS_ARR = np.array(TS2C_CLASSES + [""])  # index -1 (a skipped slot) -> ""
+
+
+def _lookup(idx: np.ndarray, table: np.ndarray, fill: Any) -> np.ndarray:
+    out = table[np.clip(idx, 0, len(table) - 1)]
+    if (idx < 0).any():
+        out[idx < 0] = fill
+    return out
+
+
+def _open_store(p: Path, tiles: Iterable[str] | None) -> xr.Dataset:
+    import dask.array as da
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*consolidated.*", category=RuntimeWarning)
+        z = xr.open_zarr(p)
+    if not z.attrs.get(_COMPLETE_ATTR, False):
+        raise ValueError(f"{p}: Zarr store is not marked complete (an interrupted to_zarr?); rerun to_zarr")
+    missing = [v for v in ("reflectance", "flag", "label", "tile_index", "tile_dates", "tile_names", "source_file")
+               if v not in z.variables]
+    if missing:
+        raise ValueError(f"{p}: not a TimeSen2Crop store written by eokit (missing {missing})")
+    names = z["tile_names"].values.astype(str)
+    dates = z["tile_dates"].values.astype("datetime64[ns]")
+    n_time = dates.shape[1]
+    if z.attrs.get("skipped"):  # slots of skipped files hold label -1
+        z = z.isel(sample=np.flatnonzero(z["label"].values >= 0))
+    if tiles is not None:
+        tiles = list(tiles)
+        bad = [t for t in tiles if t not in names]
+        if bad:
+            raise FileNotFoundError(f"{p}: tile(s) {bad} not in the store; available: {sorted(names)}")
+        want = np.flatnonzero(np.isin(names, tiles))
+        z = z.isel(sample=np.flatnonzero(np.isin(z["tile_index"].values, want)))
+    idx = z["tile_index"].data
+    if not isinstance(idx, da.Array):
+        idx = da.from_array(idx, chunks=-1)
+    nat = np.datetime64("NaT", "ns")
+    date = idx.map_blocks(lambda i: _lookup(i, dates, nat), dtype="datetime64[ns]", new_axis=1,
+                          chunks=(idx.chunks[0], (n_time,)))
+    tile = idx.map_blocks(lambda i: _lookup(i, names, ""), dtype=names.dtype)
+    lab = z["label"].data
+    label_name = lab.map_blocks(lambda v: _CLASS_ARR[np.where(v < 0, -1, v)], dtype=_CLASS_ARR.dtype)
+    ds = z.drop_vars(["tile_index", "tile_dates", "tile_names"]).assign(
+        date=(("sample", "time"), date), tile=(("sample",), tile), label_name=(("sample",), label_name))
+    ds = ds[["reflectance", "flag", "date", "label", "label_name", "tile", "source_file"]]
+    ds.attrs = {k: v for k, v in z.attrs.items()}
+    return ds
+
+
+def _store_vars(ds: xr.Dataset, tile_names: list[str], width: int) -> xr.Dataset:
+    """Time-series Dataset -> the per-sample variables of the store (tile_index instead of date/tile strings)."""
+    pos = {t: i for i, t in enumerate(tile_names)}
+    tile = ds["tile"].values
+    idx = np.array([pos.get(t, -1) for t in tile.tolist()], dtype=np.int16)
+    out = ds[["reflectance", "flag", "label", "source_file"]].drop_vars("band")
+    out["tile_index"] = ("sample", idx)
+    out["source_file"] = out["source_file"].astype(f"<U{width}")
+    return out
+
+
+def _dataset_to_store(ds: xr.Dataset, store: str | Path, chunk: int = 20000) -> Path:
+    """Write an in-memory time-series Dataset in the store layout (complete, consolidated); return the store."""
+    tiles = list(dict.fromkeys(ds["tile"].values.astype(str).tolist()))
+    scanned = []
+    for t in tiles:
+        i = int(np.flatnonzero(ds["tile"].values == t)[0])
+        d = ds["date"].values[i]
+        scanned.append(_Tile(t, d[~np.isnat(d)]))
+    width = max(1, int(max((len(x) for x in ds["source_file"].values.astype(str)), default=1)))
+    out = _store_vars(ds, tiles, width)
+    n_time = ds.sizes["time"]
+    tmpl = _template(0, n_time, scanned, width, chunk)
+    out = out.assign(tile_dates=tmpl["tile_dates"], tile_names=tmpl["tile_names"]).assign_coords(band=TS2C_BANDS)
+    out.attrs = {"dataset": "TimeSen2Crop", _COMPLETE_ATTR: True, "skipped": []}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out.to_zarr(store, mode="w", encoding=_encoding(out, chunk), consolidated=True)
+    return Path(store)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Zarr conversion
 # ----------------------------------------------------------------------------------------------------
 def _encoding(ds: xr.Dataset, chunk: int) -> dict[str, dict[str, Any]]:
@@ -422,34 +494,37 @@ def _encoding(ds: xr.Dataset, chunk: int) -> dict[str, dict[str, Any]]:
     fast = [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
     enc: dict[str, dict[str, Any]] = {}
     for v in ds.data_vars:
-        enc[v] = {"chunks": (chunk,) + ds[v].shape[1:], "compressors": fast}
-    enc["date"].update(units="days since 1970-01-01", dtype="int32", _FillValue=_DATE_FILL)
+        if "sample" in ds[v].dims:
+            enc[v] = {"chunks": (chunk,) + ds[v].shape[1:], "compressors": fast}
+    enc["tile_dates"] = {"units": "days since 1970-01-01", "dtype": "int64"}
     return enc
 
 
-def _template(n: int, n_time: int, widths: dict[str, int], chunk: int) -> xr.Dataset:
+def _template(n: int, n_time: int, scanned: list[_Tile], width: int, chunk: int) -> xr.Dataset:
     import dask.array as da
 
     def z(shape: tuple[int, ...], dtype: Any) -> Any:
         return da.zeros(shape, dtype=dtype, chunks=(chunk,) + shape[1:])
 
-    ds = xr.Dataset(
+    tile_dates = np.full((len(scanned), n_time), np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
+    for i, t in enumerate(scanned):
+        tile_dates[i, : t.dates.size] = t.dates
+    return xr.Dataset(
         {
             "reflectance": (("sample", "time", "band"), z((n, n_time, len(TS2C_BANDS)), np.int16)),
             "flag": (("sample", "time"), z((n, n_time), np.uint8)),
-            "date": (("sample", "time"), z((n, n_time), "datetime64[ns]")),
             "label": (("sample",), z((n,), np.int64)),
-            "label_name": (("sample",), z((n,), f"<U{widths['label_name']}")),
-            "tile": (("sample",), z((n,), f"<U{widths['tile']}")),
-            "source_file": (("sample",), z((n,), f"<U{widths['source_file']}")),
+            "tile_index": (("sample",), z((n,), np.int16)),
+            "source_file": (("sample",), z((n,), f"<U{width}")),
+            "tile_dates": (("tile", "time"), tile_dates),
+            "tile_names": (("tile",), np.array([t.name for t in scanned])),
         },
         coords={"band": TS2C_BANDS},
     )
-    return ds
 
 
 def _write_chunk(base: str, partial: str, progress: str, k: int, start: int, pieces: list[tuple[Any, ...]],
-                 n_time: int, widths: dict[str, int], on_error: OnError) -> list[str]:
+                 n_time: int, tile_names: list[str], width: int, on_error: OnError) -> list[str]:
     """Parse the files of sample chunk `k` and write them into its region of the partial store."""
     marker = Path(progress) / f"{k}.done"
     if marker.exists():
@@ -471,16 +546,31 @@ def _write_chunk(base: str, partial: str, progress: str, k: int, start: int, pie
             "label": np.full(fill, -1, np.int64), "label_name": np.full(fill, "").astype(str),
             "tile": np.full(fill, "").astype(str), "source_file": np.full(fill, "").astype(str)}], n_time)
         ds = xr.concat([ds, pad], dim="sample", data_vars="all")
-    for v, w in widths.items():
-        ds[v] = ds[v].astype(f"<U{w}")
-    ds = ds.drop_vars("band")
+    ds = _store_vars(ds, tile_names, width)
+    import zarr
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds.to_zarr(partial, region={"sample": slice(start, start + n_expected)}, mode="r+")
+        g = zarr.open_group(partial, mode="r+", use_consolidated=False)
+        for v in ("reflectance", "flag", "label", "tile_index", "source_file"):  # chunk-aligned region
+            g[v][start:start + n_expected] = ds[v].values
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps(skipped))
     tmp.rename(marker)
     return skipped
+
+
+class _Job:
+    """Arguments of one chunk task, opaque to dask (so it does not walk the long file lists)."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+
+
+def _run_job(job: _Job) -> list[str]:
+    return _write_chunk(*job.args)
 
 
 def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite: bool = False,
@@ -504,16 +594,13 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
     for ti, t in enumerate(scanned):
         flat.extend((ti, c, r) for c, r in t.files)
     n = len(flat)
-    widths = {
-        "label_name": max(len(c) for c in TS2C_CLASSES),
-        "tile": max(len(t.name) for t in scanned),
-        "source_file": max(len(r) for _, _, r in flat),
-    }
+    width = max(len(r) for _, _, r in flat)
+    tile_names = [t.name for t in scanned]
     h = hashlib.sha1()
     for t in scanned:
         h.update(f"{t.name}:{t.dates.astype('int64').tolist()}:".encode())
         h.update("\n".join(r for _, r in t.files).encode())
-    manifest = f"{h.hexdigest()}:{n}:{n_time}:{chunks}"
+    manifest = f"v2:{h.hexdigest()}:{n}:{n_time}:{chunks}"
 
     partial = store.with_name(store.name + ".partial")
     prog = store.with_name(store.name + ".progress")
@@ -527,7 +614,7 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
         for p in (partial, prog):
             if p.exists():
                 shutil.rmtree(p)
-        tmpl = _template(n, n_time, widths, chunks)
+        tmpl = _template(n, n_time, scanned, width, chunks)
         tmpl.attrs.update(dataset="TimeSen2Crop", source=str(base), eokit_manifest=manifest)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -542,8 +629,8 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
             if not pieces or pieces[-1][0] != scanned[ti].name:
                 pieces.append((scanned[ti].name, scanned[ti].dates, []))
             pieces[-1][2].append((c, r))
-        tasks.append(dask.delayed(_write_chunk, pure=False)(
-            str(base), str(partial), str(prog), k, start, pieces, n_time, widths, on_error))
+        job = _Job(str(base), str(partial), str(prog), k, start, pieces, n_time, tile_names, width, on_error)
+        tasks.append(dask.delayed(_run_job, pure=False)(job))
     cfg: dict[str, Any] = {}
     if scheduler == "processes" and sys.platform.startswith("linux"):
         cfg["multiprocessing.context"] = "fork"  # no re-import per worker
