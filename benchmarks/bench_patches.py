@@ -76,7 +76,7 @@ def _loop_baseline(scene, gdf, size: int, stride: int, copy: bool = True):
     ny, nx = scene.sizes["y"], scene.sizes["x"]
     ids = rasterize(zip(gdf.geometry, gdf["polygon_id"]), out_shape=(ny, nx), transform=scene.rio.transform(),
                     fill=-1, dtype="int32")
-    img = np.stack([scene[c].values for c in ("HH", "HV", "IA")], axis=-1)
+    img = np.stack([scene[c].values for c in ("HH", "HV", "IA")], axis=-1) if copy else None
     labels = dict(zip(gdf["polygon_id"], gdf["ice_class"]))
     out, rows, cols, labs = [], [], [], []
     for r in range(0, ny - size + 1, stride):

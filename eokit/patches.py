@@ -27,9 +27,21 @@ MISSION_COUNTS: dict[int, int] = {10: 18441, 20: 16574, 32: 14747}
 
 
 def _strided_window(a: np.ndarray, size: int, stride: int, func: Any) -> np.ndarray:
-    """Separable `func` (np.min/np.max) over size x size windows whose origins lie on a stride grid."""
-    rows = func(sliding_window_view(a, size, axis=0)[::stride], axis=-1)
-    return func(sliding_window_view(rows, size, axis=1)[:, ::stride], axis=-1)
+    """Separable min/max (`func` np.minimum/np.maximum) over size x size windows with origins on a stride grid.
+
+    Accumulates `size` shifted, strided slices per axis: every step is one vectorised pass over whole
+    rows (contiguous), so the cost is about size x (pixels / stride) per axis.
+    """
+    nr = (a.shape[0] - size) // stride + 1
+    nc = (a.shape[1] - size) // stride + 1
+    span_r, span_c = (nr - 1) * stride + 1, (nc - 1) * stride + 1
+    rows = a[0:span_r:stride].copy()
+    for k in range(1, size):
+        func(rows, a[k:k + span_r:stride], out=rows)
+    out = rows[:, 0:span_c:stride].copy()
+    for k in range(1, size):
+        func(out, rows[:, k:k + span_c:stride], out=out)
+    return out
 
 
 def _window_sums(a: np.ndarray, size: int, stride: int) -> np.ndarray:
@@ -72,8 +84,8 @@ def _block_positions(ids: np.ndarray, labels_of: np.ndarray, size: int, stride: 
                      n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (rows, cols, label, polygon_id) of the kept patch origins inside one block's id raster."""
     if min_fraction >= 1.0:
-        lo = _strided_window(ids, size, stride, np.min)
-        hi = _strided_window(ids, size, stride, np.max)
+        lo = _strided_window(ids, size, stride, np.minimum)
+        hi = _strided_window(ids, size, stride, np.maximum)
         keep = (lo == hi) & (lo >= 0)
         rr, cc = np.nonzero(keep)
         pid = lo[rr, cc]

@@ -428,18 +428,23 @@ def to_pixel_space(gdf: Any, scene: xr.Dataset) -> Any:
     return geoms.apply(lambda g: shapely.transform(g, to_pix))
 
 
+def _scene_match(values: Any, scene: str) -> Any:
+    """Rows whose `scene` value is the scene name, or a stamp inside it (METNO charts: 20180116T075430)."""
+    vals = values.astype(str)
+    return (vals == scene) | vals.map(lambda v: len(v) >= 8 and v in scene)
+
+
 def read_ice_polygons(
     path: str | os.PathLike[str] | Any,
     label_column: str = "ice_class",
     scene: str | None = None,
-    table: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Return ice polygons (GeoDataFrame) with an integer `label_column` in 0..5 (the six WMO classes).
 
     Reads GeoPackage/Shapefile polygons labelled with class indices or class names, or METNO SIGRID-3
-    ice charts (fields CT, SA, ... and poly_type), mapped to the WMO classes with
-    `eokit.datasets.metno.to_wmo_class` (`table` overrides its shipped table). `scene` keeps only the rows
-    whose `scene` column matches.
+    ice charts (fields CT, SA, FA, poly_type; files `seaice_s1_<stamp>.shp`), mapped to the WMO classes by
+    `eokit.datasets.metno.to_wmo_class` and its shipped table (polygons with no class, e.g. land, are
+    dropped). `scene` keeps the rows whose `scene` column is that name or a time stamp within it.
     """
     import geopandas as gpd
 
@@ -447,51 +452,48 @@ def read_ice_polygons(
 
     src = str(path) if isinstance(path, (str, os.PathLike)) else "GeoDataFrame"
     if isinstance(path, (str, os.PathLike)):
-        if not Path(path).exists():
-            raise FileNotFoundError(f"ice polygon file {path} does not exist")
-        gdf = gpd.read_file(path)
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"ice polygon file {p} does not exist")
+        if p.is_dir() or p.name.lower().startswith("seaice_s1_"):
+            from eokit.datasets import metno
+
+            gdf = metno.open(p)
+        else:
+            gdf = gpd.read_file(p)
     else:
         gdf = path.copy()
     if label_column not in gdf.columns:
-        sigrid = {"CT", "SA"} <= {c.upper() for c in gdf.columns}
-        if not sigrid:
+        if not {"SA", "poly_type"} <= set(gdf.columns):
             raise ValueError(
-                f"{src} has no column {label_column!r} and is not a SIGRID-3 chart (no CT/SA fields); "
+                f"{src} has no column {label_column!r} and is not a SIGRID-3 chart (no SA/poly_type fields); "
                 f"columns are {list(gdf.columns)}"
             )
-        try:
-            from eokit.datasets.metno import to_wmo_class
-        except ImportError as exc:
-            raise ValueError(f"{src} is a SIGRID-3 chart but eokit.datasets.metno.to_wmo_class is missing") from exc
-        gdf = to_wmo_class(gdf, table=table) if table is not None else to_wmo_class(gdf)
-        if label_column not in gdf.columns:
-            for cand in ("ice_class", "wmo_class", "label"):
-                if cand in gdf.columns:
-                    gdf = gdf.rename(columns={cand: label_column})
-                    break
-        if label_column not in gdf.columns:
-            raise ValueError(f"to_wmo_class did not produce a {label_column!r} column for {src}")
-        gdf = gdf[gdf[label_column].notna() & (gdf[label_column] >= 0)]
+        from eokit.datasets.metno import to_wmo_class
+
+        names = to_wmo_class(gdf)
+        gdf = gdf.assign(**{label_column: names})[names.notna().to_numpy()]
     if scene is not None and "scene" in gdf.columns:
-        keep = gdf["scene"].astype(str) == scene
+        keep = _scene_match(gdf["scene"], scene)
         if not keep.any():
             raise ValueError(
                 f"{src} has no polygons for scene {scene!r}; scenes present: {sorted(gdf['scene'].astype(str).unique())}"
             )
-        gdf = gdf[keep]
+        gdf = gdf[keep.to_numpy()]
     labels = gdf[label_column]
-    if labels.dtype.kind in "OUST":
+    if labels.dtype.kind in "OUST" or str(labels.dtype) == "string":
         names = {n.lower(): i for i, n in enumerate(ICE_CLASSES)}
         bad = sorted({str(v) for v in labels if str(v).lower() not in names})
         if bad:
             raise ValueError(f"{src} column {label_column!r} has unknown ice classes {bad}; expected {ICE_CLASSES}")
-        gdf = gdf.assign(**{label_column: [names[str(v).lower()] for v in labels]})
+        gdf = gdf.assign(**{label_column: np.array([names[str(v).lower()] for v in labels], dtype=np.int64)})
     else:
-        bad_rows = gdf.index[~labels.isin(range(len(ICE_CLASSES)))].tolist()
-        if bad_rows:
+        ok = labels.isin(range(len(ICE_CLASSES))).to_numpy()
+        if not ok.all():
+            rows = np.flatnonzero(~ok).tolist()
             raise ValueError(
-                f"{src} column {label_column!r} has values outside 0..{len(ICE_CLASSES) - 1} in rows {bad_rows[:10]}"
-                f": {sorted(set(labels[~labels.isin(range(len(ICE_CLASSES)))].tolist()))[:10]}"
+                f"{src} column {label_column!r} has values outside 0..{len(ICE_CLASSES) - 1} in rows {rows[:10]}"
+                f": {sorted(set(labels[~ok].tolist()))[:10]}"
             )
         gdf = gdf.assign(**{label_column: labels.astype(np.int64)})
     if "polygon_id" not in gdf.columns:

@@ -140,3 +140,38 @@ def test_read_ice_polygons_names_and_bad_classes(tmp_path):
         sar.read_ice_polygons(path, label_column="stage")
     with pytest.raises(ValueError, match="no polygons for scene 'x'; scenes present: \\['s'\\]"):
         sar.read_ice_polygons(path, scene="x")
+
+
+def test_metno_sigrid_chart_mapped_to_wmo_classes(tmp_path):
+    from generators import metno as metno_gen
+
+    from eokit.schema import ICE_CLASSES
+
+    folder = metno_gen.make(tmp_path / "metno", version="v1")
+    chart = folder / "seaice_s1_20180116T075430.shp"
+    gdf = sar.read_ice_polygons(chart, scene="S1A_EW_GRDM_1SDH_20180116T075430_20180116T075500_020182_0226A3_9F1B")
+    names = [ICE_CLASSES[k] for k in gdf["ice_class"]]
+    # water, thick first-year, young, new, pancake; the land polygon has no class and is dropped
+    assert names[0] == "open water" and len(gdf) == 5
+    assert "brash/pancake ice" in names and "young ice" in names
+    assert gdf.crs.to_epsg() == 3413
+
+
+def test_find_scenes_and_combined_stats(tmp_path):
+    a = gen.write_geotiff_scene(tmp_path, "a", seed=1)
+    gen.write_geotiff_scene(tmp_path, "b", seed=2)
+    gen.write_safe(tmp_path, lines=20, pixels=24)
+    (tmp_path / "notes").mkdir()
+    found = sar.find_scenes(tmp_path)
+    assert [p.name for p in found] == sorted(p.name for p in found)
+    assert {p.name for p in found} == {"a", "b", gen.write_safe.__name__ and found[0].name}
+    assert found[0].suffix == ".SAFE"
+    assert len(found) == 3
+    s1, st1 = sar.preprocess(sar.open(a["path"]), clip=None)
+    s2, st2 = sar.preprocess(sar.open(tmp_path / "b"), clip=None)
+    pooled = sar.combine_stats([st1, st2], weights=[s1["valid"].sum().item(), s2["valid"].sum().item()])
+    both = np.concatenate([s1["HH"].values.ravel(), s2["HH"].values.ravel()])
+    assert pooled["mean"]["HH"] == pytest.approx(both.mean(), rel=1e-5)
+    assert pooled["std"]["HH"] == pytest.approx(both.std(), rel=1e-4)
+    with pytest.raises(FileNotFoundError, match="no SAR scenes in"):
+        sar.find_scenes(tmp_path / "notes")
