@@ -134,3 +134,31 @@ def resample(ds: xr.Dataset, every: str = "10D", start: str | np.datetime64 | No
                  "between clear observations, flag 255 outside the first/last clear observation"}
     order = ["reflectance", "flag", "date"] + [v for v in res.data_vars if v not in ("reflectance", "flag", "date")]
     return res[order]
+
+
+def mean_by_class(ds: xr.Dataset, band: str | None = None) -> pd.DataFrame:
+    """Return the mean of clear observations per class and date (columns date, label_name, variable, value).
+
+    `band` None: NDVI from B4 and B8A (or B8) when both are there, else the first band.
+    """
+    _check(ds)
+    bands = [str(b) for b in ds["band"].values] if "band" in ds.coords else []
+    refl = ds["reflectance"].transpose("sample", "time", "band")
+    if band is None and "B4" in bands and ("B8A" in bands or "B8" in bands):
+        nir = refl.sel(band="B8A" if "B8A" in bands else "B8").values.astype(float)
+        red = refl.sel(band="B4").values.astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            val, name = (nir - red) / (nir + red), "NDVI"
+    else:
+        name = band if band is not None else bands[0]
+        if name not in bands:
+            raise ValueError(f"band {name!r} not in the training set; bands are {bands}")
+        val = refl.sel(band=name).values.astype(float)
+    clear = (ds["flag"].transpose("sample", "time").values == FLAG_CLEAR)
+    dates = ds["date"].transpose("sample", "time").values
+    labels = np.broadcast_to(ds["label_name"].values.astype(str)[:, None], clear.shape)
+    ok = clear & ~np.isnat(dates) & np.isfinite(val)
+    df = pd.DataFrame({"date": dates[ok], "label_name": labels[ok], "value": val[ok]})
+    out = df.groupby(["label_name", "date"], as_index=False)["value"].mean()
+    out.insert(2, "variable", name)
+    return out

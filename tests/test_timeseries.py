@@ -74,3 +74,17 @@ def test_resample_errors():
         ts.resample(_set(), start="2018-02-01", end="2018-01-01")
     with pytest.raises(ValueError, match="no 'date' variable"):
         ts.gapfill(_set().drop_vars("date"))
+
+
+def test_mean_by_class_uses_clear_observations():
+    raw = _set()
+    m = ts.mean_by_class(raw, band="B4")
+    a = m[m["label_name"] == "a"]
+    assert a["value"].tolist() == [100.0, 300.0, 400.0] and (a["variable"] == "B4").all()
+    assert "c" not in set(m["label_name"])  # no clear observation
+    raw = raw.assign_coords(band=["B4", "B8A"])
+    ndvi = ts.mean_by_class(raw)
+    first = ndvi[(ndvi["label_name"] == "a")]["value"].iloc[0]
+    assert ndvi["variable"].iloc[0] == "NDVI" and first == pytest.approx((10 - 100) / 110)
+    with pytest.raises(ValueError, match="band 'B2' not in the training set"):
+        ts.mean_by_class(raw, band="B2")
