@@ -321,9 +321,11 @@ def write_patches(ds: xr.Dataset, store: str | os.PathLike[str], overwrite: bool
     tmp = p.with_name(p.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    n = max(1, min(chunk_patches, ds.sizes["patch"]))
-    out = ds.chunk({"patch": n})
-    encoding = {v: {"chunks": out[v].shape[:0] + tuple(c[0] for c in out[v].chunks)} for v in out.data_vars}
+    if ds.sizes["patch"]:
+        out = ds.chunk({"patch": min(chunk_patches, ds.sizes["patch"])})
+        encoding = {v: {"chunks": tuple(c[0] for c in out[v].chunks)} for v in out.data_vars}
+    else:  # an empty patch set is still a valid store
+        out, encoding = ds, {}
     out.to_zarr(tmp, mode="w", encoding=encoding, zarr_format=2, consolidated=True)
     if p.exists():
         shutil.rmtree(p)

@@ -154,3 +154,15 @@ def test_positions_without_images_and_plots(two_scenes, tmp_path):
     assert (tmp_path / "fig" / "ex.png").exists()
     with pytest.raises(ValueError, match="empty"):
         patches.plot_examples(ds.isel(patch=slice(0, 0)))
+
+
+def test_no_patch_fits_gives_empty_valid_store(two_scenes, tmp_path):
+    truths, _, scenes = two_scenes
+    t = truths[0]["transform"]
+    tiny = gpd.GeoDataFrame({"ice_class": [1]}, geometry=[box(t.c, t.f - 200, t.c + 200, t.f)], crs=3413)  # 5x5 px
+    ds = patches.extract(scenes[0], tiny, size=10, progress=False)
+    assert ds.sizes["patch"] == 0
+    check_schema(ds, PATCH_SCHEMA)
+    back = patches.read_patches(patches.write_patches(ds, tmp_path / "empty.zarr"))
+    assert back.sizes["patch"] == 0 and back.sizes["row"] == 10
+    assert patches.patch_counts(ds).loc["total", "10x10"] == 0
