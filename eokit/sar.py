@@ -58,6 +58,8 @@ def open(path: str | os.PathLike[str], chunks: Mapping[str, int] | int | str | N
         return _open_safe(p.parent if p.name == "manifest.safe" else p, chunks)
     if p.is_dir():
         return _open_geotiff_folder(p, chunks)
+    if p.suffix.lower() == ".zip":
+        raise ValueError(f"{p} is a zipped product: unzip it and pass the .SAFE folder inside it")
     raise ValueError(
         f"{p} is neither a folder of GeoTIFFs (Sigma0_HH_db.tif, Sigma0_HV_db.tif, incidence_angle.tif) "
         "nor a Sentinel-1 .SAFE product folder"

@@ -175,3 +175,11 @@ def test_find_scenes_and_combined_stats(tmp_path):
     assert pooled["std"]["HH"] == pytest.approx(both.std(), rel=1e-4)
     with pytest.raises(FileNotFoundError, match="no SAR scenes in"):
         sar.find_scenes(tmp_path / "notes")
+
+
+def test_open_rejects_files_that_are_not_scenes(tmp_path):
+    (tmp_path / "S1A_x.zip").write_bytes(b"PK")
+    with pytest.raises(ValueError, match="unzip it"):
+        sar.open(tmp_path / "S1A_x.zip")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        sar.open(tmp_path / "missing")
