@@ -81,8 +81,12 @@ def _scene_polygons(scene: xr.Dataset, polygons: Any, label_column: str) -> Any:
 
 
 def _block_positions(ids: np.ndarray, labels_of: np.ndarray, size: int, stride: int, min_fraction: float,
-                     n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return (rows, cols, label, polygon_id) of the kept patch origins inside one block's id raster."""
+                     bad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (rows, cols, label, polygon index) of the kept patch origins inside one block's id raster.
+
+    `ids` holds polygon indices (-1 outside polygons and on invalid pixels); `bad` marks invalid pixels,
+    which no kept patch may contain, whatever `min_fraction`.
+    """
     if min_fraction >= 1.0:
         lo = _strided_window(ids, size, stride, np.minimum)
         hi = _strided_window(ids, size, stride, np.maximum)
@@ -103,7 +107,7 @@ def _block_positions(ids: np.ndarray, labels_of: np.ndarray, size: int, stride: 
             best_label = np.where(better, k, best_label)
     if best is None:
         return (np.empty(0, int),) * 4  # type: ignore[return-value]
-    keep = best >= np.ceil(min_fraction * size * size - 1e-9)
+    keep = (best >= np.ceil(min_fraction * size * size - 1e-9)) & (_window_sums(bad, size, stride) == 0)
     rr, cc = np.nonzero(keep)
     r0, c0 = rr * stride, cc * stride
     centre = ids[r0 + size // 2, c0 + size // 2]
@@ -191,7 +195,7 @@ def positions(
         if "valid" in win:
             bad |= win["valid"] == 0
         ids[bad] = -1
-        rr, cc, lab, pos = _block_positions(ids, labels_of, size, stride, min_fraction, len(ICE_CLASSES))
+        rr, cc, lab, pos = _block_positions(ids, labels_of, size, stride, min_fraction, bad)
         if len(rr):
             pid = np.where(pos >= 0, ids_of[np.maximum(pos, 0)], -1)
             n = len(rr)

@@ -166,3 +166,12 @@ def test_no_patch_fits_gives_empty_valid_store(two_scenes, tmp_path):
     back = patches.read_patches(patches.write_patches(ds, tmp_path / "empty.zarr"))
     assert back.sizes["patch"] == 0 and back.sizes["row"] == 10
     assert patches.patch_counts(ds).loc["total", "10x10"] == 0
+
+
+def test_mixed_patches_never_hold_invalid_pixels(tmp_path):
+    truth = gen.write_geotiff_scene(tmp_path, "s", nodata_rows=3)
+    poly = gen.write_polygons(tmp_path / "p.gpkg", [truth])
+    scene = sar.preprocess(sar.open(truth["path"]))[0]
+    ds = patches.extract(scene, poly, size=10, stride=2, min_fraction=0.5, progress=False)
+    assert ds.sizes["patch"] > 0 and int(ds["row0"].min()) >= 3
+    assert np.isfinite(ds["image"].values).all()
