@@ -41,25 +41,13 @@ BOUNDARY_CLASS_EDGE, BOUNDARY_PARCEL = 1, 2
 _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
 _RUN_LOCKS: dict[str, threading.Lock] = {}
+_CARDS: dict[str, dict] = {}
+_FNS: dict[str, Any] = {}
 
 
 # ------------------------------------------------------------------------------------------------
 # models and cards
 # ------------------------------------------------------------------------------------------------
-def _read_card(model_path: Path) -> dict:
-    """Return the model card stored beside `model_path` (same stem, .json)."""
-    card_path = model_path.with_suffix(".json")
-    if not card_path.exists():
-        raise FileNotFoundError(
-            f"model card {card_path} not found beside model {model_path}; models saved by eokit.train.fit "
-            "have one (pass card=... to use another)"
-        )
-    try:
-        return json.loads(card_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"model card {card_path} is not valid JSON: {exc}") from exc
-
-
 def _is_distributed(scheduler: Any) -> bool:
     """Return True when `scheduler` names a dask.distributed scheduler (address or Client)."""
     if isinstance(scheduler, str):
@@ -70,10 +58,20 @@ def _is_distributed(scheduler: Any) -> bool:
 def _register_model(model_or_path: Any, card: dict | None, scheduler: Any) -> tuple[str, dict]:
     """Return (model key, card): a path key workers load themselves, or an in-process object key."""
     if isinstance(model_or_path, (str, os.PathLike)):
+        from eokit.train import load_model
+
         path = Path(model_or_path).expanduser()
         if not path.exists():
             raise FileNotFoundError(f"model file {path} does not exist")
-        return "path:" + str(path.resolve()), (card if card is not None else _read_card(path))
+        # cached per file version: a retrained model saved under the same name is loaded afresh
+        key = f"path:{path.resolve()}|{path.stat().st_mtime_ns}"
+        with _MODELS_LOCK:
+            loaded = _MODELS.get(key)
+            if loaded is None or card is None:
+                model, file_card = load_model(path)  # checks the card; local workers reuse this copy
+                _MODELS[key] = model
+                _CARDS[key] = file_card
+        return key, (card if card is not None else _CARDS[key])
     if card is None:
         raise ValueError(
             "a keras.Model object was given without its model card: pass card=... (the JSON written beside "
@@ -83,7 +81,7 @@ def _register_model(model_or_path: Any, card: dict | None, scheduler: Any) -> tu
         # Workers load models by path: save once to a temporary file every local worker can read.
         tmp = Path(tempfile.mkdtemp(prefix="eokit-maps-")) / "model.keras"
         model_or_path.save(tmp)
-        return "path:" + str(tmp), card
+        return f"path:{tmp}|{tmp.stat().st_mtime_ns}", card
     key = f"obj:{id(model_or_path)}"
     with _MODELS_LOCK:
         _MODELS[key] = model_or_path
@@ -98,14 +96,17 @@ def _get_model(key: str) -> Any:
                 raise RuntimeError(f"model {key} is not registered in this process (pass a saved model path)")
             from eokit.train import load_model
 
-            _MODELS[key] = load_model(key[5:])[0]
+            _MODELS[key] = load_model(key[5:].rsplit("|", 1)[0])[0]
         _RUN_LOCKS.setdefault(key, threading.Lock())
         return _MODELS[key]
 
 
 def _bucket(n: int, batch_size: int) -> int:
-    """Return the padded batch length for `n` rows: a power of two (>= 64), at most batch_size."""
-    return min(batch_size, max(64, 1 << max(0, math.ceil(math.log2(max(n, 1))))))
+    """Return the padded batch length for `n` rows: batch_size/16, batch_size/4 or batch_size (few shapes)."""
+    for size in sorted({max(1, batch_size // 16), max(1, batch_size // 4), batch_size}):
+        if n <= size:
+            return size
+    return batch_size
 
 
 def _pad_rows(x: Any, size: int) -> Any:
@@ -119,15 +120,50 @@ def _pad_rows(x: Any, size: int) -> Any:
     return np.concatenate([x, pad])
 
 
-def _run_model(key: str, inputs: Any, batch_size: int) -> np.ndarray:
-    """Return the model's class probabilities for `inputs` (one batch of at most batch_size rows)."""
+def _auto_jit() -> bool:
+    """Return True where XLA compilation pays (CPU: about 2x on the LSTM); on a GPU keep cuDNN kernels."""
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")
+
+
+def _infer_fn(key: str, jit: bool | None) -> Any:
+    """Return the callable that runs the model on one padded batch: XLA-compiled or Keras predict_on_batch."""
+    jit = _auto_jit() if jit is None else bool(jit)
+    fkey = f"{key}#jit={jit}"
+    with _MODELS_LOCK:
+        fn = _FNS.get(fkey)
+    if fn is not None:
+        return fn
     model = _get_model(key)
+    if jit:
+        import tensorflow as tf
+
+        compiled = tf.function(lambda d: model(d, training=False), jit_compile=True)
+
+        def fn(batch: Any) -> Any:
+            try:
+                return compiled(batch)
+            except Exception:  # noqa: BLE001 - a layer XLA cannot compile: fall back to Keras for good
+                with _MODELS_LOCK:
+                    _FNS[fkey] = model.predict_on_batch
+                return model.predict_on_batch(batch)
+    else:
+        fn = model.predict_on_batch
+    with _MODELS_LOCK:
+        _FNS.setdefault(fkey, fn)
+        return _FNS[fkey]
+
+
+def _run_model(key: str, inputs: Any, batch_size: int, jit: bool | None = None) -> np.ndarray:
+    """Return the model's class probabilities for `inputs` (one batch of at most batch_size rows)."""
+    fn = _infer_fn(key, jit)
     n = len(next(iter(inputs.values()))) if isinstance(inputs, Mapping) else len(inputs)
     padded = _pad_rows(inputs, _bucket(n, batch_size))
     # One model call at a time per process: TF already spreads one call over every core (or the GPU),
     # while the other dask threads keep reading and preparing the next chunks.
     with _RUN_LOCKS[key]:
-        probs = model.predict_on_batch(padded)
+        probs = fn(padded)
     return np.asarray(probs, dtype=np.float32)[:n]
 
 
@@ -191,7 +227,7 @@ def _fmt_dates(d: pd.DatetimeIndex) -> str:
 
 
 def _predict_ts_block(refl: np.ndarray, flag: np.ndarray, *, key: str, card: dict, dates: np.ndarray,
-                      batch_size: int) -> np.ndarray:
+                      batch_size: int, jit: bool | None = None) -> np.ndarray:
     """Return (2, h, w) float32: class (255 nodata) and confidence of one cube chunk."""
     from eokit.train import prepare_inputs
 
@@ -207,7 +243,7 @@ def _predict_ts_block(refl: np.ndarray, flag: np.ndarray, *, key: str, card: dic
         sel = idx[s:s + batch_size]
         date = np.broadcast_to(dates, (len(sel), n_t))
         inputs = prepare_inputs(pix[sel], flg[sel], date, card)
-        probs = _run_model(key, inputs, batch_size)
+        probs = _run_model(key, inputs, batch_size, jit)
         out[0, sel] = probs.argmax(axis=1)
         out[1, sel] = probs.max(axis=1)
     return out.reshape(2, h, w)
@@ -222,6 +258,7 @@ def predict(
     scheduler: Any = None,
     progress: bool = True,
     compute: bool = True,
+    jit_compile: bool | None = None,
 ) -> xr.Dataset:
     """Return a Dataset with `class` (uint8, 255 nodata) and `confidence` (float32) over the cube's grid.
 
@@ -230,6 +267,7 @@ def predict(
     the card says (all via `eokit.train.prepare_inputs`). Pixels without any clear observation get 255.
     `scheduler`: None/"threads" (local threads), "sync", a dask.distributed address or Client.
     `compute=False` returns the lazy map (write it with `write_cog`, memory bounded by the chunk size).
+    `jit_compile`: run the model XLA-compiled (None: on CPU only; falls back to Keras if XLA fails).
     """
     chunks = dict(chunks or {"y": 256, "x": 256})
     key, card = _register_model(model_or_path, card, scheduler)
@@ -241,7 +279,8 @@ def predict(
     f = f.rechunk({0: -1, 1: cy, 2: cx})
     f = f.astype(np.uint8) if f.dtype != np.uint8 else f
     dates = np.asarray(cube["time"].values).astype("datetime64[ns]")
-    func = partial(_predict_ts_block, key=key, card=card, dates=dates, batch_size=int(batch_size))
+    func = partial(_predict_ts_block, key=key, card=card, dates=dates, batch_size=int(batch_size),
+                   jit=jit_compile)
     stack = da.blockwise(func, "kyx", r, "tbyx", f, "tyx", new_axes={"k": 2}, dtype=np.float32,
                          concatenate=True, meta=np.empty((0, 0, 0), dtype=np.float32),
                          name="eokit-predict-" + dask.base.tokenize(key, card, r.name, f.name, batch_size))
@@ -263,7 +302,8 @@ def _patch_geometry(patch: int, stride: int, mode: str) -> tuple[int, int]:
 
 
 def _predict_patch_block(block: np.ndarray, *, key: str, card: dict, patch: int, stride: int, mode: str,
-                         halo: int, off: int, n_classes: int, batch_size: int) -> np.ndarray:
+                         halo: int, off: int, n_classes: int, batch_size: int,
+                         jit: bool | None = None) -> np.ndarray:
     """Return (1 + n_classes, h, w) float32: class and per-class probabilities of one halo'd scene chunk."""
     from eokit.train import prepare_patches
 
@@ -286,7 +326,7 @@ def _predict_patch_block(block: np.ndarray, *, key: str, card: dict, patch: int,
         c0 = cc[s:s + batch_size] + halo + off
         images = np.ascontiguousarray(view[r0, c0].transpose(0, 2, 3, 1), dtype=np.float32)
         images = prepare_patches(images, card)  # NaN -> 0 (the channel mean)
-        probs[s:s + batch_size] = _run_model(key, images, batch_size)
+        probs[s:s + batch_size] = _run_model(key, images, batch_size, jit)
     if mode == "sliding":
         grid = probs.reshape(len(rows), len(cols), n_classes)
         grid = np.repeat(np.repeat(grid, stride, axis=0), stride, axis=1)[:h, :w]
@@ -308,6 +348,7 @@ def predict_patches(
     scheduler: Any = None,
     progress: bool = True,
     compute: bool = True,
+    jit_compile: bool | None = None,
 ) -> xr.Dataset:
     """Return a Dataset with `class` (uint8, 255 nodata), `confidence` and `probability` (label, y, x).
 
@@ -315,7 +356,8 @@ def predict_patches(
     stride x stride block at the window's centre; mode="centred": one patch centred on every pixel.
     Channels come from the card's `bands` (default HH, HV, IA), normalised by `eokit.train.prepare_patches`.
     Pixels that are non-finite in any channel, `valid == 0` or `land == 1` get 255. Chunks overlap by a halo
-    (`dask.array.map_overlap`, reflected at the scene edge) so the map has no seams.
+    (`dask.array.map_overlap`, reflected at the scene edge) so the map has no seams. `jit_compile` as in
+    `predict`.
     """
     from eokit.schema import SAR_CHANNELS
 
@@ -356,7 +398,7 @@ def predict_patches(
         stacked = stacked.rechunk({0: _merge_last(stacked.chunks[0], min_chunk),
                                    1: _merge_last(stacked.chunks[1], min_chunk)})
     func = partial(_predict_patch_block, key=key, card=card, patch=patch, stride=stride, mode=mode,
-                   halo=halo, off=off, n_classes=n_classes, batch_size=int(batch_size))
+                   halo=halo, off=off, n_classes=n_classes, batch_size=int(batch_size), jit=jit_compile)
 
     out = da.map_overlap(
         func, stacked, depth={0: halo, 1: halo, 2: 0}, boundary="reflect", trim=False,
@@ -628,6 +670,7 @@ def write_cog(
             dsts[name] = rasterio.open(tmp[name], "w", **profile)
             if gcps is not None:
                 dsts[name].gcps = (gcps, crs)
+            _describe(dsts[name], var, nb)  # colour table before any pixel is written (TIFF requirement)
         for (sy, sx), block in _iter_blocks(arr, scheduler, progress, desc="write COG"):
             window = Window(sx.start, sy.start, sx.stop - sx.start, sy.stop - sy.start)
             b0 = 0
@@ -635,7 +678,6 @@ def write_cog(
                 dsts[name].write(block[b0:b0 + nb].astype(dt), window=window)
                 b0 += nb
         for name, nb, dt in layout:
-            _describe(dsts[name], variables[name], nb)
             dsts[name].close()
         written = []
         for name, nb, dt in layout:

@@ -1,0 +1,208 @@
+"""Wall-to-wall maps: end-to-end pixels/s (read cube from disk, predict, write COG) against the bare model.
+
+Baseline (same process, same model, same pixels): every pixel's inputs prepared in memory first, then only
+`model.predict(..., batch_size)` is timed. eokit: `eokit.maps.predict(..., compute=False)` + `write_cog`,
+timed from opening the cube on disk to the finished Cloud-Optimised GeoTIFFs. Goal: ratio >= 0.8.
+
+Memory: peak RSS above the phase's start (psutil, sampled every 10 ms in a thread) for two cube sizes; the
+chunked pipeline stays flat while the in-memory baseline grows with the tile. The chunked runs go first, so
+memory the baseline frees and keeps in the allocator cannot hide the pipeline's own peak.
+Usage: `python benchmarks/bench_maps.py [--quick]` (prints a table, writes benchmarks/results_maps.json).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+BANDS = ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"]
+N_T, UNITS, CHUNK, BATCH = 12, [64], 256, 4096
+
+
+class PeakRSS:
+    """Context manager: peak resident memory (MB) above the value at entry, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        import psutil
+
+        self.proc, self.interval = psutil.Process(), interval
+        self.start = self.peak = 0
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakRSS":
+        gc.collect()
+        self.start = self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._sample, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    @property
+    def mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def machine() -> str:
+    """Return e.g. 'cpu 2 cores' (or the GPU TensorFlow sees)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    load = os.getloadavg()[0]  # other work on the machine makes timings noisy: say so
+    return f"gpu {len(gpus)}x" if gpus else f"cpu {os.cpu_count()} cores, load {load:.1f}"
+
+
+def make_model(folder: Path) -> Path:
+    """Save a small LSTM (random weights: speed does not depend on training) and its card; return the path."""
+    from eokit.models import build
+    from eokit.schema import TS2C_CLASSES
+    from eokit.train import save_model
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build("lstm", n_bands=len(BANDS), n_timesteps=N_T, n_classes=len(TS2C_CLASSES), units=UNITS,
+                  dropout=0.0)
+    card = {"name": "lstm", "kind": "timeseries", "classes": TS2C_CLASSES,
+            "class_ids": list(range(len(TS2C_CLASSES))), "bands": BANDS, "n_timesteps": N_T, "dates": None,
+            "normalisation": {"mean": [1000.0] * len(BANDS), "std": [800.0] * len(BANDS)},
+            "flag_handling": "mask", "hparams": {"units": UNITS}, "created": "benchmark"}
+    return save_model(model, card, folder / "lstm.keras", overwrite=True)
+
+
+def write_zarr_cube(path: Path, size: int, seed: int = 0) -> Path:
+    """Write a (time, band, y, x) int16 reflectance + uint8 flag cube of size x size pixels to Zarr, lazily."""
+    import dask.array as da
+    import pandas as pd
+    import rioxarray  # noqa: F401
+    import xarray as xr
+    from rasterio.transform import from_origin
+
+    rng = da.random.default_rng(seed)
+    shape = (N_T, len(BANDS), size, size)
+    refl = rng.integers(100, 6000, size=shape, chunks=(1, len(BANDS), CHUNK, CHUNK)).astype(np.int16)
+    flag = (rng.random((N_T, size, size), chunks=(1, CHUNK, CHUNK)) < 0.2).astype(np.uint8)  # 20 % cloudy
+    x = 500005.0 + 10 * np.arange(size)
+    y = 5300005.0 - 10 * np.arange(size)
+    ds = xr.Dataset({"reflectance": (("time", "band", "y", "x"), refl), "flag": (("time", "y", "x"), flag)},
+                    coords={"time": pd.date_range("2018-03-01", periods=N_T, freq="15D").values, "band": BANDS,
+                            "y": y, "x": x})
+    ds = ds.rio.write_crs("EPSG:32633").rio.write_transform(from_origin(500000.0, 5300010.0, 10, 10))
+    ds.to_zarr(path, mode="w", zarr_format=2, consolidated=True)
+    return path
+
+
+def open_zarr_cube(path: Path):
+    """Open the benchmark cube lazily (dask, 256 x 256 chunks) with its CRS."""
+    import rioxarray  # noqa: F401
+    import xarray as xr
+
+    return xr.open_zarr(path, chunks={"time": -1, "band": -1, "y": CHUNK, "x": CHUNK}, decode_coords="all")
+
+
+def pipeline(model_path: Path, cube, out: Path) -> float:
+    """Return seconds for predict + COG write of an opened (lazy) cube."""
+    from eokit import maps
+
+    t = time.perf_counter()
+    lazy = maps.predict(model_path, cube, chunks={"y": CHUNK, "x": CHUNK}, batch_size=BATCH, compute=False,
+                        progress=False)
+    maps.write_cog(lazy, out / "map.tif", overwrite=True, progress=False)
+    return time.perf_counter() - t
+
+
+def bare(model_path: Path, cube) -> tuple[float, int]:
+    """Return (seconds of model.predict alone, pixels) on every observed pixel prepared in memory."""
+    from eokit.train import load_model, prepare_inputs
+
+    model, card = load_model(model_path)
+    c = cube.load()
+    refl = c.reflectance.sel(band=card["bands"]).values
+    n_t, n_b = refl.shape[:2]
+    pix = refl.reshape(n_t, n_b, -1).transpose(2, 0, 1)
+    flag = c.flag.values.reshape(n_t, -1).T
+    ok = (flag == 0).any(axis=1)
+    inputs = prepare_inputs(pix[ok], flag[ok], np.broadcast_to(c.time.values, flag.shape)[ok], card)
+    del pix, refl
+    model.predict({k: v[:BATCH] for k, v in inputs.items()}, batch_size=BATCH, verbose=0)  # warm-up
+    t = time.perf_counter()
+    model.predict(inputs, batch_size=BATCH, verbose=0)
+    return time.perf_counter() - t, int(flag.shape[0])
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Return benchmark rows: end-to-end px/s vs bare predict, and peak memory for two cube sizes."""
+    from eokit import cube as eocube
+    from eokit import synthetic
+
+    sizes = (128, 256) if quick else (512, 1024)
+    tif_size = 128 if quick else 512
+    mach = machine()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="eokit-bench-maps-") as tmp:
+        tmp = Path(tmp)
+        model_path = make_model(tmp)
+        zarrs = {s: write_zarr_cube(tmp / f"cube{s}.zarr", s) for s in sizes}
+        stack = synthetic.make_s2_stack(tmp / "s2stack", synthetic.make_dates(N_T, seed=0), size=tif_size)
+        # warm the model cache and compiled graphs (every batch shape) outside the timings
+        pipeline(model_path, open_zarr_cube(zarrs[sizes[0]]), tmp)
+        pipeline(model_path, eocube.open(stack, chunks=CHUNK), tmp)
+        results = {}
+        for s in sizes:  # chunked pipeline first (see module docstring)
+            with PeakRSS() as mem:
+                secs = pipeline(model_path, open_zarr_cube(zarrs[s]), tmp)
+            results[s] = {"eokit_s": secs, "eokit_mb": mem.mb}
+        tif_secs = min(pipeline(model_path, eocube.open(stack, chunks=CHUNK), tmp) for _ in range(2))
+        for s in sizes:
+            with PeakRSS() as mem:
+                secs, n = bare(model_path, open_zarr_cube(zarrs[s]))
+            results[s].update(bare_s=secs, bare_mb=mem.mb, n=n)
+        tif_bare, tif_n = min(bare(model_path, eocube.open(stack, chunks=CHUNK)) for _ in range(2))
+    for s in sizes:
+        r = results[s]
+        base, ours = r["n"] / r["bare_s"], r["n"] / r["eokit_s"]
+        rows.append({"what": f"map {s}x{s} px, zarr cube -> predict -> COG (LSTM{UNITS} T={N_T}, 9 bands)",
+                     "baseline": base, "eokit": ours, "ratio": ours / base, "unit": "pixels/s", "machine": mach})
+    base, ours = tif_n / tif_bare, tif_n / tif_secs
+    rows.append({"what": f"map {tif_size}x{tif_size} px, GeoTIFF stack (eokit.cube.open) -> predict -> COG",
+                 "baseline": base, "eokit": ours, "ratio": ours / base, "unit": "pixels/s", "machine": mach})
+    for s in sizes:
+        r = results[s]
+        rows.append({"what": f"peak RSS above start, {s}x{s} px: in-memory predict vs chunked {CHUNK}^2 pipeline",
+                     "baseline": r["bare_mb"], "eokit": r["eokit_mb"],
+                     "ratio": r["bare_mb"] / max(r["eokit_mb"], 1.0), "unit": "MB", "machine": mach})
+    return rows
+
+
+def _table(rows: list[dict]) -> str:
+    cols = ("what", "baseline", "eokit", "ratio", "unit", "machine")
+    fmt = [[f"{r[c]:,.3g}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows]
+    w = [max(len(c), *(len(f[i]) for f in fmt)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w[i]) for i, c in enumerate(cols))]
+    lines += ["  ".join(v.ljust(w[i]) for i, v in enumerate(f)) for f in fmt]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    out_rows = run(quick="--quick" in sys.argv)
+    print(_table(out_rows))
+    (HERE / "results_maps.json").write_text(json.dumps(out_rows, indent=2))
