@@ -67,7 +67,9 @@ def open_training_data(data: Any) -> xr.Dataset:
             except ImportError as e:  # pragma: no cover - depends on helper module
                 raise ValueError(f"{p} is not a Zarr store and eokit.datasets.timesen2crop is unavailable") from e
             ds = timesen2crop.open(p)
-        ds.attrs.setdefault("source", where)
+        if ds.attrs.get("source") not in (None, where):
+            ds.attrs["derived_from"] = ds.attrs["source"]
+        ds.attrs["source"] = where
     else:
         raise TypeError(f"training data must be an xarray.Dataset or a path, got {type(data).__name__}")
     kind = _data_kind(ds, where)
@@ -700,7 +702,11 @@ def fit(
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
         best_var = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
         wait_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    ckpt = tf.train.Checkpoint(model=net, optimizer=optimizer, epoch=epoch_var, best=best_var, wait=wait_var)
+    # the dropout seed-generator states are not tracked by the model: checkpoint them explicitly, so that a
+    # resumed run continues exactly as an uninterrupted one
+    seed_states = {f"s{i}": v.value for i, v in enumerate(net.non_trainable_variables) if "seed_generator" in v.path}
+    ckpt = tf.train.Checkpoint(model=net, optimizer=optimizer, epoch=epoch_var, best=best_var, wait=wait_var,
+                               seed_states=seed_states)
     manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=2) if ckpt_dir is not None else None
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
     if val_src is not None:

@@ -22,3 +22,14 @@ def masked_features(inputs: dict[str, Any]) -> Any:
 
     m = ops.expand_dims(inputs["mask"], -1)
     return ops.concatenate([inputs["x"] * m, m], axis=-1)
+
+
+def doy_features(inputs: dict[str, Any]) -> Any:
+    """Return the cyclic day-of-year encoding (sin, cos of the annual angle) zeroed where mask == 0: (B, T, 2)."""
+    import math
+
+    from keras import ops
+
+    ang = inputs["doy"] * (2.0 * math.pi / 365.25)
+    m = inputs["mask"]
+    return ops.stack([ops.sin(ang) * m, ops.cos(ang) * m], axis=-1)

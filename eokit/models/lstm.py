@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from eokit.models._common import masked_features, timeseries_inputs
+from eokit.models._common import doy_features, masked_features, timeseries_inputs
 
 
 def build_lstm(
@@ -16,12 +16,15 @@ def build_lstm(
     masking: str = "multiply",
     dense: int = 0,
     unroll: bool = False,
+    use_doy: bool = False,
 ) -> Any:
     """Return an uncompiled keras.Model: stacked LSTM over {x, mask, doy} -> softmax class probabilities.
 
     `units` gives one LSTM layer per entry (an int means one layer). `masking="multiply"` zeroes invalid
     observations and feeds the mask as an extra channel (fast, XLA-friendly); `masking="keras"` passes the
-    mask to the LSTM so that invalid steps are skipped and the state is carried over them.
+    mask to the LSTM so that invalid steps are skipped and the state is carried over them. `use_doy` adds
+    the acquisition's day of year (sin/cos of the annual angle) as two features, which aligns phenology
+    across tiles whose acquisition dates differ.
     """
     import keras
     from keras import layers, ops
@@ -40,6 +43,8 @@ def build_lstm(
     else:
         h = inputs["x"]
         mask = ops.cast(inputs["mask"], "bool")
+    if use_doy:
+        h = ops.concatenate([h, doy_features(inputs)], axis=-1)
     for i, u in enumerate(units):
         last = i == len(units) - 1
         h = layers.LSTM(u, return_sequences=not last, unroll=unroll, name=f"lstm_{i}")(h, mask=mask)

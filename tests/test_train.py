@@ -1,0 +1,179 @@
+"""Training: block-wise input pipeline, normalisation, model card, checkpoints/resume, patches, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from eokit import train
+from generators.training_sets import BANDS, patch_set, timeseries_set
+
+SMALL = {"units": [8]}
+
+
+@pytest.fixture(scope="module")
+def data():
+    ds = timeseries_set(n_per_class=8, n_classes=3, seed=0)
+    tiles = ds["tile"].values
+    return ds.isel(sample=np.flatnonzero(tiles != "33UVP")), ds.isel(sample=np.flatnonzero(tiles == "33UVP"))
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    tr, va = data
+    out = tmp_path_factory.mktemp("models")
+    model, card, hist = train.fit("lstm", tr, va, epochs=2, batch_size=16, seed=1, output=out, hparams=SMALL,
+                                  augment=True, progress=False)
+    return out, model, card, hist
+
+
+def test_fit_writes_model_and_card(trained, data):
+    out, model, card, hist = trained
+    tr, va = data
+    assert (out / "lstm.keras").exists() and (out / "lstm.json").exists()
+    on_disk = json.loads((out / "lstm.json").read_text())
+    for key in ("name", "kind", "classes", "class_ids", "bands", "n_timesteps", "dates", "normalisation",
+                "flag_handling", "patch_size", "hparams", "training_data", "split", "metrics", "created",
+                "eokit_version"):
+        assert key in on_disk, key
+    assert on_disk["classes"] == ["class0", "class1", "class2"] and on_disk["class_ids"] == [0, 1, 2]
+    assert on_disk["bands"] == BANDS and on_disk["n_timesteps"] == tr.sizes["time"] and on_disk["kind"] == "timeseries"
+    assert on_disk["training_data"]["n_samples"] == tr.sizes["sample"]
+    assert on_disk["training_data"]["tiles"] == ["33TWN", "33UWP"]
+    assert on_disk["hparams"]["units"] == [8] and on_disk["hparams"]["augment"] == {"drop": 0.1, "noise": 0.02}
+    assert len(hist["loss"]) == 2 and len(hist["val_accuracy"]) == 2
+    assert on_disk["metrics"]["epochs_trained"] == 2
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_normalisation_comes_from_clear_training_observations(trained, data):
+    _, _, card, _ = trained
+    tr, _ = data
+    refl = tr["reflectance"].values.astype(float)
+    clear = tr["flag"].values == 0
+    assert np.allclose(card["normalisation"]["mean"], refl[clear].mean(axis=0), rtol=1e-6)
+    assert np.allclose(card["normalisation"]["std"], refl[clear].std(axis=0), rtol=1e-6)
+
+
+def test_load_model_and_prepare_inputs_reproduce_training_predictions(trained, data):
+    out, model, card, _ = trained
+    _, va = data
+    m2, card2 = train.load_model(out / "lstm.keras")
+    assert card2 == json.loads(json.dumps(card))
+    x = train.prepare_inputs(va["reflectance"].values, va["flag"].values, va["date"].values, card2)
+    assert x["x"].shape == (va.sizes["sample"], card["n_timesteps"], 9)
+    assert x["mask"].sum() == (va["flag"].values == 0).sum()
+    assert np.allclose(np.asarray(model(x)), np.asarray(m2(x)), atol=1e-6)
+    p = train.predict(m2, card2, va)
+    assert np.allclose(p, np.asarray(m2(x)), atol=1e-5)
+    # shorter series are padded at the end to the model's length; doy 0 there
+    short = train.prepare_inputs(va["reflectance"].values[:, :5], va["flag"].values[:, :5], va["date"].values[:, :5], card2)
+    assert short["x"].shape[1] == card["n_timesteps"] and (short["doy"][:, 5:] == 0).all()
+    with pytest.raises(ValueError, match="takes 9 bands"):
+        train.prepare_inputs(va["reflectance"].values[..., :4], va["flag"].values, va["date"].values, card2)
+    with pytest.raises(FileNotFoundError, match="model card"):
+        (out / "lstm.json").rename(out / "other.json")
+        try:
+            train.load_model(out / "lstm.keras")
+        finally:
+            (out / "other.json").rename(out / "lstm.json")
+
+
+def test_existing_output_is_not_overwritten(trained, data):
+    out, *_ = trained
+    tr, va = data
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        train.fit("lstm", tr, va, epochs=1, output=out, hparams=SMALL, progress=False)
+
+
+def test_same_seed_same_result_and_resume_from_checkpoint(data, tmp_path):
+    tr, va = data
+    kw = dict(batch_size=16, seed=7, hparams=SMALL, progress=False, early_stopping=None, augment=True)
+    _, _, h_full = train.fit("lstm", tr, va, epochs=2, output=tmp_path / "a", **kw)
+    _, _, h_again = train.fit("lstm", tr, va, epochs=2, output=tmp_path / "b", **kw)
+    assert h_full == h_again
+    train.fit("lstm", tr, va, epochs=1, output=tmp_path / "c", **kw)
+    assert (tmp_path / "c" / "checkpoints" / "lstm").is_dir()
+    _, card, h_resumed = train.fit("lstm", tr, va, epochs=2, output=tmp_path / "c", resume=True, **kw)
+    assert len(h_resumed["loss"]) == 2
+    assert h_resumed["loss"] == pytest.approx(h_full["loss"], rel=1e-4)
+    assert h_resumed["val_loss"] == pytest.approx(h_full["val_loss"], rel=1e-4)
+
+
+def test_early_stopping(data, tmp_path):
+    tr, va = data
+    _, card, hist = train.fit("lstm", tr, va, epochs=6, batch_size=32, learning_rate=0.0, early_stopping=1,
+                              hparams=SMALL, progress=False, output=tmp_path)
+    assert len(hist["loss"]) == 2 and card["metrics"]["best_epoch"] == 1
+
+
+def test_fit_reads_a_zarr_store_lazily(data, tmp_path):
+    tr, va = data
+    store = tmp_path / "train.zarr"
+    tr.chunk({"sample": 10}).to_zarr(store)
+    model, card, hist = train.fit("tempcnn", str(store), va, epochs=1, batch_size=16, seed=0, progress=False,
+                                  hparams={"filters": 4, "dense": 8}, output=tmp_path / "m")
+    assert card["training_data"]["source"] == str(store) and card["training_data"]["n_samples"] == tr.sizes["sample"]
+    src = train._Source(train.open_training_data(store), "timeseries", list(range(9)), card)
+    assert src.block == 10  # reads one store chunk at a time
+    batches = list(train._epoch_batches(src, 16, np.random.default_rng(0)))
+    assert sum(int((w > 0).sum()) for _, _, w in batches) == tr.sizes["sample"]
+    assert all(len(y) == 16 for _, y, _ in batches)  # the last one is padded with weight 0
+
+
+def test_balanced_class_weights(data):
+    tr, _ = data
+    unbalanced = tr.isel(sample=np.flatnonzero((tr["label"].values != 0) | (np.arange(tr.sizes["sample"]) % 4 == 0)))
+    _, card, _ = train.fit("lstm", unbalanced, None, epochs=1, batch_size=16, hparams=SMALL, progress=False)
+    counts = np.array(list(card["training_data"]["class_counts"].values()))
+    w = np.array(card["training_data"]["class_weights"])
+    assert np.allclose(w * counts, counts.sum() / 3)
+
+
+def test_patch_set_with_augmentation_and_oversampling(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    ps = patch_set(n_per_class=8, n_classes=3, size=8)
+    inp = keras.Input((8, 8, 3))
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
+    net = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h), name="tinycnn")
+    calls = []
+
+    def flip(batch):
+        calls.append(1)
+        return tf.image.flip_left_right(batch)
+
+    over = np.concatenate([np.arange(24), np.arange(8)])  # class 0 twice
+    model, card, hist = train.fit(net, ps, ps, epochs=1, batch_size=8, augment=flip, oversample=over,
+                                  output=tmp_path, progress=False)
+    assert calls and card["kind"] == "patch" and card["patch_size"] == 8 and card["bands"] == ["HH", "HV", "IA"]
+    assert card["training_data"]["n_samples"] == 32
+    assert card["training_data"]["class_counts"]["open water"] == 16
+    assert np.allclose(card["normalisation"]["mean"], ps["image"].values.reshape(-1, 3).mean(0), rtol=1e-5)
+    x = train.prepare_patches(ps["image"].values[:2], card)
+    assert x.shape == (2, 8, 8, 3) and abs(float(x[..., 2].mean())) < 3
+    with pytest.raises(ValueError, match="takes 8x8 patches"):
+        train.prepare_patches(np.zeros((1, 10, 10, 3)), card)
+    m2, c2 = train.load_model(tmp_path / "tinycnn.keras")
+    assert np.allclose(train.predict(m2, c2, ps), np.asarray(model(train.prepare_patches(ps["image"].values, card))),
+                       atol=1e-5)
+
+
+def test_bad_input_is_a_clear_error(data):
+    tr, va = data
+    with pytest.raises(ValueError, match=r"asks for bands .* has only .*missing \['B1'\]"):
+        train.fit("lstm", tr, va, epochs=1, bands=["B1", "B2"], hparams=SMALL, progress=False)
+    only01 = tr.isel(sample=np.flatnonzero(tr["label"].values < 2))
+    with pytest.raises(ValueError, match=r"leaves classes \[\(2, 'class2'\)\] without training samples"):
+        train.fit("lstm", only01, va, epochs=1, hparams=SMALL, progress=False)
+    with pytest.raises(ValueError, match="is a timeseries model but the data is a patch set"):
+        train.fit("lstm", patch_set(n_per_class=2), None, epochs=1, progress=False)
+    from eokit.models import build
+
+    with pytest.raises(ValueError, match=r"takes x of shape \(\d+, 12\), the data gives"):
+        train.fit(build("lstm", 12, tr.sizes["time"], 3, units=[4]), tr, None, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="does not follow the eokit schema"):
+        train.fit("lstm", tr.drop_vars("flag"), None, epochs=1, progress=False)
