@@ -221,3 +221,30 @@ def test_plot_class_counts(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(FileExistsError):
         plot_class_counts(class_counts(y), png)
+
+
+def test_rotation_only_and_flip_only_stay_in_their_subgroups():
+    x = _batch(32)
+    rots = np.asarray(make_augmenter(flip=False, shift=0, speckle_looks=None, seed=4)(x))
+    flips = np.asarray(make_augmenter(rot90=False, shift=0, speckle_looks=None, seed=4)(x))
+    seen_r, seen_f = set(), set()
+    for xi, ri, fi in zip(x, rots, flips):
+        r = [k for k in range(4) if np.array_equal(np.rot90(xi, k, axes=(0, 1)), ri)]
+        f = [(a, b) for a in (0, 1) for b in (0, 1)
+             if np.array_equal(xi[::(-1 if b else 1), ::(-1 if a else 1)], fi)]
+        assert r and f
+        seen_r.add(r[0])
+        seen_f.add(f[0])
+    assert seen_r == {0, 1, 2, 3} and len(seen_f) == 4
+
+
+def test_speckle_sampler_follows_the_gamma_distribution():
+    from scipy import stats
+
+    from eokit.augment import _gamma_unit_mean
+
+    for looks in (4.4, 0.7):
+        g = np.asarray(_gamma_unit_mean([200_000], tf.constant([3, 4], tf.int64), looks))
+        res = stats.kstest(g, stats.gamma(looks, scale=1 / looks).cdf)
+        assert res.statistic < 0.006, (looks, res)
+        assert abs(g.mean() - 1) < 0.01 and abs(g.var() - 1 / looks) < 0.03
