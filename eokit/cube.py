@@ -239,17 +239,23 @@ def _open_tif_folder(folder: Path, ch: dict[str, int], bands: Sequence[str] | No
     ref_arrays = []
     flag_arrays = []
     for d in dates:
-        per_band: dict[str, da.Array] = {}
+        pieces = []
         nodata_masks = []
         for p, names in data[d]:
             arr = _lazy_read(p, ch)
-            for i, n in enumerate(names):
-                per_band[n] = arr[i]
-            with rasterio.open(p) as src:
-                nd = src.nodata
-            if nd is not None:
-                nodata_masks.append(da.all(_is_nodata(arr, nd), axis=0))
-        ref_arrays.append(da.stack([per_band[b] for b in band_order]))
+            pieces.append((arr, names))
+            if d not in flags:  # SCL/FLAG files already say where there is no data
+                with rasterio.open(p) as src:
+                    nd = src.nodata
+                if nd is not None:
+                    nodata_masks.append(da.all(_is_nodata(arr, nd), axis=0))
+        if len(pieces) == 1:  # one file, all bands: select them in one indexing step, chunks stay whole
+            arr, names = pieces[0]
+            pick = [names.index(b) for b in band_order]
+            ref_arrays.append(arr if pick == list(range(len(names))) else arr[pick])
+        else:
+            where = {n: (arr, i) for arr, names in pieces for i, n in enumerate(names)}
+            ref_arrays.append(da.stack([where[b][0][where[b][1]] for b in band_order]))
         if d in flags:
             kind, fp = flags[d]
             fa = _lazy_read(fp, ch)[0]
@@ -262,8 +268,10 @@ def _open_tif_folder(folder: Path, ch: dict[str, int], bands: Sequence[str] | No
                 allnd = allnd & m
             f = da.where(allnd, np.uint8(FLAG_NODATA), f).astype(np.uint8)
         flag_arrays.append(f)
-    dtypes = {a.dtype for a in ref_arrays}
-    refl = da.stack([a.astype(np.result_type(*dtypes)) for a in ref_arrays]).rechunk({1: -1})
+    dtype = np.result_type(*{a.dtype for a in ref_arrays})
+    refl = da.stack([a if a.dtype == dtype else a.astype(dtype) for a in ref_arrays])
+    if refl.numblocks[1] != 1:
+        refl = refl.rechunk({1: -1})
     return _assemble(refl, da.stack(flag_arrays), dates, band_order, crs, transform, str(folder))
 
 

@@ -228,28 +228,33 @@ def _prepare_polygons(polygons: gpd.GeoDataFrame, crs: Any, label_column: str, w
     return polygons
 
 
-def _block_rasters(geoms: list, eroded: list, labels: np.ndarray, fids: np.ndarray, transform: Affine,
-                   shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(eroded labels, eroded field ids, full labels) for one window; overlaps and unlabelled are -1."""
+def _block_rasters(geoms: Any, eroded: Any, labels: np.ndarray, fids: np.ndarray, transform: Affine,
+                   shape: tuple[int, int], full: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(eroded labels, eroded field ids, full labels or None) for one window; overlaps and unlabelled are -1.
+
+    Polygons are burnt as their position in the block's list (one pass each for full and eroded shapes) and
+    looked up to labels and field ids; a ``MergeAlg.add`` pass counts claims to drop shared pixels.
+    """
     lab_e = np.full(shape, NO_LABEL, dtype=np.int32)
     fid_e = np.full(shape, NO_LABEL, dtype=np.int64)
-    lab_f = np.full(shape, NO_LABEL, dtype=np.int32)
-    if not geoms:
+    lab_f = np.full(shape, NO_LABEL, dtype=np.int32) if full else None
+    if len(geoms) == 0:
         return lab_e, fid_e, lab_f
-    count = _rio_rasterize(((g, 1) for g in geoms), out_shape=shape, transform=transform, fill=0,
-                           dtype="uint16", merge_alg=MergeAlg.add)
-    lab_f = _rio_rasterize(zip(geoms, labels.tolist()), out_shape=shape, transform=transform,
-                           fill=NO_LABEL, dtype="int32")
-    lab_f[count > 1] = NO_LABEL
-    keep = [i for i, g in enumerate(eroded) if g is not None and not g.is_empty]
+    lut_lab = np.concatenate([[NO_LABEL], np.asarray(labels)]).astype(np.int32)
+    lut_fid = np.concatenate([[NO_LABEL], np.asarray(fids)]).astype(np.int64)
+    amb = _rio_rasterize(((g, 1) for g in geoms), out_shape=shape, transform=transform, fill=0,
+                         dtype="uint16", merge_alg=MergeAlg.add) > 1
+    if full:
+        pos_f = _rio_rasterize(((g, k + 1) for k, g in enumerate(geoms)), out_shape=shape, transform=transform,
+                               fill=0, dtype="int32")
+        pos_f[amb] = 0
+        lab_f = lut_lab[pos_f]
+    keep = [(k, g) for k, g in enumerate(eroded) if g is not None and not g.is_empty]
     if keep:
-        lab_e = _rio_rasterize(((eroded[i], int(labels[i])) for i in keep), out_shape=shape,
-                               transform=transform, fill=NO_LABEL, dtype="int32")
-        fid_e = _rio_rasterize(((eroded[i], int(fids[i])) for i in keep), out_shape=shape,
-                               transform=transform, fill=NO_LABEL, dtype="int64")
-        amb = count > 1
-        lab_e[amb] = NO_LABEL
-        fid_e[amb] = NO_LABEL
+        pos_e = _rio_rasterize(((g, k + 1) for k, g in keep), out_shape=shape, transform=transform, fill=0,
+                               dtype="int32")
+        pos_e[amb] = 0
+        lab_e, fid_e = lut_lab[pos_e], lut_fid[pos_e]
     return lab_e, fid_e, lab_f
 
 
@@ -264,8 +269,10 @@ class _BlockPlan:
         polys = _prepare_polygons(polygons, self.crs, label_column)
         self.ychunks, self.xchunks = _spatial_chunks(cube)
         res = min(abs(self.transform.a), abs(self.transform.e))
-        self.geoms = list(polys.geometry.values)
-        self.eroded = (list(polys.geometry.buffer(-erosion * res).values) if erosion > 0 else self.geoms)
+        # object arrays: dask passes them to tasks whole instead of walking every geometry
+        self.geoms = np.asarray(polys.geometry.values, dtype=object)
+        self.eroded = (np.asarray(polys.geometry.buffer(-erosion * res).values, dtype=object) if erosion > 0
+                       else self.geoms)
         self.labels = polys[label_column].to_numpy(np.int64)
         self.fids = polys["field_id"].to_numpy(np.int64)
         self.sindex = polys.sindex
@@ -284,8 +291,7 @@ class _BlockPlan:
         x0, y1 = t @ (0, 0)
         x1, y0 = t @ (ncols, nrows)
         idx = np.sort(self.sindex.query(_box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))))
-        return t, ([self.geoms[k] for k in idx], [self.eroded[k] for k in idx], self.labels[idx],
-                   self.fids[idx])
+        return t, (self.geoms[idx], self.eroded[idx], self.labels[idx], self.fids[idx])
 
     def bounds_overlap(self) -> bool:
         """Whether any polygon intersects the cube's extent."""
@@ -318,7 +324,7 @@ def rasterize(
         for j in range(len(plan.xchunks)):
             _, _, r0, c0, nr, nc = plan.blocks()[i * len(plan.xchunks) + j]
             t, (g, e, lab, fid) = plan.window(r0, c0, nr, nc)
-            out = dask.delayed(_block_rasters, nout=3, pure=True)(g, e, lab, fid, t, (nr, nc))
+            out = dask.delayed(_block_rasters, nout=3, pure=False)(g, e, lab, fid, t, (nr, nc))
             lab_row.append(da.from_delayed(out[0], (nr, nc), dtype=np.int32))
             fid_row.append(da.from_delayed(out[1], (nr, nc), dtype=np.int64))
         lab_rows.append(lab_row)

@@ -111,11 +111,9 @@ def _count_block(flag_block: np.ndarray, polys: tuple, transform: Any, shape: tu
     labs, cnt = np.unique(lab_f[lab_f != NO_LABEL], return_counts=True)
     prior = {int(k): int(v) for k, v in zip(labs, cnt)}
     ok = _eligible(flag_block, lab_e, max_cloud_fraction)
-    pairs = np.stack([lab_e[ok].astype(np.int64), fid_e[ok]], axis=1)
-    elig: dict[tuple[int, int], int] = {}
-    if len(pairs):
-        uniq, cnt = np.unique(pairs, axis=0, return_counts=True)
-        elig = {(int(a), int(b)): int(c) for (a, b), c in zip(uniq, cnt)}
+    fids, first, cnt = np.unique(fid_e[ok], return_index=True, return_counts=True)  # a field has one class
+    labs = lab_e[ok][first]
+    elig = {(int(a), int(b)): int(c) for a, b, c in zip(labs, fids, cnt)}
     return prior, elig
 
 
@@ -123,15 +121,18 @@ def _choose_block(flag_block: np.ndarray, polys: tuple, transform: Any, shape: t
                   max_cloud_fraction: float, alloc: dict[tuple[int, int], int], seed: int, bi: int, bj: int,
                   row0: int, col0: int) -> dict[str, np.ndarray]:
     """Draw the allotted pixels of one block; return their global rows/cols, labels, fields and flags."""
-    lab_e, fid_e, _ = _block_rasters(*polys, transform, shape)
+    lab_e, fid_e, _ = _block_rasters(*polys, transform, shape, full=False)
     ok = _eligible(flag_block, lab_e, max_cloud_fraction)
     rng = np.random.default_rng([seed, bi, bj])
-    flat = np.flatnonzero(ok.ravel())
-    keys = np.stack([lab_e.ravel()[flat].astype(np.int64), fid_e.ravel()[flat]], axis=1)
+    flat = np.flatnonzero(ok.ravel())  # raster order
+    f = fid_e.ravel()[flat]
+    order = np.argsort(f, kind="stable")
+    flat, f = flat[order], f[order]
     chosen = []
     for (lab, fid) in sorted(alloc):
         n = alloc[(lab, fid)]
-        cand = flat[(keys[:, 0] == lab) & (keys[:, 1] == fid)]
+        lo, hi = np.searchsorted(f, fid, "left"), np.searchsorted(f, fid, "right")
+        cand = flat[lo:hi]
         if n > len(cand):  # cannot happen unless the inputs changed between the two passes
             raise RuntimeError(f"block {bi},{bj}: {n} samples allotted to field {fid} but {len(cand)} eligible")
         chosen.append(np.sort(rng.choice(cand, size=n, replace=False)))
@@ -245,10 +246,10 @@ def make_training_set(
     windows = {(i, j): plan.window(r0, c0, nr, nc) for i, j, r0, c0, nr, nc in blocks}
 
     # pass 1: priors and eligible counts per block
-    tasks = [dask.delayed(_count_block, pure=True)(flag_blocks[0, i, j], windows[(i, j)][1], windows[(i, j)][0],
+    tasks = [dask.delayed(_count_block, pure=False)(flag_blocks[0, i, j], windows[(i, j)][1], windows[(i, j)][0],
                                                    (nr, nc), max_cloud_fraction)
-             for i, j, r0, c0, nr, nc in blocks if windows[(i, j)][1][0]]
-    tkeys = [(i, j) for i, j, *_ in blocks if windows[(i, j)][1][0]]
+             for i, j, r0, c0, nr, nc in blocks if len(windows[(i, j)][1][0])]
+    tkeys = [(i, j) for i, j, *_ in blocks if len(windows[(i, j)][1][0])]
     with _client(scheduler) as client:
         sched = scheduler if client is None else None
         counted = _compute(tasks, client, sched, progress, "label pixels")
@@ -307,7 +308,7 @@ def make_training_set(
         for (i, j) in ckeys:
             r0, c0, nr, nc = by_block[(i, j)]
             t, polys_ij = windows[(i, j)]
-            tasks.append(dask.delayed(_choose_block, pure=True)(
+            tasks.append(dask.delayed(_choose_block, pure=False)(
                 flag_blocks[0, i, j], polys_ij, t, (nr, nc), max_cloud_fraction, alloc[(i, j)], seed, i, j,
                 r0, c0))
         parts = _compute(tasks, client, sched, progress, "draw samples")
