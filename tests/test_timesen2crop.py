@@ -204,3 +204,31 @@ def test_not_a_tree(tmp_path):
     (tmp_path / "x" / "readme.txt").write_text("hi")
     with pytest.raises(FileNotFoundError, match="holds no tile folders"):
         ts.open(tmp_path / "x")
+
+
+def test_zip_read_in_place(tmp_path):
+    archive = gen.make_zip(tmp_path / "g", tmp_path / "TimeSen2Crop.zip", tiles={"33UVP": 5, "2019_33UVP": 4},
+                           n_classes=3, samples_per_class=2)
+    tree = ts.open(tmp_path / "g")
+    z = ts.open(archive)
+    assert z.drop_attrs().equals(tree.drop_attrs())
+    assert z.attrs["source"].endswith("TimeSen2Crop.zip!TimeSen2Crop/")
+    store = ts.to_zarr(archive, tmp_path / "z.zarr", chunks=5, workers=2, scheduler="processes", progress=False)
+    assert ts.open(store).load().drop_attrs().equals(tree.drop_attrs())
+    data = archive.read_bytes()
+    (tmp_path / "cut.zip").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut.zip: not a readable zip archive"):
+        ts.open(tmp_path / "cut.zip")
+
+
+def test_crlf_and_missing_final_newline(tree):
+    p = _bad(tree, cls="0", n="0")
+    raw = p.read_text()
+    p.write_bytes(raw.replace("\n", "\r\n").encode())
+    q = _bad(tree, cls="1", n="0")
+    q.write_text(q.read_text().rstrip("\n"))
+    ds = ts.open(tree)
+    i = list(ds["source_file"].values).index("33UVP/0/0.csv")
+    expect = np.loadtxt(raw.splitlines()[1:], delimiter=",", dtype=np.int64)
+    np.testing.assert_array_equal(ds["reflectance"].values[i, :6], expect[:, :9])
+    assert ds.attrs["skipped"] == []

@@ -9,7 +9,9 @@ by file to name the offending file and line.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -54,17 +56,126 @@ class _Tile:
     files: list[tuple[int, str]] = field(default_factory=list)  # (class id, path relative to base)
 
 
-def _find_base(path: str | Path) -> Path:
-    """Return the folder holding the tile folders: `path` itself or its ``TimeSen2Crop`` child."""
+class _DirSource:
+    """The unpacked tree: `base` holds the tile folders."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._prefix = str(base) + os.sep
+
+    def where(self, rel: str) -> str:
+        return self._prefix + rel
+
+    def dirs(self, rel: str = "") -> list[str]:
+        d = self.base / rel if rel else self.base
+        return [e.name for e in os.scandir(d) if e.is_dir() and not e.name.startswith(".")]
+
+    def csvs(self, rel: str) -> list[str]:
+        return [e.name for e in os.scandir(self.base / rel) if e.name.endswith(".csv")]
+
+    def exists(self, rel: str) -> bool:
+        return os.path.exists(self._prefix + rel)
+
+    def read(self, rel: str) -> bytes:
+        return _read_bytes(self._prefix + rel)
+
+
+class _ZipSource:
+    """The published archive read in place: members are inflated straight from a memory map (no unpacking)."""
+
+    def __init__(self, path: Path) -> None:
+        import zipfile
+
+        self.path = path
+        try:
+            with zipfile.ZipFile(path) as zf:
+                infos = zf.infolist()
+        except zipfile.BadZipFile as e:
+            raise ValueError(f"{path}: not a readable zip archive ({e}); truncated or corrupted?") from e
+        names = [i.filename for i in infos]
+        roots = {n.split("/", 1)[0] for n in names if n.endswith("/dates.csv") and n.count("/") == 2}
+        self.prefix = "TimeSen2Crop/" if "TimeSen2Crop" in roots else ("" if any(
+            n.endswith("/dates.csv") and n.count("/") == 1 for n in names) else None)
+        if self.prefix is None:
+            raise FileNotFoundError(f"{path}: no <tile>/dates.csv or TimeSen2Crop/<tile>/dates.csv inside the "
+                                    f"archive (found e.g. {names[:5]})")
+        self.base = f"{path}!{self.prefix}"
+        k = len(self.prefix)
+        self._info = {i.filename[k:]: (i.header_offset, i.compress_size, i.compress_type, i.file_size)
+                      for i in infos if i.filename.startswith(self.prefix) and not i.is_dir()}
+        self._tree: dict[str, dict[str, list[str]]] = {}
+        for rel in self._info:
+            parts = rel.split("/")
+            if len(parts) == 2:
+                self._tree.setdefault(parts[0], {})
+            elif len(parts) == 3 and parts[2].endswith(".csv"):
+                self._tree.setdefault(parts[0], {}).setdefault(parts[1], []).append(parts[2])
+        self._mm: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_mm": None}
+
+    def where(self, rel: str) -> str:
+        return f"{self.path}!{self.prefix}{rel}"
+
+    def dirs(self, rel: str = "") -> list[str]:
+        if not rel:
+            return list(self._tree)
+        return list(self._tree.get(rel, {}))
+
+    def csvs(self, rel: str) -> list[str]:
+        tile, _, cls = rel.partition("/")
+        return list(self._tree.get(tile, {}).get(cls, []))
+
+    def exists(self, rel: str) -> bool:
+        return rel in self._info
+
+    def read(self, rel: str) -> bytes:
+        import mmap
+        import struct
+        import zlib
+
+        if self._mm is None:
+            with builtins.open(self.path, "rb") as f:
+                self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        off, csize, ctype, size = self._info[rel]
+        mm = self._mm
+        if mm[off:off + 4] != b"PK\x03\x04":
+            raise ValueError(f"{self.where(rel)}: bad local header in the archive (corrupted?)")
+        n, m = struct.unpack_from("<HH", mm, off + 26)
+        start = off + 30 + n + m
+        raw = mm[start:start + csize]
+        if len(raw) != csize:
+            raise ValueError(f"{self.where(rel)}: archive truncated inside this member")
+        if ctype == 0:
+            return raw
+        if ctype == 8:
+            try:
+                return zlib.decompress(raw, -15)
+            except zlib.error as e:
+                raise ValueError(f"{self.where(rel)}: cannot inflate ({e}); the archive is corrupted") from e
+        import zipfile
+
+        with zipfile.ZipFile(self.path) as zf:
+            return zf.read(self.prefix + rel)
+
+
+def _source(path: str | Path) -> _DirSource | _ZipSource:
+    """Return the tree under `path` (folder, its TimeSen2Crop/ child, or the TimeSen2Crop.zip archive)."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise FileNotFoundError(f"TimeSen2Crop: {p} does not exist (expected the unpacked TimeSen2Crop/ tree)")
+        raise FileNotFoundError(f"TimeSen2Crop: {p} does not exist (expected the unpacked TimeSen2Crop/ tree "
+                                "or TimeSen2Crop.zip)")
+    if p.is_file():
+        if p.suffix.lower() != ".zip":
+            raise ValueError(f"TimeSen2Crop: {p} is a file but not a .zip archive")
+        return _ZipSource(p)
     if (p / "TimeSen2Crop").is_dir():
-        return p / "TimeSen2Crop"
+        return _DirSource(p / "TimeSen2Crop")
     subdirs = [d for d in p.iterdir() if d.is_dir() and not d.name.startswith(".")]
     if any((d / "dates.csv").exists() or any(c.name.isdigit() for c in d.iterdir() if c.is_dir())
            for d in subdirs):
-        return p
+        return _DirSource(p)
     found = sorted(x.name for x in p.iterdir())[:20]
     raise FileNotFoundError(
         f"TimeSen2Crop: {p} holds no tile folders (found {found}); expected <tile>/dates.csv and "
@@ -72,10 +183,11 @@ def _find_base(path: str | Path) -> Path:
     )
 
 
-def _read_dates(path: Path) -> np.ndarray:
-    if not path.exists():
+def _read_dates(src: _DirSource | _ZipSource, rel: str) -> np.ndarray:
+    path = src.where(rel)
+    if not src.exists(rel):
         raise FileNotFoundError(f"{path}: missing; every tile folder must hold dates.csv (acquisition_date, YYYYMMDD)")
-    lines = path.read_text().splitlines()
+    lines = src.read(rel).decode("utf-8", errors="replace").splitlines()
     if not lines or lines[0].strip() != "acquisition_date":
         got = lines[0].strip() if lines else "an empty file"
         raise ValueError(f"{path}, line 1: expected header 'acquisition_date', got {got!r}")
@@ -106,35 +218,34 @@ def _csv_sort_key(name: str) -> tuple[int, Any]:
     return _num_key(name[:-4])
 
 
-def _scan(base: Path, tiles: Iterable[str] | None, on_error: OnError, skipped: list[str]) -> list[_Tile]:
-    available = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+def _scan(src: _DirSource | _ZipSource, tiles: Iterable[str] | None, on_error: OnError,
+          skipped: list[str]) -> list[_Tile]:
+    available = sorted(src.dirs())
     if tiles is None:
         names = available
     else:
         names = list(tiles)
         missing = [t for t in names if t not in available]
         if missing:
-            raise FileNotFoundError(f"{base}: tile folder(s) {missing} not found; available: {available}")
+            raise FileNotFoundError(f"{src.base}: tile folder(s) {missing} not found; available: {available}")
     out = []
     for name in names:
-        tdir = base / name
         try:
-            tile = _Tile(name, _read_dates(tdir / "dates.csv"))
-            for cdir in sorted((d for d in tdir.iterdir() if d.is_dir() and not d.name.startswith(".")),
-                               key=lambda d: _num_key(d.name)):
-                if not (cdir.name.isdigit() and 0 <= int(cdir.name) < len(TS2C_CLASSES)):
-                    msg = (f"{cdir}: class folder {cdir.name!r} is not a class id "
+            tile = _Tile(name, _read_dates(src, f"{name}/dates.csv"))
+            for cname in sorted(src.dirs(name), key=_num_key):
+                if not (cname.isdigit() and 0 <= int(cname) < len(TS2C_CLASSES)):
+                    msg = (f"{src.where(name + '/' + cname)}: class folder {cname!r} is not a class id "
                            f"(expected folders named 0..{len(TS2C_CLASSES) - 1})")
                     if on_error == "skip":
                         skipped.append(msg)
                         continue
                     raise ValueError(msg)
-                label = int(cdir.name)
-                names_csv = sorted((e.name for e in os.scandir(cdir) if e.name.endswith(".csv")),
-                                   key=_csv_sort_key)
-                tile.files.extend((label, f"{name}/{cdir.name}/{n}") for n in names_csv)
+                label = int(cname)
+                names_csv = sorted(src.csvs(f"{name}/{cname}"), key=_csv_sort_key)
+                tile.files.extend((label, f"{name}/{cname}/{n}") for n in names_csv)
             if not tile.files:
-                raise ValueError(f"{tdir}: empty tile, no sample CSV under <class 0..15>/ (expected <n>.csv files)")
+                raise ValueError(f"{src.where(name)}: empty tile, no sample CSV under <class 0..15>/ "
+                                 "(expected <n>.csv files)")
         except (ValueError, FileNotFoundError) as e:
             if on_error == "skip":
                 skipped.append(str(e))
@@ -147,7 +258,7 @@ def _scan(base: Path, tiles: Iterable[str] | None, on_error: OnError, skipped: l
 # ----------------------------------------------------------------------------------------------------
 # bulk parsing
 # ----------------------------------------------------------------------------------------------------
-def _diagnose(path: Path, data: bytes, n_dates: int) -> str:
+def _diagnose(path: str, data: bytes, n_dates: int) -> str:
     """Return a message naming the first problem in one sample CSV (slow path, one file)."""
     text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
     lines = text.split("\n")
@@ -189,49 +300,58 @@ def _read_bytes(path: str | Path) -> bytes:
     return data
 
 
-def _parse_files(base: Path, rel: list[str], n_dates: int, on_error: OnError,
+def _parse_files(src: _DirSource | _ZipSource, rel: list[str], n_dates: int, on_error: OnError,
                  skipped: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Parse sample CSVs of one tile; return (values (n, n_dates, 10) int16, kept mask (n,) bool)."""
     n = len(rel)
-    hl = len(_HEADER_B)
-    bodies: list[bytes] = []
+    hdr = _HEADER_B + b"\n"
+    datas: list[bytes] = []
     ok = True
-    prefix = str(base) + os.sep
-    for r in rel:
-        data = _read_bytes(prefix + r)
-        if b"\r" in data:
-            data = data.replace(b"\r", b"")
-        body = data[hl:].strip()
-        if not data.startswith(_HEADER_B) or data[hl:hl + 1] != b"\n" or body.count(b"\n") != n_dates - 1:
-            ok = False
-        bodies.append(body)
+    lines = n_dates + 1
+    read = src.read
+    for r in rel:  # per file only cheap C-level checks: header, line count
+        d = read(r)
+        if not d.endswith(b"\n"):
+            d += b"\n"
+        if not d.startswith(hdr) or d.count(b"\n") != lines:
+            if d.replace(b"\r\n", b"\n").startswith(hdr) and d.count(b"\n") == lines:
+                pass  # CRLF line ends: handled on the whole buffer below
+            else:
+                ok = False
+                break
+        datas.append(d)
     values = None
     if ok:
-        buf = b",".join(bodies).replace(b"\n", b",")
-        if buf.count(b",") == n * n_dates * _NCOL - 1:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", DeprecationWarning)
-                try:
-                    arr = np.fromstring(buf, dtype=np.int64, sep=",")
-                except (DeprecationWarning, ValueError):
-                    arr = None
-            if arr is not None and arr.size == n * n_dates * _NCOL:
-                arr = arr.reshape(n, n_dates, _NCOL)
-                refl_ok = (arr[..., :-1] >= -32768).all() and (arr[..., :-1] <= 32767).all()
-                flag = arr[..., -1]
-                flag_ok = ((flag >= 0) & (flag <= 3)).all()
-                if refl_ok and flag_ok:
-                    values = arr.astype(np.int16)
+        buf = b"".join(datas)
+        del datas
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        if buf.count(hdr) == n:
+            buf = buf.replace(hdr, b"").replace(b"\n", b",")
+            if buf.count(b",") == n * n_dates * _NCOL:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", DeprecationWarning)
+                    try:
+                        arr = np.fromstring(buf, dtype=np.int32, sep=",")
+                    except (DeprecationWarning, ValueError):
+                        arr = None
+                if arr is not None and arr.size == n * n_dates * _NCOL:
+                    arr = arr.reshape(n, n_dates, _NCOL)
+                    refl = arr[..., :-1]
+                    flag = arr[..., -1]
+                    if refl.min(initial=0) >= -32768 and refl.max(initial=0) <= 32767 and \
+                            flag.min(initial=0) >= 0 and flag.max(initial=0) <= 3:
+                        values = arr.astype(np.int16)
     if values is not None:
         return values, np.ones(n, dtype=bool)
     # slow path: find the faulty files one by one
     out = np.zeros((n, n_dates, _NCOL), dtype=np.int16)
     kept = np.ones(n, dtype=bool)
     for i, r in enumerate(rel):
-        p = base / r
-        data = _read_bytes(p)
+        p = src.where(r)
+        data = src.read(r)
         try:
-            a = np.loadtxt(p, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+            a = np.loadtxt(io.BytesIO(data), delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
             good = (data.replace(b"\r", b"").split(b"\n", 1)[0] == _HEADER_B and a.shape == (n_dates, _NCOL)
                     and np.isin(a[:, -1], _VALID_FLAGS).all() and (np.abs(a[:, :-1]) <= 32767).all())
         except ValueError:
@@ -248,14 +368,14 @@ def _parse_files(base: Path, rel: list[str], n_dates: int, on_error: OnError,
     return out, kept
 
 
-def _tile_block(base: Path, tile: _Tile, rel_idx: slice, n_time: int, on_error: OnError,
+def _tile_block(src: _DirSource | _ZipSource, tile: _Tile, rel_idx: slice, n_time: int, on_error: OnError,
                 skipped: list[str]) -> dict[str, np.ndarray]:
     """Parse a slice of one tile's files into padded arrays (dict of numpy arrays, per sample)."""
     files = tile.files[rel_idx]
     rel = [f for _, f in files]
     labels = np.array([c for c, _ in files], dtype=np.int64)
     T = tile.dates.size
-    vals, kept = _parse_files(base, rel, T, on_error, skipped)
+    vals, kept = _parse_files(src, rel, T, on_error, skipped)
     vals, labels = vals[kept], labels[kept]
     rel = [r for r, k in zip(rel, kept) if k]
     n = len(rel)
@@ -312,7 +432,7 @@ def _is_zarr(p: Path) -> bool:
 
 
 def open(path: str | Path, tiles: Iterable[str] | None = None, on_error: OnError = "raise") -> xr.Dataset:  # noqa: A001
-    """Return the TimeSen2Crop samples as a time-series Dataset (TIMESERIES_SCHEMA) from the tree or a Zarr store."""
+    """Return the TimeSen2Crop samples as a time-series Dataset (TIMESERIES_SCHEMA) from the tree, zip or Zarr store."""
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     p = Path(path).expanduser()
@@ -320,17 +440,17 @@ def open(path: str | Path, tiles: Iterable[str] | None = None, on_error: OnError
         return _open_store(p, tiles)
     if p.name.endswith(".partial") and _is_zarr(p):
         raise ValueError(f"{p}: an unfinished Zarr store")
-    base = _find_base(p)
+    src = _source(p)
     skipped: list[str] = []
-    scanned = _scan(base, tiles, on_error, skipped)
+    scanned = _scan(src, tiles, on_error, skipped)
     n_time = max((t.dates.size for t in scanned), default=0)
     parts = []
     for t in scanned:
         step = 20000
         for i in range(0, len(t.files), step):
-            parts.append(_tile_block(base, t, slice(i, i + step), n_time, on_error, skipped))
+            parts.append(_tile_block(src, t, slice(i, i + step), n_time, on_error, skipped))
     ds = _to_dataset(parts, n_time)
-    ds.attrs.update(dataset="TimeSen2Crop", source=str(base))
+    ds.attrs.update(dataset="TimeSen2Crop", source=str(src.base))
     _report_skipped(ds, skipped)
     return ds
 
@@ -523,7 +643,7 @@ def _template(n: int, n_time: int, scanned: list[_Tile], width: int, chunk: int)
     )
 
 
-def _write_chunk(base: str, partial: str, progress: str, k: int, start: int, pieces: list[tuple[Any, ...]],
+def _write_chunk(src: _DirSource | _ZipSource, partial: str, progress: str, k: int, start: int, pieces: list[tuple[Any, ...]],
                  n_time: int, tile_names: list[str], width: int, on_error: OnError) -> list[str]:
     """Parse the files of sample chunk `k` and write them into its region of the partial store."""
     marker = Path(progress) / f"{k}.done"
@@ -533,7 +653,7 @@ def _write_chunk(base: str, partial: str, progress: str, k: int, start: int, pie
     parts = []
     for tile_name, dates, files in pieces:
         tile = _Tile(tile_name, dates, files)
-        parts.append(_tile_block(Path(base), tile, slice(None), n_time, on_error, skipped))
+        parts.append(_tile_block(src, tile, slice(None), n_time, on_error, skipped))
     ds = _to_dataset(parts, n_time)
     n = ds.sizes["sample"]
     n_expected = sum(len(f) for _, _, f in pieces)
@@ -560,6 +680,27 @@ def _write_chunk(base: str, partial: str, progress: str, k: int, start: int, pie
     return skipped
 
 
+def _get_threads() -> Any:
+    import dask.threaded
+
+    return dask.threaded.get
+
+
+def _get_processes() -> Any:
+    import dask.multiprocessing
+
+    return dask.multiprocessing.get
+
+
+def _get_sync() -> Any:
+    import dask.local
+
+    return dask.local.get_sync
+
+
+_SCHEDULERS = {"threads": _get_threads, "processes": _get_processes, "synchronous": _get_sync}
+
+
 class _Job:
     """Arguments of one chunk task, opaque to dask (so it does not walk the long file lists)."""
 
@@ -575,20 +716,20 @@ def _run_job(job: _Job) -> list[str]:
 
 def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite: bool = False,
             tiles: Iterable[str] | None = None, workers: int | None = None,
-            scheduler: Literal["processes", "threads", "synchronous"] = "processes",
+            scheduler: Literal["processes", "threads", "synchronous"] | Any = "processes",
             on_error: OnError = "raise", progress: bool = True) -> Path:
-    """Convert the CSV tree under `root` to a chunked Zarr store in parallel (resumable); return the store path."""
+    """Convert the CSV tree under `root` (or TimeSen2Crop.zip) to a chunked Zarr store in parallel; return the store."""
     import dask
     from dask.diagnostics import ProgressBar
 
     store = Path(store)
     if store.exists() and not overwrite:
         raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
-    base = _find_base(root)
+    src = _source(root)
     skipped: list[str] = []
-    scanned = _scan(base, tiles, on_error, skipped)
+    scanned = _scan(src, tiles, on_error, skipped)
     if not scanned:
-        raise ValueError(f"{base}: no readable tile to convert")
+        raise ValueError(f"{src.base}: no readable tile to convert")
     n_time = max(t.dates.size for t in scanned)
     flat: list[tuple[int, int, str]] = []  # (tile index, label, rel)
     for ti, t in enumerate(scanned):
@@ -615,7 +756,7 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
             if p.exists():
                 shutil.rmtree(p)
         tmpl = _template(n, n_time, scanned, width, chunks)
-        tmpl.attrs.update(dataset="TimeSen2Crop", source=str(base), eokit_manifest=manifest)
+        tmpl.attrs.update(dataset="TimeSen2Crop", source=str(src.base), eokit_manifest=manifest)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tmpl.to_zarr(partial, mode="w", compute=False, encoding=_encoding(tmpl, chunks), consolidated=False)
@@ -629,17 +770,19 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
             if not pieces or pieces[-1][0] != scanned[ti].name:
                 pieces.append((scanned[ti].name, scanned[ti].dates, []))
             pieces[-1][2].append((c, r))
-        job = _Job(str(base), str(partial), str(prog), k, start, pieces, n_time, tile_names, width, on_error)
+        job = _Job(src, str(partial), str(prog), k, start, pieces, n_time, tile_names, width, on_error)
         tasks.append(dask.delayed(_run_job, pure=False)(job))
     cfg: dict[str, Any] = {}
     if scheduler == "processes" and sys.platform.startswith("linux"):
         cfg["multiprocessing.context"] = "fork"  # no re-import per worker
+    # a callable scheduler spares dask.compute the import of `distributed` (about 1 s) to look for a Client
+    get = _SCHEDULERS[scheduler]() if isinstance(scheduler, str) else scheduler
     with dask.config.set(cfg):
         if progress:
             with ProgressBar():
-                results = dask.compute(*tasks, scheduler=scheduler, num_workers=workers)
+                results = dask.compute(*tasks, scheduler=get, num_workers=workers)
         else:
-            results = dask.compute(*tasks, scheduler=scheduler, num_workers=workers)
+            results = dask.compute(*tasks, scheduler=get, num_workers=workers)
     for r in results:
         skipped.extend(r)
 
