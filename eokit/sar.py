@@ -208,10 +208,12 @@ def _bilinear(g_lines: np.ndarray, g_pixels: np.ndarray, values: np.ndarray, lin
               pixels: np.ndarray) -> np.ndarray:
     """Separable bilinear interpolation of a rectilinear (line, pixel) grid to the given lines/pixels."""
     along_pixel = np.stack([np.interp(pixels, g_pixels, row) for row in values])  # (n_grid_lines, n_pixels)
-    out = np.empty((len(lines), len(pixels)), dtype=np.float32)
-    for i in range(len(pixels)):
-        out[:, i] = np.interp(lines, g_lines, along_pixel[:, i])
-    return out
+    # linear weights along lines, clamped at the grid's first and last line like np.interp
+    pos = np.interp(lines, g_lines, np.arange(len(g_lines), dtype=float))
+    j = np.minimum(pos.astype(int), len(g_lines) - 2) if len(g_lines) > 1 else np.zeros(len(lines), int)
+    w = (pos - j)[:, None] if len(g_lines) > 1 else np.zeros((len(lines), 1))
+    upper = along_pixel[np.minimum(j + 1, len(g_lines) - 1)]
+    return ((1 - w) * along_pixel[j] + w * upper).astype(np.float32)
 
 
 def _grid_to_image(g_lines: np.ndarray, g_pixels: np.ndarray, values: np.ndarray, like: xr.DataArray) -> Any:

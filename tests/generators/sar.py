@@ -314,7 +314,8 @@ def write_safe(folder: str | Path, lines: int = 60, pixels: int = 80, polarisati
     gx = x0 + spacing * (pp * np.cos(theta) - ll * np.sin(theta))
     gy = y0 - spacing * (pp * np.sin(theta) + ll * np.cos(theta))
     lon, lat = to_ll.transform(gx, gy)
-    ia = ia_range[0] + (ia_range[1] - ia_range[0]) * pp / (pixels - 1)  # linear in range, exact under bilinear
+    # incidence angle: steep in range, a slight drift in azimuth; linear in both, so exact under bilinear
+    ia = ia_range[0] + (ia_range[1] - ia_range[0]) * pp / (pixels - 1) + 0.5 * ll / (lines - 1)
     srt = 2 * (800_000.0 + spacing * g_pixels) / 299_792_458.0
     grid = {"line": g_lines, "pixel": g_pixels, "lat": np.asarray(lat), "lon": np.asarray(lon), "ia": ia, "srt": srt}
 
@@ -324,7 +325,8 @@ def write_safe(folder: str | Path, lines: int = 60, pixels: int = 80, polarisati
     sigma0 = sigma0_field(lines, pixels, seed)
     truth: dict[str, Any] = {"path": safe, "grid": grid, "sigma0": {}, "dn": {}}
     pix = np.arange(pixels)
-    truth["ia"] = np.broadcast_to(ia_range[0] + (ia_range[1] - ia_range[0]) * pix / (pixels - 1), (lines, pixels))
+    lin = np.arange(lines)[:, None]
+    truth["ia"] = ia_range[0] + (ia_range[1] - ia_range[0]) * pix[None, :] / (pixels - 1) + 0.5 * lin / (lines - 1)
     files: dict[str, list[tuple[str, str]]] = {}
     gcps = [GroundControlPoint(row=float(r), col=float(c), x=float(lon[j, i]), y=float(lat[j, i]), z=0.0)
             for j, r in enumerate(g_lines) for i, c in enumerate(g_pixels)]
