@@ -39,6 +39,8 @@ def test_every_entry_opens(cat) -> None:
         assert out is not None, name
         if isinstance(out, xr.Dataset):
             assert out.sizes and all(n > 0 for n in out.sizes.values()), name
+            if isinstance(src, catalog.EokitSource):  # to_dask is read() there: already exercised
+                continue
             lazy = src.to_dask()
             assert isinstance(lazy, xr.Dataset) and set(lazy.data_vars) == set(out.data_vars), name
         elif isinstance(out, pd.DataFrame):

@@ -167,6 +167,14 @@ def test_s2_fields_in_another_crs_match_the_pixels(stack: Path) -> None:
     assert within < nir[ids > 0].std()
 
 
+def test_invekos_names_agree_with_the_kit_table() -> None:
+    table = ROOT / "eokit" / "tables" / "invekos_to_timesen2crop.csv"
+    if not table.exists():
+        pytest.skip("no INVEKOS table in eokit/tables")
+    codes = pd.read_csv(table).set_index("code")["class_id"]
+    assert {c: int(codes[c]) for c in synthetic.INVEKOS_CLASSES} == synthetic.INVEKOS_CLASSES
+
+
 def test_s2_stack_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="dates"):
         synthetic.make_s2_stack(tmp_path / "x", [], seed=0)
