@@ -22,10 +22,10 @@ from eokit import synthetic  # noqa: E402
 from eokit.datasets import slovenia  # noqa: E402
 
 SLOVENIA_SRC = ROOT.parent / "shared" / "data" / "slovenia-eopatch"
-PROVENANCE = """
-## Provenance in eokit
+PROVENANCE = """# Provenance of data/sample/slovenia
 
-Copied byte for byte from `../shared/data/slovenia-eopatch/` (itself the `example_data/TestEOPatch` of
+The files LICENSE, README.md, bbox.geojson, cloud_mask.npy, lulc.npy, lulc_polygons.gpkg, ndvi.npy and
+timestamps.json were copied byte for byte from `../shared/data/slovenia-eopatch/` (itself the `example_data/TestEOPatch` of
 eo-learn by Sinergise, MIT licence, see LICENSE) by `scripts/make_sample_data.py`. The folder `stack/` is
 derived from these files by `eokit.datasets.slovenia.write_stack`: one `NDVI_<YYYYMMDDTHHMMSS>.tif`
 (float32, band "NDVI") and one `FLAG_<YYYYMMDDTHHMMSS>.tif` (uint8, TimeSen2Crop flag codes: 1 cloud,
@@ -36,7 +36,7 @@ Read either form with `eokit.datasets.slovenia.open(path)`; the polygons with `s
 
 
 def _copy_slovenia(src: Path, dst: Path, overwrite: bool) -> None:
-    """Copy the Slovenia case and add the provenance note to its README."""
+    """Copy the Slovenia case as it is, add PROVENANCE.md and the GeoTIFF stack."""
     if not (src / "ndvi.npy").exists():
         raise FileNotFoundError(f"{src} does not hold the Slovenia case (ndvi.npy missing)")
     if dst.exists() and not overwrite:
@@ -46,8 +46,7 @@ def _copy_slovenia(src: Path, dst: Path, overwrite: bool) -> None:
     dst.mkdir(parents=True)
     for f in sorted(src.iterdir()):
         shutil.copyfile(f, dst / f.name)
-    readme = dst / "README.md"
-    readme.write_text(readme.read_text().rstrip("\n") + "\n" + PROVENANCE)
+    (dst / "PROVENANCE.md").write_text(PROVENANCE.lstrip("\n"))
     slovenia.write_stack(dst / "stack", dst)
 
 
