@@ -613,7 +613,7 @@ def _ice_cells(rng: np.random.Generator, size: int, classes: Sequence[int], n_ce
 
 def make_sar_scene(out_dir: str | os.PathLike, scene: str, classes: Sequence[int], seed: int = 0,
                    size: int = 256, pixel: float = 40.0, origin: tuple[float, float] = (640000.0, -1100000.0),
-                   overwrite: bool = False):
+                   overwrite: bool = False) -> Any:
     """Write one Sentinel-1-like scene (Sigma0_HH_db, Sigma0_HV_db, incidence_angle GeoTIFFs, EPSG:3413).
 
     Returns the scene's labelled ice polygons as a GeoDataFrame (EPSG:3413; scene, ice_class, ice_name).
