@@ -94,26 +94,44 @@ def write_scores(result: dict, path: str | os.PathLike, overwrite: bool = False)
 
 def plot_confusion(result: dict, normalised: bool = True, title: str | None = None) -> Any:
     """Return an hvplot heatmap of the confusion matrix (true class rows, predicted columns)."""
-    import hvplot.pandas  # noqa: F401  (registers .hvplot)
+    _import_hvplot()
 
     names = result["classes"]
     cm = np.asarray(result["confusion_matrix_normalised" if normalised else "confusion_matrix"], float)
     df = pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
     long = df.stack().rename("value").reset_index()
     default = f"confusion matrix (OA {result['overall_accuracy']:.3f}, macro F1 {result['macro_f1']:.3f})"
-    return long.hvplot.heatmap(x="predicted", y="true", C="value", cmap="Blues", rot=60, width=650, height=550,
+    plot = long.hvplot.heatmap(x="predicted", y="true", C="value", cmap="Blues", rot=90, width=650, height=550,
                                title=title or default, clim=(0, 1) if normalised else None, flip_yaxis=True)
+    return _matplotlib_size(plot, (9, 8), show_values=len(names) <= 8)
+
+
+def _matplotlib_size(plot: Any, inches: tuple[float, float], **opts: Any) -> Any:
+    import holoviews as hv
+
+    if "matplotlib" in hv.Store.renderers:  # the pixel sizes above only apply to bokeh
+        return plot.opts(fig_inches=inches, backend="matplotlib", **opts)
+    return plot
+
+
+def _import_hvplot() -> None:
+    import holoviews as hv
+
+    before = hv.Store.current_backend
+    import hvplot.pandas  # noqa: F401  (registers .hvplot; switches holoviews to bokeh on first import)
+
+    if before in hv.Store.renderers and hv.Store.current_backend != before:
+        hv.Store.set_current_backend(before)
 
 
 def plot_history(history: dict, title: str = "training curves") -> Any:
     """Return hvplot line plots of loss and accuracy per epoch (training and validation)."""
-    import hvplot.pandas  # noqa: F401
-
+    _import_hvplot()
     df = pd.DataFrame({k: v for k, v in history.items() if len(v)})
     df.index = pd.RangeIndex(1, len(df) + 1, name="epoch")
     loss = df[[c for c in df if "loss" in c]].hvplot.line(title=f"{title}: loss", ylabel="loss", width=420)
     acc = df[[c for c in df if "acc" in c]].hvplot.line(title=f"{title}: accuracy", ylabel="accuracy", width=420)
-    return loss + acc
+    return _matplotlib_size(loss, (5, 3.5)) + _matplotlib_size(acc, (5, 3.5))
 
 
 def _true_index(data: xr.Dataset, card: dict) -> np.ndarray:

@@ -224,14 +224,21 @@ def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[st
     return check_split(ds, sp, unseen)
 
 
-def make_split(ds: xr.Dataset, protocol: str, seed: int = 0, **kwargs: Any) -> Split:
-    """Return the split of a named protocol: "random", "block" (xy blocks), "field", or "tile" (leave-tiles-out)."""
+def make_split(ds: xr.Dataset, protocol: str, seed: int = 0, test_tiles: Sequence[str] | None = None,
+               block_size: float | None = None, test_fraction: float = 0.2, val_fraction: float = 0.1,
+               unseen: str = "raise") -> Split:
+    """Return the split of a named protocol: "random", "block" (xy blocks), "field", "tile" (leave-tiles-out).
+
+    Only the arguments that the protocol uses are read: `test_tiles` for "tile", `block_size` for "block",
+    the fractions for the others.
+    """
     if protocol == "random":
-        return random_split(ds, seed=seed, **kwargs)
-    if protocol == "block":
-        return block_split(ds, by="xy", seed=seed, **kwargs)
-    if protocol == "field":
-        return block_split(ds, by="field", seed=seed, **kwargs)
+        return random_split(ds, test_fraction, val_fraction, seed=seed, unseen=unseen)
+    if protocol in ("block", "field"):
+        return block_split(ds, block_size, by="xy" if protocol == "block" else "field", test_fraction=test_fraction,
+                           val_fraction=val_fraction, seed=seed, unseen=unseen)
     if protocol == "tile":
-        return tile_split(ds, seed=seed, **kwargs)
+        if not test_tiles:
+            raise ValueError("the 'tile' protocol needs test_tiles, e.g. ['33UVP']")
+        return tile_split(ds, test_tiles, val_fraction=val_fraction, seed=seed, unseen=unseen)
     raise ValueError(f"unknown split protocol {protocol!r}; use 'random', 'block', 'field' or 'tile'")

@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -766,11 +767,13 @@ def fit(
 
     predict_fn = tf.function(lambda x: net(x, training=False), jit_compile=jit_compile, reduce_retracing=True)
     start_epoch = int(epoch_var.numpy())
+    epoch_seconds: list[float] = []
     patience = int(early_stopping) if early_stopping else None
     stop = patience is not None and int(wait_var.numpy()) >= patience
     for epoch in range(start_epoch, epochs):
         if stop:
             break
+        t0 = time.perf_counter()
         dist = strategy.distribute_datasets_from_function(_dataset_fn(epoch))
         tot_loss = tot_correct = 0.0
         seen = 0
@@ -783,6 +786,7 @@ def fit(
             bar.update(1)
             if i % 5 == 0 or i == steps - 1:
                 bar.set_postfix(loss=f"{tot_loss / seen:.4f}", acc=f"{tot_correct / seen:.3f}")
+        epoch_seconds.append(time.perf_counter() - t0)
         history["loss"].append(tot_loss / max(seen, 1))
         history["accuracy"].append(tot_correct / max(seen, 1))
         monitor = history["loss"][-1]
@@ -815,6 +819,7 @@ def fit(
     best_epoch = int(np.argmin(history["val_loss" if val_src is not None else "loss"])) + 1 if history["loss"] else 0
     card["metrics"] = {
         "epochs_trained": len(history["loss"]),
+        "epoch_seconds": [round(t, 3) for t in epoch_seconds],
         "best_epoch": best_epoch,
         "loss": history["loss"][best_epoch - 1] if best_epoch else None,
         "accuracy": history["accuracy"][best_epoch - 1] if best_epoch else None,
