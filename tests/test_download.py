@@ -217,3 +217,63 @@ def _no_download(find):
         return found
 
     return wrapped
+
+
+# ---------------------------------------------------------------------------------------------- DOI records
+def _fake_doi_registry(url: str, files: dict[str, str]):
+    """Stand-in for pooch's Zenodo/Dataverse API call: the record's files, served by the local server."""
+
+    def load(self):
+        self.base_url = url + "/"
+        self.registry = dict(files)
+
+    return load
+
+
+def test_doi_record_files_fetched_and_unpacked(tmp_path, server, monkeypatch):
+    import pooch
+
+    from generators import metno
+
+    url, www, log = server
+    src = metno.make(tmp_path / "gen", "v1")
+    import zipfile
+
+    with zipfile.ZipFile(www / "icebergs.zip", "w") as zf:
+        for p in (src / "icebergs").iterdir():
+            zf.write(p, f"icebergs/{p.name}")
+    files = {}
+    for p in src.glob("seaice_s1_*"):
+        shutil.copy(p, www / p.name)
+    for p in www.iterdir():
+        files[p.name] = _md5(p)
+    monkeypatch.setattr(pooch.Pooch, "load_registry_from_doi", _fake_doi_registry(url, files))
+    home = tmp_path / "cache"
+    monkeypatch.setenv("EOKIT_DATA", str(home))
+    out = download.fetch("metno_v1", progress=False)
+    assert out == home / "metno_v1"
+    assert (out / "icebergs" / "icebergs" / f"icebergs_s1_{metno.SCENES[0]}.shp").exists()
+    assert not (out / ".eokit_incomplete").exists()
+    from eokit.datasets import metno as reader
+
+    assert len(reader.open(out)) == 2 * len(metno.ROWS)
+    n = len(log)
+    assert download.fetch("metno_v1", progress=False) == out and len(log) == n  # cached
+    # an interrupted fetch (marker left) is resumed, not taken as complete
+    (out / ".eokit_incomplete").touch()
+    (out / f"seaice_s1_{metno.SCENES[1]}.dbf").unlink()
+    assert download.fetch("metno_v1", progress=False) == out
+    assert (out / f"seaice_s1_{metno.SCENES[1]}.dbf").exists() and not (out / ".eokit_incomplete").exists()
+
+
+def test_doi_record_offline(tmp_path, monkeypatch):
+    import pooch
+    import requests
+
+    def offline(self):
+        raise requests.exceptions.ConnectionError("no route to zenodo.org")
+
+    monkeypatch.setattr(pooch.Pooch, "load_registry_from_doi", offline)
+    monkeypatch.setenv("EOKIT_DATA", str(tmp_path))
+    with pytest.raises(download.DownloadError, match=r"every file of https://zenodo.org/records/4683174 .*metno_v2"):
+        download.fetch("metno_v2", progress=False)
