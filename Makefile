@@ -38,7 +38,7 @@ bench: $(STAMP)
 
 ## Regenerate the bundled sample data (seeded).
 sample-data: $(STAMP)
-	$(BIN)/python scripts/make_sample_data.py
+	$(BIN)/python scripts/make_sample_data.py --overwrite
 
 clean:
 	rm -rf $(OUT) .pytest_cache
