@@ -62,6 +62,11 @@ class Augmenter:
         import tensorflow as tf
 
         # Created eagerly here (a tf.Variable cannot be created inside tf.data/tf.function tracing).
+        steps = (["flip"] if self.flip else []) + (["rot90"] if self.rot90 else []) + \
+            ([f"shift{self.shift}"] if self.shift else []) + \
+            ([f"speckle{self.speckle_looks:g}looks"] if self.speckle_looks is not None else [])
+        #: Short description (recorded in model cards), e.g. "flip+rot90+shift2+speckle4.4looks seed=0".
+        self.__name__ = ("+".join(steps) or "identity") + f" seed={self.seed}"
         self._gen = tf.random.Generator.from_seed(self.seed)
         self._graph_fn = tf.function(self._augment, reduce_retracing=True)  # for eager calls
 

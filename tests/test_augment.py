@@ -248,3 +248,8 @@ def test_speckle_sampler_follows_the_gamma_distribution():
         res = stats.kstest(g, stats.gamma(looks, scale=1 / looks).cdf)
         assert res.statistic < 0.006, (looks, res)
         assert abs(g.mean() - 1) < 0.01 and abs(g.var() - 1 / looks) < 0.03
+
+
+def test_augmenter_describes_itself_for_model_cards():
+    assert make_augmenter(seed=3).__name__ == "flip+rot90+shift2+speckle4.4looks seed=3"
+    assert make_augmenter(flip=False, rot90=False, shift=0, speckle_looks=None).__name__ == "identity seed=0"

@@ -159,3 +159,59 @@ def test_transfer_model_saves_and_reloads(tmp_path):
     m.save(tmp_path / "m.keras")
     back = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(np.asarray(back(x)), np.asarray(m(x)), rtol=1e-5, atol=1e-6)
+
+
+def _patch_set(scenes: dict[str, list[int]], n: int = 30, size: int = 10, seed: int = 0):
+    """A PATCH_SCHEMA set: per scene, n patches of each listed class with a class-dependent HH/HV level."""
+    import xarray as xr
+
+    rng = np.random.default_rng(seed)
+    imgs, labels, scene_of, pid = [], [], [], []
+    for k, (scene, classes) in enumerate(scenes.items()):
+        for c in classes:
+            x = rng.normal(size=(n, size, size, 3)).astype("float32")
+            x[..., 0] += -20 + 4 * c
+            x[..., 1] += -28 + 3 * c
+            x[..., 2] = 30 + np.linspace(0, 2, size)[None, None, :] + 5 * k
+            imgs.append(x)
+            labels += [c] * n
+            scene_of += [scene] * n
+            pid += [100 * k + c] * n
+    m = len(labels)
+    return xr.Dataset(
+        {"image": (("patch", "row", "col", "channel"), np.concatenate(imgs)),
+         "label": ("patch", np.array(labels, "int64")), "row0": ("patch", np.zeros(m, "int64")),
+         "col0": ("patch", np.zeros(m, "int64")), "polygon_id": ("patch", np.array(pid, "int64")),
+         "scene": ("patch", np.array(scene_of))},
+        coords={"channel": ["HH", "HV", "IA"]})
+
+
+def test_scene_disjoint_training_with_augmentation_scores_held_out_scene(tmp_path):
+    train = pytest.importorskip("eokit.train")
+    evaluate = pytest.importorskip("eokit.evaluate")
+    from eokit.augment import make_augmenter, oversample
+
+    ds = _patch_set({"A": [0, 1, 2], "B": [0, 2], "C": [0, 1, 2]})
+    tr, te = ds.isel(patch=(ds["scene"] != "C").values), ds.isel(patch=(ds["scene"] == "C").values)
+    std = tr["image"].std(("patch", "row", "col")).values.tolist()
+    aug = make_augmenter(seed=0, shift=1, normalisation={"std": std})
+    model, card, hist = train.fit("cnn", tr, epochs=4, batch_size=16, seed=0, augment=aug,
+                                  oversample=oversample(tr["label"].values, seed=0),
+                                  hparams={"filters": (8, 16), "dropout": 0.1}, output=tmp_path / "models",
+                                  progress=False, jit_compile=False, split={"protocol": "scene", "test": ["C"]})
+    assert (tmp_path / "models" / "cnn.keras").exists() and card["hparams"]["augment"].startswith("flip+rot90")
+    assert card["training_data"]["class_counts"] == {"open water": 60, "newly formed ice": 60,
+                                                     "brash/pancake ice": 60}
+    result = evaluate.evaluate(model, card, te)
+    assert result["n"] == 90 and result["overall_accuracy"] > 0.6, result["overall_accuracy"]
+
+
+def test_class_absent_from_training_scenes_is_a_clear_error():
+    train = pytest.importorskip("eokit.train")
+    splits = pytest.importorskip("eokit.splits")
+    ds = _patch_set({"A": [0, 1], "B": [0, 1], "C": [0, 1, 3]}, n=6)
+    with pytest.raises(ValueError, match="without training samples: test: .*id 3, 6 samples"):
+        splits.tile_split(ds.rename({"scene": "tile", "polygon_id": "field_id"}), test_tiles=["C"], val_fraction=0)
+    tr, te = ds.isel(patch=(ds["scene"] != "C").values), ds.isel(patch=(ds["scene"] == "C").values)
+    with pytest.raises(ValueError, match="without training samples"):
+        train.fit("cnn", tr, te, epochs=1, batch_size=4, progress=False, hparams={"filters": (4,)})
