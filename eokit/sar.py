@@ -293,6 +293,10 @@ def preprocess(
         if ref_angle is None:
             ref_angle = float(ia.where(valid).mean().compute())
         for pol, slope in ia_correction.items():
+            if float(slope) > 0:
+                warnings.warn(
+                    f"ia_correction slope for {pol} is {slope} dB/degree: positive, yet sea-ice and water backscatter "
+                    "falls with incidence angle; pass the (negative) gradient, e.g. -0.24", stacklevel=2)
             attrs = out[pol].attrs
             out[pol] = (out[pol] - float(slope) * (ia - float(ref_angle))).astype(np.float32)
             out[pol].attrs = {**attrs, "ia_correction_slope": float(slope), "ref_angle": float(ref_angle)}

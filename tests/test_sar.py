@@ -107,6 +107,8 @@ def test_incidence_angle_correction_removes_linear_trend(tmp_path):
     out, stats = sar.preprocess(scene, clip=None, ia_correction={"HH": slope}, ref_angle=ref)
     np.testing.assert_allclose(out["HH"].values, -15.0, atol=1e-4)
     assert stats["ia_correction"] == {"HH": slope} and stats["ref_angle"] == ref
+    with pytest.warns(UserWarning, match="positive"):
+        sar.preprocess(scene, clip=None, ia_correction={"HH": 0.24}, ref_angle=ref)
     with pytest.raises(ValueError, match="ia_correction has slopes for \\['VV'\\]"):
         sar.preprocess(scene, ia_correction={"VV": -0.2})
 
