@@ -286,6 +286,10 @@ def _gather(scene: xr.Dataset, channels: list[str], pos: pd.DataFrame, size: int
     rows, cols = pos["row0"].to_numpy(), pos["col0"].to_numpy()
     lazy = any(scene[c].chunks is not None for c in channels)
     if not lazy:
+        if len(groups) == 1:  # one block: its fancy-indexed patches are the result, no second copy
+            (r0, r1, c0, c1), idx = next(iter(groups.items()))
+            win = _window(scene, channels, r0, r1, c0, c1)
+            return _take(np.stack([win[c] for c in channels], axis=-1), rows - r0, cols - c0, size)
         out = np.empty((len(pos), size, size, n_ch), dtype=np.float32)
         for (r0, r1, c0, c1), idx in groups.items():
             win = _window(scene, channels, r0, r1, c0, c1)
