@@ -127,7 +127,9 @@ def read_polygons(
     if label_column not in gdf.columns:
         cols = [c for c in gdf.columns if c != gdf.geometry.name]
         raise ValueError(f"{where}: label column {label_column!r} not found; columns are {cols}")
-    if name_column is None and mapping is None and label_column.upper().endswith("_ID"):
+    if name_column is None and mapping is None and label_column == "label" and "label_name" in gdf.columns:
+        name_column = "label_name"  # already read once: keep its names
+    elif name_column is None and mapping is None and label_column.upper().endswith("_ID"):
         guess = label_column[:-3] + ("_NAME" if label_column.endswith("_ID") else "_name")
         name_column = guess if guess in gdf.columns else None
     if name_column is not None and name_column not in gdf.columns:
