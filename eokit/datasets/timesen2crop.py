@@ -4,7 +4,13 @@ The published tree is ``TimeSen2Crop/<tile>/dates.csv`` plus ``TimeSen2Crop/<til
 one CSV per pixel (header ``B1,...,B9,Flag``, one integer row per acquisition of the tile). The real tree has
 1.2 million such files, so parsing is done in bulk: the bytes of many files are concatenated and parsed by a
 single C call (``numpy.fromstring``), with cheap per-file checks; only when a chunk fails is it re-read file
-by file to name the offending file and line.
+by file to name the offending file and line. The published ``TimeSen2Crop.zip`` can be read in place (members
+inflated from a memory map), without unpacking 1.2 million files.
+
+Zarr store layout (written by :func:`to_zarr`): per-sample arrays ``reflectance``, ``flag``, ``label``,
+``tile_index``, ``source_file`` chunked along ``sample``, plus per-tile tables ``tile_names`` and ``tile_dates``;
+:func:`open` rebuilds ``date``, ``tile`` and ``label_name`` lazily from the tables, so a store opens as the same
+Dataset as the tree.
 """
 
 from __future__ import annotations
@@ -742,7 +748,14 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
             tiles: Iterable[str] | None = None, workers: int | None = None,
             scheduler: Literal["processes", "threads", "synchronous"] | Any = "processes",
             on_error: OnError = "raise", progress: bool = True) -> Path:
-    """Convert the CSV tree under `root` (or TimeSen2Crop.zip) to a chunked Zarr store in parallel; return the store."""
+    """Convert the CSV tree under `root` (or TimeSen2Crop.zip) to a chunked Zarr store in parallel; return the store.
+
+    Each dask task parses `chunks` consecutive samples and writes them into their own chunk-aligned region, so
+    memory per worker is bounded by one chunk (about `chunks` x 2.5 kB of CSV text plus its arrays) whatever the
+    tree's size. Work goes to ``<store>.partial`` with one marker per finished chunk in ``<store>.progress``;
+    rerunning after an interruption redoes only the unfinished chunks (the file listing must be unchanged), and
+    the store is renamed to `store` only when complete. Open the result with :func:`open`.
+    """
     import dask
     from dask.diagnostics import ProgressBar
 
