@@ -364,7 +364,11 @@ def _open_safe(safes: list[Path], ch: dict[str, int], bands: Sequence[str] | Non
     crs, transform, _, _ = ref_grid[1]
     refl = da.stack(ref_arrays).rechunk({1: -1})
     src_name = str(safes[0].parent if len(safes) > 1 else safes[0])
-    return _assemble(refl, da.stack(flag_arrays), dates, want, crs, transform, src_name)
+    ds = _assemble(refl, da.stack(flag_arrays), dates, want, crs, transform, src_name)
+    tiles = {m.group(1) for s in safes if (m := re.search(r"_T(\d{2}[A-Z]{3})_", s.name))}
+    if len(tiles) == 1:
+        ds.attrs["tile"] = tiles.pop()
+    return ds
 
 
 def _safe_band(by_res: dict[int, Path], target_res: int, grid: tuple, ch: dict[str, int], safe: Path,
