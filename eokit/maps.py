@@ -33,6 +33,8 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
+from eokit.schema import FLAG_CLEAR, FLAG_NODATA
+
 #: Class value of pixels without a prediction (no clear observation, outside the scene, masked).
 NODATA_CLASS = 255
 #: Boundary raster codes (bit flags).
@@ -235,10 +237,10 @@ def _predict_ts_block(refl: np.ndarray, flag: np.ndarray, *, key: str, card: dic
     pix = np.moveaxis(refl.reshape(n_t, n_b, h * w), 2, 0)  # (pixel, time, band)
     flg = np.ascontiguousarray(flag.reshape(n_t, h * w).T)  # (pixel, time)
     if pix.dtype.kind == "f":
-        flg = np.where(np.isfinite(pix).all(axis=2), flg, 255).astype(np.uint8)
+        flg = np.where(np.isfinite(pix).all(axis=2), flg, FLAG_NODATA).astype(np.uint8)
     out = np.full((2, h * w), np.nan, dtype=np.float32)
     out[0] = NODATA_CLASS
-    idx = np.flatnonzero((flg == 0).any(axis=1))  # pixels with at least one clear observation
+    idx = np.flatnonzero((flg == FLAG_CLEAR).any(axis=1))  # pixels with at least one clear observation
     for s in range(0, len(idx), batch_size):
         sel = idx[s:s + batch_size]
         date = np.broadcast_to(dates, (len(sel), n_t))
@@ -889,7 +891,102 @@ def write_boundaries(boundary: xr.DataArray, path: str | os.PathLike, class_map:
     return tif, gpkg
 
 
+
+# ------------------------------------------------------------------------------------------------
+# plots (holoviews / hvplot; any backend, e.g. hv.extension("matplotlib") for headless PNGs)
+# ------------------------------------------------------------------------------------------------
+def _hvplot() -> None:
+    """Load hvplot's xarray accessor without switching holoviews' current plotting backend."""
+    import holoviews as hv
+
+    backend = hv.Store.current_backend
+    import hvplot.xarray  # noqa: F401
+
+    if hv.Store.current_backend != backend:
+        hv.Store.set_current_backend(backend)
+
+
+def _hex(rgba: tuple[int, ...]) -> str:
+    """Return '#rrggbb' for an (r, g, b, a) 0-255 tuple."""
+    return "#{:02x}{:02x}{:02x}".format(*rgba[:3])
+
+
+def _legend(entries: list[tuple[str, str]]) -> Any:
+    """Return an NdOverlay of invisible points whose legend shows (label, colour) swatches."""
+    import holoviews as hv
+
+    return hv.NdOverlay({label: hv.Points([(np.nan, np.nan)]).opts(color=colour, marker="s")
+                         for label, colour in entries}, kdims="legend")
+
+
+def plot_classes(class_map: xr.Dataset | xr.DataArray, title: str = "class map", all_classes: bool = False) -> Any:
+    """Return a holoviews plot of the class band in its COG colours with a legend of class names."""
+    _hvplot()
+    cls = class_map["class"] if isinstance(class_map, xr.Dataset) else class_map
+    names = json.loads(cls.attrs["class_names"]) if "class_names" in cls.attrs else None
+    values = np.asarray(cls.values)
+    present = sorted(int(v) for v in np.unique(values) if v != NODATA_CLASS)
+    if names is None:
+        names = [str(i) for i in range(max(present, default=0) + 1)]
+    table = class_colours(names)
+    shown = range(len(names)) if all_classes else present
+    img = cls.where(cls != NODATA_CLASS).astype(np.float32).hvplot.image(
+        x="x", y="y", cmap=[_hex(table[i]) for i in range(len(names))], clim=(-0.5, len(names) - 0.5),
+        colorbar=False, data_aspect=1, title=title)
+    return (img * _legend([(names[i], _hex(table[i])) for i in shown])).opts(legend_position="right")
+
+
+def plot_confidence(map_ds: xr.Dataset, title: str = "confidence") -> Any:
+    """Return a holoviews image of the confidence (probability of the predicted class), 0..1."""
+    _hvplot()
+    return map_ds["confidence"].hvplot.image(x="x", y="y", cmap="viridis", clim=(0, 1), data_aspect=1,
+                                             title=title)
+
+
+def composite(cube: xr.Dataset, bands: tuple[str, ...] = ("B4", "B3", "B2"), time: Any = None,
+              scale: float | None = None) -> xr.DataArray:
+    """Return a display image of the clearest acquisition (or `time`): RGB (band, y, x) in 0..1, or one band.
+
+    Bands missing from the cube fall back to its first band (e.g. NDVI stacks) shown as one grey band.
+    """
+    flag = cube["flag"]
+    if time is None:
+        clear = (flag == 0).mean(["y", "x"]).values
+        idx = int(np.argmax(clear))
+    else:
+        idx = int(np.flatnonzero(cube["time"].values == np.datetime64(time, "ns"))[0])
+    refl = cube["reflectance"].isel(time=idx)
+    have = [b for b in bands if b in refl["band"].values]
+    img = (refl.sel(band=have) if len(have) == len(bands) else refl.isel(band=0)).astype(np.float32)
+    img = img.where(cube["flag"].isel(time=idx) != FLAG_NODATA)
+    values = img.values
+    if scale is None:
+        lo, hi = np.nanpercentile(values, [2, 98]) if np.isfinite(values).any() else (0.0, 1.0)
+    else:
+        lo, hi = 0.0, scale
+    out = img.copy(data=np.clip((values - lo) / max(hi - lo, 1e-9), 0, 1))
+    out.attrs["time"] = str(cube["time"].values[idx])[:10]
+    return out
+
+
+def plot_boundaries(boundary: xr.DataArray, image: xr.DataArray | None = None,
+                    title: str = "field boundaries") -> Any:
+    """Return boundary pixels (class edges, parcel outlines) drawn over `image` (from `composite`)."""
+    _hvplot()
+    colours = ["#ff2020", "#ffd000", "#ff00ff"]
+    edges = boundary.where(boundary > 0).astype(np.float32).hvplot.image(
+        x="x", y="y", cmap=colours, clim=(0.5, 3.5), colorbar=False, data_aspect=1, title=title)
+    labels = [("class edge", colours[0]), ("parcel outline", colours[1]), ("both", colours[2])]
+    present = [labels[i] for i in range(3) if bool((boundary == i + 1).any())]
+    if image is None:
+        plot = edges
+    elif image.ndim == 3:
+        plot = image.hvplot.rgb(x="x", y="y", bands="band", data_aspect=1, title=title) * edges
+    else:
+        plot = image.hvplot.image(x="x", y="y", cmap="gray", colorbar=False, data_aspect=1, title=title) * edges
+    return (plot * _legend(present)).opts(legend_position="right") if present else plot
+
 __all__: list[str] = [
     "NODATA_CLASS", "predict", "predict_patches", "write_cog", "class_colours", "boundaries",
-    "boundaries_to_vector", "write_boundaries",
+    "boundaries_to_vector", "write_boundaries", "plot_classes", "plot_confidence", "composite", "plot_boundaries",
 ]
