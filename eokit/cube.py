@@ -140,7 +140,8 @@ def _file_date(path: Path, tags: dict[str, str]) -> pd.Timestamp:
             if key == "TIFFTAG_DATETIME":  # 'YYYY:MM:DD HH:MM:SS'
                 val = val.replace(":", "-", 2)
             try:
-                return pd.Timestamp(val).tz_localize(None) if pd.Timestamp(val).tzinfo else pd.Timestamp(val)
+                ts = pd.Timestamp(val)
+                return ts.tz_convert(None) if ts.tzinfo else ts
             except ValueError as exc:
                 raise ValueError(f"{path}: tag {key}={tags[key]!r} is not a date") from exc
     raise ValueError(

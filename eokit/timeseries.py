@@ -16,7 +16,7 @@ from eokit.schema import FLAG_CLEAR, FLAG_NODATA
 
 __all__ = ["gapfill", "resample"]
 
-_CHUNK = 2048  # samples interpolated at once (memory ~ chunk x queries x time)
+_CHUNK = 512  # samples interpolated at once (memory ~ 8 bytes x chunk x queries x time)
 
 
 def _days(dates: np.ndarray) -> np.ndarray:
@@ -64,6 +64,13 @@ def _interp_clear(values: np.ndarray, t: np.ndarray, clear: np.ndarray, tq: np.n
     return out, inside, anyc
 
 
+def _finite(vals: np.ndarray) -> np.ndarray:
+    """(sample, time) True where every band holds a finite value (always for integers)."""
+    if np.issubdtype(vals.dtype, np.integer):
+        return np.ones(vals.shape[:2], dtype=bool)
+    return np.isfinite(vals).all(axis=2)
+
+
 def _cast_like(out: np.ndarray, like: np.dtype) -> np.ndarray:
     if np.issubdtype(like, np.integer):
         info = np.iinfo(like)
@@ -85,8 +92,8 @@ def gapfill(ds: xr.Dataset) -> xr.Dataset:
     dates = ds["date"].transpose("sample", "time").values
     t = _days(dates)
     acquired = ~np.isnan(t)
-    clear = (flag == FLAG_CLEAR) & acquired
     vals = refl.values
+    clear = (flag == FLAG_CLEAR) & acquired & _finite(vals)
     out, _, anyc = _interp_clear(vals, np.nan_to_num(t), clear, np.nan_to_num(t))
     fill = acquired & ~clear & anyc[:, None]  # padding (no date) and samples without clear obs stay
     new = np.where(fill[:, :, None], out, vals)
@@ -117,8 +124,8 @@ def resample(ds: xr.Dataset, every: str = "10D", start: str | np.datetime64 | No
     if len(grid) == 0:
         raise ValueError(f"no grid date between {lo} and {hi} every {every}")
     flag = ds["flag"].transpose("sample", "time").values
-    clear = (flag == FLAG_CLEAR) & ~np.isnan(t)
     vals = ds["reflectance"].transpose("sample", "time", "band").values
+    clear = (flag == FLAG_CLEAR) & ~np.isnan(t) & _finite(vals)
     S = vals.shape[0]
     gq = _days(grid.values)
     tq = np.broadcast_to(gq, (S, len(grid)))

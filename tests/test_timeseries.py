@@ -88,3 +88,15 @@ def test_mean_by_class_uses_clear_observations():
     assert ndvi["variable"].iloc[0] == "NDVI" and first == pytest.approx((10 - 100) / 110)
     with pytest.raises(ValueError, match="band 'B2' not in the training set"):
         ts.mean_by_class(raw, band="B2")
+
+
+def test_gapfill_float_nan_counts_as_missing():
+    raw = _set()
+    raw["reflectance"] = raw["reflectance"].astype(np.float32)
+    r = raw["reflectance"].values.copy()
+    r[0, 2, :] = np.nan  # a "clear" observation without a value
+    raw["reflectance"] = (("sample", "time", "band"), r)
+    out = ts.gapfill(raw)
+    assert out["reflectance"].dtype == np.float32
+    # 01-11 (cloud) and 01-21 (NaN) both lie between 100 on 01-01 and 400 on 01-31
+    np.testing.assert_allclose(out["reflectance"].values[0, :, 0], [100, 200, 300, 400])
