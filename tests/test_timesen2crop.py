@@ -68,33 +68,33 @@ def test_to_zarr_equals_tree_and_is_resumable(tree, tmp_path):
     assert ts.open(store, tiles=["33UVP"]).sizes["sample"] == 32
     with pytest.raises(FileExistsError):
         ts.to_zarr(tree, store)
-    # simulate an interrupted run: partial store + progress markers of chunks 0..2, store not final
+    # simulate an interrupted run: the 4th chunk task dies; 3 chunks (in whatever order dask ran them) are done
     shutil.rmtree(store)
+    ts_partial = tmp_path / "r.zarr"
+    orig = ts._to_dataset
+    try:
+        ts._to_dataset = _failing_after(orig, 3)
+        with pytest.raises(RuntimeError, match="killed"):
+            ts.to_zarr(tree, ts_partial, chunks=10, scheduler="synchronous", progress=False)
+    finally:
+        ts._to_dataset = orig
+    assert not ts_partial.exists()  # nothing that looks complete
+    assert (tmp_path / "r.zarr.partial").exists()
+    assert len(list((tmp_path / "r.zarr.progress").glob("*.done"))) == 3
+    with pytest.raises((ValueError, FileNotFoundError)):
+        ts.open(tmp_path / "r.zarr.partial")
     calls = []
-    orig = ts._tile_block
 
     def counting(*a, **k):
         calls.append(1)
         return orig(*a, **k)
 
-    ts_partial = tmp_path / "r.zarr"
-    try:
-        ts._tile_block = _failing_after(orig, 3)
-        with pytest.raises(RuntimeError, match="killed"):
-            ts.to_zarr(tree, ts_partial, chunks=10, scheduler="synchronous", progress=False)
-    finally:
-        ts._tile_block = orig
-    assert not ts_partial.exists()  # nothing that looks complete
-    assert (tmp_path / "r.zarr.partial").exists()
-    with pytest.raises((ValueError, FileNotFoundError)):
-        ts.open(tmp_path / "r.zarr.partial")
-    ts._tile_block = counting
+    ts._to_dataset = counting
     try:
         ts.to_zarr(tree, ts_partial, chunks=10, scheduler="synchronous", progress=False)
     finally:
-        ts._tile_block = orig
-    # 7 chunks of 10 samples (64); chunks 0..2 were done; chunk 3 spans both tiles (2 tile blocks), 4..6 one each
-    assert len(calls) == 2 + 3
+        ts._to_dataset = orig
+    assert len(calls) == 7 - 3  # 7 chunks of 10 samples (64 in all); the 3 finished ones are not redone
     assert ts.open(ts_partial).load().drop_attrs().equals(ds.drop_attrs())
     assert not (tmp_path / "r.zarr.partial").exists() and not (tmp_path / "r.zarr.progress").exists()
 
