@@ -686,7 +686,8 @@ def write_cog(
             cog_tmp = tmp[name].with_suffix(".cog.tif")
             resampling = "NEAREST" if np.dtype(dt).kind in "iu" else "AVERAGE"
             rasterio.shutil.copy(tmp[name], cog_tmp, driver="COG", COMPRESS="DEFLATE", OVERVIEWS="AUTO",
-                                 RESAMPLING=resampling, BLOCKSIZE=str(blocksize), BIGTIFF="IF_SAFER")
+                                 RESAMPLING=resampling, BLOCKSIZE=str(blocksize), BIGTIFF="IF_SAFER",
+                                 NUM_THREADS="ALL_CPUS")
             os.replace(cog_tmp, targets[name])
             written.append(targets[name])
         return written

@@ -353,3 +353,19 @@ def test_centred_patch_per_pixel(cnn, tmp_path: Path) -> None:
         maps.predict_patches(model, scene.drop_vars("HV"), card, progress=False)
     with pytest.raises(ValueError, match="mode"):
         maps.predict_patches(model, scene, card, mode="tiles", progress=False)
+
+
+def test_gpu_check_dry_run_on_cpu(tmp_path: Path) -> None:
+    """The device script runs end to end on a small lazily generated tile and records its results."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    summary = mod.main(["--tile-size", "128", "--chunk", "64", "--skip-train", "--minutes-budget", "5",
+                        "--output", str(tmp_path)])
+    record = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert record["map"]["full_tile"] and record["map"]["pixels"] == 128 * 128
+    assert record["map"]["pixels_per_s"] > 0 and summary["devices"]["tensorflow"]
+    assert set(record["map"]["cog_bytes"]) == {"tile128_class.tif", "tile128_confidence.tif"}
