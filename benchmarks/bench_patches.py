@@ -9,6 +9,7 @@
 2. Memory: a 10,000 x 10,000 (quick: 3,000 x 3,000) HH/HV/IA scene generated lazily with dask, patches
    extracted and streamed to Zarr; peak resident memory above the starting point (sampled every 20 ms)
    is compared with the size of the scene's arrays, which any whole-scene approach must hold at once.
+Baseline and eokit run back to back in one process; on a shared machine single timings vary, ratios less.
 """
 
 from __future__ import annotations
