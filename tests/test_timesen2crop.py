@@ -71,13 +71,13 @@ def test_to_zarr_equals_tree_and_is_resumable(tree, tmp_path):
     # simulate an interrupted run: the 4th chunk task dies; 3 chunks (in whatever order dask ran them) are done
     shutil.rmtree(store)
     ts_partial = tmp_path / "r.zarr"
-    orig = ts._to_dataset
+    orig = ts._chunk_arrays
     try:
-        ts._to_dataset = _failing_after(orig, 3)
+        ts._chunk_arrays = _failing_after(orig, 3)
         with pytest.raises(RuntimeError, match="killed"):
             ts.to_zarr(tree, ts_partial, chunks=10, scheduler="synchronous", progress=False)
     finally:
-        ts._to_dataset = orig
+        ts._chunk_arrays = orig
     assert not ts_partial.exists()  # nothing that looks complete
     assert (tmp_path / "r.zarr.partial").exists()
     assert len(list((tmp_path / "r.zarr.progress").glob("*.done"))) == 3
@@ -89,11 +89,11 @@ def test_to_zarr_equals_tree_and_is_resumable(tree, tmp_path):
         calls.append(1)
         return orig(*a, **k)
 
-    ts._to_dataset = counting
+    ts._chunk_arrays = counting
     try:
         ts.to_zarr(tree, ts_partial, chunks=10, scheduler="synchronous", progress=False)
     finally:
-        ts._to_dataset = orig
+        ts._chunk_arrays = orig
     assert len(calls) == 7 - 3  # 7 chunks of 10 samples (64 in all); the 3 finished ones are not redone
     assert ts.open(ts_partial).load().drop_attrs().equals(ds.drop_attrs())
     assert not (tmp_path / "r.zarr.partial").exists() and not (tmp_path / "r.zarr.progress").exists()

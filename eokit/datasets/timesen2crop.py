@@ -376,7 +376,7 @@ def _parse_files(src: _DirSource | _ZipSource, rel: list[str], n_dates: int, on_
 
 
 def _tile_block(src: _DirSource | _ZipSource, tile: _Tile, rel_idx: slice, n_time: int, on_error: OnError,
-                skipped: list[str]) -> dict[str, np.ndarray]:
+                skipped: list[str], lite: bool = False) -> dict[str, np.ndarray]:
     """Parse a slice of one tile's files into padded arrays (dict of numpy arrays, per sample)."""
     files = tile.files[rel_idx]
     rel = [f for _, f in files]
@@ -390,6 +390,8 @@ def _tile_block(src: _DirSource | _ZipSource, tile: _Tile, rel_idx: slice, n_tim
     refl[:, :T] = vals[..., :-1]
     flag = np.full((n, n_time), FLAG_NODATA, dtype=np.uint8)
     flag[:, :T] = vals[..., -1]
+    if lite:  # what the store keeps per sample
+        return {"reflectance": refl, "flag": flag, "label": labels, "source_file": np.array(rel, dtype=str)}
     date = np.full((n, n_time), np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
     date[:, :T] = tile.dates
     names = np.array(TS2C_CLASSES, dtype=object)[labels] if n else np.array([], dtype=object)
@@ -673,6 +675,29 @@ def _create_store(path: Path, n: int, n_time: int, scanned: list[_Tile], width: 
                            fill_value="" if var.dtype.kind == "U" else 0, dimension_names=var.dims)
 
 
+def _chunk_arrays(src: _DirSource | _ZipSource, pieces: list[tuple[Any, ...]], n_time: int,
+                  tile_names: list[str], width: int, on_error: OnError, skipped: list[str]) -> dict[str, np.ndarray]:
+    """Parse one chunk's files into the store's per-sample arrays; slots of skipped files (at the end) hold
+    label -1, tile_index -1 and flag 255."""
+    n = sum(len(f) for _, _, f in pieces)
+    out = {
+        "reflectance": np.zeros((n, n_time, len(TS2C_BANDS)), np.int16),
+        "flag": np.full((n, n_time), FLAG_NODATA, np.uint8),
+        "label": np.full(n, -1, np.int64),
+        "tile_index": np.full(n, -1, np.int16),
+        "source_file": np.full(n, "", dtype=f"<U{width}"),
+    }
+    i = 0
+    for name, dates, files in pieces:
+        b = _tile_block(src, _Tile(name, dates, files), slice(None), n_time, on_error, skipped, lite=True)
+        sl = slice(i, i + len(b["label"]))
+        for v in ("reflectance", "flag", "label", "source_file"):
+            out[v][sl] = b[v]
+        out["tile_index"][sl] = tile_names.index(name)
+        i = sl.stop
+    return out
+
+
 def _write_chunk(src: _DirSource | _ZipSource, partial: str, progress: str, k: int, start: int, pieces: list[tuple[Any, ...]],
                  n_time: int, tile_names: list[str], width: int, on_error: OnError) -> list[str]:
     """Parse the files of sample chunk `k` and write them into its region of the partial store."""
@@ -680,30 +705,14 @@ def _write_chunk(src: _DirSource | _ZipSource, partial: str, progress: str, k: i
     if marker.exists():
         return json.loads(marker.read_text())
     skipped: list[str] = []
-    parts = []
-    for tile_name, dates, files in pieces:
-        tile = _Tile(tile_name, dates, files)
-        parts.append(_tile_block(src, tile, slice(None), n_time, on_error, skipped))
-    ds = _to_dataset(parts, n_time)
-    n = ds.sizes["sample"]
-    n_expected = sum(len(f) for _, _, f in pieces)
-    if n < n_expected:  # skipped files: keep the sample slot, flagged as no acquisition and label -1
-        fill = n_expected - n
-        pad = _to_dataset([{
-            "reflectance": np.zeros((fill, n_time, len(TS2C_BANDS)), np.int16),
-            "flag": np.full((fill, n_time), FLAG_NODATA, np.uint8),
-            "date": np.full((fill, n_time), np.datetime64("NaT", "ns")),
-            "label": np.full(fill, -1, np.int64), "label_name": np.full(fill, "").astype(str),
-            "tile": np.full(fill, "").astype(str), "source_file": np.full(fill, "").astype(str)}], n_time)
-        ds = xr.concat([ds, pad], dim="sample", data_vars="all")
-    ds = _store_vars(ds, tile_names, width)
+    arrays = _chunk_arrays(src, pieces, n_time, tile_names, width, on_error, skipped)
     import zarr
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = zarr.open_group(partial, mode="r+", use_consolidated=False)
-        for v in ("reflectance", "flag", "label", "tile_index", "source_file"):  # chunk-aligned region
-            g[v][start:start + n_expected] = ds[v].values
+        for v, a in arrays.items():  # chunk-aligned region: no other task writes these chunks
+            g[v][start:start + len(a)] = a
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps(skipped))
     tmp.rename(marker)
@@ -768,16 +777,16 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
     if not scanned:
         raise ValueError(f"{src.base}: no readable tile to convert")
     n_time = max(t.dates.size for t in scanned)
-    flat: list[tuple[int, int, str]] = []  # (tile index, label, rel)
-    for ti, t in enumerate(scanned):
-        flat.extend((ti, c, r) for c, r in t.files)
-    n = len(flat)
-    width = max(len(r) for _, _, r in flat)
+    offsets = np.cumsum([0] + [len(t.files) for t in scanned])  # first sample of each tile
+    n = int(offsets[-1])
     tile_names = [t.name for t in scanned]
     h = hashlib.sha1()
+    width = 1
     for t in scanned:
         h.update(f"{t.name}:{t.dates.astype('int64').tolist()}:".encode())
-        h.update("\n".join(r for _, r in t.files).encode())
+        joined = "\n".join(r for _, r in t.files)
+        width = max(width, max(map(len, joined.split("\n"))))
+        h.update(joined.encode())
     manifest = f"v2:{h.hexdigest()}:{n}:{n_time}:{chunks}"
 
     partial = store.with_name(store.name + ".partial")
@@ -798,12 +807,13 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
 
     tasks = []
     for k, start in enumerate(range(0, n, chunks)):
-        sel = flat[start:start + chunks]
-        pieces: list[tuple[Any, ...]] = []
-        for ti, c, r in sel:
-            if not pieces or pieces[-1][0] != scanned[ti].name:
-                pieces.append((scanned[ti].name, scanned[ti].dates, []))
-            pieces[-1][2].append((c, r))
+        stop = min(start + chunks, n)
+        pieces: list[tuple[Any, ...]] = []  # (tile, dates, files) for the tiles this chunk overlaps
+        for ti in range(int(np.searchsorted(offsets, start, side="right")) - 1, len(scanned)):
+            if offsets[ti] >= stop:
+                break
+            lo, hi = max(start, offsets[ti]) - offsets[ti], min(stop, offsets[ti + 1]) - offsets[ti]
+            pieces.append((scanned[ti].name, scanned[ti].dates, scanned[ti].files[lo:hi]))
         job = _Job(src, str(partial), str(prog), k, start, pieces, n_time, tile_names, width, on_error)
         tasks.append(dask.delayed(_run_job, pure=False)(job))
     cfg: dict[str, Any] = {}
