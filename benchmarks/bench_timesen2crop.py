@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -184,7 +183,8 @@ def run(quick: bool = False) -> list[dict]:
             _baseline_convert(base, tmp / "baseline2.zarr")
         with _PeakMem() as me:
             ts.to_zarr(base, tmp / "eokit2.zarr", chunks=chunk, workers=2, scheduler="processes", progress=False)
-        rows.append({"what": f"peak memory (PSS) during conversion, chunks of {chunk}", "baseline": mb.peak_mb, "eokit": me.peak_mb,
+        rows.append({"what": f"peak memory (PSS) during conversion, chunks of {chunk}",
+                     "baseline": mb.peak_mb, "eokit": me.peak_mb,
                      "ratio": mb.peak_mb / max(me.peak_mb, 1e-9), "unit": "MB above start", "machine": machine()})
         # read-back speed on a bigger store made by repeating the converted samples
         reps = max(1, (50_000 if quick else 400_000) // ds.sizes["sample"])

@@ -51,7 +51,8 @@ def _col(df: pd.DataFrame, *names: str) -> str | None:
     return None
 
 
-def open(path: str | Path, coords: Literal["th", "gps"] = "th", countries: list[str] | None = None) -> Any:  # noqa: A001
+def open(path: str | Path, coords: Literal["th", "gps"] = "th",  # noqa: A001
+         countries: list[str] | None = None) -> Any:
     """Return the LUCAS points of a CSV (or a folder holding one) as a GeoDataFrame in EPSG:4326.
 
     `coords="th"` places points at the theoretical grid position; `"gps"` at the observed GPS position where
@@ -93,7 +94,8 @@ def open(path: str | Path, coords: Literal["th", "gps"] = "th", countries: list[
         ew = _col(df, "GPS_EW")
         if ew is not None:  # primary data: GPS_LONG unsigned, GPS_EW 1 east / 2 west
             glon = np.where(df[ew].str.strip().to_numpy() == "2", -np.abs(glon), glon)
-        ok = np.isfinite(glat) & np.isfinite(glon) & (np.abs(glat) < 88) & (np.abs(np.abs(glon) - _MISSING_COORD) > 1e-6)
+        missing = (np.abs(glat - _MISSING_COORD) < 1e-6) | (np.abs(np.abs(glon) - _MISSING_COORD) < 1e-6)
+        ok = np.isfinite(glat) & np.isfinite(glon) & ~missing
         lat, lon = np.where(ok, glat, lat), np.where(ok, glon, lon)
         out["coord_source"] = np.where(ok, "gps", "th")
     bad = ~(np.isfinite(lat) & np.isfinite(lon)) | (np.abs(lat) > 90) | (np.abs(lon) > 180)

@@ -46,7 +46,6 @@ HEADER: str = ",".join(TS2C_CSV_COLUMNS)
 _HEADER_B = HEADER.encode()
 _NCOL = len(TS2C_CSV_COLUMNS)
 _VALID_FLAGS = (0, 1, 2, 3)
-_DATE_FILL = np.iinfo(np.int32).min
 _COMPLETE_ATTR = "eokit_complete"
 
 OnError = Literal["raise", "skip"]
@@ -192,7 +191,8 @@ def _source(path: str | Path) -> _DirSource | _ZipSource:
 def _read_dates(src: _DirSource | _ZipSource, rel: str) -> np.ndarray:
     path = src.where(rel)
     if not src.exists(rel):
-        raise FileNotFoundError(f"{path}: missing; every tile folder must hold dates.csv (acquisition_date, YYYYMMDD)")
+        raise FileNotFoundError(f"{path}: missing; every tile folder must hold dates.csv "
+                                "(header acquisition_date, one YYYYMMDD per line)")
     lines = src.read(rel).decode("utf-8", errors="replace").splitlines()
     if not lines or lines[0].strip() != "acquisition_date":
         got = lines[0].strip() if lines else "an empty file"
@@ -276,7 +276,8 @@ def _diagnose(path: str, data: bytes, n_dates: int) -> str:
     for i, line in enumerate(lines[1:], start=2):
         parts = line.split(",")
         if len(parts) != _NCOL:
-            return f"{path}, line {i}: expected {_NCOL} comma-separated fields ({HEADER}), got {len(parts)}: {line!r}"
+            return (f"{path}, line {i}: expected {_NCOL} comma-separated fields ({HEADER}), "
+                    f"got {len(parts)}: {line!r}")
         for col, v in zip(TS2C_CSV_COLUMNS, parts):
             try:
                 iv = int(v)
@@ -454,10 +455,15 @@ def open(path: str | Path, tiles: Iterable[str] | None = None, on_error: OnError
     scanned = _scan(src, tiles, on_error, skipped)
     n_time = max((t.dates.size for t in scanned), default=0)
     parts = []
-    for t in scanned:
-        step = 20000
-        for i in range(0, len(t.files), step):
-            parts.append(_tile_block(src, t, slice(i, i + step), n_time, on_error, skipped))
+    from tqdm.auto import tqdm
+
+    n_files = sum(len(t.files) for t in scanned)
+    step = 20000
+    with tqdm(total=n_files, unit="file", desc="TimeSen2Crop", disable=n_files <= 2 * step) as bar:
+        for t in scanned:
+            for i in range(0, len(t.files), step):
+                parts.append(_tile_block(src, t, slice(i, i + step), n_time, on_error, skipped))
+                bar.update(len(t.files[i:i + step]))
     ds = _to_dataset(parts, n_time)
     ds.attrs.update(dataset="TimeSen2Crop", source=str(src.base))
     _report_skipped(ds, skipped)
@@ -518,7 +524,8 @@ def write(ds: xr.Dataset, root: str | Path, overwrite: bool = False) -> Path:
             used.add(rel)
             rows = np.column_stack([refl[i, :n_t].astype(np.int64), flag[i, :n_t].astype(np.int64)])
             if np.any(flag[i, :n_t] == FLAG_NODATA):
-                raise ValueError(f"sample {i} (tile {t}): flag 255 inside the acquisitions; the CSV format has no such flag")
+                raise ValueError(f"sample {i} (tile {t}): flag 255 inside the acquisitions; "
+                                 "the CSV format has no such flag")
             body = "\n".join(",".join(map(str, r)) for r in rows.tolist())
             out = tmp / rel
             out.parent.mkdir(exist_ok=True)
@@ -606,7 +613,8 @@ def _dataset_to_store(ds: xr.Dataset, store: str | Path, chunk: int = 20000) -> 
     out = _store_vars(ds, tiles, width)
     n_time = ds.sizes["time"]
     tmpl = _template(0, n_time, scanned, width, chunk)
-    out = out.assign(tile_dates=tmpl["tile_dates"], tile_names=tmpl["tile_names"]).assign_coords(band=TS2C_BANDS)
+    out = out.assign(tile_dates=tmpl["tile_dates"], tile_names=tmpl["tile_names"])
+    out = out.assign_coords(band=TS2C_BANDS)
     out.attrs = {"dataset": "TimeSen2Crop", _COMPLETE_ATTR: True, "skipped": []}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -675,8 +683,8 @@ def _create_store(path: Path, n: int, n_time: int, scanned: list[_Tile], width: 
                            fill_value="" if var.dtype.kind == "U" else 0, dimension_names=var.dims)
 
 
-def _chunk_arrays(src: _DirSource | _ZipSource, pieces: list[tuple[Any, ...]], n_time: int,
-                  tile_names: list[str], width: int, on_error: OnError, skipped: list[str]) -> dict[str, np.ndarray]:
+def _chunk_arrays(src: _DirSource | _ZipSource, pieces: list[tuple[Any, ...]], n_time: int, tile_names: list[str],
+                  width: int, on_error: OnError, skipped: list[str]) -> dict[str, np.ndarray]:
     """Parse one chunk's files into the store's per-sample arrays; slots of skipped files (at the end) hold
     label -1, tile_index -1 and flag 255."""
     n = sum(len(f) for _, _, f in pieces)
@@ -698,8 +706,9 @@ def _chunk_arrays(src: _DirSource | _ZipSource, pieces: list[tuple[Any, ...]], n
     return out
 
 
-def _write_chunk(src: _DirSource | _ZipSource, partial: str, progress: str, k: int, start: int, pieces: list[tuple[Any, ...]],
-                 n_time: int, tile_names: list[str], width: int, on_error: OnError) -> list[str]:
+def _write_chunk(src: _DirSource | _ZipSource, partial: str, progress: str, k: int, start: int,
+                 pieces: list[tuple[Any, ...]], n_time: int, tile_names: list[str], width: int,
+                 on_error: OnError) -> list[str]:
     """Parse the files of sample chunk `k` and write them into its region of the partial store."""
     marker = Path(progress) / f"{k}.done"
     if marker.exists():
@@ -757,7 +766,7 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
             tiles: Iterable[str] | None = None, workers: int | None = None,
             scheduler: Literal["processes", "threads", "synchronous"] | Any = "processes",
             on_error: OnError = "raise", progress: bool = True) -> Path:
-    """Convert the CSV tree under `root` (or TimeSen2Crop.zip) to a chunked Zarr store in parallel; return the store.
+    """Convert the CSV tree under `root` (or TimeSen2Crop.zip) to a chunked Zarr store in parallel; return it.
 
     Each dask task parses `chunks` consecutive samples and writes them into their own chunk-aligned region, so
     memory per worker is bounded by one chunk (about `chunks` x 2.5 kB of CSV text plus its arrays) whatever the
@@ -842,6 +851,6 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
     partial.rename(store)
     shutil.rmtree(prog, ignore_errors=True)
     if skipped:
-        warnings.warn(f"TimeSen2Crop: skipped {len(skipped)} item(s) (store attrs 'skipped'); first: {skipped[0]}",
-                      stacklevel=2)
+        warnings.warn(f"TimeSen2Crop: skipped {len(skipped)} item(s) (store attrs 'skipped'); "
+                      f"first: {skipped[0]}", stacklevel=2)
     return store

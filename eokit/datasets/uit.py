@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 import xarray as xr
 

@@ -21,7 +21,8 @@ def _write(path: Path, data: np.ndarray) -> None:
 
     data = data if data.ndim == 3 else data[None]
     with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs="EPSG:3413", transform=Affine(40.0, 0.0, 400000.0, 0.0, -40.0, -1000000.0)) as f:
+                       dtype=data.dtype, crs="EPSG:3413",
+                       transform=Affine(40.0, 0.0, 400000.0, 0.0, -40.0, -1000000.0)) as f:
         f.write(data)
 
 
