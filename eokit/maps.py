@@ -45,6 +45,7 @@ _MODELS_LOCK = threading.Lock()
 _RUN_LOCKS: dict[str, threading.Lock] = {}
 _CARDS: dict[str, dict] = {}
 _FNS: dict[str, Any] = {}
+_SAVED: dict[int, tuple[Any, str]] = {}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -80,10 +81,23 @@ def _register_model(model_or_path: Any, card: dict | None, scheduler: Any) -> tu
             "model.keras) or give the path of the saved model"
         )
     if _is_distributed(scheduler):
-        # Workers load models by path: save once to a temporary file every local worker can read.
-        tmp = Path(tempfile.mkdtemp(prefix="eokit-maps-")) / "model.keras"
-        model_or_path.save(tmp)
-        return f"path:{tmp}|{tmp.stat().st_mtime_ns}", card
+        # Workers load models by path: save once (per model object) to a temporary folder that local
+        # workers can read and that is removed when this process exits.
+        import atexit
+        import shutil
+
+        from eokit.train import save_model
+
+        with _MODELS_LOCK:
+            saved = _SAVED.get(id(model_or_path))
+        if saved is None or saved[0] is not model_or_path:
+            folder = tempfile.mkdtemp(prefix="eokit-maps-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            tmp = save_model(model_or_path, card, Path(folder) / "model.keras")
+            saved = (model_or_path, f"path:{tmp}|{tmp.stat().st_mtime_ns}")
+            with _MODELS_LOCK:
+                _SAVED[id(model_or_path)] = saved
+        return saved[1], card
     key = f"obj:{id(model_or_path)}"
     with _MODELS_LOCK:
         _MODELS[key] = model_or_path

@@ -181,14 +181,25 @@ def test_bad_bands_and_time_steps_name_both(lstm_path: Path) -> None:
 
 
 def test_distributed_scheduler_by_address(lstm_path: Path) -> None:
-    from distributed import LocalCluster
+    """Worker processes load the model themselves, once each, by path; a model object is saved for them."""
+    from distributed import Client, LocalCluster
+
+    from eokit.train import load_model
 
     cube = _cube()
     ref = maps.predict(lstm_path, cube, progress=False)
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
-        out = maps.predict(lstm_path, cube, chunks={"y": 9, "x": 9}, scheduler=cluster.scheduler_address,
+    model, card = load_model(lstm_path)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+        out = maps.predict(lstm_path, cube, chunks={"y": 6, "x": 7}, scheduler=cluster.scheduler_address,
                            progress=False)
+        with Client(cluster) as client:
+            loaded = client.run(lambda: sorted(k.split("|")[0] for k in maps._MODELS))
+            from_object = maps.predict(model, cube, card=card, scheduler=client, progress=False)
     np.testing.assert_array_equal(out["class"].values, ref["class"].values)
+    np.testing.assert_allclose(out["confidence"].values, ref["confidence"].values, atol=1e-5)
+    np.testing.assert_array_equal(from_object["class"].values, ref["class"].values)
+    (models_on_worker,) = loaded.values()
+    assert models_on_worker == [f"path:{lstm_path.resolve()}"], "9 chunks must share one model per worker"
 
 
 # ------------------------------------------------------------------------------------------------
