@@ -199,26 +199,34 @@ def _unpack_local(archive: Path, known_hash: str | None, spec: DatasetSpec) -> P
     return _AtomicUnpack(folder)(str(archive), "download", None)
 
 
-def _find_local(spec: DatasetSpec, path: str | Path | None, problems: list[str]) -> Path | None:
+def _find_local(spec: DatasetSpec, path: str | Path | None, problems: list[str],
+                unpack: bool = True) -> Path | None:
     home = data_home()
     roots = ([Path(path).expanduser()] if path is not None else []) + [home / spec.name, home]
     for i, root in enumerate(roots):
         explicit = path is not None and i == 0
         if root.is_file():
             if explicit and _is_archive(root.name):
-                return _unpack_local(root, spec.files.get(root.name, (None, None))[1], spec)
+                known = spec.files.get(root.name, (None, None))[1]
+                if not unpack:
+                    _verify_archive(root, known)
+                    return root
+                return _unpack_local(root, known, spec)
             continue
         if not root.is_dir():
             continue
         for n, (_, known) in spec.files.items():
             d = root / _stem(n)
-            if _is_archive(n) and _looks_complete(d, spec):
+            if unpack and _is_archive(n) and _looks_complete(d, spec):
                 return d
             a = root / n
             if a.is_file():
                 if not _is_archive(n):
                     return root
                 try:
+                    if not unpack:
+                        _verify_archive(a, known)
+                        return a
                     return _unpack_local(a, known, spec)
                 except ValueError as e:
                     if explicit:
@@ -226,7 +234,7 @@ def _find_local(spec: DatasetSpec, path: str | Path | None, problems: list[str])
                     problems.append(str(e))  # a corrupted cached copy is never used: fetch replaces it
                     if known is None:  # pooch cannot tell it is bad without a hash: remove it
                         a.unlink(missing_ok=True)
-        if root != home and _looks_complete(root, spec) and not (root / _INCOMPLETE).exists():
+        if unpack and root != home and _looks_complete(root, spec) and not (root / _INCOMPLETE).exists():
             return root
     return None
 
@@ -253,14 +261,20 @@ def _manual_hint(spec: DatasetSpec, target: Path) -> str:
             f"or be unpacked there)")
 
 
-def fetch(dataset: str, path: str | Path | None = None, progress: bool = True) -> Path:
-    """Return the local unpacked folder of `dataset`, downloading and verifying it into the cache if needed."""
+def fetch(dataset: str, path: str | Path | None = None, progress: bool = True, unpack: bool = True) -> Path:
+    """Return the local unpacked folder of `dataset`, downloading and verifying it into the cache if needed.
+
+    With ``unpack=False`` (single-archive datasets) return the verified archive itself instead, e.g. for
+    ``eokit.datasets.timesen2crop.open``/``to_zarr``, which read ``TimeSen2Crop.zip`` in place.
+    """
     import pooch
     import requests
 
     spec = _spec(dataset)
     problems: list[str] = []
-    found = _find_local(spec, path, problems)
+    if not unpack and (len(spec.files) != 1 or not _is_archive(next(iter(spec.files)))):
+        raise ValueError(f"{dataset}: unpack=False needs a dataset published as one archive")
+    found = _find_local(spec, path, problems, unpack)
     if found is not None:
         return found
     target = data_home() / spec.name
@@ -269,10 +283,10 @@ def fetch(dataset: str, path: str | Path | None = None, progress: bool = True) -
         if spec.files:
             out: Path | None = None
             for name, (url, known) in spec.files.items():
-                proc = _AtomicUnpack(target / _stem(name)) if _is_archive(name) else None
+                proc = _AtomicUnpack(target / _stem(name)) if _is_archive(name) and unpack else None
                 res = pooch.retrieve(url, known_hash=known, fname=name, path=target, processor=proc,
                                      downloader=pooch.HTTPDownloader(progressbar=progress), progressbar=progress)
-                out = Path(res) if proc is not None else target
+                out = Path(res) if proc is not None or not unpack else target
             assert out is not None
             return out if len(spec.files) == 1 else target
         (target / _INCOMPLETE).touch()

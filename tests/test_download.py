@@ -211,8 +211,8 @@ def test_catalog_entries_read_from_local_copies(tmp_path, monkeypatch):
 
 
 def _no_download(find):
-    def wrapped(spec, path, problems):
-        found = find(spec, path, problems)
+    def wrapped(spec, path, problems, *args):
+        found = find(spec, path, problems, *args)
         assert found is not None, f"{spec.name}: the local copy was not recognised"
         return found
 
@@ -277,3 +277,19 @@ def test_doi_record_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("EOKIT_DATA", str(tmp_path))
     with pytest.raises(download.DownloadError, match=r"every file of https://zenodo.org/records/4683174 .*metno_v2"):
         download.fetch("metno_v2", progress=False)
+
+
+def test_fetch_archive_without_unpacking(published, monkeypatch):
+    archive, home, log = published
+    out = download.fetch("timesen2crop", progress=False, unpack=False)
+    assert out == home / "timesen2crop" / "TimeSen2Crop.zip" and out.is_file()
+    assert not (home / "timesen2crop" / "TimeSen2Crop").exists()
+    from eokit.datasets import timesen2crop
+
+    assert timesen2crop.open(out).sizes["sample"] == 4  # read in place
+    assert download.fetch("timesen2crop", progress=False, unpack=False) == out and log == ["/TimeSen2Crop.zip"]
+    out.write_bytes(out.read_bytes()[:-10])  # corrupted in the cache: fetched again, never used
+    assert download.fetch("timesen2crop", progress=False, unpack=False).read_bytes() == archive.read_bytes()
+    assert len(log) == 2
+    with pytest.raises(ValueError, match="one archive"):
+        download.fetch("metno_v1", unpack=False)
