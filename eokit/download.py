@@ -335,8 +335,9 @@ class EokitSource(_source_base()):  # type: ignore[misc]
 
     def __init__(self, dataset: str, reader: str, subpath: str = "", path: str | None = None,
                  reader_kwargs: dict[str, Any] | None = None, container: str = "xarray",
-                 metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 metadata: dict[str, Any] | None = None, unpack: bool = True, **kwargs: Any) -> None:
         self.dataset, self.reader, self.subpath, self.path = dataset, reader, subpath, path
+        self.unpack = unpack
         self.reader_kwargs = {**(reader_kwargs or {}), **kwargs}  # extra entry args go to the reader
         self.container = container
         self._obj: Any = None
@@ -344,7 +345,7 @@ class EokitSource(_source_base()):  # type: ignore[misc]
 
     def _open(self) -> Any:
         if self._obj is None:
-            root = fetch(self.dataset, self.path or None)
+            root = fetch(self.dataset, self.path or None, unpack=self.unpack)
             target = root / self.subpath if self.subpath else root
             self._obj = _load_reader(self.reader)(target, **self.reader_kwargs)
         return self._obj
