@@ -205,14 +205,17 @@ def test_catalog_entries_read_from_local_copies(tmp_path, monkeypatch):
     assert len(cat["metno_v1"].to_dask().compute()) == len(m1)
     pts = cat["lucas_2018"].read()
     assert pts.crs.to_epsg() == 4326 and len(pts) == len(lucas.CODES)
-    # the archive read in place, without unpacking
+    # an archive read in place, without unpacking (another name: the published name implies the published md5)
     import zipfile
 
-    with zipfile.ZipFile(tmp_path / "TimeSen2Crop.zip", "w") as zf:
+    with zipfile.ZipFile(tmp_path / "subset.zip", "w") as zf:
         for f in sorted((home / "timesen2crop").rglob("*")):
             zf.write(f, f.relative_to(home / "timesen2crop").as_posix())
-    packed = cat["timesen2crop"](path=str(tmp_path / "TimeSen2Crop.zip"), unpack=False).read()
+    packed = cat["timesen2crop"](path=str(tmp_path / "subset.zip"), unpack=False).read()
     assert packed.drop_attrs().equals(ts.drop_attrs())
+    shutil.copy(tmp_path / "subset.zip", tmp_path / "TimeSen2Crop.zip")
+    with pytest.raises(ValueError, match="md5 checksum"):
+        cat["timesen2crop"](path=str(tmp_path / "TimeSen2Crop.zip"), unpack=False).read()
     # a copy outside the cache, given as path=
     other = gen.make_tree(tmp_path / "elsewhere", tiles={"32TNT": 2}, n_classes=1, samples_per_class=1)
     assert set(cat["timesen2crop"](path=str(other)).read()["tile"].values) == {"32TNT"}
