@@ -38,3 +38,15 @@ def test_unknown_layout_lists_what_was_found(tmp_path):
     np.save(tmp_path / "foo.npy", np.zeros((5, 7)))
     with pytest.raises(ValueError, match=r"no patch set recognised.*\.npy.*\.tif.*foo \(5, 7\).*Expected a 4-D"):
         uit.open(tmp_path)
+
+
+def test_one_hot_labels(tmp_path):
+    root = gen.make(tmp_path)
+    lab = np.load(root / "patches_10x10" / "labels.npy")
+    np.save(root / "patches_10x10" / "labels.npy", np.eye(6, dtype=np.float32)[lab])
+    np.testing.assert_array_equal(uit.open(root, patch_size=10)["label"].values, lab)
+    bad = np.eye(6, dtype=np.float32)[lab]
+    bad[3, :] = 0.5
+    np.save(root / "patches_10x10" / "labels.npy", bad)
+    with pytest.raises(ValueError, match=r"patch 3: a 6-column label row must be one-hot"):
+        uit.open(root, patch_size=10)

@@ -76,8 +76,9 @@ def inspect(path: str | Path) -> dict[int, tuple[_Array, _Array]]:
         size = _patch_size(img)
         if size is None:
             continue
-        labels = [a for a in arrays if a.container == img.container and a.key != img.key and a.dtype.kind in "iu"
-                  and (a.shape == (img.shape[0],) or a.shape == (img.shape[0], 1))]
+        labels = [a for a in arrays if a.container == img.container and a.key != img.key and a.dtype.kind in "iuf"
+                  and a.shape in ((img.shape[0],), (img.shape[0], 1), (img.shape[0], len(ICE_CLASSES)))
+                  and (a.dtype.kind != "f" or a.shape == (img.shape[0], len(ICE_CLASSES)))]
         if len(labels) > 1:
             named = [a for a in labels if a.key.split("/")[-1].lower() in _LABEL_NAMES]
             labels = named or labels
@@ -93,8 +94,8 @@ def inspect(path: str | Path) -> dict[int, tuple[_Array, _Array]]:
         raise ValueError(
             f"UiT ice types: no patch set recognised under {root}. Found file types {exts} and arrays {found}. "
             "Expected a 4-D image array (patch, row, col, channel=HH,HV,IA) with a 1-D integer label array of "
-            "the same length (0..5 = eokit.schema.ICE_CLASSES), together in one .npz/.h5/.nc file or as "
-            ".npy files in one folder"
+            "the same length (0..5 = eokit.schema.ICE_CLASSES) or one-hot (patch, 6) labels, together in one "
+            ".npz/.h5/.nc file or as .npy files in one folder"
         )
     return pairs
 
@@ -131,7 +132,14 @@ def open(path: str | Path, patch_size: int | None = None, label_offset: int = 0)
     if img.shape[-1] != len(SAR_CHANNELS):
         raise ValueError(f"{img_a.container}:{img_a.key}: {img.shape[-1]} channels, expected "
                          f"{len(SAR_CHANNELS)} ({', '.join(SAR_CHANNELS)})")
-    lab = _load(lab_a).reshape(-1).astype(np.int64) - label_offset
+    raw = _load(lab_a)
+    if raw.ndim == 2 and raw.shape[1] == len(ICE_CLASSES):  # one-hot rows
+        if not (np.isin(raw, (0, 1)).all() and (raw.sum(axis=1) == 1).all()):
+            i = int(np.flatnonzero(~(np.isin(raw, (0, 1)).all(axis=1) & (raw.sum(axis=1) == 1)))[0])
+            raise ValueError(f"{lab_a.container}:{lab_a.key}, patch {i}: a {len(ICE_CLASSES)}-column label row "
+                             f"must be one-hot (one 1, five 0), got {raw[i].tolist()}")
+        raw = raw.argmax(axis=1) + label_offset
+    lab = raw.reshape(-1).astype(np.int64) - label_offset
     bad = (lab < 0) | (lab >= len(ICE_CLASSES))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
