@@ -200,7 +200,7 @@ def _unpack_local(archive: Path, known_hash: str | None, spec: DatasetSpec) -> P
 
 
 def _find_local(spec: DatasetSpec, path: str | Path | None, problems: list[str],
-                unpack: bool = True) -> Path | None:
+                unpack: bool = True, cleanup: bool = False) -> Path | None:
     home = data_home()
     roots = ([Path(path).expanduser()] if path is not None else []) + [home / spec.name, home]
     for i, root in enumerate(roots):
@@ -232,7 +232,7 @@ def _find_local(spec: DatasetSpec, path: str | Path | None, problems: list[str],
                     if explicit:
                         raise
                     problems.append(str(e))  # a corrupted cached copy is never used: fetch replaces it
-                    if known is None:  # pooch cannot tell it is bad without a hash: remove it
+                    if known is None and cleanup:  # pooch cannot tell it is bad without a hash: remove it
                         a.unlink(missing_ok=True)
         if unpack and root != home and _looks_complete(root, spec) and not (root / _INCOMPLETE).exists():
             return root
@@ -240,7 +240,10 @@ def _find_local(spec: DatasetSpec, path: str | Path | None, problems: list[str],
 
 
 def local_path(dataset: str, path: str | Path | None = None) -> Path | None:
-    """Return the unpacked folder of a copy already on disk (cache or `path`), or None when there is none."""
+    """Return the unpacked folder of a copy already on disk (cache or `path`), or None when there is none.
+
+    A hand-copied archive found there is verified and unpacked once; a corrupted one counts as absent.
+    """
     return _find_local(_spec(dataset), path, [])
 
 
@@ -274,7 +277,7 @@ def fetch(dataset: str, path: str | Path | None = None, progress: bool = True, u
     problems: list[str] = []
     if not unpack and (len(spec.files) != 1 or not _is_archive(next(iter(spec.files)))):
         raise ValueError(f"{dataset}: unpack=False needs a dataset published as one archive")
-    found = _find_local(spec, path, problems, unpack)
+    found = _find_local(spec, path, problems, unpack, cleanup=True)
     if found is not None:
         return found
     target = data_home() / spec.name
