@@ -222,8 +222,8 @@ def test_catalog_entries_read_from_local_copies(tmp_path, monkeypatch):
 
 
 def _no_download(find):
-    def wrapped(spec, path, problems, *args):
-        found = find(spec, path, problems, *args)
+    def wrapped(spec, path, problems, *args, **kwargs):
+        found = find(spec, path, problems, *args, **kwargs)
         assert found is not None, f"{spec.name}: the local copy was not recognised"
         return found
 
