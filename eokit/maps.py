@@ -472,16 +472,21 @@ def _map_dataset(stack: da.Array, src: xr.Dataset, card: dict, probabilities: bo
     if prob is not None:
         prob.attrs.update(long_name="class probabilities")
         ds["probability"] = prob.astype(np.float32)
-    if "spatial_ref" in src.coords:
-        ds = ds.assign_coords(spatial_ref=src["spatial_ref"])
     crs = _crs(src)
-    if crs is not None:
-        ds = ds.rio.write_crs(crs)
-        try:
-            ds = ds.rio.write_transform(src.rio.transform())
-        except Exception:  # noqa: BLE001 - GCP-referenced scenes have no affine transform
-            pass
+    gcps = _gcps(src)
+    if gcps is not None:  # SAR scenes in radar geometry: ground control points, no affine transform
+        ds = ds.rio.write_gcps(gcps, crs)
+    elif crs is not None:
+        ds = ds.rio.write_crs(crs).rio.write_transform(src.rio.transform())
     return ds
+
+
+def _gcps(ds: Any) -> list | None:
+    """Return the ground control points of a Dataset/DataArray (rioxarray), or None."""
+    try:
+        return ds.rio.get_gcps() or None
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _crs(ds: Any) -> Any:
@@ -663,10 +668,7 @@ def write_cog(
         transform = map_ds.rio.transform()
     except Exception:  # noqa: BLE001
         transform = None
-    try:
-        gcps = map_ds.rio.get_gcps()
-    except Exception:  # noqa: BLE001
-        gcps = None
+    gcps = _gcps(map_ds)
     arr, layout = _spatial_stack(map_ds)
     variables = {str(map_ds.name or "map"): map_ds} if isinstance(map_ds, xr.DataArray) else map_ds
     tag = uuid.uuid4().hex[:8]

@@ -380,3 +380,20 @@ def test_gpu_check_dry_run_on_cpu(tmp_path: Path) -> None:
     assert record["map"]["full_tile"] and record["map"]["pixels"] == 128 * 128
     assert record["map"]["pixels_per_s"] > 0 and summary["devices"]["tensorflow"]
     assert set(record["map"]["cog_bytes"]) == {"tile128_class.tif", "tile128_confidence.tif"}
+
+
+def test_scene_in_radar_geometry_keeps_its_gcps(cnn, tmp_path: Path) -> None:
+    """A SAFE-like scene (pixel coordinates + ground control points) maps to a COG carrying the GCPs."""
+    from rasterio.control import GroundControlPoint
+
+    model, card = cnn
+    scene = _scene().drop_vars("spatial_ref")
+    scene = scene.assign_coords(y=np.arange(scene.sizes["y"]), x=np.arange(scene.sizes["x"]))
+    gcps = [GroundControlPoint(row=r, col=c, x=10 + c * 0.01, y=70 - r * 0.01, z=0) for r in (0, 29) for c in (0, 33)]
+    scene = scene.rio.write_gcps(gcps, "EPSG:4326")
+    out = maps.predict_patches(model, scene, card, stride=4, progress=False)
+    paths = maps.write_cog(out, tmp_path / "ice.tif", progress=False)
+    with rasterio.open(paths[0]) as src:
+        points, crs = src.gcps
+        assert len(points) == 4 and crs.to_epsg() == 4326
+        assert {(p.row, p.col, round(p.x, 2)) for p in points} == {(g.row, g.col, round(g.x, 2)) for g in gcps}
