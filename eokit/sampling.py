@@ -10,7 +10,8 @@
    ``balanced``, or ``capped``), with a minimum per class and an optional cap; they are spread over
    fields (at most ``max_per_field`` each) and blocks with seeded multivariate hypergeometric draws, which
    is uniform random sampling without replacement among the eligible pixels of a class;
-3. per block, the allotted pixels are drawn (seeded by block index, so any scheduler gives the same set)
+3. per block, the allotted pixels are drawn (seeded by block index, so any scheduler and any number of
+   workers give the same set for the same seed and chunking)
    and their flag series read; the reflectance series of the chosen pixels are gathered with vectorised
    point indexing, chunk by chunk. Memory is bounded by the chunk size, not the image size.
 
