@@ -9,7 +9,8 @@ Three sources are understood by :func:`open`:
   files already hold TimeSen2Crop flag codes; a date without either is all clear.
 * Sentinel-2 L2A ``.SAFE`` products (a ``.SAFE`` folder or a folder holding several): JPEG 2000 bands at
   10 m, 20 m bands brought to the 10 m grid (nearest neighbour, each 20 m pixel covers 2 x 2 pixels of
-  10 m), ``SCL_20m`` mapped to flags.
+  10 m), ``SCL_20m`` mapped to flags; products of processing baseline 04.00 and later get their
+  ``BOA_ADD_OFFSET`` (from ``MTD_MSIL2A.xml``) added, so values are reflectance x 10000 as before (int16).
 * a STAC catalog (a ``catalog.json``/``collection.json`` path, a :class:`pystac.Catalog`, an
   ``ItemCollection`` or a list of items) loaded lazily with ``odc.stac.load``; an ``SCL`` asset becomes the
   flags, a ``FLAG`` asset is taken as flag codes.
@@ -327,6 +328,28 @@ def _safe_files(safe: Path) -> tuple[pd.Timestamp, dict[str, dict[int, Path]]]:
     return d, found
 
 
+def _boa_offsets(safe: Path) -> dict[str, int]:
+    """Band name -> BOA_ADD_OFFSET from MTD_MSIL2A.xml (empty before processing baseline 04.00)."""
+    mtd = safe / "MTD_MSIL2A.xml"
+    if not mtd.is_file():
+        return {}
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(mtd).getroot()
+    except ET.ParseError as exc:
+        raise ValueError(f"{mtd}: not readable XML ({exc})") from exc
+    out = {}
+    for el in root.iter():
+        if el.tag.split("}")[-1] == "BOA_ADD_OFFSET":
+            try:
+                out[_S2_ORDER[int(el.get("band_id", ""))]] = int(float(el.text or "0"))
+            except (ValueError, IndexError) as exc:
+                raise ValueError(f"{mtd}: BOA_ADD_OFFSET with band_id={el.get('band_id')!r} "
+                                 f"and value {el.text!r} is not understood") from exc
+    return out
+
+
 def _open_safe(safes: list[Path], ch: dict[str, int], bands: Sequence[str] | None) -> xr.Dataset:
     products = sorted((_safe_files(s) + (s,) for s in safes), key=lambda t: t[0])
     want = [_norm_band(b) for b in (bands if bands is not None else TS2C_BANDS)]
@@ -352,6 +375,10 @@ def _open_safe(safes: list[Path], ch: dict[str, int], bands: Sequence[str] | Non
                 f"{ref_grid[0]}; open products of one tile at a time"
             )
         layers = [_safe_band(found[b], target_res, grid, ch, safe, b) for b in want]
+        offsets = _boa_offsets(safe)
+        if offsets:  # processing baseline >= 04.00: reflectance = (DN + BOA_ADD_OFFSET) / 10000
+            layers = [da.clip(a.astype(np.int32) + offsets.get(b, 0), -32768, 32767).astype(np.int16)
+                      for a, b in zip(layers, want)]
         ref_arrays.append(da.stack(layers))
         if "SCL" in found:
             flag_arrays.append(scl_to_flag(_safe_band(found["SCL"], target_res, grid, ch, safe, "SCL")))

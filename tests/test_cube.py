@@ -160,3 +160,13 @@ def test_stac_catalog(tmp_path):
     again = cube.open(pystac.Catalog.from_file(str(cat)), bands=["B04"])
     np.testing.assert_array_equal(again["reflectance"].values[:, 0], truth["reflectance"][:, 2])
     assert cube.open(tmp_path / "stac").sizes["time"] == 3
+
+
+def test_safe_baseline_04_offset_is_applied(tmp_path):
+    p, truth = s2.write_safe(tmp_path / "new", date="20230405", boa_offset=-1000)
+    ds = cube.open(p)
+    assert ds["reflectance"].dtype == np.int16
+    np.testing.assert_array_equal(ds["reflectance"].sel(band="B2").values[0],
+                                  truth["bands10"]["B02"].astype(np.int32) - 1000)
+    old, truth_old = s2.write_safe(tmp_path / "old", date="20180405")
+    assert cube.open(old)["reflectance"].dtype == np.uint16  # before baseline 04.00: DN is reflectance x 10000

@@ -97,6 +97,7 @@ def write_safe(
     tile: str = "33UVP",
     shape10: tuple[int, int] = (32, 40),
     seed: int = 0,
+    boa_offset: int | None = None,
 ) -> tuple[Path, dict]:
     """Write one L2A product `S2A_MSIL2A_<date>T101021_..._T<tile>_....SAFE` with JP2 bands; return (path, truth)."""
     folder = Path(folder)
@@ -119,10 +120,18 @@ def write_safe(
             _write_jp2(d / f"T{tile}_{when}_{b}_{res}m.jp2", a, tr)
         if res == 20:
             _write_jp2(d / f"T{tile}_{when}_SCL_20m.jp2", sc20, tr)
+    offsets = ""
+    if boa_offset is not None:  # processing baseline 04.00 and later (since January 2022)
+        offsets = ("<BOA_ADD_OFFSET_VALUES_LIST>" + "".join(
+            f'<BOA_ADD_OFFSET band_id="{i}">{boa_offset}</BOA_ADD_OFFSET>' for i in range(13))
+            + "</BOA_ADD_OFFSET_VALUES_LIST>")
     (safe / "MTD_MSIL2A.xml").write_text(
         f"<?xml version='1.0'?><n1:Level-2A_User_Product xmlns:n1='https://psd-14.sentinel2.eo.esa.int/'>"
         f"<General_Info><Product_Info><PRODUCT_START_TIME>{pd.Timestamp(when).isoformat()}.024Z"
-        f"</PRODUCT_START_TIME></Product_Info></General_Info></n1:Level-2A_User_Product>"
+        f"</PRODUCT_START_TIME></Product_Info><Product_Image_Characteristics>"
+        f"<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit='none'>10000</BOA_QUANTIFICATION_VALUE>"
+        f"</QUANTIFICATION_VALUES_LIST>{offsets}</Product_Image_Characteristics></General_Info>"
+        f"</n1:Level-2A_User_Product>"
     )
     return safe, truth
 
