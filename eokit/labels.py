@@ -177,8 +177,10 @@ def read_polygons(
         if pd.api.types.is_integer_dtype(codes) or (pd.api.types.is_float_dtype(codes)
                                                     and np.all(np.mod(codes, 1) == 0)):
             labels = codes.astype(np.int64).to_numpy()
-            names = (gdf[name_column].astype(str).tolist() if name_column else
-                     [str(v) for v in labels])
+            given = gdf[name_column].tolist() if name_column else [None] * len(labels)
+            # a missing or empty name falls back to the code itself
+            names = [str(n).strip() if n is not None and not pd.isna(n) and str(n).strip() else str(v)
+                     for n, v in zip(given, labels)]
         else:
             s = codes.astype(str)
             if s.isin(TS2C_CLASSES).all():

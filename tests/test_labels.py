@@ -141,3 +141,12 @@ def test_rasterize_errors(stack):
         labels.rasterize(named.assign(label=[1]), nocrs)
     with pytest.raises(ValueError, match="erosion must be >= 0"):
         labels.rasterize(named.assign(label=[1]), ds, erosion=-1)
+
+
+def test_name_column_and_empty_names_fall_back_to_codes(tmp_path):
+    gdf = gpd.GeoDataFrame({"LULC_ID": [0, 2, 3], "LULC_NAME": ["", "forest", None]},
+                           geometry=[_square(0, 0, 2), _square(4, 4, 2), _square(8, 8, 2)], crs="EPSG:32633")
+    g = labels.read_polygons(gdf, "LULC_ID")  # LULC_NAME found from the _ID column name
+    assert g["label_name"].tolist() == ["0", "forest", "3"] and g["label"].tolist() == [0, 2, 3]
+    again = labels.read_polygons(g, "label")
+    assert again["label_name"].tolist() == ["0", "forest", "3"]
