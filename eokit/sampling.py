@@ -215,7 +215,19 @@ def make_training_set(
     name_column: str | None = None,
     tile: str | None = None,
 ) -> xr.Dataset:
-    """Return a stratified training set (TIMESERIES_SCHEMA + x, y, field_id) sampled from cube + polygons."""
+    """Return a stratified training set (TIMESERIES_SCHEMA + x, y, field_id) sampled from cube + polygons.
+
+    cube: a Dataset from :func:`eokit.cube.open` or a path it opens. polygons: a GeoDataFrame or a GPKG/SHP/
+    GeoParquet path, any CRS; `label_column` holds the codes, `mapping` maps them to classes (see
+    :func:`eokit.labels.read_polygons`). samples: the total asked; per class it follows `strategy`
+    (``proportional`` to the class priors, ``balanced``, or ``capped`` at `cap_per_class` with the rest
+    given to the other classes), then is raised to `min_per_class` (so the total can exceed `samples`) and
+    cut to `cap_per_class`. A class with fewer eligible pixels than asked gives all it has, with a warning.
+    erosion: pixels removed inside each field boundary; max_per_field: at most K samples per field;
+    max_cloud_fraction: pixels whose share of non-clear observations (flag != 0) is above it are left out.
+    scheduler: None (dask's default), a scheduler name, a ``distributed.Client`` or a scheduler address.
+    tile: the tile name stored per sample (default: the cube's ``attrs["tile"]`` or "").
+    """
     if not 0 <= max_cloud_fraction <= 1:
         raise ValueError(f"max_cloud_fraction must be within [0, 1], got {max_cloud_fraction}")
     if max_per_field is not None and max_per_field < 1:
