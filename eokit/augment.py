@@ -74,7 +74,7 @@ class Augmenter:
         """Return None; restart the random stream so the next calls repeat the first ones."""
         self._gen.reset_from_seed(self.seed)
 
-    def __call__(self, images, seed=None):
+    def __call__(self, images: Any, seed: Any = None) -> Any:
         """Return the augmented batch (same shape and dtype) of `images` (B, P, P, C) or (P, P, C).
 
         Without `seed` the draws come from the augmenter's own seeded stream (call order matters). With
@@ -222,7 +222,7 @@ def make_augmenter(
                      channels=channels, normalisation=normalisation)
 
 
-def augmentation_layers(**kwargs: Any):
+def augmentation_layers(**kwargs: Any) -> Any:
     """Return a keras Layer applying `make_augmenter(**kwargs)` in training and the identity at inference."""
     import keras
 
@@ -231,10 +231,10 @@ def augmentation_layers(**kwargs: Any):
     class SARAugmentation(keras.layers.Layer):
         """Random flips, 90-degree rotations, shifts and speckle noise on SAR patches, training only."""
 
-        def call(self, inputs, training=None):
+        def call(self, inputs: Any, training: bool | None = None) -> Any:
             return augmenter(inputs) if training else inputs
 
-        def compute_output_shape(self, input_shape):
+        def compute_output_shape(self, input_shape: Any) -> Any:
             return input_shape
 
     return SARAugmentation(name="sar_augmentation")
@@ -266,12 +266,11 @@ def oversample(labels: Any, seed: int = 0, target: int | None = None) -> np.ndar
     return out
 
 
-def augmented_examples(ds: Any, n: int = 4, seed: int = 0, augmenter: Augmenter | None = None,
-                       per_class: int = 1):
+def augmented_examples(ds: Any, n: int = 4, seed: int = 0, augmenter: Augmenter | None = None) -> Any:
     """Return an xarray Dataset `image` (class, example, row, col, channel): example 0 original, then n augmented.
 
-    `ds` is a patch set (eokit.schema.PATCH_SCHEMA); for each class present, `per_class` patches are drawn
-    (seeded) and the first one is shown with `n` augmentations. `label` and `label_name` coordinates name the
+    `ds` is a patch set (eokit.schema.PATCH_SCHEMA); for each class present one patch is drawn (seeded) and
+    shown with `n` augmentations (default augmenter: `make_augmenter(seed=seed)` on the set's channels). `label` and `label_name` coordinates name the
     classes.
     """
     import xarray as xr
@@ -288,7 +287,7 @@ def augmented_examples(ds: Any, n: int = 4, seed: int = 0, augmenter: Augmenter 
     classes = np.unique(labels)
     images = []
     for c in classes:
-        i = int(rng.choice(np.flatnonzero(labels == c), size=min(per_class, int((labels == c).sum())))[0])
+        i = int(rng.choice(np.flatnonzero(labels == c)))
         patch = np.asarray(ds["image"].isel(patch=i).values, dtype="float32")
         batch = np.repeat(patch[np.newaxis], n, axis=0)
         augmented = np.asarray(aug(batch))

@@ -34,7 +34,7 @@ def build_cnn(
     dropout: float = 0.3,
     bn_momentum: float = 0.9,
     **unused: Any,
-):
+) -> Any:
     """Return an uncompiled keras.Model: the ad-hoc sea-ice CNN on (patch_size, patch_size, n_bands) patches.
 
     Each block is Conv2D -> BatchNorm -> ReLU, followed by 2x2 max pooling while the feature map is still at

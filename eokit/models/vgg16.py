@@ -121,7 +121,7 @@ def build_vgg16(
     dense_units: int = 256,
     dropout: float = 0.5,
     **unused: Any,
-):
+) -> Any:
     """Return an uncompiled keras.Model: VGG-16 trained from scratch on (patch_size, patch_size, n_bands)."""
     import keras
 
@@ -148,7 +148,7 @@ def build_vgg16_transfer(
     dense_units: int = 256,
     dropout: float = 0.5,
     **unused: Any,
-):
+) -> Any:
     """Return an uncompiled keras.Model: VGG-16 with ImageNet weights from a local file, HH/HV/IA input."""
     import keras
 
@@ -179,7 +179,7 @@ def build_vgg16_nopool(
     dropout: float = 0.5,
     weights_path: str | os.PathLike | None = None,
     **unused: Any,
-):
+) -> Any:
     """Return an uncompiled keras.Model: VGG-16's conv stack without max pooling, global-average head.
 
     `width` scales every block's filter count (1.0 = VGG-16). `weights_path` optionally initialises the
