@@ -222,22 +222,57 @@ def make_augmenter(
                      channels=channels, normalisation=normalisation)
 
 
-def augmentation_layers(**kwargs: Any) -> Any:
-    """Return a keras Layer applying `make_augmenter(**kwargs)` in training and the identity at inference."""
+_LAYER: Any = None
+
+
+def _layer_class() -> Any:
+    """Return the SARAugmentation Keras layer class, defined and registered with Keras on first use."""
+    global _LAYER
+    if _LAYER is not None:
+        return _LAYER
     import keras
 
-    augmenter = make_augmenter(**kwargs)
-
+    @keras.saving.register_keras_serializable(package="eokit")
     class SARAugmentation(keras.layers.Layer):
-        """Random flips, 90-degree rotations, shifts and speckle noise on SAR patches, training only."""
+        """Random flips, 90-degree rotations, shifts and speckle noise on SAR patches, in training only."""
+
+        def __init__(self, flip: bool = True, rot90: bool = True, shift: int = 2,
+                     speckle_looks: float | None = 4.4, seed: int = 0,
+                     channels: Sequence[str] = ("HH", "HV", "IA"),
+                     normalisation: dict[str, Sequence[float]] | None = None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._options = {"flip": bool(flip), "rot90": bool(rot90), "shift": int(shift),
+                             "speckle_looks": speckle_looks, "seed": int(seed), "channels": [str(c) for c in channels],
+                             "normalisation": ({k: [float(v) for v in vals] for k, vals in normalisation.items()}
+                                               if normalisation is not None else None)}
+            self.augmenter = make_augmenter(**self._options)
 
         def call(self, inputs: Any, training: bool | None = None) -> Any:
-            return augmenter(inputs) if training else inputs
+            return self.augmenter(inputs) if training else inputs
 
         def compute_output_shape(self, input_shape: Any) -> Any:
             return input_shape
 
-    return SARAugmentation(name="sar_augmentation")
+        def get_config(self) -> dict:
+            return {**super().get_config(), **self._options}
+
+    _LAYER = SARAugmentation
+    return _LAYER
+
+
+def register() -> None:
+    """Return None after registering the SARAugmentation layer with Keras (needed before loading a model with it)."""
+    _layer_class()
+
+
+def augmentation_layers(**kwargs: Any) -> Any:
+    """Return a keras Layer applying `make_augmenter(**kwargs)` in training and the identity at inference.
+
+    The layer (class `SARAugmentation`, registered as "eokit>SARAugmentation") saves with the model; call
+    `eokit.augment.register()` before `keras.models.load_model` in a fresh process.
+    """
+    kwargs.setdefault("name", "sar_augmentation")
+    return _layer_class()(**kwargs)
 
 
 def oversample(labels: Any, seed: int = 0, target: int | None = None) -> np.ndarray:

@@ -253,3 +253,21 @@ def test_speckle_sampler_follows_the_gamma_distribution():
 def test_augmenter_describes_itself_for_model_cards():
     assert make_augmenter(seed=3).__name__ == "flip+rot90+shift2+speckle4.4looks seed=3"
     assert make_augmenter(flip=False, rot90=False, shift=0, speckle_looks=None).__name__ == "identity seed=0"
+
+
+def test_augmentation_layer_saves_and_loads_with_the_model(tmp_path):
+    import keras
+
+    from eokit.augment import register
+
+    inp = keras.Input((10, 10, 3))
+    layer = augmentation_layers(seed=1, shift=1, normalisation={"std": [2.0, 3.0, 7.0]})
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(layer(inp)))
+    m = keras.Model(inp, out)
+    m.save(tmp_path / "m.keras")
+    register()
+    back = keras.models.load_model(tmp_path / "m.keras")
+    x = _batch(3)
+    np.testing.assert_allclose(np.asarray(back(x)), np.asarray(m(x)), rtol=1e-6)
+    cfg = back.get_layer("sar_augmentation").get_config()
+    assert cfg["shift"] == 1 and cfg["normalisation"] == {"std": [2.0, 3.0, 7.0]} and cfg["seed"] == 1
