@@ -556,6 +556,7 @@ def fit(
     name: str | None = None,
     overwrite: bool = False,
     jit_compile: bool | None = None,
+    callbacks: Sequence[Callable[[int, dict], Any]] | None = None,
 ) -> tuple[Any, dict, dict]:
     """Return (trained keras model, model card, history) after training on `train` (validating on `val`).
 
@@ -563,7 +564,8 @@ def fit(
     Datasets or store paths. Time series: `augment=True` or {"drop": p, "noise": sigma}; patches: a callable
     on batches of images (e.g. `eokit.augment.make_augmenter(...)`), and `oversample` indices into `train`.
     The model and its card are written to `{output}/{name}.keras` and `.json`; checkpoints each epoch go to
-    `{output}/checkpoints/{name}/` and `resume=True` continues from the latest one.
+    `{output}/checkpoints/{name}/` and `resume=True` continues from the latest one. Each of `callbacks`
+    is called as `callback(epoch, logs)` after every epoch (logs: that epoch's metrics and seconds).
     """
     import keras
     import tensorflow as tf
@@ -810,6 +812,10 @@ def fit(
         if manager is not None:
             manager.save(checkpoint_number=epoch + 1)
             (ckpt_dir / "history.json").write_text(json.dumps(history))
+        logs = {k: v[-1] for k, v in history.items()}
+        logs["seconds"] = epoch_seconds[-1]
+        for cb in callbacks or ():
+            cb(epoch, logs)
         if patience is not None and int(wait_var.numpy()) >= patience:
             if show:
                 print(f"early stopping after epoch {epoch + 1}: no improvement for {patience} epochs")
