@@ -264,7 +264,7 @@ def _band_statistics(ds: xr.Dataset, kind: str, band_idx: list[int], flag_handli
     dim = _sample_dim(kind)
     n = ds.sizes[dim]
     var = ds["reflectance" if kind == "timeseries" else "image"]
-    block = int(var.chunks[0][0]) if var.chunks else DEFAULT_BLOCK
+    block = min(int(var.chunks[0][0]), DEFAULT_BLOCK * 4) if var.chunks else DEFAULT_BLOCK
     c = len(band_idx)
     s, ss, cnt = np.zeros(c), np.zeros(c), np.zeros(c)
     grid: np.ndarray | None = None
