@@ -402,10 +402,7 @@ def _build(cube: xr.Dataset, values: np.ndarray, picked: dict, names: dict[int, 
         "sampling_config": json.dumps(config),
         "title": "eokit weak-label training set",
     })
-    schema = dict(TIMESERIES_SCHEMA)
-    if values.dtype.kind == "f":  # single-band float inputs (e.g. NDVI) keep a float reflectance (contract)
-        schema["reflectance"] = (schema["reflectance"][0], "f")
-    check_schema(ds, schema, "training set")
+    check_schema(ds, TIMESERIES_SCHEMA, "training set")  # float reflectance (e.g. NDVI) is allowed
     return ds
 
 

@@ -38,7 +38,7 @@ SAR_CHANNELS: list[str] = ["HH", "HV", "IA"]
 # --- Time-series training-set schema (TimeSen2Crop reader output == sampler output) -------------
 #: variable -> (dims, dtype kind). Extra per-sample variables (x, y, field_id) are allowed.
 TIMESERIES_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
-    "reflectance": (("sample", "time", "band"), "i"),
+    "reflectance": (("sample", "time", "band"), "n"),  # int16 for S2 reflectance x 10000, float for NDVI
     "flag": (("sample", "time"), "u"),
     "date": (("sample", "time"), "M"),
     "label": (("sample",), "i"),
@@ -64,6 +64,8 @@ def _kind_ok(dtype: Any, kind: str) -> bool:
         return k in ("U", "O", "S", "T")
     if kind == "i":
         return k in ("i", "u")
+    if kind == "n":
+        return k in ("i", "u", "f")
     return k == kind
 
 
