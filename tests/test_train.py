@@ -104,9 +104,14 @@ def test_same_seed_same_result_and_resume_from_checkpoint(data, tmp_path):
 
 def test_early_stopping(data, tmp_path):
     tr, va = data
+    seen = []
     _, card, hist = train.fit("lstm", tr, va, epochs=6, batch_size=32, learning_rate=0.0, early_stopping=1,
-                              hparams=SMALL, progress=False, output=tmp_path)
+                              hparams=SMALL, progress=False, output=tmp_path,
+                              callbacks=[lambda epoch, logs: seen.append((epoch, sorted(logs)))])
     assert len(hist["loss"]) == 2 and card["metrics"]["best_epoch"] == 1
+    assert [e for e, _ in seen] == [0, 1]
+    assert seen[0][1] == ["accuracy", "loss", "seconds", "val_accuracy", "val_loss"]
+    assert len(card["metrics"]["epoch_seconds"]) == 2
 
 
 def test_fit_reads_a_zarr_store_lazily(data, tmp_path):
