@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -130,6 +131,7 @@ def run_notebook(notebook: str | Path, output: str | Path, parameters: dict[str,
     """
     import papermill as pm
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # kernels inherit it: no TensorFlow start-up chatter
     notebook = Path(notebook).resolve()
     output = Path(output).resolve()
     declared = declared_parameters(notebook)
