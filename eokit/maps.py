@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,7 @@ def _pad_rows(x: Any, size: int) -> Any:
     return np.concatenate([x, pad])
 
 
+@lru_cache(maxsize=1)
 def _auto_jit() -> bool:
     """Return True where XLA compilation pays (CPU: about 2x on the LSTM); on a GPU keep cuDNN kernels."""
     import tensorflow as tf

@@ -397,3 +397,19 @@ def test_scene_in_radar_geometry_keeps_its_gcps(cnn, tmp_path: Path) -> None:
         points, crs = src.gcps
         assert len(points) == 4 and crs.to_epsg() == 4326
         assert {(p.row, p.col, round(p.x, 2)) for p in points} == {(g.row, g.col, round(g.x, 2)) for g in gcps}
+
+
+def test_maps_a_geotiff_stack_read_by_eokit_cube(lstm_path: Path, tmp_path: Path) -> None:
+    """End to end on the real reader: S2_/SCL_ GeoTIFFs -> eokit.cube.open -> predict -> COG on the same grid."""
+    from eokit import cube as eocube
+    from eokit import synthetic
+
+    stack = synthetic.make_s2_stack(tmp_path / "stack", synthetic.make_dates(5, seed=1), size=24, n_fields=4)
+    cube = eocube.open(stack, chunks=16)
+    out = maps.predict(lstm_path, cube, chunks={"y": 16, "x": 16}, progress=False)
+    clear = (cube.flag.values == 0).any(axis=0)
+    np.testing.assert_array_equal(out["class"].values == 255, ~clear)
+    assert out["class"].shape == (24, 24) and out.rio.transform() == cube.rio.transform()
+    (cls_path, _) = maps.write_cog(out, tmp_path / "map.tif", progress=False)
+    with rasterio.open(cls_path) as src:
+        assert src.transform == cube.rio.transform() and src.crs == cube.rio.crs
