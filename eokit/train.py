@@ -74,7 +74,10 @@ def open_training_data(data: Any) -> xr.Dataset:
     else:
         raise TypeError(f"training data must be an xarray.Dataset or a path, got {type(data).__name__}")
     kind = _data_kind(ds, where)
-    check_schema(ds, TIMESERIES_SCHEMA if kind == "timeseries" else PATCH_SCHEMA, what=where)
+    schema = dict(TIMESERIES_SCHEMA if kind == "timeseries" else PATCH_SCHEMA)
+    if kind == "timeseries" and ds["reflectance"].dtype.kind == "f":  # e.g. NDVI series: any numeric dtype
+        schema["reflectance"] = (schema["reflectance"][0], "f")
+    check_schema(ds, schema, what=where)
     return ds
 
 

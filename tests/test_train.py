@@ -182,3 +182,15 @@ def test_bad_input_is_a_clear_error(data):
         train.fit(build("lstm", 12, tr.sizes["time"], 3, units=[4]), tr, None, epochs=1, progress=False)
     with pytest.raises(ValueError, match="does not follow the eokit schema"):
         train.fit("lstm", tr.drop_vars("flag"), None, epochs=1, progress=False)
+
+
+def test_float_single_band_series_are_accepted(data):
+    tr, _ = data
+    refl = tr["reflectance"].values.astype("float32")
+    ndvi = (refl[..., 6] - refl[..., 2]) / (refl[..., 6] + refl[..., 2] + 1e-6)
+    ds = tr.drop_vars(["reflectance", "band"]).assign(reflectance=(("sample", "time", "band"), ndvi[..., None]))
+    ds = ds.assign_coords(band=["NDVI"])
+    opened = train.open_training_data(ds)
+    mean, std, dates = train._band_statistics(opened, "timeseries", [0], "mask", progress=False)
+    assert mean.shape == (1,) and np.isclose(mean[0], ndvi[tr["flag"].values == 0].mean(), rtol=1e-5)
+    assert dates is None  # tiles have different acquisition dates
