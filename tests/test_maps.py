@@ -178,6 +178,8 @@ def test_bad_bands_and_time_steps_name_both(lstm_path: Path) -> None:
         maps.predict(lstm_path, _cube().drop_vars("reflectance"), progress=False)
     with pytest.raises(FileNotFoundError, match="nothing.keras"):
         maps.predict(lstm_path.parent / "nothing.keras", _cube(), progress=False)
+    with pytest.raises(ValueError, match="scheduler must be"):
+        maps.predict(lstm_path, _cube(), scheduler="processes", progress=False)
 
 
 def test_distributed_scheduler_by_address(lstm_path: Path) -> None:
@@ -283,6 +285,8 @@ def test_parcel_outlines_and_vectors(tmp_path: Path) -> None:
     assert set(pyogrio.list_layers(tmp_path / "fields.gpkg")[:, 0]) == {"fields", "boundaries"}
     with pytest.raises(FileExistsError):
         maps.boundaries_to_vector(maps.boundaries(cm), class_map=cm, path=tmp_path / "fields.gpkg")
+    single = maps.write_cog(maps.boundaries(cm), tmp_path / "edges.tif", progress=False)
+    assert single == [tmp_path / "edges.tif"], "a DataArray is written to the path itself"
     tif, gpkg = maps.write_boundaries(maps.boundaries(cm, parcel), tmp_path / "b.tif", class_map=cm,
                                       progress=False)
     with rasterio.open(tif) as src:
