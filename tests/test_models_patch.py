@@ -116,6 +116,8 @@ def test_transfer_rejects_wrong_file_and_wrong_channels(tmp_path):
     path, _ = vgg16_weights.write(tmp_path)
     with pytest.raises(ValueError, match="exactly 3 input channels"):
         models.build("vgg16_transfer", 2, None, 6, patch_size=32, weights_path=path)
+    with pytest.raises(ValueError, match="ImageNet weights need n_bands == 3 and width == 1.0"):
+        models.build("vgg16_nopool", 3, None, 6, patch_size=10, width=0.5, weights_path=path)
 
 
 def test_bad_hparams_are_named():
