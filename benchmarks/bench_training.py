@@ -58,8 +58,10 @@ def _keras_plain(x: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     import keras
 
     keras.utils.set_random_seed(0)
+    # eokit's default LSTM architecture (dropout 0.2 after each LSTM layer), built the plain Keras way
     model = keras.Sequential([keras.Input((T, C)), keras.layers.LSTM(UNITS, return_sequences=True),
-                              keras.layers.LSTM(UNITS), keras.layers.Dense(K, activation="softmax")])
+                              keras.layers.Dropout(0.2), keras.layers.LSTM(UNITS), keras.layers.Dropout(0.2),
+                              keras.layers.Dense(K, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
 
