@@ -20,8 +20,20 @@ from eokit.schema import ICE_CLASSES, TS2C_BANDS, TS2C_CLASSES, TS2C_CSV_COLUMNS
 TILES = {"33UVP": 6, "33TWN": 8}
 
 
+def _content(path: Path) -> bytes:
+    """Bytes that identify a file's content; GeoPackages by their layer (rows, geometry, CRS).
+
+    SQLite page layout may vary with GDAL settings made earlier in the same process, so a GeoPackage is
+    compared by what it holds, not by its bytes.
+    """
+    if path.suffix == ".gpkg":
+        gdf = gpd.read_file(path)
+        return gdf.to_wkb().to_csv().encode() + str(gdf.crs.to_epsg()).encode()
+    return path.read_bytes()
+
+
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
+    return {str(p.relative_to(folder)): hashlib.md5(_content(p)).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
