@@ -22,7 +22,7 @@ venv: $(STAMP)
 
 ## Run the whole notebook pipeline on the bundled sample data (no download).
 demo: $(STAMP)
-	$(BIN)/eokit run --output $(OUT) --overwrite
+	$(BIN)/eokit run --output $(OUT) --overwrite -f notebooks/demo.yaml
 
 ## Run the test suite, notebooks included (executed end to end in quick mode).
 test: $(STAMP)

@@ -97,6 +97,26 @@ def parse_parameters(pairs: Iterable[tuple[str, str]] = (), files: Iterable[str 
     return params
 
 
+def _is_section(key: str, value: Any) -> bool:
+    """Return True for a per-notebook section (`02:` or `02_train_lstm:` holding a mapping)."""
+    return isinstance(value, dict) and bool(re.match(r"^\d{2}(_|$)", str(key)))
+
+
+def parameters_for(notebook: str | Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Return the parameters meant for one notebook: the shared ones, then its own section on top.
+
+    A section is a mapping under the notebook's number or stem, e.g. ``{"epochs": 5, "06": {"epochs": 2}}``
+    gives notebook 06 ``epochs=2`` and every other notebook that declares it ``epochs=5``.
+    """
+    stem = Path(notebook).stem
+    merged = {k: v for k, v in parameters.items() if not _is_section(k, v)}
+    for key in (stem[:2], stem):
+        section = parameters.get(key)
+        if _is_section(key, section):
+            merged.update(section)
+    return merged
+
+
 def _failed_cell(executed: Path) -> tuple[int | None, str | None]:
     """Return (code-cell number in the source notebook, from 1, and its first line; error) of the failing cell.
 
@@ -135,7 +155,7 @@ def run_notebook(notebook: str | Path, output: str | Path, parameters: dict[str,
     notebook = Path(notebook).resolve()
     output = Path(output).resolve()
     declared = declared_parameters(notebook)
-    wanted = dict(parameters or {})
+    wanted = parameters_for(notebook, parameters or {})
     wanted.setdefault("output", str(output))
     if quick:
         wanted["quick"] = True

@@ -95,3 +95,12 @@ def test_python_m_eokit_lists(books: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "eokit", "list", "--notebook-dir", str(books)],
                          capture_output=True, text=True, check=True)
     assert "00_first.ipynb" in res.stdout and "epochs = 5" in res.stdout
+
+
+def test_per_notebook_sections_override_shared_parameters(books: Path, tmp_path: Path) -> None:
+    yml = tmp_path / "p.yaml"
+    yml.write_text("epochs: 9\nname: shared\n'00':\n  epochs: 2\n01_second:\n  name: own\n")
+    out = tmp_path / "out"
+    run_pipeline(out, parse_parameters([], [yml]), folder=books, progress=False)
+    assert json.loads((out / "first.json").read_text())["epochs"] == 2
+    assert json.loads((out / "second.json").read_text()) == {"name": "own"}
