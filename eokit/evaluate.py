@@ -102,7 +102,10 @@ def plot_confusion(result: dict, normalised: bool = True, title: str | None = No
     long = df.stack().rename("value").reset_index()
     default = f"confusion matrix (OA {result['overall_accuracy']:.3f}, macro F1 {result['macro_f1']:.3f})"
     plot = long.hvplot.heatmap(x="predicted", y="true", C="value", cmap="Blues", rot=90, width=650, height=550,
-                               title=title or default, clim=(0, 1) if normalised else None, flip_yaxis=True)
+                               title=title or default, clim=(0, 1) if normalised else None)
+    # Explicit category order, first class at the top: categorical y axes run bottom-up in both backends, while
+    # `flip_yaxis` turned the matplotlib image upside down under unflipped tick labels (rows mislabelled).
+    plot = plot.redim.values(predicted=list(names), true=list(names)[::-1])
     return _matplotlib_size(plot, (9, 8), show_values=len(names) <= 8)
 
 

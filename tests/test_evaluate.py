@@ -120,3 +120,54 @@ def test_lucas_scores_points_inside_the_cube():
     card_bad = dict(card, bands=card["bands"] + ["B1"])
     with pytest.raises(ValueError, match="the cube lacks"):
         evaluate.lucas(build("lstm", 10, 8, 2, units=[4]), card_bad, cube, points)
+
+
+def _cm_scores():
+    names = ["z_first", "a_second", "m_third"]  # not alphabetical: any sorting would show
+    s = evaluate.scores([0, 1, 1, 2, 2, 2], [0, 0, 1, 1, 2, 2], names)
+    return names, s, np.asarray(s["confusion_matrix_normalised"])
+
+
+def test_confusion_figure_rows_match_their_labels_matplotlib():
+    import holoviews as hv
+
+    names, s, cm = _cm_scores()
+    hv.extension("matplotlib")
+    plot = evaluate.plot_confusion(s)
+    assert list(plot.get_dimension("predicted").values) == names
+    assert list(plot.get_dimension("true").values) == names[::-1]  # categories run bottom-up: first class on top
+    mpl = hv.renderer("matplotlib").get_plot(plot)
+    ax, mesh = mpl.handles["axis"], mpl.handles["artist"]
+    import matplotlib
+
+    assert np.allclose(mesh.get_cmap()(1.0), matplotlib.colormaps["Blues"](1.0))  # styling survives the reorder
+    values = np.asarray(mesh.get_array()).reshape(len(names), len(names))  # mesh rows bottom-up in y
+    centres = mesh.get_coordinates()[:-1, 0, 1] + 0.5
+    ylabels = {float(t): lab.get_text() for t, lab in zip(ax.get_yticks(), ax.get_yticklabels())}
+    xlabels = [lab.get_text() for lab in ax.get_xticklabels()]
+    assert xlabels == names
+    for row, yc in zip(values, centres):
+        label = ylabels[float(yc)]
+        assert np.allclose(row, cm[names.index(label)]), (label, row)
+    ylo, yhi = ax.get_ylim()
+    top = max(ylabels, key=lambda y: y if yhi > ylo else -y)
+    assert ylabels[top] == "z_first"
+
+
+def test_confusion_figure_rows_match_their_labels_bokeh():
+    import holoviews as hv
+
+    names, s, cm = _cm_scores()
+    hv.extension("bokeh")
+    try:
+        plot = evaluate.plot_confusion(s, normalised=False)
+        fig = hv.renderer("bokeh").get_plot(plot)
+        assert list(fig.state.y_range.factors) == names[::-1]  # bokeh factors run bottom-up
+        assert list(fig.state.x_range.factors) == names
+        src = fig.handles["source"].data
+        counts = np.asarray(s["confusion_matrix"])
+        for t, p, v in zip(src["true"], src["predicted"], src["value"]):
+            assert float(v) == counts[names.index(str(t)), names.index(str(p))]
+    finally:
+        hv.extension("matplotlib")
+
