@@ -88,8 +88,16 @@ def write_scores(result: dict, path: str | os.PathLike, overwrite: bool = False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         json.dump(result, f, indent=2)
+    os.chmod(tmp, _file_mode())  # mkstemp creates 0600; give the output the usual umask-based mode
     os.replace(tmp, path)
     return path
+
+
+def _file_mode() -> int:
+    """Permission bits of a newly created file under the current umask (e.g. 0o644 for umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def plot_confusion(result: dict, normalised: bool = True, title: str | None = None) -> Any:

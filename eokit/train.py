@@ -448,8 +448,16 @@ def write_card(card: dict, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         json.dump(card, f, indent=2, default=_json_default)
+    os.chmod(tmp, _file_mode())  # mkstemp creates 0600; give the output the usual umask-based mode
     os.replace(tmp, path)
     return path
+
+
+def _file_mode() -> int:
+    """Permission bits of a newly created file under the current umask (e.g. 0o644 for umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _json_default(o: Any) -> Any:

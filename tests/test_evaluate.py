@@ -171,3 +171,14 @@ def test_confusion_figure_rows_match_their_labels_bokeh():
     finally:
         hv.extension("matplotlib")
 
+
+def test_written_scores_have_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        p = evaluate.write_scores(evaluate.scores([0, 1], [0, 1], ["a", "b"]), tmp_path / "s.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644

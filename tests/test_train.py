@@ -194,3 +194,16 @@ def test_float_single_band_series_are_accepted(data):
     mean, std, dates = train._band_statistics(opened, "timeseries", [0], "mask", progress=False)
     assert mean.shape == (1,) and np.isclose(mean[0], ndvi[tr["flag"].values == 0].mean(), rtol=1e-5)
     assert dates is None  # tiles have different acquisition dates
+
+
+def test_written_cards_have_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        p = train.write_card({"name": "x", "values": np.arange(3)}, tmp_path / "x.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644
+    assert json.loads(p.read_text())["values"] == [0, 1, 2]
