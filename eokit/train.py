@@ -471,9 +471,11 @@ def _json_default(o: Any) -> Any:
 
 
 def _register_custom_objects() -> None:
+    from eokit import augment
     from eokit.models import ltae
 
     ltae.register()
+    augment.register()  # models built with eokit.augment.augmentation_layers hold a SARAugmentation layer
 
 
 def load_model(path: str | os.PathLike) -> tuple[Any, dict]:

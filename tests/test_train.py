@@ -207,3 +207,30 @@ def test_written_cards_have_normal_permissions(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(p.stat().st_mode) == 0o644
     assert json.loads(p.read_text())["values"] == [0, 1, 2]
+
+
+def test_load_model_with_the_augmentation_layer_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    import keras
+
+    from eokit.augment import augmentation_layers
+
+    inp = keras.Input((8, 8, 3))
+    h = augmentation_layers(seed=3)(inp)
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(h))
+    net = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(h), name="augcnn")
+    card = {"name": "augcnn", "kind": "patch", "classes": ["a", "b"], "class_ids": [0, 1], "bands": ["HH", "HV", "IA"],
+            "normalisation": {"mean": [0.0] * 3, "std": [1.0] * 3}, "patch_size": 8}
+    path = train.save_model(net, card, tmp_path / "augcnn.keras")
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "want.npy", np.asarray(net(x, training=False)))
+    code = ("import numpy as np, sys; from eokit import train; m, c = train.load_model(sys.argv[1]); "
+            "x = np.load(sys.argv[2]); "
+            "assert any(type(l).__name__ == 'SARAugmentation' for l in m.layers); "
+            "assert np.allclose(np.asarray(m(x, training=False)), np.load(sys.argv[3]), atol=1e-6)")
+    run = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "want.npy")],
+                         capture_output=True, text=True, env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert run.returncode == 0, run.stderr[-2000:]
