@@ -22,6 +22,10 @@ from eokit import synthetic  # noqa: E402
 from eokit.datasets import slovenia  # noqa: E402
 
 SLOVENIA_SRC = ROOT.parent / "shared" / "data" / "slovenia-eopatch"
+BUNDLED_SLOVENIA = ROOT / "data" / "sample" / "slovenia"
+#: The files of the real case, copied byte for byte (the rest of data/sample/slovenia is derived from them).
+SLOVENIA_FILES = ["LICENSE", "README.md", "bbox.geojson", "cloud_mask.npy", "lulc.npy", "lulc_polygons.gpkg",
+                  "ndvi.npy", "timestamps.json"]
 PROVENANCE = """# Provenance of data/sample/slovenia
 
 The files LICENSE, README.md, bbox.geojson, cloud_mask.npy, lulc.npy, lulc_polygons.gpkg, ndvi.npy and
@@ -37,15 +41,19 @@ Read either form with `eokit.datasets.slovenia.open(path)`; the polygons with `s
 
 def _copy_slovenia(src: Path, dst: Path, overwrite: bool) -> None:
     """Copy the Slovenia case as it is, add PROVENANCE.md and the GeoTIFF stack."""
-    if not (src / "ndvi.npy").exists():
-        raise FileNotFoundError(f"{src} does not hold the Slovenia case (ndvi.npy missing)")
+    missing = [f for f in SLOVENIA_FILES if not (src / f).exists()]
+    if missing:
+        raise FileNotFoundError(f"{src} does not hold the Slovenia case (missing: {', '.join(missing)})")
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst} exists; pass --overwrite to regenerate it")
-    if dst.exists():
-        shutil.rmtree(dst)
-    dst.mkdir(parents=True)
-    for f in sorted(src.iterdir()):
-        shutil.copyfile(f, dst / f.name)
+    if dst.resolve() == src.resolve():  # regenerating the bundle from its own committed originals
+        shutil.rmtree(dst / "stack", ignore_errors=True)
+    else:
+        if dst.exists():
+            shutil.rmtree(dst)
+        dst.mkdir(parents=True)
+        for name in SLOVENIA_FILES:
+            shutil.copyfile(src / name, dst / name)
     (dst / "PROVENANCE.md").write_text(PROVENANCE.lstrip("\n"))
     slovenia.write_stack(dst / "stack", dst)
 
@@ -59,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     ap.add_argument("--only", nargs="*", choices=["timesen2crop", "s2stack", "sar", "slovenia"],
                     help="make only these parts")
-    ap.add_argument("--slovenia-src", type=Path, default=SLOVENIA_SRC, help="folder of the real Slovenia case")
+    ap.add_argument("--slovenia-src", type=Path, default=None,
+                    help="folder of the real Slovenia case (default: ../shared/data/slovenia-eopatch where it "
+                         "exists, else the originals committed in data/sample/slovenia)")
     a = ap.parse_args(argv)
     if a.scale < 1:
         ap.error("--scale must be >= 1")
@@ -80,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if "sar" in parts:
         synthetic.make_sar_sample(out / "sar", seed=a.seed, size=256 * a.scale, overwrite=a.overwrite)
     if "slovenia" in parts:
-        _copy_slovenia(a.slovenia_src, out / "slovenia", a.overwrite)
+        src = a.slovenia_src or (SLOVENIA_SRC if (SLOVENIA_SRC / "ndvi.npy").exists() else BUNDLED_SLOVENIA)
+        _copy_slovenia(src, out / "slovenia", a.overwrite)
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"sample data in {out}: {total / 1e6:.1f} MB")
     return 0
