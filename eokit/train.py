@@ -684,9 +684,12 @@ def fit(
                 raise ValueError(f"unknown time-series augmentation options {sorted(unknown)}; use 'drop', 'noise'")
         else:
             if augment is True:
-                from eokit.augment import make_augmenter  # provided by the augmentation module
+                from eokit.augment import DB_CHANNELS, make_augmenter
 
-                augment = make_augmenter(seed=seed)
+                # the patches reach the augmenter standardised with the card's statistics: the speckle noise
+                # (additive in dB) must be scaled by 1/std of each dB channel, and applies to dB channels only
+                speckle = {} if any(b in DB_CHANNELS for b in want) else {"speckle_looks": None}
+                augment = make_augmenter(seed=seed, channels=want, normalisation=card["normalisation"], **speckle)
             if not callable(augment):
                 raise ValueError("patch augmentation must be a callable on a batch of images")
             tf_aug = augment

@@ -234,3 +234,31 @@ def test_load_model_with_the_augmentation_layer_in_a_fresh_process(tmp_path):
     run = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "want.npy")],
                          capture_output=True, text=True, env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def _tiny_patch_net(keras, name="tinycnn"):
+    inp = keras.Input((8, 8, 3))
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
+    return keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h), name=name)
+
+
+def test_default_patch_augmentation_scales_speckle_to_standardised_inputs(monkeypatch):
+    import keras
+
+    from eokit import augment as aug_mod
+
+    made = []
+    real = aug_mod.make_augmenter
+    monkeypatch.setattr(aug_mod, "make_augmenter", lambda **kw: made.append(real(**kw)) or made[-1])
+    ps = patch_set(n_per_class=4, n_classes=3, size=8)
+    _, card, _ = train.fit(_tiny_patch_net(keras), ps, None, epochs=1, batch_size=4, augment=True, progress=False)
+    (aug,) = made
+    assert aug.channels == card["bands"] == ["HH", "HV", "IA"]
+    std = np.asarray(card["normalisation"]["std"])
+    assert np.allclose(aug._db_scale, [1 / std[0], 1 / std[1], 0.0], rtol=1e-6)
+    # the noise added to a standardised dB channel is the dB speckle divided by that channel's std
+    x = np.zeros((64, 8, 8, 3), np.float32)
+    plain = real(flip=False, rot90=False, shift=0, seed=0, channels=card["bands"])
+    fitted = real(flip=False, rot90=False, shift=0, seed=0, channels=card["bands"], normalisation=card["normalisation"])
+    d_plain, d_fit = np.asarray(plain(x, seed=[1, 2])), np.asarray(fitted(x, seed=[1, 2]))
+    assert np.allclose(d_fit[..., 0], d_plain[..., 0] / std[0], atol=1e-5) and (d_fit[..., 2] == 0).all()
