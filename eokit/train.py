@@ -575,7 +575,9 @@ def fit(
 
     `model` is a registered name (`eokit.models.available()`) or a keras.Model. `train`/`val` are xarray
     Datasets or store paths. Time series: `augment=True` or {"drop": p, "noise": sigma}; patches: a callable
-    on batches of images (e.g. `eokit.augment.make_augmenter(...)`), and `oversample` indices into `train`.
+    on batches of images (e.g. `eokit.augment.make_augmenter(...)`) or True (flips, rotations, shifts and speckle
+    scaled to the standardised channels), and `oversample` indices into `train`. A callable taking `seed=`
+    (as `Augmenter` does) gets a stateless seed per batch and runs in parallel, reproducibly; others run in order.
     The model and its card are written to `{output}/{name}.keras` and `.json`; checkpoints each epoch go to
     `{output}/checkpoints/{name}/` and `resume=True` continues from the latest one. Each of `callbacks`
     is called as `callback(epoch, logs)` after every epoch (logs: that epoch's metrics and seconds).
@@ -693,6 +695,7 @@ def fit(
             if not callable(augment):
                 raise ValueError("patch augmentation must be a callable on a batch of images")
             tf_aug = augment
+    aug_stateless = tf_aug is not None and _takes_seed(tf_aug)
     card["hparams"]["augment"] = ts_aug if ts_aug else (getattr(tf_aug, "__name__", "callable") if tf_aug else None)
     card["hparams"].update({"learning_rate": learning_rate, "batch_size": batch_size, "seed": seed,
                             "class_weight": bool(class_weight), "early_stopping": early_stopping})
@@ -778,8 +781,15 @@ def fit(
             data = tf.data.Dataset.from_generator(gen, output_signature=_output_signature(kind, card))
             if ctx.num_replicas_in_sync // n_pipe > 1:  # several replicas per worker: per-replica batches
                 data = data.rebatch(per_replica)
-            if tf_aug is not None:
-                data = data.map(lambda x, y, w: (tf_aug(x), y, w), num_parallel_calls=tf.data.AUTOTUNE)
+            if tf_aug is not None and aug_stateless:
+                # one stateless seed per (epoch, pipeline, batch): a parallel map gives the same draws on every
+                # run and on resume, whatever order the batches are augmented in
+                data = data.enumerate().map(
+                    lambda i, b: (tf_aug(b[0], seed=tf.stack([tf.constant(epoch, tf.int64), tf.constant(pid, tf.int64),
+                                                                  i])), b[1], b[2]),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+            elif tf_aug is not None:  # a plain callable: keep its calls in batch order (a stateful one stays seeded)
+                data = data.map(lambda x, y, w: (tf_aug(x), y, w))
             return data.prefetch(tf.data.AUTOTUNE).with_options(options)
         return fn
 
@@ -861,6 +871,17 @@ def fit(
             if ckpt_dir is not None:
                 shutil.rmtree(ckpt_dir, ignore_errors=True)
     return net, card, history
+
+
+def _takes_seed(fn: Callable) -> bool:
+    """Whether an augmentation callable accepts a stateless `seed=` keyword (as eokit.augment.Augmenter does)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "seed" in params  # not **kwargs: e.g. a Keras layer's __call__ would pass seed= on to call()
 
 
 def _write_weights(net: Any, path: Path) -> None:

@@ -242,6 +242,30 @@ def _tiny_patch_net(keras, name="tinycnn"):
     return keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h), name=name)
 
 
+def test_patch_augmentation_is_reproducible(tmp_path):
+    import keras
+
+    from eokit.augment import make_augmenter
+
+    ps = patch_set(n_per_class=8, n_classes=3, size=8)
+    kw = dict(epochs=2, batch_size=4, seed=5, progress=False, early_stopping=None, class_weight=False)
+    runs = []
+    for augment in (True, True):
+        keras.utils.set_random_seed(0)
+        net, _, hist = train.fit(_tiny_patch_net(keras), ps, None, augment=augment, **kw)
+        runs.append(([np.array(w) for w in net.get_weights()], hist))
+    # one augmenter object used for two fits: its own random stream must not leak into the second fit
+    aug = make_augmenter(seed=11)
+    for _ in range(2):
+        keras.utils.set_random_seed(0)
+        net, _, hist = train.fit(_tiny_patch_net(keras), ps, None, augment=aug, **kw)
+        runs.append(([np.array(w) for w in net.get_weights()], hist))
+    for a, b in ((runs[0], runs[1]), (runs[2], runs[3])):
+        assert a[1] == b[1]
+        assert all(np.array_equal(u, v) for u, v in zip(a[0], b[0]))
+    assert runs[0][1] != runs[2][1]  # a different augmentation seed does change training
+
+
 def test_default_patch_augmentation_scales_speckle_to_standardised_inputs(monkeypatch):
     import keras
 
