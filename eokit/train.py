@@ -44,6 +44,10 @@ DEFAULT_TS_AUGMENT = {"drop": 0.1, "noise": 0.02}
 
 
 # ------------------------------------------------------------------------------------------------ data
+#: Variables that mark a TimeSen2Crop store written by `eokit.datasets.timesen2crop.to_zarr`.
+_TS2C_STORE_VARS = {"tile_index", "tile_dates", "tile_names"}
+
+
 def _is_zarr(p: Path) -> bool:
     return p.suffix == ".zarr" or any((p / f).exists() for f in ("zarr.json", ".zgroup", ".zmetadata"))
 
@@ -51,7 +55,8 @@ def _is_zarr(p: Path) -> bool:
 def open_training_data(data: Any) -> xr.Dataset:
     """Return a time-series or patch training set as an (in-memory or lazy) xarray.Dataset, schema-checked.
 
-    `data` is an xarray.Dataset, a Zarr store path (opened lazily) or a TimeSen2Crop folder tree.
+    `data` is an xarray.Dataset, a Zarr store path (opened lazily; TimeSen2Crop stores written by
+    `eokit.datasets.timesen2crop.to_zarr` through that module's reader) or a TimeSen2Crop folder tree or zip.
     """
     if isinstance(data, xr.Dataset):
         ds, where = data, data.attrs.get("source", "the training dataset")
@@ -62,6 +67,12 @@ def open_training_data(data: Any) -> xr.Dataset:
         where = str(p)
         if _is_zarr(p):
             ds = xr.open_zarr(p)
+            if _TS2C_STORE_VARS <= set(ds.variables):
+                # a store written by eokit.datasets.timesen2crop.to_zarr keeps per-tile tables instead of
+                # per-sample dates/tiles/class names: its own reader rebuilds them (lazily)
+                from eokit.datasets import timesen2crop
+
+                ds = timesen2crop.open(p)
         else:
             try:
                 from eokit.datasets import timesen2crop

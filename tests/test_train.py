@@ -286,3 +286,24 @@ def test_default_patch_augmentation_scales_speckle_to_standardised_inputs(monkey
     fitted = real(flip=False, rot90=False, shift=0, seed=0, channels=card["bands"], normalisation=card["normalisation"])
     d_plain, d_fit = np.asarray(plain(x, seed=[1, 2])), np.asarray(fitted(x, seed=[1, 2]))
     assert np.allclose(d_fit[..., 0], d_plain[..., 0] / std[0], atol=1e-5) and (d_fit[..., 2] == 0).all()
+
+
+def test_timesen2crop_zarr_store_is_opened_with_its_reader(tmp_path):
+    from generators import timesen2crop as gen
+
+    from eokit.datasets import timesen2crop
+
+    root = gen.make_tree(tmp_path, tiles={"33UVP": 6, "32TNT": 4}, n_classes=3, samples_per_class=4, seed=2)
+    store = timesen2crop.to_zarr(root, tmp_path / "ts2c.zarr", chunks=8, scheduler="synchronous", progress=False)
+    ds = train.open_training_data(store)
+    ref = timesen2crop.open(root)
+    assert {"date", "tile", "label_name"} <= set(ds.variables) and "tile_index" not in ds.variables
+    assert ds.attrs["source"] == str(store)
+    order = np.lexsort((ref["source_file"].values, ref["tile"].values))
+    got = np.lexsort((ds["source_file"].values, ds["tile"].values))
+    for v in ("reflectance", "flag", "label", "tile", "label_name"):
+        assert np.array_equal(ds[v].values[got], ref[v].values[order]), v
+    assert np.array_equal(ds["date"].values[got], ref["date"].values[order].astype(ds["date"].dtype), equal_nan=True)
+    _, card, _ = train.fit("lstm", str(store), None, epochs=1, batch_size=16, hparams=SMALL, progress=False)
+    assert card["training_data"]["tiles"] == ["32TNT", "33UVP"] and card["n_timesteps"] == 6
+    assert card["classes"] == [str(n) for n in ref["label_name"].values[np.unique(ref["label"].values, return_index=True)[1]]]
