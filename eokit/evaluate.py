@@ -9,15 +9,15 @@ the functions that predict.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from eokit._io import write_json_atomic
 
 __all__ = ["scores", "write_scores", "plot_confusion", "plot_history", "evaluate", "random_forest", "lucas",
            "compare"]
@@ -84,20 +84,8 @@ def write_scores(result: dict, path: str | os.PathLike, overwrite: bool = False)
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(result, f, indent=2)
-    os.chmod(tmp, _file_mode())  # mkstemp creates 0600; give the output the usual umask-based mode
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(result, path)
 
-
-def _file_mode() -> int:
-    """Permission bits of a newly created file under the current umask (e.g. 0o644 for umask 022)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def plot_confusion(result: dict, normalised: bool = True, title: str | None = None) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from eokit._io import write_json_atomic
 from eokit.schema import (
     FLAG_CLEAR,
     FLAG_NODATA,
@@ -454,21 +455,8 @@ def _is_multiworker(strategy: Any) -> bool:
 # ------------------------------------------------------------------------------------------------ cards
 def write_card(card: dict, path: str | os.PathLike) -> Path:
     """Return the path of the model card JSON written atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(card, f, indent=2, default=_json_default)
-    os.chmod(tmp, _file_mode())  # mkstemp creates 0600; give the output the usual umask-based mode
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(card, path, default=_json_default)
 
-
-def _file_mode() -> int:
-    """Permission bits of a newly created file under the current umask (e.g. 0o644 for umask 022)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def _json_default(o: Any) -> Any:
