@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from eokit._io import write_json_atomic
 from eokit.paths import NOTEBOOK_DIR
 
 _NAME = re.compile(r"^(\d{2})_[A-Za-z0-9_\-]+\.ipynb$")
@@ -221,8 +222,4 @@ def _write_summary(output: Path, results: list[RunResult]) -> Path:
             for r in results
         ],
     }
-    path = output / "run.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    tmp.replace(path)
-    return path
+    return write_json_atomic(record, output / "run.json", default=str)

@@ -19,6 +19,7 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
+from eokit._io import write_json_atomic
 from eokit.schema import SAR_CHANNELS
 
 POLARISATIONS: tuple[str, ...] = ("HH", "HV")
@@ -373,11 +374,7 @@ def save_stats(stats: Mapping[str, Any], path: str | os.PathLike[str], overwrite
     if p.exists() and not overwrite:
         raise FileExistsError(f"{p} exists; pass overwrite=True to replace it")
     _check_stats(stats)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(stats, indent=2))
-    tmp.replace(p)
-    return p
+    return write_json_atomic(stats, p)
 
 
 def load_stats(path: str | os.PathLike[str]) -> dict[str, Any]:
