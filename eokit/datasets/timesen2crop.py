@@ -2,13 +2,17 @@
 
 The published tree is ``TimeSen2Crop/<tile>/dates.csv`` plus ``TimeSen2Crop/<tile>/<class 0..15>/<n>.csv``,
 one CSV per pixel (header ``B1,...,B9,Flag``, one integer row per acquisition of the tile). The real tree has
-1.2 million such files, so parsing is done in bulk: the bytes of many files are concatenated and parsed by a
-single C call (``numpy.fromstring``), with cheap per-file checks; only when a chunk fails is it re-read file
-by file to name the offending file and line. The published ``TimeSen2Crop.zip`` can be read in place (members
-inflated from a memory map), without unpacking 1.2 million files.
+1.2 million such files, so parsing is done in bulk: the bytes of many files are concatenated, proved to be in a
+strict subset of the grammar by a few whole-buffer checks (10 fields ``-?[0-9]{1,9}`` per line, no blank line,
+values in range) and parsed by a single C call (``numpy.fromstring``). Any chunk outside that subset goes to the
+exact per-file parser, which reads the same values or names the file, line and column at fault, so no input is
+ever read as other values. Accepted variants that change no value: a UTF-8 BOM, CRLF line ends, a missing final
+newline or empty lines after the last row. The published ``TimeSen2Crop.zip`` can be read in place (members
+inflated from a memory map), without unpacking 1.2 million files; it is read and refused exactly as its tree.
 
-Zarr store layout (written by :func:`to_zarr`): per-sample arrays ``reflectance``, ``flag``, ``label``,
-``tile_index``, ``source_file`` chunked along ``sample``, plus per-tile tables ``tile_names`` and ``tile_dates``;
+Zarr store layout (written by :func:`to_zarr` in Zarr format ``eokit._io.ZARR_FORMAT``, text as ``<U``): per-sample
+arrays ``reflectance``, ``flag``, ``label``, ``tile_index``, ``source_file`` chunked along ``sample``, plus
+per-tile tables ``tile_names`` and ``tile_dates``;
 :func:`open` rebuilds ``date``, ``tile`` and ``label_name`` lazily from the tables, so a store opens as the same
 Dataset as the tree.
 """
@@ -16,20 +20,22 @@ Dataset as the tree.
 from __future__ import annotations
 
 import builtins
+import datetime
 import hashlib
-import io
 import json
 import os
+import re
 import shutil
 import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 import xarray as xr
 
+from eokit._io import ZARR_FORMAT, write_zarr_dataset, zarr_compressors
 from eokit.schema import (
     FLAG_NODATA,
     TIMESERIES_SCHEMA,
@@ -45,7 +51,21 @@ __all__ = ["open", "write", "to_zarr", "HEADER"]
 HEADER: str = ",".join(TS2C_CSV_COLUMNS)
 _HEADER_B = HEADER.encode()
 _NCOL = len(TS2C_CSV_COLUMNS)
-_VALID_FLAGS = (0, 1, 2, 3)
+_BOM = b"\xef\xbb\xbf"
+_DATES_HEADER = "acquisition_date"
+_DATES_HEADER_B = _DATES_HEADER.encode()
+_EPOCH = datetime.date(1970, 1, 1)
+_CLASS_DIRS = {str(i): i for i in range(len(TS2C_CLASSES))}  # the canonical names only: not '00', not '+1'
+#: allowed range per CSV column: reflectance x 10000 is stored as int16, Flag is 0 clear .. 3 snow
+_LIMITS = [(-32768, 32767)] * (_NCOL - 1) + [(0, 3)]
+_LO = np.array([lo for lo, _ in _LIMITS], dtype=np.int64)
+_HI = np.array([hi for _, hi in _LIMITS], dtype=np.int64)
+_INT_RE = re.compile(rb"-?[0-9]+")
+_ROW_RE = re.compile(rb"-?[0-9]+(?:,-?[0-9]+){%d}" % (_NCOL - 1))
+#: the bytes of a field on the fast path; with ',' and LF the only ones it lets through
+_FIELD_BYTES = b"0123456789-"
+_ROW_SEPS = b"," * (_NCOL - 1) + b"\n"
+_FAST_MAX_FIELD = 9  # a field of at most 9 characters cannot overflow int32
 _COMPLETE_ATTR = "eokit_complete"
 
 OnError = Literal["raise", "skip"]
@@ -108,13 +128,21 @@ class _ZipSource:
         k = len(self.prefix)
         self._info = {i.filename[k:]: (i.header_offset, i.compress_size, i.compress_type, i.file_size)
                       for i in infos if i.filename.startswith(self.prefix) and not i.is_dir()}
+        # the folders the archive holds, as os.scandir would list them unpacked (empty folders included, names
+        # starting with '.' left out), so a zip and its unpacked tree are read and refused alike
         self._tree: dict[str, dict[str, list[str]]] = {}
-        for rel in self._info:
-            parts = rel.split("/")
-            if len(parts) == 2:
-                self._tree.setdefault(parts[0], {})
-            elif len(parts) == 3 and parts[2].endswith(".csv"):
-                self._tree.setdefault(parts[0], {}).setdefault(parts[1], []).append(parts[2])
+        for i in infos:
+            if not i.filename.startswith(self.prefix):
+                continue
+            parts = i.filename[k:].rstrip("/").split("/")
+            if not parts[0] or parts[0].startswith(".") or (len(parts) == 1 and not i.is_dir()):
+                continue
+            tile = self._tree.setdefault(parts[0], {})
+            if len(parts) == 1 or parts[1].startswith(".") or (len(parts) == 2 and not i.is_dir()):
+                continue
+            files = tile.setdefault(parts[1], [])
+            if len(parts) == 3 and not i.is_dir() and parts[2].endswith(".csv"):
+                files.append(parts[2])
         self._mm: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -188,32 +216,61 @@ def _source(path: str | Path) -> _DirSource | _ZipSource:
     )
 
 
+def _normalize(data: bytes) -> bytes:
+    """Return the text of a CSV with a UTF-8 BOM removed, CRLF line ends made LF and one final LF (if any
+    text): the variants other producers write (Excel: BOM + CRLF) that do not change a value."""
+    if data.startswith(_BOM):
+        data = data[3:]
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    if not data.endswith(b"\n"):
+        return data + b"\n" if data else data
+    if data.endswith(b"\n\n"):  # empty lines after the last row: nothing follows them, so nothing shifts
+        data = data.rstrip(b"\n") + b"\n"
+    return data
+
+
+def _show(b: bytes) -> str:
+    return repr(b.decode("utf-8", errors="replace"))
+
+
+def _parse_dates(path: str, data: bytes) -> np.ndarray:
+    """Return the acquisition dates (datetime64[ns]) of one dates.csv; ValueError naming file and line."""
+    lines = _normalize(data).split(b"\n")[:-1]
+    if not lines or lines[0] != _DATES_HEADER_B:
+        got = _show(lines[0]) if lines else "an empty file"
+        raise ValueError(f"{path}, line 1: expected header {_DATES_HEADER!r}, got {got}")
+    out: list[int] = []
+    prev = ""
+    for i, line in enumerate(lines[1:], start=2):
+        if not line:
+            raise ValueError(f"{path}, line {i}: blank line between dates (expected one YYYYMMDD per line)")
+        s = line.decode("ascii", errors="replace")
+        if len(s) != 8 or not all("0" <= c <= "9" for c in s):
+            raise ValueError(f"{path}, line {i}: expected a date YYYYMMDD, got {_show(line)}")
+        try:
+            day = datetime.date(int(s[:4]), int(s[4:6]), int(s[6:]))
+        except ValueError as e:
+            raise ValueError(f"{path}, line {i}: {s!r} is not a valid date YYYYMMDD ({e})") from None
+        if not 1678 <= day.year <= 2261:  # the span of datetime64[ns]
+            raise ValueError(f"{path}, line {i}: date {s} outside the supported years 1678..2261")
+        if prev and s <= prev:
+            what = "repeats" if s == prev else "is before"
+            raise ValueError(f"{path}, line {i}: date {s} {what} {prev} of line {i - 1} (expected dates "
+                             "strictly increasing, oldest first, no duplicates)")
+        prev = s
+        out.append((day - _EPOCH).days)
+    if not out:
+        raise ValueError(f"{path}: no acquisition dates (expected one YYYYMMDD per line after the header)")
+    return np.array(out, dtype="datetime64[D]").astype("datetime64[ns]")
+
+
 def _read_dates(src: _DirSource | _ZipSource, rel: str) -> np.ndarray:
     path = src.where(rel)
     if not src.exists(rel):
         raise FileNotFoundError(f"{path}: missing; every tile folder must hold dates.csv "
                                 "(header acquisition_date, one YYYYMMDD per line)")
-    lines = src.read(rel).decode("utf-8", errors="replace").splitlines()
-    if not lines or lines[0].strip() != "acquisition_date":
-        got = lines[0].strip() if lines else "an empty file"
-        raise ValueError(f"{path}, line 1: expected header 'acquisition_date', got {got!r}")
-    out = []
-    for i, line in enumerate(lines[1:], start=2):
-        s = line.strip()
-        if not s:
-            continue
-        if len(s) != 8 or not s.isdigit():
-            raise ValueError(f"{path}, line {i}: expected a date YYYYMMDD, got {s!r}")
-        try:
-            out.append(np.datetime64(f"{s[:4]}-{s[4:6]}-{s[6:]}", "ns"))
-        except ValueError as e:
-            raise ValueError(f"{path}, line {i}: {s!r} is not a valid date YYYYMMDD") from e
-    if not out:
-        raise ValueError(f"{path}: no acquisition dates (expected one YYYYMMDD per line after the header)")
-    d = np.array(out, dtype="datetime64[ns]")
-    if np.any(np.diff(d) <= np.timedelta64(0)):
-        raise ValueError(f"{path}: dates are not strictly increasing (expected oldest first)")
-    return d
+    return _parse_dates(path, src.read(rel))
 
 
 def _num_key(stem: str) -> tuple[int, Any]:
@@ -239,14 +296,14 @@ def _scan(src: _DirSource | _ZipSource, tiles: Iterable[str] | None, on_error: O
         try:
             tile = _Tile(name, _read_dates(src, f"{name}/dates.csv"))
             for cname in sorted(src.dirs(name), key=_num_key):
-                if not (cname.isdigit() and 0 <= int(cname) < len(TS2C_CLASSES)):
+                if cname not in _CLASS_DIRS:
                     msg = (f"{src.where(name + '/' + cname)}: class folder {cname!r} is not a class id "
-                           f"(expected folders named 0..{len(TS2C_CLASSES) - 1})")
+                           f"(expected folders named 0..{len(TS2C_CLASSES) - 1}, written without leading zeros)")
                     if on_error == "skip":
                         skipped.append(msg)
                         continue
                     raise ValueError(msg)
-                label = int(cname)
+                label = _CLASS_DIRS[cname]
                 names_csv = sorted(src.csvs(f"{name}/{cname}"), key=_csv_sort_key)
                 tile.files.extend((label, f"{name}/{cname}/{n}") for n in names_csv)
             if not tile.files:
@@ -264,33 +321,94 @@ def _scan(src: _DirSource | _ZipSource, tiles: Iterable[str] | None, on_error: O
 # ----------------------------------------------------------------------------------------------------
 # bulk parsing
 # ----------------------------------------------------------------------------------------------------
-def _diagnose(path: str, data: bytes, n_dates: int) -> str:
-    """Return a message naming the first problem in one sample CSV (slow path, one file)."""
-    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines = lines[:-1]
-    if not lines or lines[0].strip() != HEADER:
-        got = lines[0].strip() if lines else "an empty file"
-        return f"{path}, line 1: expected header {HEADER!r}, got {got!r}"
+def _range_msg(col: int) -> str:
+    lo, hi = _LIMITS[col]
+    what = "0 clear, 1 cloud, 2 shadow, 3 snow" if col == _NCOL - 1 else "int16 reflectance x 10000"
+    return f"expected an integer in {lo}..{hi} ({what})"
+
+
+def _bad_row(path: str, i: int, line: bytes) -> str:
+    """Return the message for data line `i` that does not match the row grammar."""
+    parts = line.split(b",")
+    if len(parts) != _NCOL:
+        return (f"{path}, line {i}: expected {_NCOL} comma-separated fields ({HEADER}), got {len(parts)}: "
+                f"{_show(line)}")
+    for col, v in zip(TS2C_CSV_COLUMNS, parts):
+        if not _INT_RE.fullmatch(v):
+            return f"{path}, line {i}, column {col}: expected an integer, got {_show(v)}"
+    return f"{path}, line {i}: cannot be read: {_show(line)}"
+
+
+def _parse_one(path: str, data: bytes, n_dates: int) -> np.ndarray:
+    """Return the (n_dates, 10) int16 values of one sample CSV (the exact grammar, one file); ValueError naming
+    the file, line and column of the first fault."""
+    lines = _normalize(data).split(b"\n")[:-1]
+    if not lines or lines[0] != _HEADER_B:
+        got = _show(lines[0]) if lines else "an empty file"
+        raise ValueError(f"{path}, line 1: expected header {HEADER!r}, got {got}")
+    rows = []
     for i, line in enumerate(lines[1:], start=2):
-        parts = line.split(",")
-        if len(parts) != _NCOL:
-            return (f"{path}, line {i}: expected {_NCOL} comma-separated fields ({HEADER}), "
-                    f"got {len(parts)}: {line!r}")
-        for col, v in zip(TS2C_CSV_COLUMNS, parts):
-            try:
-                iv = int(v)
-            except ValueError:
-                return f"{path}, line {i}, field {col}: expected an integer, got {v!r}"
-            if col == "Flag" and iv not in _VALID_FLAGS:
-                return f"{path}, line {i}, field Flag: expected 0, 1, 2 or 3, got {iv}"
-            if col != "Flag" and not -32768 <= iv <= 32767:
-                return f"{path}, line {i}, field {col}: value {iv} does not fit int16 reflectance x 10000"
-    n = len(lines) - 1
-    if n != n_dates:
-        return f"{path}: {n} data rows, but the tile's dates.csv lists {n_dates} acquisitions"
-    return f"{path}: could not be parsed (no single faulty line found)"
+        if not line:
+            raise ValueError(f"{path}, line {i}: blank line between data rows (expected one row "
+                             f"{HEADER} per acquisition)")
+        if not _ROW_RE.fullmatch(line):
+            raise ValueError(_bad_row(path, i, line))
+        vals = [int(v) for v in line.split(b",")]
+        for col, (v, (lo, hi)) in enumerate(zip(vals, _LIMITS)):
+            if not lo <= v <= hi:  # Python ints: no overflow whatever the length
+                raise ValueError(f"{path}, line {i}, column {TS2C_CSV_COLUMNS[col]}: {_range_msg(col)}, got {v}")
+        rows.append(vals)
+    if len(rows) != n_dates:
+        raise ValueError(f"{path}: {len(rows)} data rows, but the tile's dates.csv lists {n_dates} acquisitions "
+                         "(expected one row per date)")
+    return np.array(rows, dtype=np.int16).reshape(n_dates, _NCOL)
+
+
+def _fast_parse(datas: list[bytes], n_dates: int) -> np.ndarray | None:
+    """Return the (n, n_dates, 10) int16 values of many sample CSVs parsed in bulk, or None when any file is
+    outside the strict subset this path proves correct (then the exact per-file parser decides).
+
+    The subset: each file is the header then `n_dates` lines of exactly 10 fields ``-?[0-9]{1,9}`` (checked
+    on the whole buffer with numpy), every value inside its column's range. It accepts nothing the exact
+    parser refuses and yields the same values, so a file is never read differently on the two paths."""
+    n = len(datas)
+    hdr = _HEADER_B + b"\n"
+    k = len(hdr)
+    bodies = []
+    for d in datas:  # per file only cheap C-level steps
+        d = _normalize(d)
+        if not d.startswith(hdr) or d.count(b"\n") != n_dates + 1:
+            return None
+        bodies.append(d[k:])
+    buf = b"".join(bodies)
+    del bodies
+    rows = n * n_dates
+    # with digits and '-' taken out, what is left must be 9 commas and a LF per line: no other byte, 10 fields
+    if not buf or buf.translate(None, _FIELD_BYTES) != _ROW_SEPS * rows:
+        return None
+    a = np.frombuffer(buf, dtype=np.uint8)
+    sep = np.flatnonzero(a < ord("-"))  # among the allowed bytes only ',' (44) and LF (10) are below '-' (45)
+    step = sep[1:] - sep[:-1]  # field width + 1 (field 0 starts at byte 0, so its width is sep[0])
+    if not 1 <= sep[0] <= _FAST_MAX_FIELD or (step.size and not (
+            step.min() >= 2 and step.max() <= _FAST_MAX_FIELD + 1)):  # no empty field or blank line, no overflow
+        return None
+    if b"-" in buf:  # '-' only as the first character of a field and followed by a digit
+        m = np.flatnonzero(a == ord("-"))
+        if ((m > 0) & (a[np.maximum(m - 1, 0)] >= ord("-"))).any() or (a[m + 1] < ord("0")).any():
+            return None
+    del a, sep, step
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            vals = np.fromstring(buf.replace(b"\n", b","), dtype=np.int32, sep=",")  # type: ignore[call-overload]
+        except (DeprecationWarning, ValueError):
+            return None
+    if vals.size != rows * _NCOL:
+        return None
+    vals = vals.reshape(n, n_dates, _NCOL)
+    if (vals.min(axis=(0, 1)) < _LO).any() or (vals.max(axis=(0, 1)) > _HI).any():
+        return None
+    return vals.astype(np.int16)
 
 
 def _read_bytes(path: str | Path) -> bytes:
@@ -311,68 +429,29 @@ def _read_bytes(path: str | Path) -> bytes:
 def _parse_files(src: _DirSource | _ZipSource, rel: list[str], n_dates: int, on_error: OnError,
                  skipped: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Parse sample CSVs of one tile; return (values (n, n_dates, 10) int16, kept mask (n,) bool)."""
-    n = len(rel)
-    hdr = _HEADER_B + b"\n"
-    datas: list[bytes] = []
-    ok = True
-    lines = n_dates + 1
     read = src.read
-    for r in rel:  # per file only cheap C-level checks: header, line count
-        d = read(r)
-        if not d.endswith(b"\n"):
-            d += b"\n"
-        if not d.startswith(hdr) or d.count(b"\n") != lines:
-            if d.replace(b"\r\n", b"\n").startswith(hdr) and d.count(b"\n") == lines:
-                pass  # CRLF line ends: handled on the whole buffer below
-            else:
-                ok = False
-                break
-        datas.append(d)
-    values = None
-    if ok:
-        buf = b"".join(datas)
-        del datas
-        if b"\r" in buf:
-            buf = buf.replace(b"\r\n", b"\n")
-        if buf.count(hdr) == n:
-            buf = buf.replace(hdr, b"").replace(b"\n", b",")
-            if buf.count(b",") == n * n_dates * _NCOL:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("error", DeprecationWarning)
-                    try:
-                        arr = np.fromstring(buf, dtype=np.int32, sep=",")
-                    except (DeprecationWarning, ValueError):
-                        arr = None
-                if arr is not None and arr.size == n * n_dates * _NCOL:
-                    arr = arr.reshape(n, n_dates, _NCOL)
-                    refl = arr[..., :-1]
-                    flag = arr[..., -1]
-                    if refl.min(initial=0) >= -32768 and refl.max(initial=0) <= 32767 and \
-                            flag.min(initial=0) >= 0 and flag.max(initial=0) <= 3:
-                        values = arr.astype(np.int16)
-    if values is not None:
-        return values, np.ones(n, dtype=bool)
-    # slow path: find the faulty files one by one
+    datas = [read(r) for r in rel]
+    return _parse_many(datas, lambda i: src.where(rel[i]), n_dates, on_error, skipped)
+
+
+def _parse_many(datas: list[bytes], where: Callable[[int], str], n_dates: int, on_error: OnError,
+                skipped: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Parse the bytes of many sample CSVs (bulk fast path, else file by file); `where(i)` names file i."""
+    n = len(datas)
+    if n:
+        values = _fast_parse(datas, n_dates)
+        if values is not None:
+            return values, np.ones(n, dtype=bool)
     out = np.zeros((n, n_dates, _NCOL), dtype=np.int16)
     kept = np.ones(n, dtype=bool)
-    for i, r in enumerate(rel):
-        p = src.where(r)
-        data = src.read(r)
+    for i, data in enumerate(datas):
         try:
-            a = np.loadtxt(io.BytesIO(data), delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
-            good = (data.replace(b"\r", b"").split(b"\n", 1)[0] == _HEADER_B and a.shape == (n_dates, _NCOL)
-                    and np.isin(a[:, -1], _VALID_FLAGS).all() and (np.abs(a[:, :-1]) <= 32767).all())
-        except ValueError:
-            good = False
-        if good:
-            out[i] = a
-            continue
-        msg = _diagnose(p, data, n_dates)
-        if on_error == "skip":
-            skipped.append(msg)
+            out[i] = _parse_one(where(i), data, n_dates)
+        except ValueError as e:
+            if on_error != "skip":
+                raise
+            skipped.append(str(e))
             kept[i] = False
-        else:
-            raise ValueError(msg)
     return out, kept
 
 
@@ -616,19 +695,14 @@ def _dataset_to_store(ds: xr.Dataset, store: str | Path, chunk: int = 20000) -> 
     out = out.assign(tile_dates=tmpl["tile_dates"], tile_names=tmpl["tile_names"])
     out = out.assign_coords(band=TS2C_BANDS)
     out.attrs = {"dataset": "TimeSen2Crop", _COMPLETE_ATTR: True, "skipped": []}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out.to_zarr(store, mode="w", encoding=_encoding(out, chunk), consolidated=True)
-    return Path(store)
+    return write_zarr_dataset(out, store, _encoding(out, chunk))
 
 
 # ----------------------------------------------------------------------------------------------------
 # Zarr conversion
 # ----------------------------------------------------------------------------------------------------
 def _encoding(ds: xr.Dataset, chunk: int) -> dict[str, dict[str, Any]]:
-    from zarr.codecs import BloscCodec
-
-    fast = [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
+    fast = zarr_compressors()
     enc: dict[str, dict[str, Any]] = {}
     for v in ds.data_vars:
         if "sample" in ds[v].dims:
@@ -662,25 +736,22 @@ def _template(n: int, n_time: int, scanned: list[_Tile], width: int, chunk: int)
 
 def _create_store(path: Path, n: int, n_time: int, scanned: list[_Tile], width: int, chunk: int,
                   attrs: dict[str, Any]) -> None:
-    """Create the empty store: small tables through xarray (CF dates), per-sample arrays directly with zarr
-    (the same metadata xarray writes, without its dask-graph overhead)."""
+    """Create the empty store (format `ZARR_FORMAT`): small tables through xarray (CF dates), per-sample arrays
+    directly with zarr (the same metadata xarray writes, without its dask-graph overhead)."""
     import zarr
-    from zarr.codecs import BloscCodec
 
     tmpl = _template(0, n_time, scanned, width, chunk)
     small = tmpl[["tile_dates", "tile_names"]].assign_coords(band=TS2C_BANDS)
     small.attrs.update(attrs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        small.to_zarr(path, mode="w", encoding={"tile_dates": _encoding(tmpl, chunk)["tile_dates"]},
-                      consolidated=False)
-        g = zarr.open_group(path, mode="r+", use_consolidated=False)
-        for v in ("reflectance", "flag", "label", "tile_index", "source_file"):
-            var = tmpl[v]
-            shape = (n,) + var.shape[1:]
-            g.create_array(v, shape=shape, chunks=(chunk,) + shape[1:], dtype=var.dtype,
-                           compressors=[BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")],
-                           fill_value="" if var.dtype.kind == "U" else 0, dimension_names=var.dims)
+    write_zarr_dataset(small, path, {"tile_dates": _encoding(tmpl, chunk)["tile_dates"]})
+    g = zarr.open_group(path, mode="r+", zarr_format=ZARR_FORMAT)
+    for v in ("reflectance", "flag", "label", "tile_index", "source_file"):
+        var = tmpl[v]
+        shape = (n,) + var.shape[1:]
+        # no fill value, as xarray writes: in format 2 xarray reads one as _FillValue (label 0 would become NaN);
+        # every chunk is written by its task anyway
+        g.create_array(v, shape=shape, chunks=(chunk,) + shape[1:], dtype=var.dtype, compressors=zarr_compressors(),
+                       fill_value=None, attributes={"_ARRAY_DIMENSIONS": list(var.dims)})
 
 
 def _chunk_arrays(src: _DirSource | _ZipSource, pieces: list[tuple[Any, ...]], n_time: int, tile_names: list[str],
@@ -717,11 +788,9 @@ def _write_chunk(src: _DirSource | _ZipSource, partial: str, progress: str, k: i
     arrays = _chunk_arrays(src, pieces, n_time, tile_names, width, on_error, skipped)
     import zarr
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        g = zarr.open_group(partial, mode="r+", use_consolidated=False)
-        for v, a in arrays.items():  # chunk-aligned region: no other task writes these chunks
-            g[v][start:start + len(a)] = a
+    g = zarr.open_group(partial, mode="r+", zarr_format=ZARR_FORMAT, use_consolidated=False)
+    for v, a in arrays.items():  # chunk-aligned region: no other task writes these chunks
+        g[v][start:start + len(a)] = a
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps(skipped))
     tmp.rename(marker)
@@ -796,7 +865,7 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
         joined = "\n".join(r for _, r in t.files)
         width = max(width, max(map(len, joined.split("\n"))))
         h.update(joined.encode())
-    manifest = f"v2:{h.hexdigest()}:{n}:{n_time}:{chunks}"
+    manifest = f"v3-zarr{ZARR_FORMAT}:{h.hexdigest()}:{n}:{n_time}:{chunks}"
 
     partial = store.with_name(store.name + ".partial")
     prog = store.with_name(store.name + ".progress")
@@ -841,11 +910,9 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
 
     import zarr
 
-    g = zarr.open_group(str(partial), mode="r+")
+    g = zarr.open_group(str(partial), mode="r+", zarr_format=ZARR_FORMAT, use_consolidated=False)
     g.attrs.update({_COMPLETE_ATTR: True, "skipped": skipped})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        zarr.consolidate_metadata(str(partial))
+    zarr.consolidate_metadata(str(partial), zarr_format=ZARR_FORMAT)
     if store.exists():
         shutil.rmtree(store)
     partial.rename(store)

@@ -54,3 +54,24 @@ def make_zip(root: str | Path, archive: str | Path, **kwargs) -> Path:
         for p in sorted(base.rglob("*")):
             zf.write(p, p.relative_to(base.parent).as_posix())
     return archive
+
+
+def sample_csv(rows: np.ndarray, bom: bool = False, crlf: bool = False, final_newline: bool = True) -> bytes:
+    """Return the bytes of one sample CSV holding `rows` ((n, 10) ints: B1..B9, Flag) in the published form,
+    optionally with a UTF-8 BOM and CRLF line ends as Excel writes them."""
+    lines = [HEADER] + [",".join(str(int(v)) for v in r) for r in np.asarray(rows).reshape(-1, 10)]
+    eol = "\r\n" if crlf else "\n"
+    text = eol.join(lines) + (eol if final_newline else "")
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode()
+
+
+def dates_csv(dates: list[str], bom: bool = False, crlf: bool = False, header: str = "acquisition_date") -> bytes:
+    """Return the bytes of one dates.csv listing `dates` (YYYYMMDD strings), optionally with BOM / CRLF."""
+    eol = "\r\n" if crlf else "\n"
+    return (b"\xef\xbb\xbf" if bom else b"") + (eol.join([header, *dates]) + eol).encode()
+
+
+def random_rows(rng: np.random.Generator, n_dates: int) -> np.ndarray:
+    """Return (n_dates, 10) valid values: reflectance anywhere in int16, Flag in 0..3."""
+    refl = rng.integers(-32768, 32768, size=(n_dates, 9))
+    return np.hstack([refl, rng.integers(0, 4, size=(n_dates, 1))])
