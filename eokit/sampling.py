@@ -7,13 +7,17 @@
    pixel counts per class (the class priors: each class's pixel share in the thematic product) and the
    number of eligible pixels (eroded, not cloudier than ``max_cloud_fraction``) per (class, field);
 2. on the client, per-class sample counts follow the strategy (``proportional`` to the priors,
-   ``balanced``, or ``capped``), with a minimum per class and an optional cap; they are spread over
-   fields (at most ``max_per_field`` each) and blocks with seeded multivariate hypergeometric draws, which
-   is uniform random sampling without replacement among the eligible pixels of a class;
-3. per block, the allotted pixels are drawn (seeded by block index, so any scheduler and any number of
-   workers give the same set for the same seed and chunking)
-   and their flag series read; the reflectance series of the chosen pixels are gathered with vectorised
-   point indexing, chunk by chunk. Memory is bounded by the chunk size, not the image size.
+   ``balanced``, or ``capped``), with a minimum per class and an optional cap;
+3. every eligible pixel gets a key from a counter-based hash (splitmix64) of the seed and its global index
+   ``row * width + col``; a class's sample is its pixels with the smallest keys, a uniform random sample
+   without replacement that needs no coordination between blocks. With at most K per field, a field's
+   candidates are its K smallest keys, and the class takes the smallest keys of a second, independent
+   stream among those candidates (uniform over the capped fields, as a multivariate hypergeometric draw).
+   Each block returns its bounded candidate list (with the candidates' flag series), the lists are merged
+   in a tree of dask tasks, so the driver receives the chosen pixels only. The set depends on the seed,
+   the data and the parameters only: not on the chunking, the scheduler or the number of workers;
+4. the reflectance series of the chosen pixels are gathered with vectorised point indexing, chunk by
+   chunk. Memory is bounded by the chunk size and the number of samples, not the image size.
 
 The result follows :data:`eokit.schema.TIMESERIES_SCHEMA` (like the TimeSen2Crop reader) plus per-sample
 ``x``, ``y`` (pixel centre, cube CRS) and ``field_id``; ``attrs["crs"]`` holds the CRS.
@@ -60,17 +64,27 @@ def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
     return out
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_allocation(samples: Any, strategy: Any, min_per_class: Any, cap_per_class: Any) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if not _is_int(samples) or samples <= 0:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    if not _is_int(min_per_class) or min_per_class < 0:
+        raise ValueError(f"min_per_class must be an integer >= 0, got {min_per_class!r}")
+    if cap_per_class is not None and (not _is_int(cap_per_class) or cap_per_class < 1):
+        raise ValueError(f"cap_per_class must be an integer >= 1 or None, got {cap_per_class!r}")
+    if strategy == "capped" and cap_per_class is None:
+        raise ValueError("strategy='capped' needs cap_per_class (the most samples any class may get)")
+
+
 def allocate(priors: Mapping[int, float], samples: int, strategy: str = "proportional", min_per_class: int = 0,
              cap_per_class: int | None = None) -> dict[int, int]:
     """Return the number of samples asked per class id for the given class priors (pixel shares)."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if samples <= 0:
-        raise ValueError(f"samples must be a positive number, got {samples}")
-    if cap_per_class is not None and cap_per_class < 1:
-        raise ValueError(f"cap_per_class must be >= 1 or None, got {cap_per_class}")
-    if strategy == "capped" and cap_per_class is None:
-        raise ValueError("strategy='capped' needs cap_per_class (the most samples any class may get)")
+    _check_allocation(samples, strategy, min_per_class, cap_per_class)
     ids = sorted(priors)
     w = np.array([priors[c] for c in ids], dtype=float)
     present = w > 0
@@ -118,44 +132,101 @@ def _count_block(flag_block: np.ndarray, polys: tuple, transform: Any, shape: tu
     return prior, elig
 
 
-def _choose_block(flag_block: np.ndarray, polys: tuple, transform: Any, shape: tuple[int, int],
-                  max_cloud_fraction: float, alloc: dict[tuple[int, int], int], seed: int, bi: int, bj: int,
-                  row0: int, col0: int) -> dict[str, np.ndarray]:
-    """Draw the allotted pixels of one block; return their global rows/cols, labels, fields and flags."""
+# splitmix64 (Steele, Lea & Flood 2014): output i of the generator seeded s is mix(s + (i + 1) * gamma)
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_STREAM = np.uint64(0xD1B54A32D192ED03)
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def _pixel_keys(seed: int, stream: int, gidx: np.ndarray) -> np.ndarray:
+    """uint64 key of each global pixel index: splitmix64 output number `gidx` of the (seed, stream) generator."""
+    base = _mix64(_mix64(np.array([seed % 2**64], dtype=np.uint64)) ^ (np.array([stream + 1], np.uint64) * _STREAM))
+    return _mix64(base + (np.asarray(gidx).astype(np.uint64) + np.uint64(1)) * _GAMMA)
+
+
+def _smallest(group: np.ndarray, key: np.ndarray, gidx: np.ndarray, limit: int | Mapping[int, int]) -> np.ndarray:
+    """Positions of the `limit` smallest (key, pixel index) of each group; `limit` an int or per group id."""
+    if len(group) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((gidx, key, group))
+    g = group[order]
+    rank = np.arange(len(g)) - np.searchsorted(g, g, side="left")
+    if isinstance(limit, Mapping):
+        ids, inv = np.unique(g, return_inverse=True)
+        lim = np.array([limit.get(int(k), 0) for k in ids], dtype=np.int64)[inv]
+    else:
+        lim = limit
+    return np.sort(order[rank < lim])
+
+
+def _keep(cand: dict[str, np.ndarray], need: Mapping[int, int], per_field: int | None, seed: int,
+          final: bool) -> np.ndarray:
+    """Positions of the candidates that can still be sampled (final: the sample itself).
+
+    Without a per-field cap a class's sample is its `need` smallest keys, so any subset keeps only those of
+    its own. With a cap K, a field's candidates are its K smallest keys (also decidable on any subset); the
+    class's sample is then the smallest keys of a second stream among all its fields' candidates (final).
+    """
+    gidx = cand["gidx"]
+    if per_field is None:
+        return _smallest(cand["label"], _pixel_keys(seed, 0, gidx), gidx, need)
+    idx = _smallest(cand["field_id"], _pixel_keys(seed, 0, gidx), gidx, per_field)
+    if not final:
+        return idx
+    return idx[_smallest(cand["label"][idx], _pixel_keys(seed, 1, gidx[idx]), gidx[idx], need)]
+
+
+def _candidates_block(flag_block: np.ndarray, polys: tuple, transform: Any, shape: tuple[int, int],
+                      max_cloud_fraction: float, need: dict[int, int], per_field: int | None, seed: int,
+                      row0: int, col0: int, width: int) -> dict[str, np.ndarray]:
+    """The block's candidates (global pixel index, label, field id, flag series) that can still be sampled."""
     lab_e, fid_e, _ = _block_rasters(*polys, transform, shape, full=False)
-    ok = _eligible(flag_block, lab_e, max_cloud_fraction)
-    rng = np.random.default_rng([seed, bi, bj])
-    flat = np.flatnonzero(ok.ravel())  # raster order
-    f = fid_e.ravel()[flat]
-    order = np.argsort(f, kind="stable")
-    flat, f = flat[order], f[order]
-    chosen = []
-    for (lab, fid) in sorted(alloc):
-        n = alloc[(lab, fid)]
-        lo, hi = np.searchsorted(f, fid, "left"), np.searchsorted(f, fid, "right")
-        cand = flat[lo:hi]
-        if n > len(cand):  # cannot happen unless the inputs changed between the two passes
-            raise RuntimeError(f"block {bi},{bj}: {n} samples allotted to field {fid} but {len(cand)} eligible")
-        chosen.append(np.sort(rng.choice(cand, size=n, replace=False)))
-    idx = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
-    r, c = np.divmod(idx, shape[1])
-    return {
-        "row": (r + row0).astype(np.int64),
-        "col": (c + col0).astype(np.int64),
-        "label": lab_e[r, c].astype(np.int64),
-        "field_id": fid_e[r, c].astype(np.int64),
-        "flag": flag_block[:, r, c].T.astype(np.uint8),
-    }
+    ok = _eligible(flag_block, lab_e, max_cloud_fraction) & np.isin(lab_e, [k for k, v in need.items() if v > 0])
+    r, c = np.nonzero(ok)
+    cand = {"gidx": (r + row0).astype(np.int64) * width + (c + col0), "label": lab_e[r, c].astype(np.int64),
+            "field_id": fid_e[r, c].astype(np.int64)}
+    idx = _keep(cand, need, per_field, seed, final=False)
+    out = {k: v[idx] for k, v in cand.items()}
+    out["flag"] = flag_block[:, r[idx], c[idx]].T.astype(np.uint8)
+    return out
+
+
+def _merge_candidates(need: dict[int, int], per_field: int | None, seed: int, final: bool,
+                      *parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The candidates of several blocks that can still be sampled (final: the sample)."""
+    cand = {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
+    idx = _keep(cand, need, per_field, seed, final)
+    return {k: v[idx] for k, v in cand.items()}
+
+
+def _merge_tree(parts: list, need: dict[int, int], per_field: int | None, seed: int, fan_in: int = 16) -> Any:
+    """A delayed tree of merges over the blocks' candidate lists (fan-in `fan_in`); its root is the sample."""
+    merge = dask.delayed(_merge_candidates, pure=False)
+    while len(parts) > fan_in:
+        parts = [merge(need, per_field, seed, False, *parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
+    return merge(need, per_field, seed, True, *parts)
 
 
 # --- compute helpers -----------------------------------------------------------------------------
 
 
+_SCHEDULERS = ("threads", "threading", "processes", "multiprocessing", "synchronous", "sync", "single-threaded")
+
+
 @contextmanager
 def _client(scheduler: Any) -> Iterator[Any]:
-    if scheduler is None or scheduler in ("threads", "processes", "synchronous", "sync", "single-threaded"):
+    if scheduler is None or (isinstance(scheduler, str) and scheduler in _SCHEDULERS):
         yield None
         return
+    if isinstance(scheduler, str) and ":" not in scheduler:
+        raise ValueError(f"scheduler {scheduler!r} is neither a dask scheduler name {_SCHEDULERS} nor a scheduler "
+                         "address (e.g. 'tcp://127.0.0.1:8786')")
     from distributed import Client
 
     if isinstance(scheduler, Client):
@@ -172,7 +243,8 @@ def _client(scheduler: Any) -> Iterator[Any]:
                      f"got {scheduler!r}")
 
 
-def _compute(objs: list, client: Any, scheduler: Any, progress: bool, desc: str) -> list:
+def _compute(objs: list, client: Any, scheduler: Any, progress: bool, desc: str, last_only: bool = False) -> list:
+    """The computed objs (last_only: only the last one's result, the others are its inputs, for progress)."""
     if not objs:
         return []
     if client is not None:
@@ -181,16 +253,16 @@ def _compute(objs: list, client: Any, scheduler: Any, progress: bool, desc: str)
 
         with client.as_current():
             futures = client.compute(objs)
-            with tqdm(total=len(futures), desc=desc, disable=not progress, unit="block") as bar:
+            with tqdm(total=len(futures), desc=desc, disable=not progress, unit="task") as bar:
                 for _ in as_completed(futures):
                     bar.update(1)
-            return client.gather(futures)
+            return [futures[-1].result()] if last_only else client.gather(futures)
     from tqdm.dask import TqdmCallback
 
     kw = {"scheduler": scheduler} if isinstance(scheduler, str) else {}
     ctx = TqdmCallback(desc=desc) if progress else nullcontext()
     with ctx:
-        return list(dask.compute(*objs, **kw))
+        return list(dask.compute(*(objs[-1:] if last_only else objs), **kw))
 
 
 # --- the sampler ---------------------------------------------------------------------------------
@@ -217,34 +289,32 @@ def make_training_set(
 ) -> xr.Dataset:
     """Return a stratified training set (TIMESERIES_SCHEMA + x, y, field_id) sampled from cube + polygons.
 
-    cube: a Dataset from :func:`eokit.cube.open` or a path it opens. polygons: a GeoDataFrame or a GPKG/SHP/
-    GeoParquet path, any CRS; `label_column` holds the codes, `mapping` maps them to classes (see
-    :func:`eokit.labels.read_polygons`). samples: the total asked; per class it follows `strategy`
-    (``proportional`` to the class priors, ``balanced``, or ``capped`` at `cap_per_class` with the rest
-    given to the other classes), then is raised to `min_per_class` (so the total can exceed `samples`) and
-    cut to `cap_per_class`. A class with fewer eligible pixels than asked gives all it has, with a warning.
+    cube: a Dataset from :func:`eokit.cube.open` (with its ``flag`` layer) or a path it opens. polygons: a
+    GeoDataFrame or a GPKG/SHP/GeoParquet path, any CRS; `label_column` holds the codes, `mapping` maps them
+    to classes (see :func:`eokit.labels.read_polygons`). samples: the total asked; per class it follows
+    `strategy` (``proportional`` to the class priors, ``balanced``, or ``capped`` at `cap_per_class` with the
+    rest given to the other classes), then is raised to `min_per_class` (so the total can exceed `samples`)
+    and cut to `cap_per_class`. A class with fewer eligible pixels than asked gives all it has, with a
+    warning; so does a class whose polygons reach the cube but cover no pixel centre.
     erosion: pixels removed inside each field boundary; max_per_field: at most K samples per field;
     max_cloud_fraction: pixels whose share of non-clear observations (flag != 0) is above it are left out.
+    seed: the sample is a uniform random one without replacement, fixed by the seed, the data and the
+    parameters: the same whatever the chunking, the scheduler or the number of workers.
     scheduler: None (dask's default), a scheduler name, a ``distributed.Client`` or a scheduler address.
     tile: the tile name stored per sample (default: the cube's ``attrs["tile"]`` or "").
     """
-    if not 0 <= max_cloud_fraction <= 1:
-        raise ValueError(f"max_cloud_fraction must be within [0, 1], got {max_cloud_fraction}")
-    if max_per_field is not None and max_per_field < 1:
-        raise ValueError(f"max_per_field must be >= 1 or None, got {max_per_field}")
-    if min_per_class < 0:
-        raise ValueError(f"min_per_class must be >= 0, got {min_per_class}")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    _check_args(samples, strategy, seed, erosion, min_per_class, cap_per_class, max_per_field, max_cloud_fraction)
     if not isinstance(cube, xr.Dataset):
         cube = _cube.open(cube)
-    for v in ("reflectance", "flag"):
+    for v, what in (("reflectance", "(time, band, y, x)"), ("flag", "(time, y, x) uint8, 0 = clear")):
         if v not in cube:
-            raise ValueError(f"the cube has no {v!r} variable; open it with eokit.cube.open")
+            raise ValueError(f"the cube has no {v!r} variable {what}; make_training_set needs it: open the cube "
+                             f"with eokit.cube.open (variables given: {sorted(map(str, cube.data_vars))})")
     if cube.rio.crs is None:
         raise ValueError("the cube has no CRS (cube.rio.crs is None); write one with cube.rio.write_crs(...)")
     polys = read_polygons(polygons, label_column, mapping=mapping, crs=cube.rio.crs, on_missing=on_missing,
                           name_column=name_column)
+    _check_labels(polys, polygons, label_column)
     names = _class_names(polys)
     plan = _BlockPlan(polys, cube, "label", erosion)
     if not plan.bounds_overlap():
@@ -255,82 +325,25 @@ def make_training_set(
     flag = flag.rechunk((-1, plan.ychunks, plan.xchunks)) if hasattr(flag, "rechunk") else _as_dask(
         flag, plan)
     flag_blocks = flag.to_delayed()
-    blocks = plan.blocks()
-    windows = {(i, j): plan.window(r0, c0, nr, nc) for i, j, r0, c0, nr, nc in blocks}
-
-    # pass 1: priors and eligible counts per block
-    tasks = [dask.delayed(_count_block, pure=False)(flag_blocks[0, i, j], windows[(i, j)][1], windows[(i, j)][0],
-                                                   (nr, nc), max_cloud_fraction)
-             for i, j, r0, c0, nr, nc in blocks if len(windows[(i, j)][1][0])]
-    tkeys = [(i, j) for i, j, *_ in blocks if len(windows[(i, j)][1][0])]
+    blocks = {(i, j): (r0, c0, nr, nc) for i, j, r0, c0, nr, nc in plan.blocks()}
+    windows = {k: plan.window(*b) for k, b in blocks.items()}
+    windows = {k: w for k, w in windows.items() if len(w[1][0])}  # blocks some polygon touches
     with _client(scheduler) as client:
         sched = scheduler if client is None else None
-        counted = _compute(tasks, client, sched, progress, "label pixels")
-        prior_px: dict[int, int] = defaultdict(int)
-        elig: dict[int, dict[int, dict[tuple[int, int], int]]] = defaultdict(lambda: defaultdict(dict))
-        for key, (pr, el) in zip(tkeys, counted):
-            for k, v in pr.items():
-                prior_px[k] += v
-            for (lab, fid), v in el.items():
-                elig[lab][fid][key] = v
-        total_px = sum(prior_px.values())
-        if total_px == 0:
-            raise ValueError(f"the polygons of {_where(polygons)} cover no pixel centre of the cube")
-        for lab in names:
-            prior_px.setdefault(lab, 0)
-        priors = {lab: prior_px[lab] / total_px for lab in sorted(prior_px)}
-        asked = allocate(priors, samples, strategy, min_per_class, cap_per_class)
-
-        # spread each class's samples over fields (<= max_per_field each) and blocks
-        rng = np.random.default_rng(seed)
-        alloc: dict[tuple[int, int], dict[tuple[int, int], int]] = defaultdict(dict)
-        report, notes = [], []
-        for lab in sorted(asked):
-            fields = sorted(elig.get(lab, {}))
-            n_f = np.array([sum(elig[lab][f].values()) for f in fields], dtype=np.int64)
-            cap_f = np.minimum(n_f, max_per_field) if max_per_field else n_f
-            available = int(cap_f.sum())
-            take = min(asked[lab], available)
-            if take < asked[lab]:
-                msg = (f"class {names.get(lab, lab)!r} (id {lab}): {asked[lab]} samples asked, only {available} "
-                       f"eligible pixels (erosion {erosion}, max_cloud_fraction {max_cloud_fraction}"
-                       + (f", max_per_field {max_per_field}" if max_per_field else "") + ")")
-                notes.append(msg)
-                warnings.warn(msg, stacklevel=2)
-            if take > 0:
-                per_field = rng.multivariate_hypergeometric(cap_f, take, method="marginals")
-                for f, k in zip(fields, per_field):
-                    if k == 0:
-                        continue
-                    bkeys = sorted(elig[lab][f])
-                    per_block = rng.multivariate_hypergeometric(
-                        np.array([elig[lab][f][b] for b in bkeys], dtype=np.int64), int(k), method="marginals")
-                    for b, kb in zip(bkeys, per_block):
-                        if kb:
-                            alloc[b][(lab, f)] = int(kb)
-            report.append({"label": lab, "label_name": names.get(lab, str(lab)), "pixels": prior_px[lab],
-                           "prior": priors[lab], "asked": asked[lab], "available": available, "sampled": take})
-        if not alloc:
-            raise ValueError("no eligible pixel to sample: every labelled pixel is on a field boundary "
-                             f"(erosion {erosion}) or cloudier than max_cloud_fraction {max_cloud_fraction}")
-
-        # pass 2: draw the pixels in each block and read their flags
-        by_block = {(i, j): (r0, c0, nr, nc) for i, j, r0, c0, nr, nc in blocks}
-        ckeys = sorted(alloc)
-        tasks = []
-        for (i, j) in ckeys:
-            r0, c0, nr, nc = by_block[(i, j)]
-            t, polys_ij = windows[(i, j)]
-            tasks.append(dask.delayed(_choose_block, pure=False)(
-                flag_blocks[0, i, j], polys_ij, t, (nr, nc), max_cloud_fraction, alloc[(i, j)], seed, i, j,
-                r0, c0))
-        parts = _compute(tasks, client, sched, progress, "draw samples")
-        picked = {k: np.concatenate([p[k] for p in parts]) for k in ("row", "col", "label", "field_id")}
-        picked["flag"] = np.concatenate([p["flag"] for p in parts], axis=0)
-        order = np.lexsort((picked["col"], picked["row"], picked["field_id"], picked["label"]))
-        picked = {k: v[order] for k, v in picked.items()}
-
-        # pass 3: gather the reflectance series of the chosen pixels, chunk by chunk
+        tasks = [dask.delayed(_count_block, pure=False)(flag_blocks[0, i, j], windows[(i, j)][1],
+                                                       windows[(i, j)][0], blocks[(i, j)][2:], max_cloud_fraction)
+                 for (i, j) in windows]
+        counted = dict(zip(windows, _compute(tasks, client, sched, progress, "label pixels")))
+        touching = {int(k) for w in windows.values() for k in w[1][2]}
+        need, report, notes = _takes(counted, names, touching, samples, strategy, min_per_class, cap_per_class,
+                                     max_per_field, erosion, max_cloud_fraction, _where(polygons))
+        tasks = [dask.delayed(_candidates_block, pure=False)(
+            flag_blocks[0, i, j], windows[(i, j)][1], windows[(i, j)][0], blocks[(i, j)][2:], max_cloud_fraction,
+            need, max_per_field, int(seed), *blocks[(i, j)][:2], plan.nx)
+            for (i, j), (_, elig) in counted.items() if any(need.get(lab, 0) for lab, _ in elig)]
+        tasks.append(_merge_tree(tasks, need, max_per_field, int(seed)))
+        (picked,) = _compute(tasks, client, sched, progress, "draw samples", last_only=True)
+        picked = _order(picked, need, plan.nx)
         rows = xr.DataArray(picked["row"], dims="sample")
         cols = xr.DataArray(picked["col"], dims="sample")
         refl = cube["reflectance"].transpose("time", "band", "y", "x").isel(y=rows, x=cols)
@@ -341,6 +354,84 @@ def make_training_set(
         min_per_class=int(min_per_class), cap_per_class=cap_per_class, max_per_field=max_per_field,
         max_cloud_fraction=float(max_cloud_fraction), label_column=label_column,
         polygons=_where(polygons), mapping=mapping if isinstance(mapping, (str, type(None))) else str(mapping)))
+
+
+def _check_args(samples: Any, strategy: Any, seed: Any, erosion: Any, min_per_class: Any, cap_per_class: Any,
+                max_per_field: Any, max_cloud_fraction: Any) -> None:
+    _check_allocation(samples, strategy, min_per_class, cap_per_class)
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if not _is_int(erosion) or erosion < 0:
+        raise ValueError(f"erosion must be an integer >= 0 (pixels), got {erosion!r}")
+    if max_per_field is not None and (not _is_int(max_per_field) or max_per_field < 1):
+        raise ValueError(f"max_per_field must be an integer >= 1 or None, got {max_per_field!r}")
+    if (not isinstance(max_cloud_fraction, (int, float, np.integer, np.floating))
+            or isinstance(max_cloud_fraction, bool) or not 0 <= max_cloud_fraction <= 1):
+        raise ValueError(f"max_cloud_fraction must be a number within [0, 1], got {max_cloud_fraction!r}")
+
+
+def _check_labels(polys: Any, polygons: Any, label_column: str) -> None:
+    """Refuse class ids the label rasters cannot hold (read_polygons refuses empty sets and fractional ids)."""
+    lab = polys["label"].to_numpy()
+    bad = (lab < 0) | (lab > np.iinfo(np.int32).max)
+    if bad.any():
+        raise ValueError(f"{_where(polygons)}: label column {label_column!r} gives class id {int(lab[bad][0])} (row "
+                         f"{polys.index[bad][0]}); expected class ids from 0 to {np.iinfo(np.int32).max}")
+
+
+def _takes(counted: dict, names: dict[int, str], touching: set[int], samples: int, strategy: str,
+           min_per_class: int, cap_per_class: int | None, max_per_field: int | None, erosion: int,
+           max_cloud_fraction: float, where: str) -> tuple[dict[int, int], list, list]:
+    """Samples to take per class (asked, cut to the eligible pixels), the report rows and the warnings."""
+    prior_px: dict[int, int] = defaultdict(int)
+    elig: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for pr, el in counted.values():
+        for k, v in pr.items():
+            prior_px[k] += v
+        for (lab, fid), v in el.items():
+            elig[lab][fid] += v
+    total_px = sum(prior_px.values())
+    if total_px == 0:
+        raise ValueError(f"the polygons of {where} cover no pixel centre of the cube (classes "
+                         f"{sorted(names.get(k, str(k)) for k in touching)}); expected polygons of at least "
+                         "one pixel")
+    notes: list[str] = []
+    for lab in sorted(touching - set(prior_px)):
+        notes.append(f"class {names.get(lab, str(lab))!r} (id {lab}): its polygons reach the cube but cover no "
+                     "pixel centre (smaller than a pixel?); no samples of it")
+        warnings.warn(notes[-1], stacklevel=3)
+    for lab in names:
+        prior_px.setdefault(lab, 0)
+    priors = {lab: prior_px[lab] / total_px for lab in sorted(prior_px)}
+    asked = allocate(priors, samples, strategy, min_per_class, cap_per_class)
+    need, report = {}, []
+    for lab in sorted(asked):
+        n_f = np.array(list(elig.get(lab, {}).values()), dtype=np.int64)
+        available = int((np.minimum(n_f, max_per_field) if max_per_field else n_f).sum())
+        need[lab] = min(asked[lab], available)
+        if need[lab] < asked[lab]:
+            notes.append(f"class {names.get(lab, str(lab))!r} (id {lab}): {asked[lab]} samples asked, only "
+                         f"{available} eligible pixels (erosion {erosion}, max_cloud_fraction {max_cloud_fraction}"
+                         + (f", max_per_field {max_per_field}" if max_per_field else "") + ")")
+            warnings.warn(notes[-1], stacklevel=3)
+        report.append({"label": lab, "label_name": names.get(lab, str(lab)), "pixels": prior_px[lab],
+                       "prior": priors[lab], "asked": asked[lab], "available": available, "sampled": need[lab]})
+    if not any(need.values()):
+        raise ValueError("no eligible pixel to sample: every labelled pixel is on a field boundary "
+                         f"(erosion {erosion}) or cloudier than max_cloud_fraction {max_cloud_fraction}")
+    return need, report, notes
+
+
+def _order(picked: dict[str, np.ndarray], need: dict[int, int], width: int) -> dict[str, np.ndarray]:
+    """The sample sorted by class, field and pixel, with rows and columns; checks the counts per class."""
+    got = dict(zip(*np.unique(picked["label"], return_counts=True)))
+    short = {lab: (int(got.get(lab, 0)), n) for lab, n in need.items() if got.get(lab, 0) != n}
+    if short:  # cannot happen unless the inputs changed between the two passes
+        raise RuntimeError(f"samples drawn per class differ from the eligible counts (drawn, expected): {short}")
+    order = np.lexsort((picked["gidx"], picked["field_id"], picked["label"]))
+    out = {k: v[order] for k, v in picked.items()}
+    out["row"], out["col"] = np.divmod(out.pop("gidx"), width)
+    return out
 
 
 def _as_dask(arr: Any, plan: _BlockPlan) -> Any:
@@ -440,21 +531,17 @@ def _swap_in(tmp: Path, path: Path) -> None:
 
 def write_zarr(ds: xr.Dataset, store: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write the training set to a Zarr store (via a temporary sibling, then renamed); return its path."""
+    from eokit._io import write_zarr_dataset
+
     path = Path(store)
     _check_target(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(path)
     out = ds.copy()
-    for k, v in out.variables.items():
-        if v.dtype.kind in ("O", "T"):
-            out[k] = v.astype(str)
+    for k in out.variables:
         out[k].encoding = {}
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*not part of the Zarr.*")
-            warnings.filterwarnings("ignore", message=".*FixedLengthUTF32.*")
-            warnings.filterwarnings("ignore", message="Consolidated metadata.*")
-            out.to_zarr(tmp, mode="w", consolidated=True)
+        write_zarr_dataset(out, tmp)  # Zarr format and text dtype chosen in one place (eokit._io)
         _swap_in(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

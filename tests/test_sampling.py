@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import warnings
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
+from badinput import refuses, warns_naming
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from shapely.geometry import box
 
 from eokit import cube, sampling
@@ -177,9 +182,9 @@ def test_timesen2crop_layout_round_trip(case, tmp_path):
     ds = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 30, mapping="invekos",
                                     progress=False, tile="33UVP")
     flag = ds["flag"].values.copy()
-    flag[0, 1] = 255  # SCL "no data" inside an acquisition
+    flag[0, 1] = 255  # SCL "no data" inside an acquisition (the sample may hold others already)
     ds["flag"] = (("sample", "time"), flag)
-    with pytest.warns(UserWarning, match="1 observations flagged 255"):
+    with pytest.warns(UserWarning, match=f"{int((flag == 255).sum())} observations flagged 255"):
         root = sampling.write_timesen2crop(ds, tmp_path / "ts2c")
     assert (root / "33UVP" / "dates.csv").exists()
     back = timesen2crop.open(root)
@@ -247,3 +252,251 @@ def test_samples_from_safe_products(tmp_path):
     np.testing.assert_array_equal(ds["reflectance"].values[:, 0, 0], t0["bands10"]["B02"][rows, cols])
     np.testing.assert_array_equal(ds["reflectance"].values[:, 0, 3], t0["bands20"]["B05"][rows // 2, cols // 2])
     assert ds.sizes["sample"] == 30 and (ds["tile"].values == "33UVP").all()  # from the SAFE names
+
+
+# --- the sample depends on the seed, the data and the parameters only ------------------------------------------
+
+CHUNKINGS = (5, 8, 4096)  # 4096: the whole 48 x 64 image in one block
+
+
+def _draw(case, chunks, scheduler="threads", seed=7, per_field=None):
+    return sampling.make_training_set(_open(case, chunks), case[0] / "fields.gpkg", "crop_code", 30, seed=seed,
+                                      mapping="invekos", min_per_class=2, max_per_field=per_field,
+                                      scheduler=scheduler, progress=False)
+
+
+def test_same_seed_same_set_whatever_the_chunking_scheduler_and_workers(case):
+    from distributed import LocalCluster
+
+    got = {(ch, k, "threads"): _draw(case, ch, per_field=k) for ch in CHUNKINGS for k in (None, 2)}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        for ch in CHUNKINGS:  # (the per-field cap with 2 processes: chunks of 8 only, to keep it short)
+            for k in (None, 2) if ch == 8 else (None,):
+                got[(ch, k, "2 processes")] = _draw(case, ch, cluster.scheduler_address, per_field=k)
+    for k in (None, 2):
+        ref = got[(4096, k, "threads")]
+        assert ref.sizes["sample"] >= 30
+        for key, ds in got.items():
+            if key[1] == k:
+                assert ds.identical(ref), f"{key} differs from the whole-image threaded run"
+    assert np.bincount(got[(5, 2, "threads")]["field_id"].values).max() <= 2
+    # pixels, order and values: the order is by class, field and pixel
+    ref = got[(4096, None, "threads")]
+    rows, cols = _rc(ref)
+    assert (np.diff(ref["label"].values) >= 0).all() and len(set(zip(rows, cols))) == ref.sizes["sample"]
+
+
+def test_another_seed_gives_another_set(case):
+    a, b = _draw(case, 8, seed=7), _draw(case, 8, seed=8)
+    assert a.sizes["sample"] == b.sizes["sample"]
+    assert set(zip(*_rc(a))) != set(zip(*_rc(b)))
+    np.testing.assert_array_equal(np.bincount(a["label"].values), np.bincount(b["label"].values))
+
+
+@settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(cy=st.integers(6, 64), cx=st.integers(6, 64), per_field=st.sampled_from([None, 2]))
+def test_any_chunk_shape_gives_the_same_set(case, cy, cx, per_field):
+    ref = _REFERENCE.get(per_field)
+    if ref is None:
+        ref = _REFERENCE[per_field] = _draw(case, 4096, per_field=per_field)
+    assert _draw(case, {"y": cy, "x": cx}, per_field=per_field).identical(ref)
+
+
+_REFERENCE: dict = {}
+
+
+def test_pixel_keys_are_splitmix64():
+    # splitmix64 seeded 0 (Steele, Lea & Flood 2014; the reference C code by Vigna): first outputs
+    z = sampling._GAMMA * np.arange(1, 3, dtype=np.uint64)
+    assert [hex(int(v)) for v in sampling._mix64(z)] == ["0xe220a8397b1dcdaf", "0x6e789e6aa1b965f4"]
+    gidx = np.arange(10**5, dtype=np.int64)
+    k = sampling._pixel_keys(3, 0, gidx)
+    assert len(np.unique(k)) == len(gidx)
+    assert not np.array_equal(k, sampling._pixel_keys(4, 0, gidx))
+    assert not np.array_equal(k, sampling._pixel_keys(3, 1, gidx))
+    np.testing.assert_array_equal(k[500:600], sampling._pixel_keys(3, 0, gidx[500:600]))  # counter-based
+    assert abs(float((k >> np.uint64(11)).astype(np.float64).mean()) / 2**53 - 0.5) < 0.005
+
+
+def _pixels(sizes, rng):
+    """Candidates of fields of the given sizes (field f has class f % 2), at distinct random pixel indices."""
+    n = sum(sizes)
+    fid = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    return {"gidx": rng.choice(10**7, n, replace=False).astype(np.int64), "label": fid % 2, "field_id": fid,
+            "flag": np.zeros((n, 3), np.uint8)}
+
+
+def _sample(cand, need, per_field, seed, parts=1, rng=None):
+    """The sample as the blocks and the merge tree make it, with the candidates split into `parts` blocks."""
+    where = rng.integers(0, parts, len(cand["gidx"])) if parts > 1 else np.zeros(len(cand["gidx"]), int)
+    blocks = []
+    for p in range(parts):
+        sub = {k: v[where == p] for k, v in cand.items()}
+        blocks.append({k: v[sampling._keep(sub, need, per_field, seed, final=False)] for k, v in sub.items()})
+    level = [sampling._merge_candidates(need, per_field, seed, False, *blocks[i:i + 3])
+             for i in range(0, len(blocks), 3)]
+    return sampling._merge_candidates(need, per_field, seed, True, *level)
+
+
+def test_keys_give_a_uniform_sample_without_replacement():
+    rng = np.random.default_rng(0)
+    cand = _pixels([14, 20, 16, 30], rng)  # class 0: 30 pixels, class 1: 50
+    need, n_seeds = {0: 5, 1: 10}, 400
+    hits = np.zeros(len(cand["gidx"]))
+    for seed in range(n_seeds):
+        s = _sample(cand, need, None, seed)
+        assert len(np.unique(s["gidx"])) == len(s["gidx"]) == 15
+        assert (np.bincount(s["label"]) == [5, 10]).all()
+        hits += np.isin(cand["gidx"], s["gidx"])
+    p = np.where(cand["label"] == 0, 5 / 30, 10 / 50)
+    assert (np.abs(hits / n_seeds - p) < 5 * np.sqrt(p * (1 - p) / n_seeds)).all()
+
+
+def test_per_field_cap_is_uniform_over_the_capped_fields():
+    # K = 2: fields of 40, 2 and 1 pixels (class 0) offer 2, 2 and 1 places; 3 samples are drawn among those
+    # 5 places (multivariate hypergeometric), so the big field gets no more than the 2-pixel one
+    rng = np.random.default_rng(1)
+    cand = _pixels([40, 7, 2, 7, 1], rng)
+    cand = {k: v[cand["label"] == 0] for k, v in cand.items()}
+    n_seeds, per = 400, []
+    for seed in range(n_seeds):
+        s = _sample(cand, {0: 3}, 2, seed)
+        per.append(np.bincount(s["field_id"], minlength=5)[[0, 2, 4]])
+    per = np.array(per)
+    assert (per.sum(axis=1) == 3).all() and per.max() <= 2
+    np.testing.assert_allclose(per.mean(axis=0), [1.2, 1.2, 0.6], atol=0.12)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(sizes=st.lists(st.integers(1, 30), min_size=1, max_size=12), parts=st.integers(1, 9),
+       per_field=st.sampled_from([None, 1, 3]), n0=st.integers(0, 40), n1=st.integers(0, 40),
+       seed=st.integers(0, 2**64 - 1), split=st.integers(0, 2**32 - 1))
+def test_blocks_and_merges_give_the_whole_image_sample(sizes, parts, per_field, n0, n1, seed, split):
+    cand = _pixels(sizes, np.random.default_rng(split))
+    need = {0: n0, 1: n1}
+    whole = _sample(cand, need, per_field, seed)
+    blocks = _sample(cand, need, per_field, seed, parts, np.random.default_rng(split + 1))
+    assert sorted(whole["gidx"].tolist()) == sorted(blocks["gidx"].tolist())
+    for lab, n in need.items():  # as many as asked, or all there are (at most K per field)
+        fields = np.bincount(cand["field_id"][cand["label"] == lab])
+        avail = int(np.minimum(fields, per_field).sum()) if per_field else int(fields.sum())
+        assert (whole["label"] == lab).sum() == min(n, avail)
+
+
+# --- bad inputs ------------------------------------------------------------------------------------------------
+
+
+def _labelled(case, **extra):
+    """The fields as a GeoDataFrame with integer class ids (cls) and names (cls_name), in the cube's CRS."""
+    g = gpd.read_file(case[0] / "fields.gpkg").to_crs("EPSG:32633")
+    codes = sorted(g["crop_code"].unique())
+    g["cls"] = [codes.index(c) for c in g["crop_code"]]
+    g["cls_name"] = g["crop_code"].str.lower()
+    return g.drop(columns="crop_code")
+
+
+def _bad(case, tmp_path, what):
+    """make_training_set's arguments with one of them made hostile."""
+    c = _open(case)
+    kw = {"cube": c, "polygons": _labelled(case), "label_column": "cls", "samples": 20, "progress": False}
+    if what == "empty polygon file":
+        g = _labelled(case).iloc[:0]
+        g.to_file(tmp_path / "empty.gpkg")
+        kw["polygons"] = tmp_path / "empty.gpkg"
+    elif what == "empty GeoDataFrame":
+        kw["polygons"] = _labelled(case).iloc[:0]
+    elif what == "polygons outside the cube":
+        kw["polygons"] = gpd.GeoDataFrame({"cls": [1]}, geometry=[box(10, 10, 20, 20)], crs="EPSG:4326")
+    elif what == "non-integer labels":
+        g = _labelled(case)
+        kw["polygons"] = g.assign(cls=g["cls"] + np.where(np.arange(len(g)) == 3, 0.5, 0.0))
+    elif what == "negative class id":
+        g = _labelled(case)
+        kw["polygons"] = g.assign(cls=np.where(np.arange(len(g)) == 2, -3, g["cls"]))
+    elif what == "polygons without CRS":
+        kw["polygons"] = _labelled(case).set_crs(None, allow_override=True)
+    elif what == "cube without flag":
+        kw["cube"] = c.drop_vars("flag")
+    elif what == "cube without CRS":
+        nocrs = c.drop_vars("spatial_ref")
+        for v in ("reflectance", "flag"):
+            nocrs[v].attrs.pop("grid_mapping", None)
+        kw["cube"] = nocrs
+    elif what == "label column missing":
+        _labelled(case).to_file(tmp_path / "f.gpkg")
+        kw.update(polygons=tmp_path / "f.gpkg", label_column="kultur")
+    elif what == "code missing from the mapping":
+        raw = gpd.read_file(case[0] / "fields.gpkg")
+        raw.loc[0, "crop_code"] = "MONDKORN"
+        kw.update(polygons=raw, label_column="crop_code", mapping="invekos")
+    else:
+        key, value = what.split("=")
+        kw[key] = float("nan") if value == "nan" else ast.literal_eval(value)
+    return kw
+
+
+BAD = [
+    ("empty polygon file", ("no polygons given", "empty.gpkg", "at least one labelled polygon")),
+    ("empty GeoDataFrame", ("polygons", "no polygons given", "at least one labelled polygon")),
+    ("polygons outside the cube", ("overlaps the cube", "cube bounds", "polygon bounds")),
+    ("non-integer labels", ("'cls'", "not whole class ids", "1.5", "rows [3]", "integer class ids")),
+    ("negative class id", ("'cls'", "class id -3", "row 2", "from 0 to")),
+    ("polygons without CRS", ("polygons", "no CRS")),
+    ("cube without flag", ("'flag'", "(time, y, x)", "eokit.cube.open")),
+    ("cube without CRS", ("cube", "no CRS", "write_crs")),
+    ("label column missing", ("f.gpkg", "'kultur'", "not found", "columns are")),
+    ("code missing from the mapping", ("'crop_code'", "MONDKORN", "mapping")),
+    ("strategy='random'", ("strategy", "'random'", "proportional", "balanced", "capped")),
+    ("strategy='capped'", ("capped", "cap_per_class")),
+    ("samples=-5", ("samples", "-5", "positive integer")),
+    ("samples=0", ("samples", "positive integer")),
+    ("samples=12.5", ("samples", "12.5", "integer")),
+    ("max_cloud_fraction=1.5", ("max_cloud_fraction", "1.5", "[0, 1]")),
+    ("max_cloud_fraction=-0.1", ("max_cloud_fraction", "-0.1", "[0, 1]")),
+    ("max_cloud_fraction=nan", ("max_cloud_fraction", "nan", "[0, 1]")),
+    ("seed=-1", ("seed", "-1", "integer >= 0")),
+    ("seed=1.5", ("seed", "1.5", "integer >= 0")),
+    ("erosion=-1", ("erosion", "-1", ">= 0")),
+    ("min_per_class=-2", ("min_per_class", "-2", ">= 0")),
+    ("cap_per_class=0", ("cap_per_class", ">= 1")),
+    ("max_per_field=0", ("max_per_field", ">= 1")),
+    ("scheduler='thread'", ("scheduler", "'thread'", "threads", "address")),
+    ("scheduler=42", ("scheduler", "42", "distributed.Client")),
+]
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("what,names", BAD, ids=[w for w, _ in BAD])
+def test_refuses(case, tmp_path, what, names):
+    kw = _bad(case, tmp_path, what)
+    with refuses(ValueError, *names):
+        sampling.make_training_set(**kw)
+
+
+def test_class_smaller_than_a_pixel_is_warned(case):
+    # a polygon of 4 m x 4 m between pixel centres: its class reaches the cube but has no pixel
+    g = _labelled(case)
+    x, y = s2.ORIGIN[0] + 102, s2.ORIGIN[1] - 102
+    tiny = gpd.GeoDataFrame({"cls": [9], "cls_name": ["tiny crop"], "field_id": [999]},
+                            geometry=[box(x, y - 4, x + 4, y)], crs=g.crs)
+    g = gpd.GeoDataFrame(pd.concat([g, tiny], ignore_index=True), crs=g.crs)
+    with warns_naming(UserWarning, "'tiny crop'", "id 9", "no pixel centre"):
+        ds = sampling.make_training_set(_open(case), g, "cls", 20, name_column="cls_name", progress=False)
+    assert 9 not in ds["label"].values
+    rep = sampling.sampling_report(ds)
+    assert rep.loc[9, "pixels"] == 0 and rep.loc[9, "sampled"] == 0
+    assert any("tiny crop" in w for w in json.loads(ds.attrs["sampling_warnings"]))
+
+
+def test_class_that_erosion_removes_is_warned(case):
+    # fields 2 pixels wide: an erosion of 1 pixel leaves nothing of them
+    g = _labelled(case)
+    x0, y0 = s2.ORIGIN[0] + 40 * 10, s2.ORIGIN[1] - 41 * 10
+    narrow = gpd.GeoDataFrame({"cls": [8, 8], "cls_name": ["narrow strip"] * 2, "field_id": [901, 902]},
+                              geometry=[box(x0, y0 - 60, x0 + 20, y0), box(x0 + 40, y0 - 60, x0 + 60, y0)],
+                              crs=g.crs)
+    g = gpd.GeoDataFrame(pd.concat([g[~g.intersects(narrow.union_all())], narrow], ignore_index=True), crs=g.crs)
+    with warns_naming(UserWarning, "'narrow strip'", "id 8", "only 0 eligible pixels", "erosion 1"):
+        ds = sampling.make_training_set(_open(case), g, "cls", 20, name_column="cls_name", min_per_class=2,
+                                        progress=False)
+    assert sampling.sampling_report(ds).loc[8, "shortfall"] == 2
