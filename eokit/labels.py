@@ -79,7 +79,10 @@ def load_mapping(mapping: str | Path | Mapping[Any, Any] | pd.DataFrame) -> pd.D
         raise ValueError(f"{source}: needs a 'code' column, has {list(table.columns)}")
     if "class_id" not in table.columns and "class_name" not in table.columns:
         raise ValueError(f"{source}: needs a 'class_id' or 'class_name' column, has {list(table.columns)}")
-    if "class_id" not in table.columns:
+    first = 2 if isinstance(mapping, (str, Path)) else 0  # files: CSV line numbers under the header
+    if "class_id" in table.columns:
+        table = table.assign(class_id=_whole_ids(table["class_id"], f"{source}: column 'class_id'", first))
+    else:
         names = table["class_name"].astype(str)
         if names.isin(TS2C_CLASSES).all():
             table["class_id"] = [TS2C_CLASSES.index(n) for n in names]
@@ -89,9 +92,10 @@ def load_mapping(mapping: str | Path | Mapping[Any, Any] | pd.DataFrame) -> pd.D
     if "class_name" not in table.columns:
         ids = table["class_id"].astype(int)
         table["class_name"] = [TS2C_CLASSES[i] if 0 <= i < len(TS2C_CLASSES) else str(i) for i in ids]
-    bad = table["class_id"].isna()
-    if bad.any():
-        raise ValueError(f"{source}: rows {list(np.flatnonzero(bad) + 2)} have no class_id")
+    no_code = table["code"].isna() | (table["code"].astype(str).str.strip() == "")
+    if no_code.any():
+        raise ValueError(f"{source}: rows {(np.flatnonzero(no_code) + first).tolist()} have no code; "
+                         "expected a code in every row")
     table = table.assign(code=table["code"].map(_norm_code), class_id=table["class_id"].astype(np.int64),
                          class_name=table["class_name"].astype(str))
     dup = table[table["code"].duplicated(keep=False)]
@@ -100,12 +104,112 @@ def load_mapping(mapping: str | Path | Mapping[Any, Any] | pd.DataFrame) -> pd.D
     return table.drop_duplicates("code")[["code", "class_id", "class_name"]].reset_index(drop=True)
 
 
+def _whole_ids(values: pd.Series, what: str, offset: int = 0) -> np.ndarray:
+    """`values` as int64 class/field ids; raise naming `what` and the rows holding blanks or non-integers.
+
+    Rows are reported as positions + `offset` (2 for CSV lines under a header).
+    """
+    num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(num) | (np.mod(np.where(np.isfinite(num), num, 0), 1) != 0)
+    if bad.any():
+        rows = (np.flatnonzero(bad) + offset).tolist()
+        raise ValueError(f"{what} must hold whole-number ids; rows {rows[:10]} hold "
+                         f"{[values.tolist()[i] for i in np.flatnonzero(bad)[:10]]}")
+    return num.astype(np.int64)
+
+
 def _read_any(path: Path) -> gpd.GeoDataFrame:
     if not path.exists():
         raise FileNotFoundError(f"polygon file {path} does not exist")
-    if path.suffix.lower() in (".parquet", ".geoparquet"):
-        return gpd.read_parquet(path)
-    return gpd.read_file(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".geoparquet"):
+            return gpd.read_parquet(path)
+        return gpd.read_file(path)
+    except (OSError, RuntimeError, ValueError) as e:  # pyogrio DataSourceError, pyarrow errors
+        raise ValueError(f"polygon file {path} cannot be read ({e}); expected a GeoPackage, Shapefile, "
+                         "GeoJSON or GeoParquet file of polygons") from e
+
+
+def _polygonal(geom: Any) -> Any:
+    """The polygonal part of a repaired geometry (make_valid may add lines or points to a collection)."""
+    from shapely import make_valid, union_all
+    from shapely.geometry import Polygon
+
+    fixed = make_valid(geom)
+    if fixed.geom_type in ("Polygon", "MultiPolygon"):
+        return fixed
+    parts = [g for g in getattr(fixed, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return union_all(parts) if parts else Polygon()
+
+
+def _check_geometries(gdf: gpd.GeoDataFrame, where: str) -> gpd.GeoDataFrame:
+    """Return `gdf` with a CRS and polygonal geometries; invalid polygons repaired (with a warning).
+
+    Raises naming `where` when there is no row, no CRS, or a geometry that is not a (multi)polygon.
+    """
+    if len(gdf) == 0:
+        raise ValueError(f"{where}: no polygons given (0 rows); expected at least one labelled polygon")
+    if gdf.crs is None:
+        raise ValueError(f"{where}: the polygons have no CRS; set one (e.g. gdf.set_crs('EPSG:...'))")
+    geoms = gdf.geometry
+    kind = geoms.geom_type
+    wrong = geoms.notna() & ~geoms.is_empty & ~kind.isin(["Polygon", "MultiPolygon"])
+    if wrong.any():
+        rows = gdf.index[wrong.to_numpy()][:10].tolist()
+        raise ValueError(f"{where}: geometries must be Polygon or MultiPolygon; rows {rows} are "
+                         f"{sorted(set(kind[wrong]))}")
+    invalid = geoms.notna() & ~geoms.is_empty & ~geoms.is_valid
+    if invalid.any():
+        rows = gdf.index[invalid.to_numpy()][:10].tolist()
+        warnings.warn(f"{where}: {int(invalid.sum())} invalid polygons (e.g. self-intersecting) repaired with "
+                      f"shapely.make_valid: rows {rows}", stacklevel=3)
+        fixed = geoms.copy()
+        fixed[invalid] = [_polygonal(g) for g in geoms[invalid]]
+        gdf = gdf.set_geometry(fixed)
+    return gdf
+
+
+def _to_crs(gdf: gpd.GeoDataFrame, crs: Any, where: str) -> gpd.GeoDataFrame:
+    try:
+        return gdf.to_crs(crs)
+    except (RuntimeError, ValueError, TypeError) as e:  # pyproj CRSError
+        raise ValueError(f"{where}: cannot reproject to crs={crs!r} ({e}); expected a CRS such as "
+                         "'EPSG:32633' or a WKT string") from e
+
+
+def _labels_from_codes(gdf: gpd.GeoDataFrame, label_column: str, name_column: str | None, where: str,
+                      on_missing: str) -> gpd.GeoDataFrame:
+    """`gdf` with ``label``/``label_name`` from its own codes (no mapping): integer ids kept, names enumerated."""
+    codes = gdf[label_column]
+    null = codes.isna()
+    if null.any():
+        rows = gdf.index[null][:10].tolist()
+        msg = f"{where}: {int(null.sum())} polygons have no value in {label_column!r} (rows {rows})"
+        if on_missing == "raise":
+            raise ValueError(msg + "; pass on_missing='warn' to drop them")
+        warnings.warn(msg + "; dropped", stacklevel=3)
+        gdf = gdf[~null]
+        codes = gdf[label_column]
+    if pd.api.types.is_float_dtype(codes) and not np.all(np.mod(codes, 1) == 0):
+        frac = np.flatnonzero(np.mod(codes.to_numpy(), 1) != 0)
+        raise ValueError(f"{where}: column {label_column!r} holds numbers that are not whole class ids "
+                         f"(rows {gdf.index[frac][:10].tolist()}: {codes.iloc[frac[:10]].tolist()}); expected "
+                         "integer class ids, or pass mapping= to map these codes")
+    if pd.api.types.is_integer_dtype(codes) or pd.api.types.is_float_dtype(codes):
+        labels = codes.astype(np.int64).to_numpy()
+        given = gdf[name_column].tolist() if name_column else [None] * len(labels)
+        # a missing or empty name falls back to the code itself
+        names = [str(n).strip() if n is not None and not pd.isna(n) and str(n).strip() else str(v)
+                 for n, v in zip(given, labels)]
+    else:
+        s = codes.astype(str)
+        if s.isin(TS2C_CLASSES).all():
+            labels = np.array([TS2C_CLASSES.index(v) for v in s], dtype=np.int64)
+        else:
+            uniq = sorted(s.unique())
+            labels = np.array([uniq.index(v) for v in s], dtype=np.int64)
+        names = s.tolist()
+    return gdf.assign(label=labels, label_name=names)
 
 
 def read_polygons(
@@ -134,12 +238,13 @@ def read_polygons(
         name_column = guess if guess in gdf.columns else None
     if name_column is not None and name_column not in gdf.columns:
         raise ValueError(f"{where}: name column {name_column!r} not found")
-    if gdf.crs is None:
-        raise ValueError(f"{where}: the polygons have no CRS; set one (e.g. gdf.set_crs('EPSG:...'))")
+    gdf = _check_geometries(gdf, where)
     empty = gdf.geometry.isna() | gdf.geometry.is_empty
     if empty.any():
         warnings.warn(f"{where}: {int(empty.sum())} rows with empty geometry dropped", stacklevel=2)
         gdf = gdf[~empty]
+        if len(gdf) == 0:
+            raise ValueError(f"{where}: every geometry is empty; expected at least one polygon")
     if "field_id" in gdf.columns and pd.api.types.is_integer_dtype(gdf["field_id"]) and gdf["field_id"].is_unique:
         fid = gdf["field_id"].astype(np.int64).to_numpy()
     else:
@@ -165,33 +270,11 @@ def read_polygons(
         gdf = gdf.assign(label=np.array([lut[c][0] for c in norm], dtype=np.int64),
                          label_name=[lut[c][1] for c in norm])
     else:
-        null = codes.isna()
-        if null.any():
-            rows = list(gdf.index[null][:10])
-            msg = f"{where}: {int(null.sum())} polygons have no value in {label_column!r} (rows {rows})"
-            if on_missing == "raise":
-                raise ValueError(msg + "; pass on_missing='warn' to drop them")
-            warnings.warn(msg + "; dropped", stacklevel=2)
-            gdf = gdf[~null]
-            codes = gdf[label_column]
-        if pd.api.types.is_integer_dtype(codes) or (pd.api.types.is_float_dtype(codes)
-                                                    and np.all(np.mod(codes, 1) == 0)):
-            labels = codes.astype(np.int64).to_numpy()
-            given = gdf[name_column].tolist() if name_column else [None] * len(labels)
-            # a missing or empty name falls back to the code itself
-            names = [str(n).strip() if n is not None and not pd.isna(n) and str(n).strip() else str(v)
-                     for n, v in zip(given, labels)]
-        else:
-            s = codes.astype(str)
-            if s.isin(TS2C_CLASSES).all():
-                labels = np.array([TS2C_CLASSES.index(v) for v in s], dtype=np.int64)
-            else:
-                uniq = sorted(s.unique())
-                labels = np.array([uniq.index(v) for v in s], dtype=np.int64)
-            names = s.tolist()
-        gdf = gdf.assign(label=labels, label_name=names)
+        gdf = _labels_from_codes(gdf, label_column, name_column, where, on_missing)
+    if len(gdf) == 0:
+        raise ValueError(f"{where}: no polygons left after dropping those without a class; expected at least one")
     if crs is not None:
-        gdf = gdf.to_crs(crs)
+        gdf = _to_crs(gdf, crs, where)
     return gdf
 
 
@@ -199,6 +282,10 @@ def read_polygons(
 
 
 def _cube_grid(cube: xr.Dataset | xr.DataArray) -> tuple[Any, Affine, int, int]:
+    missing = [d for d in ("y", "x") if d not in cube.dims]
+    if missing:
+        raise ValueError(f"the cube has no {missing} dimension(s) (dims {list(cube.dims)}); expected a cube "
+                         "with 'y' and 'x' as eokit.cube.open returns")
     crs = cube.rio.crs
     if crs is None:
         raise ValueError("the cube has no CRS (cube.rio.crs is None); write one with cube.rio.write_crs(...)")
@@ -223,12 +310,18 @@ def _prepare_polygons(polygons: gpd.GeoDataFrame, crs: Any, label_column: str, w
     if not pd.api.types.is_integer_dtype(polygons[label_column]):
         raise ValueError(f"{what}: label column {label_column!r} must hold integer class ids to rasterise "
                          f"(it is {polygons[label_column].dtype}); map it with read_polygons(..., mapping=...)")
-    if polygons.crs is None:
-        raise ValueError(f"{what}: the polygons have no CRS")
+    negative = polygons[label_column].to_numpy() < 0
+    if negative.any():
+        raise ValueError(f"{what}: label column {label_column!r} must hold class ids >= 0 ({NO_LABEL} marks "
+                         f"unlabelled pixels); rows {polygons.index[negative][:10].tolist()} hold "
+                         f"{sorted(set(polygons[label_column][negative].tolist()))}")
+    polygons = _check_geometries(polygons, what)
     if polygons.crs != crs:
-        polygons = polygons.to_crs(crs)
+        polygons = _to_crs(polygons, crs, what)
     if "field_id" not in polygons.columns:
         polygons = polygons.assign(field_id=np.arange(1, len(polygons) + 1, dtype=np.int64))
+    else:
+        polygons = polygons.assign(field_id=_whole_ids(polygons["field_id"], f"{what}: column 'field_id'"))
     return polygons
 
 

@@ -74,9 +74,14 @@ def _scene_polygons(scene: xr.Dataset, polygons: Any, label_column: str) -> Any:
             f"({scene.sizes['y']} x {scene.sizes['x']} pixels, CRS {scene.rio.crs}): polygon_id {ids[:20]}; "
             "check the polygons' CRS and that they belong to this scene"
         )
+    ids = pd.to_numeric(gdf["polygon_id"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(ids) | (np.mod(np.nan_to_num(ids), 1) != 0)
+    if bad.any():
+        raise ValueError(f"polygons of scene {name!r}: column 'polygon_id' must hold whole numbers; rows "
+                         f"{np.flatnonzero(bad)[:10].tolist()} hold {gdf['polygon_id'][bad].tolist()[:10]}")
     # rasterise positions 0..n-1 (any polygon_id values are allowed) and map back afterwards
     return gpd.GeoDataFrame({"index": np.arange(len(gdf), dtype=np.int64),
-                             "polygon_id": gdf["polygon_id"].astype(np.int64).values,
+                             "polygon_id": ids.astype(np.int64),
                              "label": gdf[label_column].astype(np.int64).values}, geometry=pix.values)
 
 
@@ -120,18 +125,47 @@ def _block_starts(n_origins: int, per_block: int) -> list[tuple[int, int]]:
     return [(i, min(i + per_block, n_origins)) for i in range(0, n_origins, per_block)]
 
 
-def _check_args(scene: xr.Dataset, size: int, stride: int, min_fraction: float, channels: Sequence[str]) -> None:
+def _whole(name: str, value: Any) -> int:
+    """`value` as an int when it is a whole number (not a bool); raise naming `name` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or float(value) != int(value):
+        raise ValueError(f"{name} must be a whole number of pixels, got {value!r}")
+    return int(value)
+
+
+def _check_args(scene: Any, size: Any, stride: Any, min_fraction: Any, channels: Any,
+                chunks: Any = None) -> tuple[int, int, list[str]]:
+    """Validate the arguments of `positions`/`extract` once; return (size, stride, channel names)."""
+    if not isinstance(scene, xr.Dataset):
+        raise ValueError(f"scene must be an xarray.Dataset from eokit.sar.open, got {type(scene).__name__}")
     name = str(scene.attrs.get("scene", ""))
+    size, stride = _whole("patch size", size), _whole("stride", stride)
     if size < 1 or stride < 1:
         raise ValueError(f"patch size and stride must be positive, got size={size}, stride={stride}")
-    if not 0.0 < min_fraction <= 1.0:
-        raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}")
+    if isinstance(min_fraction, (bool, np.bool_)) or not isinstance(min_fraction, (int, float, np.number)) \
+            or not 0.0 < min_fraction <= 1.0:
+        raise ValueError(f"min_fraction must be a number in (0, 1], got {min_fraction!r}")
+    dims = [d for d in ("y", "x") if d not in scene.dims]
+    if dims:
+        raise ValueError(f"scene {name!r} has no {dims} dimension(s) (dims {list(scene.dims)}); expected (y, x) "
+                         "images as eokit.sar.open returns")
     ny, nx = scene.sizes["y"], scene.sizes["x"]
     if size > ny or size > nx:
         raise ValueError(f"patch size {size} is larger than scene {name!r} ({ny} x {nx} pixels)")
+    if isinstance(channels, str):
+        raise ValueError(f"channels must be a list of variable names such as {list(SAR_CHANNELS)}, "
+                         f"got the string {channels!r}")
+    channels = [str(c) for c in channels]
+    if not channels:
+        raise ValueError(f"channels must name at least one variable of scene {name!r}, e.g. {list(SAR_CHANNELS)}")
     missing = [c for c in channels if c not in scene]
     if missing:
         raise ValueError(f"scene {name!r} lacks channel(s) {missing}; found {list(scene.data_vars)}")
+    flat = chunks.values() if isinstance(chunks, Mapping) else ([] if chunks is None else [chunks])
+    for v in flat:
+        if _whole("chunks", v) < 1:
+            raise ValueError(f"chunks must be a positive number of pixels, got {chunks!r}")
+    return size, stride, channels
 
 
 def positions(
@@ -156,8 +190,7 @@ def positions(
     from shapely.geometry import box
     from tqdm.auto import tqdm
 
-    size, stride = int(size), int(stride)
-    _check_args(scene, size, stride, min_fraction, channels)
+    size, stride, channels = _check_args(scene, size, stride, min_fraction, channels, chunks)
     name = str(scene.attrs.get("scene", ""))
     ny, nx = scene.sizes["y"], scene.sizes["x"]
     gdf = _scene_polygons(scene, polygons, label_column)
@@ -240,6 +273,7 @@ def extract(
         out.attrs["scenes"] = [p.attrs["scene"] for p in parts]
         out.attrs["scene"] = ",".join(out.attrs["scenes"])
         return out
+    size, stride, channels = _check_args(scene, size, stride, min_fraction, channels, chunks)
     pos = positions(scene, polygons, label_column, size, stride, min_fraction, chunks, channels, all_touched,
                     progress)
     name = str(scene.attrs.get("scene", ""))
@@ -320,6 +354,8 @@ def _gather(scene: xr.Dataset, channels: list[str], pos: pd.DataFrame, size: int
 def write_patches(ds: xr.Dataset, store: str | os.PathLike[str], overwrite: bool = False,
                   chunk_patches: int = 1024) -> Path:
     """Write a patch set to a Zarr store (temp sibling then rename) and return its path."""
+    from eokit._io import write_zarr_dataset
+
     check_schema(ds, PATCH_SCHEMA, "patch set")
     p = Path(store)
     if p.exists():
@@ -334,7 +370,7 @@ def write_patches(ds: xr.Dataset, store: str | os.PathLike[str], overwrite: bool
         encoding = {v: {"chunks": tuple(c[0] for c in out[v].chunks)} for v in out.data_vars}
     else:  # an empty patch set is still a valid store
         out, encoding = ds, {}
-    out.to_zarr(tmp, mode="w", encoding=encoding, zarr_format=2, consolidated=True)
+    write_zarr_dataset(out, tmp, encoding)  # Zarr format and text dtype chosen in one place (eokit._io)
     if p.exists():
         shutil.rmtree(p)
     tmp.rename(p)
@@ -346,9 +382,25 @@ def read_patches(store: str | os.PathLike[str]) -> xr.Dataset:
     p = Path(store)
     if not p.exists():
         raise FileNotFoundError(f"patch store {p} does not exist; write it with eokit.patches.write_patches")
-    ds = xr.open_zarr(p)
+    try:
+        ds = xr.open_zarr(p)
+    except (OSError, ValueError, KeyError) as e:  # zarr GroupNotFoundError, missing metadata
+        raise ValueError(f"patch store {p} cannot be opened as a Zarr store ({e}); expected a store written "
+                         "by eokit.patches.write_patches") from e
     check_schema(ds, PATCH_SCHEMA, f"patch store {p}")
     return ds
+
+
+def _class_labels(ds: Any, what: str) -> np.ndarray:
+    """The `label` values of a patch set as int64; raise unless they are ice class ids 0..5."""
+    if not isinstance(ds, xr.Dataset) or "label" not in ds.variables:
+        raise ValueError(f"{what} has no 'label' variable; expected a patch set (eokit.schema.PATCH_SCHEMA)")
+    labels = np.asarray(ds["label"].values)
+    ok = np.isin(labels, np.arange(len(ICE_CLASSES)))
+    if not ok.all():
+        raise ValueError(f"{what}: 'label' must hold ice class ids 0..{len(ICE_CLASSES) - 1} ({ICE_CLASSES}); "
+                         f"patches {np.flatnonzero(~ok)[:10].tolist()} hold {sorted(set(labels[~ok].tolist()))[:10]}")
+    return labels.astype(np.int64)
 
 
 def patch_counts(patch_sets: xr.Dataset | Mapping[int, xr.Dataset] | Sequence[xr.Dataset]) -> pd.DataFrame:
@@ -356,10 +408,16 @@ def patch_counts(patch_sets: xr.Dataset | Mapping[int, xr.Dataset] | Sequence[xr
     if isinstance(patch_sets, xr.Dataset):
         patch_sets = [patch_sets]
     if not isinstance(patch_sets, Mapping):
+        patch_sets = list(patch_sets)
+        for k, ds in enumerate(patch_sets):
+            if not isinstance(ds, xr.Dataset) or "row" not in ds.sizes:
+                raise ValueError(f"patch set {k} has no 'row' dimension; expected patch sets (PATCH_SCHEMA)")
         patch_sets = {int(ds.attrs.get("size", ds.sizes["row"])): ds for ds in patch_sets}
+    if not patch_sets:
+        raise ValueError("patch_counts got no patch set; expected a patch set, a list or a {size: set} mapping")
     table = {}
     for size, ds in sorted(patch_sets.items()):
-        labels = np.asarray(ds["label"].values)
+        labels = _class_labels(ds, f"patch set {size}x{size}")
         counts = np.bincount(labels, minlength=len(ICE_CLASSES))[: len(ICE_CLASSES)]
         table[f"{size}x{size}"] = list(counts) + [int(counts.sum()), MISSION_COUNTS.get(int(size), np.nan)]
     index = list(ICE_CLASSES) + ["total", "UiT mission total (31 scenes)"]
@@ -407,13 +465,18 @@ def plot_examples(ds: xr.Dataset, per_class: int = 4, channel: str = "HH", seed:
     import matplotlib.pyplot as plt
 
     rng = np.random.default_rng(seed)
-    labels = np.asarray(ds["label"].values)
+    labels = _class_labels(ds, "plot_examples: the patch set")
+    if isinstance(per_class, (bool, np.bool_)) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
+        raise ValueError(f"plot_examples: per_class must be a whole number >= 1, got {per_class!r}")
+    have = [str(c) for c in ds["channel"].values] if "channel" in ds.coords else []
+    if channel not in have:
+        raise ValueError(f"plot_examples: channel {channel!r} is not in the patch set; channels are {have}")
     present = [k for k in range(len(ICE_CLASSES)) if (labels == k).any()]
     if not present:
         raise ValueError("the patch set is empty: nothing to show")
     fig, axes = plt.subplots(len(present), per_class, figsize=(1.6 * per_class + 2.5, 1.6 * len(present)),
                              squeeze=False, constrained_layout=True)
-    ci = list(ds["channel"].values).index(channel)
+    ci = have.index(channel)
     for row, k in zip(axes, present):
         idx = np.flatnonzero(labels == k)
         pick = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))

@@ -10,7 +10,7 @@ A split that leaves a validation or test class without training samples raises a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import xarray as xr
@@ -31,6 +31,10 @@ class Split:
     def select(self, ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset | None, xr.Dataset]:
         """Return (train, val or None, test) subsets of `ds` (lazy if `ds` is lazy)."""
         dim = _dim(ds)
+        top = max((int(p.max()) for p in (self.train, self.val, self.test) if len(p)), default=-1)
+        if top >= ds.sizes[dim]:
+            raise ValueError(f"this {self.protocol} split indexes sample {top}, but the dataset has "
+                             f"{ds.sizes[dim]} along {dim!r}; select from the dataset the split was made of")
         val = ds.isel({dim: self.val}) if len(self.val) else None
         return ds.isel({dim: self.train}), val, ds.isel({dim: self.test})
 
@@ -48,7 +52,32 @@ def _dim(ds: xr.Dataset) -> str:
 
 
 def _labels(ds: xr.Dataset) -> np.ndarray:
-    return np.asarray(ds["label"].values).astype(np.int64)
+    """The per-sample class ids as int64; raise unless `label` exists and holds whole numbers."""
+    if not isinstance(ds, xr.Dataset) or "label" not in ds.variables:
+        have = list(ds.variables) if isinstance(ds, xr.Dataset) else type(ds).__name__
+        raise ValueError(f"the dataset has no 'label' variable (has {have}); expected a training set with "
+                         "per-sample integer class ids")
+    raw = np.asarray(ds["label"].values)
+    if raw.dtype.kind in "iu":
+        return raw.astype(np.int64)
+    num = np.asarray(raw, dtype=float) if raw.dtype.kind in "fb" else np.full(raw.shape, np.nan)
+    bad = ~np.isfinite(num) | (np.mod(np.nan_to_num(num), 1) != 0)
+    if bad.any():
+        raise ValueError(f"variable 'label' must hold whole-number class ids; samples "
+                         f"{np.flatnonzero(bad)[:10].tolist()} hold {raw[bad][:10].tolist()}")
+    return num.astype(np.int64)
+
+
+def _check_seed(seed: object) -> None:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be a whole number in 0 .. 2**32 - 1, got {seed!r}")
+
+
+def _check_size(y: np.ndarray, protocol: str, val_fraction: float) -> None:
+    need = 3 if val_fraction > 0 else 2
+    if len(y) < need:
+        raise ValueError(f"the {protocol} split needs at least {need} samples (train, {'validation, ' * (need == 3)}"
+                         f"test); the dataset has {len(y)}")
 
 
 def _class_name(ds: xr.Dataset, cid: int) -> str:
@@ -61,7 +90,7 @@ def _class_name(ds: xr.Dataset, cid: int) -> str:
 
 
 def check_split(ds: xr.Dataset, split: Split, unseen: str = "raise") -> Split:
-    """Return `split` (with unseen-class samples dropped if `unseen="drop"`); raise if val/test classes lack training samples."""
+    """Return `split` (unseen-class samples dropped if `unseen="drop"`); raise if val/test classes lack train data."""
     if unseen not in ("raise", "drop"):
         raise ValueError(f"unseen must be 'raise' or 'drop', got {unseen!r}")
     lab = _labels(ds)
@@ -76,8 +105,8 @@ def check_split(ds: xr.Dataset, split: Split, unseen: str = "raise") -> Split:
         return split
     if unseen == "raise":
         desc = "; ".join(
-            f"{part}: " + ", ".join(f"{_class_name(ds, c)!r} (id {c}, {int((lab[getattr(split, part)] == c).sum())} samples)"
-                                    for c in cls)
+            f"{part}: " + ", ".join(f"{_class_name(ds, c)!r} (id {c}, "
+                                    f"{int((lab[getattr(split, part)] == c).sum())} samples)" for c in cls)
             for part, cls in problems.items()
         )
         raise ValueError(
@@ -119,14 +148,17 @@ def random_split(ds: xr.Dataset, test_fraction: float = 0.2, val_fraction: float
     from sklearn.model_selection import train_test_split
 
     _check_fractions(test_fraction, val_fraction)
+    _check_seed(seed)
     y = _labels(ds)
+    _check_size(y, "random", val_fraction)
     idx = np.arange(len(y))
     strat = y if stratify and np.bincount(np.unique(y, return_inverse=True)[1]).min() >= 2 else None
     rest, test = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=strat)
     val = np.array([], np.int64)
     if val_fraction > 0:
         frac = val_fraction / (1 - test_fraction)
-        s2 = y[rest] if strat is not None and np.bincount(np.unique(y[rest], return_inverse=True)[1]).min() >= 2 else None
+        enough = np.bincount(np.unique(y[rest], return_inverse=True)[1]).min() >= 2
+        s2 = y[rest] if strat is not None and enough else None
         rest, val = train_test_split(rest, test_size=frac, random_state=seed + 1, stratify=s2)
     sp = Split(np.sort(rest), np.sort(val), np.sort(test), "random",
                {"test_fraction": test_fraction, "val_fraction": val_fraction, "seed": seed, "stratify": stratify})
@@ -140,10 +172,16 @@ def _groups(ds: xr.Dataset, by: str, block_size: float | None) -> tuple[np.ndarr
         if "x" not in have or "y" not in have:
             raise ValueError("block split by='xy' needs per-sample 'x' and 'y' coordinates (sampler output); "
                              "this dataset has none - use by='tile' or by='field'")
-        if block_size is None or block_size <= 0:
+        if isinstance(block_size, (bool, np.bool_)) or not isinstance(block_size, (int, float, np.number)) \
+                or not np.isfinite(block_size) or block_size <= 0:
             raise ValueError(f"block split by='xy' needs a positive block_size in map units, got {block_size}")
-        bx = np.floor(np.asarray(ds["x"].values, float) / block_size).astype(np.int64)
-        by_ = np.floor(np.asarray(ds["y"].values, float) / block_size).astype(np.int64)
+        xs, ys = np.asarray(ds["x"].values, float), np.asarray(ds["y"].values, float)
+        bad = ~(np.isfinite(xs) & np.isfinite(ys))
+        if bad.any():
+            raise ValueError(f"block split by='xy': variables 'x'/'y' must be finite map coordinates; samples "
+                             f"{np.flatnonzero(bad)[:10].tolist()} have NaN or infinite x/y")
+        bx = np.floor(xs / block_size).astype(np.int64)
+        by_ = np.floor(ys / block_size).astype(np.int64)
         key = np.char.add(np.char.add(bx.astype(str), "_"), by_.astype(str))
         if tile is not None:
             key = np.char.add(np.char.add(tile, ":"), key)
@@ -164,10 +202,16 @@ def _groups(ds: xr.Dataset, by: str, block_size: float | None) -> tuple[np.ndarr
 
 def block_split(ds: xr.Dataset, block_size: float | None = None, by: str = "xy", test_fraction: float = 0.2,
                 val_fraction: float = 0.1, seed: int = 0, unseen: str = "raise") -> Split:
-    """Return a spatially disjoint split: whole blocks (square cells of `block_size` map units), fields or tiles held out."""
+    """Return a spatially disjoint split: whole blocks (cells of `block_size` map units), fields or tiles held out."""
     _check_fractions(test_fraction, val_fraction)
+    _check_seed(seed)
     y = _labels(ds)
+    _check_size(y, f"by={by!r} block", val_fraction)
     groups, extra = _groups(ds, by, block_size)
+    if len(np.unique(groups)) < 2:
+        hint = (f"a block_size of {block_size} map units puts every sample in one block; use smaller blocks"
+                if by == "xy" else f"every sample is in the same {by}")
+        raise ValueError(f"cannot split 1 group into train and test: {hint}")
     rest, test = _stratified_groups(y, groups, test_fraction, seed)
     val = np.array([], np.int64)
     if val_fraction > 0:
@@ -188,6 +232,13 @@ def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[st
     """
     if isinstance(test_tiles, str):
         test_tiles = [test_tiles]
+    if isinstance(val_tiles, str):
+        val_tiles = [val_tiles]
+    if not test_tiles:
+        raise ValueError("leave-tile-out needs at least one test tile in test_tiles, e.g. ['33UVP']; got none")
+    if not val_tiles and not 0 <= val_fraction < 1:
+        raise ValueError(f"need 0 <= val_fraction < 1, got {val_fraction}")
+    _check_seed(seed)
     if "tile" not in ds.variables:
         raise ValueError("leave-tile-out needs a per-sample 'tile' variable")
     tile = np.asarray(ds["tile"].values).astype(str)
@@ -206,6 +257,9 @@ def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[st
         val, train = idx[is_val], idx[~is_test & ~is_val]
     elif val_fraction > 0:
         rest = idx[~is_test]
+        if len(rest) == 0:
+            raise ValueError(f"leave-tile-out with test tiles {list(test_tiles)} leaves no training samples; "
+                             f"available tiles: {have}")
         y = _labels(ds)[rest]
         if "field_id" in ds.variables:
             g = np.unique(np.char.add(np.char.add(tile[rest], ":"),

@@ -78,10 +78,29 @@ def _cast_like(out: np.ndarray, like: np.dtype) -> np.ndarray:
     return out.astype(like)
 
 
+_DIMS = {"reflectance": ("sample", "time", "band"), "flag": ("sample", "time"), "date": ("sample", "time")}
+
+
 def _check(ds: xr.Dataset) -> None:
-    for v in ("reflectance", "flag", "date"):
+    """Raise unless `ds` has reflectance/flag/date on the schema's dims and each sample's dates ascend."""
+    for v, dims in _DIMS.items():
         if v not in ds:
             raise ValueError(f"the training set has no {v!r} variable (expected the eokit time-series schema)")
+        if set(ds[v].dims) != set(dims):
+            raise ValueError(f"variable {v!r} has dims {ds[v].dims}; expected {dims} (the eokit time-series schema)")
+    dates = ds["date"].transpose("sample", "time").values
+    if not np.issubdtype(dates.dtype, np.datetime64):
+        raise ValueError(f"variable 'date' must hold datetime64 values (NaT where padded), got dtype {dates.dtype}")
+    t = _days(dates)
+    # each sample's acquisitions in time order (NaT padding skipped): a later date never precedes an earlier one
+    prev = np.fmax.accumulate(np.where(np.isnan(t), -np.inf, t), axis=1)
+    back = ~np.isnan(t[:, 1:]) & (t[:, 1:] < prev[:, :-1])
+    if back.any():
+        s, k = (int(v[0]) for v in np.nonzero(back))
+        raise ValueError(f"variable 'date' of sample {s} is not in ascending order: time step {k + 1} "
+                         f"({str(dates[s, k + 1])[:10]}) comes after an acquisition on "
+                         f"{str(np.datetime64(int(prev[s, k] * 86400), 's'))[:10]}; expected dates sorted along "
+                         "'time' (padding at the end)")
 
 
 def gapfill(ds: xr.Dataset) -> xr.Dataset:
@@ -105,6 +124,30 @@ def gapfill(ds: xr.Dataset) -> xr.Dataset:
     return res
 
 
+def _timestamp(name: str, value: object) -> pd.Timestamp:
+    try:
+        out = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name}={value!r} is not a date; expected e.g. '2018-01-01'") from exc
+    if pd.isna(out):
+        raise ValueError(f"{name}={value!r} is not a date; expected e.g. '2018-01-01'")
+    return out
+
+
+def _grid(lo: pd.Timestamp, hi: pd.Timestamp, every: object) -> pd.DatetimeIndex:
+    """The date grid lo..hi every `every`; raise unless `every` is a positive pandas frequency string."""
+    msg = f"every={every!r} is not a pandas frequency; expected a positive one such as '10D' or '1MS'"
+    if not isinstance(every, str):
+        raise ValueError(msg)
+    try:
+        offset = pd.tseries.frequencies.to_offset(every)
+        if offset.n <= 0:
+            raise ValueError(msg)
+        return pd.date_range(lo.normalize(), hi, freq=offset)
+    except (ValueError, TypeError, ZeroDivisionError) as exc:
+        raise ValueError(msg) from exc
+
+
 def resample(ds: xr.Dataset, every: str = "10D", start: str | np.datetime64 | None = None,
              end: str | np.datetime64 | None = None) -> xr.Dataset:
     """Return the samples on a fixed date grid (start..end every `every`), interpolated from clear observations."""
@@ -113,14 +156,11 @@ def resample(ds: xr.Dataset, every: str = "10D", start: str | np.datetime64 | No
     t = _days(dates)
     if np.isnan(t).all():
         raise ValueError("the training set has no acquisition dates (all NaT)")
-    lo = pd.Timestamp(start) if start is not None else pd.Timestamp(np.nanmin(dates.astype("datetime64[ns]")))
-    hi = pd.Timestamp(end) if end is not None else pd.Timestamp(np.nanmax(dates.astype("datetime64[ns]")))
+    lo = _timestamp("start", start) if start is not None else pd.Timestamp(np.nanmin(dates))
+    hi = _timestamp("end", end) if end is not None else pd.Timestamp(np.nanmax(dates))
     if hi < lo:
         raise ValueError(f"end {hi.date()} is before start {lo.date()}")
-    try:
-        grid = pd.date_range(lo.normalize(), hi, freq=every)
-    except ValueError as exc:
-        raise ValueError(f"every={every!r} is not a pandas frequency such as '10D' or '1MS'") from exc
+    grid = _grid(lo, hi, every)
     if len(grid) == 0:
         raise ValueError(f"no grid date between {lo} and {hi} every {every}")
     flag = ds["flag"].transpose("sample", "time").values
@@ -133,6 +173,8 @@ def resample(ds: xr.Dataset, every: str = "10D", start: str | np.datetime64 | No
     new_flag = np.where(inside & anyc[:, None], FLAG_CLEAR, FLAG_NODATA).astype(np.uint8)
     res = ds.drop_vars(["reflectance", "flag", "date"] + [v for v in ("filled",) if v in ds]).drop_dims(
         "time", errors="ignore")
+    if not np.issubdtype(vals.dtype, np.integer):
+        out[~anyc] = np.nan  # a sample without any clear observation has no value to give (flag 255)
     res["reflectance"] = (("sample", "time", "band"), _cast_like(out, vals.dtype))
     res["reflectance"].attrs = dict(ds["reflectance"].attrs)
     res["flag"] = (("sample", "time"), new_flag)
@@ -149,7 +191,11 @@ def mean_by_class(ds: xr.Dataset, band: str | None = None) -> pd.DataFrame:
     `band` None: NDVI from B4 and B8A (or B8) when both are there, else the first band.
     """
     _check(ds)
+    if "label_name" not in ds.variables:
+        raise ValueError("the training set has no 'label_name' variable; expected per-sample class names")
     bands = [str(b) for b in ds["band"].values] if "band" in ds.coords else []
+    if not bands:
+        raise ValueError("the training set has no 'band' coordinate naming its bands (e.g. B2..B12 or NDVI)")
     refl = ds["reflectance"].transpose("sample", "time", "band")
     if band is None and "B4" in bands and ("B8A" in bands or "B8" in bands):
         nir = refl.sel(band="B8A" if "B8A" in bands else "B8").values.astype(float)

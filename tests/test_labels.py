@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 from shapely.geometry import box
 
+from badinput import refuses, warns_naming
 from eokit import cube, labels
 from eokit.schema import TS2C_CLASSES
 from generators import s2
@@ -150,3 +151,142 @@ def test_name_column_and_empty_names_fall_back_to_codes(tmp_path):
     assert g["label_name"].tolist() == ["0", "forest", "3"] and g["label"].tolist() == [0, 2, 3]
     again = labels.read_polygons(g, "label")
     assert again["label_name"].tolist() == ["0", "forest", "3"]
+
+
+# --- hostile inputs (tests/badinput.py contract) ----------------------------------------------------------
+
+
+def _gdf(values, geoms=None, column="label", crs="EPSG:32633"):
+    geoms = geoms if geoms is not None else [_square(4 * k, 4 * k, 3) for k in range(len(values))]
+    return gpd.GeoDataFrame({column: values}, geometry=geoms, crs=crs)
+
+
+@pytest.mark.bad_input
+def test_read_polygons_refuses_polygons_without_crs():
+    with refuses(ValueError, "polygons", "no CRS", "set_crs"):
+        labels.read_polygons(_gdf([1, 2], crs=None), "label")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("call", ["read_polygons", "rasterize"])
+def test_empty_polygon_set_is_refused(stack, call):
+    empty = _gdf(np.array([], np.int64), geoms=[])
+    with refuses(ValueError, "no polygons given", "at least one"):
+        if call == "read_polygons":
+            labels.read_polygons(empty, "label")
+        else:
+            labels.rasterize(empty, cube.open(stack / "stack", chunks=16))
+
+
+@pytest.mark.bad_input
+def test_missing_label_column_names_the_file_and_columns(stack):
+    with refuses(ValueError, "fields.gpkg", "'kultur'", "columns are"):
+        labels.read_polygons(stack / "fields.gpkg", "kultur")
+
+
+@pytest.mark.bad_input
+def test_float_codes_that_are_not_whole_class_ids_are_refused():
+    # before: 1.5 and 10.0 became classes 0 and 1 by the string order of '1.5', '10.0', '2.0'
+    with refuses(ValueError, "'c'", "not whole class ids", "rows [0]", "mapping="):
+        labels.read_polygons(_gdf([1.5, 10.0, 2.0], column="c"), "c")
+
+
+@pytest.mark.bad_input
+def test_float_label_column_with_nan_names_the_rows():
+    with refuses(ValueError, "'c'", "no value", "rows [1]", "on_missing='warn'"):
+        labels.read_polygons(_gdf([1.0, np.nan, 2.0], column="c"), "c")
+
+
+@pytest.mark.bad_input
+def test_codes_missing_from_the_mapping_are_listed(stack, tmp_path):
+    raw = gpd.read_file(stack / "fields.gpkg")
+    raw.loc[[1, 2], "crop_code"] = "MARSWEIZEN"
+    raw.to_file(tmp_path / "bad.gpkg")
+    with refuses(ValueError, "bad.gpkg", "'crop_code'", "MARSWEIZEN", "missing from the mapping"):
+        labels.read_polygons(tmp_path / "bad.gpkg", "crop_code", mapping="invekos")
+
+
+@pytest.mark.bad_input
+def test_lines_and_points_are_not_polygons():
+    from shapely.geometry import LineString, Point
+
+    x0, y0 = s2.ORIGIN
+    gdf = _gdf([1, 2], geoms=[LineString([(x0, y0 - 5), (x0 + 200, y0 - 5)]), Point(x0 + 5, y0 - 5)])
+    with refuses(ValueError, "polygons", "Polygon or MultiPolygon", "rows [0, 1]", "LineString", "Point"):
+        labels.read_polygons(gdf, "label")
+
+
+@pytest.mark.bad_input
+def test_self_intersecting_polygon_is_repaired_with_a_warning(stack):
+    from shapely import make_valid
+    from shapely.geometry import Polygon
+
+    x0, y0 = s2.ORIGIN  # a 10 x 10 pixel bow-tie: two triangles touching at the centre
+    bow = Polygon([(x0, y0), (x0 + 100, y0 - 100), (x0 + 100, y0), (x0, y0 - 100)])
+    ds = cube.open(stack / "stack", chunks=16)
+    with warns_naming(UserWarning, "invalid polygons", "make_valid", "rows [0]"):
+        g = labels.read_polygons(_gdf([1], geoms=[bow]), "label")
+    assert g.is_valid.all()
+    with warns_naming(UserWarning, "invalid polygons", "rows [0]"):
+        lab, _ = labels.rasterize(_gdf([1], geoms=[bow]), ds, erosion=1)
+    # before: the eroded invalid ring kept 6 pixels; the repaired triangles give what their valid shape gives
+    want, _ = labels.rasterize(_gdf([1], geoms=[make_valid(bow)]), ds, erosion=1)
+    np.testing.assert_array_equal(lab.values, want.values)
+
+
+@pytest.mark.bad_input
+def test_unreadable_polygon_file_names_it(tmp_path):
+    (tmp_path / "bad.gpkg").write_bytes(b"garbage" * 100)
+    with refuses(ValueError, "bad.gpkg", "cannot be read", "GeoPackage"):
+        labels.read_polygons(tmp_path / "bad.gpkg", "crop_code")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("value", ["abc", "1.5", ""])
+def test_mapping_table_class_ids_must_be_whole_numbers(tmp_path, value):
+    # before: 'abc' gave "invalid literal for int()", 1.5 was truncated to class 1, a blank was reported by row
+    (tmp_path / "m.csv").write_text(f"code,class_id\nWINTERWEICHEN,12\nKOERNERMAIS,{value}\n")
+    with refuses(ValueError, "m.csv", "'class_id'", "whole-number ids", "rows [3]"):
+        labels.load_mapping(tmp_path / "m.csv")
+
+
+@pytest.mark.bad_input
+def test_mapping_table_rows_without_code_are_refused(tmp_path):
+    (tmp_path / "m.csv").write_text("code,class_id\nWINTERWEICHEN,12\n,2\n")
+    with refuses(ValueError, "m.csv", "rows [3]", "no code"):
+        labels.load_mapping(tmp_path / "m.csv")
+
+
+@pytest.mark.bad_input
+def test_unknown_target_crs_is_a_clear_error(stack):
+    with refuses(ValueError, "fields.gpkg", "EPSG:99999", "expected a CRS"):
+        labels.read_polygons(stack / "fields.gpkg", "crop_code", crs="EPSG:99999")
+
+
+@pytest.mark.bad_input
+def test_rasterize_polygons_outside_the_cube(stack):
+    far = _gdf([1], geoms=[box(0, 0, 10, 10)])
+    with refuses(ValueError, "no polygon overlaps the cube", "EPSG:32633"):
+        labels.rasterize(far, cube.open(stack / "stack", chunks=16))
+
+
+@pytest.mark.bad_input
+def test_rasterize_refuses_negative_class_ids(stack):
+    # before: a polygon of class -1 was burnt as -1, the "no label" value, and vanished without a word
+    with refuses(ValueError, "'label'", ">= 0", "rows [0]", "[-1]"):
+        labels.rasterize(_gdf([-1, 3]), cube.open(stack / "stack", chunks=16))
+
+
+@pytest.mark.bad_input
+def test_rasterize_refuses_field_ids_that_are_not_integers(stack):
+    # before: NaN became -9223372036854775808 and 5.5 became 5 in the field raster
+    gdf = _gdf([1, 3]).assign(field_id=[5.5, np.nan])
+    with refuses(ValueError, "'field_id'", "whole-number ids", "rows [0, 1]"):
+        labels.rasterize(gdf, cube.open(stack / "stack", chunks=16))
+
+
+@pytest.mark.bad_input
+def test_rasterize_needs_y_and_x_dimensions(stack):
+    ds = cube.open(stack / "stack", chunks=16).rename(x="lon")
+    with refuses(ValueError, "['x']", "dimension", "expected a cube with 'y' and 'x'"):
+        labels.rasterize(_gdf([1]), ds)

@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 
+from badinput import refuses
 from eokit.datasets import lucas
 from eokit.schema import TS2C_CLASSES
 from generators import lucas as gen
@@ -69,3 +70,106 @@ def test_bad_input(tmp_path):
         csv.writer(f).writerows(rows)
     with pytest.raises(ValueError, match=r"q.csv, line 4, field TH_LAT: expected a number, got 'north'"):
         lucas.open(p2)
+
+
+# --- hostile inputs (tests/badinput.py contract) ----------------------------------------------------------
+
+
+@pytest.mark.bad_input
+def test_missing_lc1_column(tmp_path):
+    p = gen.make(tmp_path / "p.csv")
+    txt = p.read_text().splitlines()
+    p.write_text("\n".join([txt[0].replace('"LC1"', '"LCX"')] + txt[1:]) + "\n")
+    with refuses(ValueError, "p.csv", "missing column(s) ['LC1']", "expected POINT_ID, TH_LAT, TH_LONG, LC1"):
+        lucas.open(p)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("column, value, coords", [("TH_LAT", "north", "th"), ("TH_LONG", "13,2", "th"),
+                                                   ("GPS_LAT", "abc", "gps"), ("GPS_LONG", "n/a", "gps")])
+def test_coordinates_that_are_not_numbers(tmp_path, column, value, coords):
+    # before: a GPS field that is not a number fell back to the grid position without a word
+    p = gen.set_field(gen.make(tmp_path / "q.csv"), 3, column, value)
+    with refuses(ValueError, "q.csv", "line 3", f"field {column}", "expected a number", repr(value)):
+        lucas.open(p, coords=coords)
+
+
+@pytest.mark.bad_input
+def test_latitude_out_of_range(tmp_path):
+    p = gen.set_field(gen.make(tmp_path / "q.csv"), 3, "TH_LAT", "95")
+    with refuses(ValueError, "q.csv", "line 3", "no valid coordinates", "lat 95.0"):
+        lucas.open(p)
+
+
+@pytest.mark.bad_input
+def test_gps_ew_code_outside_the_codes(tmp_path):
+    # before: any value other than "2" was read as east
+    p = gen.set_field(gen.make(tmp_path / "q.csv"), 2, "GPS_EW", "W")
+    with refuses(ValueError, "q.csv", "line 2", "field GPS_EW", "1 (east), 2 (west) or 8"):
+        lucas.open(p, coords="gps")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("value", ["wheat", "B1234", "Z11", "8"])
+def test_lc1_values_that_are_not_land_cover_codes(tmp_path, value):
+    # before: 'wheat' was reported as "not cropland or grassland", as if it were a real LUCAS class
+    p = gen.set_field(gen.make(tmp_path / "q.csv"), 3, "LC1", value)
+    with refuses(ValueError, "q.csv", "line 3", "field LC1", "not a LUCAS land cover code", "A..H"):
+        lucas.open(p)
+
+
+@pytest.mark.bad_input
+def test_duplicate_point_id(tmp_path):
+    p = gen.make(tmp_path / "q.csv")
+    lines = p.read_text().splitlines()
+    p.write_text("\n".join(lines + [lines[1]]) + "\n")
+    with refuses(ValueError, "q.csv", "field POINT_ID", "lines [2, 15]", "each survey point once"):
+        lucas.open(p)
+
+
+@pytest.mark.bad_input
+def test_blank_point_id(tmp_path):
+    p = gen.set_field(gen.make(tmp_path / "q.csv"), 3, "POINT_ID", " ")
+    with refuses(ValueError, "q.csv", "line 3", "field POINT_ID", "point identifier"):
+        lucas.open(p)
+
+
+@pytest.mark.bad_input
+def test_unknown_coords_choice(tmp_path):
+    # before: anything but "gps" silently meant the theoretical grid position
+    with refuses(ValueError, "coords", "'th'", "'gps'", "'xyz'"):
+        lucas.open(gen.make(tmp_path / "q.csv"), coords="xyz")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("content, why", [(b"", "No columns"), (b"POINT_ID,TH_LAT\n\xff\xfe\x00", "codec")])
+def test_empty_or_binary_file(tmp_path, content, why):
+    # before: pandas EmptyDataError / UnicodeDecodeError without the file name
+    (tmp_path / "bad.csv").write_bytes(content)
+    with refuses(ValueError, "bad.csv", "cannot be read as a LUCAS point CSV", why, "header row"):
+        lucas.open(tmp_path / "bad.csv")
+
+
+@pytest.mark.bad_input
+def test_folder_with_two_csvs(tmp_path):
+    gen.make(tmp_path / "a.csv")
+    gen.make(tmp_path / "b.csv")
+    with refuses(FileNotFoundError, "expected one CSV", "a.csv", "b.csv"):
+        lucas.open(tmp_path)
+
+
+@pytest.mark.bad_input
+def test_map_lc1_without_lc1_column(tmp_path):
+    gdf = lucas.open(gen.make(tmp_path / "q.csv")).drop(columns="lc1")
+    with refuses(ValueError, "'lc1'", "eokit.datasets.lucas.open"):
+        lucas.map_lc1(gdf)
+
+
+def test_bom_country_string_and_blank_lc1(tmp_path):
+    p = gen.set_field(gen.make(tmp_path / "q.csv"), 3, "LC1", "")
+    p.write_bytes(b"\xef\xbb\xbf" + p.read_bytes())  # what Excel writes
+    gdf = lucas.open(p, countries="AT")
+    assert len(gdf) == len(gen.CODES) and gdf["point_id"].iloc[0] == "47001300"
+    _, report = lucas.map_lc1(gdf)
+    blank = report[report["lc1"] == ""]
+    assert blank["n_points"].tolist() == [1] and blank["reason"].tolist() == ["no LC1 code recorded"]

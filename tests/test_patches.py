@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Polygon, box
 
+from badinput import refuses
 from eokit import patches, sar
 from eokit.schema import ICE_CLASSES, PATCH_SCHEMA, check_schema
 from generators import sar as gen
@@ -175,3 +176,130 @@ def test_mixed_patches_never_hold_invalid_pixels(tmp_path):
     ds = patches.extract(scene, poly, size=10, stride=2, min_fraction=0.5, progress=False)
     assert ds.sizes["patch"] > 0 and int(ds["row0"].min()) >= 3
     assert np.isfinite(ds["image"].values).all()
+
+
+# --- hostile inputs (tests/badinput.py contract) ----------------------------------------------------------
+
+
+@pytest.fixture()
+def one_scene(tmp_path):
+    truth = gen.write_geotiff_scene(tmp_path, "scene_0", seed=0, origin=(600_000.0, -1_100_000.0))
+    poly = gen.write_polygons(tmp_path / "ice_polygons.gpkg", [truth])
+    return sar.preprocess(sar.open(truth["path"]))[0], poly
+
+
+@pytest.mark.bad_input
+def test_patch_larger_than_the_scene(one_scene):
+    scene, poly = one_scene
+    with refuses(ValueError, "patch size 100", "scene_0", "64 x 64 pixels"):
+        patches.extract(scene, poly, size=100, progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("stride", [0, -3])
+def test_stride_must_be_positive(one_scene, stride):
+    scene, poly = one_scene
+    with refuses(ValueError, f"stride={stride}", "must be positive"):
+        patches.extract(scene, poly, size=10, stride=stride, progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("size", [10.5, True, "10"])
+def test_patch_size_must_be_a_whole_number(one_scene, size):
+    # before: 10.5 crashed in xarray ("conflicting sizes for dimension 'row'"), True gave 1 x 1 patches
+    scene, poly = one_scene
+    with refuses(ValueError, "patch size", "whole number of pixels", repr(size)):
+        patches.extract(scene, poly, size=size, progress=False)
+
+
+@pytest.mark.bad_input
+def test_scene_without_a_channel(one_scene):
+    scene, poly = one_scene
+    with refuses(ValueError, "scene_0", "lacks channel(s) ['HV']", "found"):
+        patches.extract(scene.drop_vars("HV"), poly, size=10, progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("channels, expected", [("HH", "list of variable names"), ([], "at least one variable")])
+def test_channels_must_be_a_non_empty_list(one_scene, channels, expected):
+    # before: "HH" was read as channels ['H', 'H']; [] crashed inside xarray
+    scene, poly = one_scene
+    with refuses(ValueError, "channels", expected):
+        patches.extract(scene, poly, size=10, channels=channels, progress=False)
+
+
+@pytest.mark.bad_input
+def test_scene_without_x_dimension(one_scene):
+    scene, poly = one_scene
+    with refuses(ValueError, "scene_0", "['x']", "expected (y, x)"):
+        patches.extract(scene.rename(x="col"), poly, size=10, progress=False)
+
+
+@pytest.mark.bad_input
+def test_min_fraction_must_be_a_number_in_range(one_scene):
+    scene, poly = one_scene
+    with refuses(ValueError, "min_fraction", "(0, 1]", "'0.5'"):
+        patches.extract(scene, poly, size=10, min_fraction="0.5", progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("chunks", [0, -5, {"y": 0, "x": 64}])
+def test_chunks_must_be_positive(one_scene, chunks):
+    scene, poly = one_scene
+    with refuses(ValueError, "chunks", "positive number of pixels"):
+        patches.positions(scene, poly, size=10, chunks=chunks, progress=False)
+
+
+@pytest.mark.bad_input
+def test_polygons_outside_the_scene_are_named(one_scene):
+    scene, poly = one_scene
+    far = gpd.GeoDataFrame({"ice_class": [1, 2], "polygon_id": [5, 6]},
+                           geometry=[box(0, 0, 1000, 1000), box(600_100, -1_100_500, 600_500, -1_100_100)], crs=3413)
+    with refuses(ValueError, "1 of 2 polygons lie outside scene 'scene_0'", "polygon_id [5]",
+                 "check the polygons' CRS"):
+        patches.extract(scene, far, size=10, progress=False)
+
+
+@pytest.mark.bad_input
+def test_ice_class_outside_the_six_classes(one_scene):
+    scene, poly = one_scene
+    gdf = gpd.read_file(poly).assign(ice_class=7)
+    with refuses(ValueError, "'ice_class'", "outside 0..5", "[7]"):
+        patches.extract(scene, gdf, size=10, progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("ids", [[1.0, np.nan, 2.0, 3.0], ["a", "b", "c", "d"]])
+def test_polygon_ids_must_be_whole_numbers(one_scene, ids):
+    # before: IntCastingNaNError / "invalid literal for int()"
+    scene, poly = one_scene
+    gdf = gpd.read_file(poly).assign(polygon_id=ids)
+    with refuses(ValueError, "scene_0", "'polygon_id'", "whole numbers"):
+        patches.extract(scene, gdf, size=10, progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("value", [7, -1])
+def test_patch_counts_refuses_labels_outside_the_classes(one_scene, value):
+    # before: label 7 was silently left out of every count (total 0); -1 raised a numpy bincount error
+    scene, poly = one_scene
+    ds = patches.extract(scene, poly, size=10, progress=False)
+    bad = ds.assign(label=ds["label"] * 0 + value)
+    with refuses(ValueError, "patch set 10x10", "'label'", "ice class ids 0..5", f"[{value}]"):
+        patches.patch_counts(bad)
+
+
+@pytest.mark.bad_input
+def test_read_patches_on_a_folder_that_is_not_zarr(tmp_path):
+    (tmp_path / "notzarr").mkdir()
+    (tmp_path / "notzarr" / "x.txt").write_text("hi")
+    with refuses(ValueError, "notzarr", "cannot be opened as a Zarr store", "write_patches"):
+        patches.read_patches(tmp_path / "notzarr")
+
+
+@pytest.mark.bad_input
+def test_plot_examples_unknown_channel(one_scene):
+    scene, poly = one_scene
+    ds = patches.extract(scene, poly, size=10, progress=False)
+    with refuses(ValueError, "channel 'VV'", "channels are ['HH', 'HV', 'IA']"):
+        patches.plot_examples(ds, channel="VV")

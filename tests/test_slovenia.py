@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from badinput import refuses
 from eokit.datasets import slovenia
 from eokit.paths import SAMPLE_DIR
 
@@ -85,3 +86,134 @@ def test_bad_input_names_the_file(tmp_path: Path) -> None:
     shutil.copy(SRC / "cloud_mask.npy", case / "cloud_mask.npy")
     with pytest.raises(ValueError, match="lulc.npy: expected 3 dimensions"):
         slovenia.open(case)
+
+
+# --- hostile inputs (tests/badinput.py contract) ----------------------------------------------------------
+
+
+@pytest.fixture()
+def case(tmp_path: Path) -> Path:
+    dst = tmp_path / "case"
+    shutil.copytree(SRC, dst, ignore=shutil.ignore_patterns("stack"))
+    return dst
+
+
+def _swap_times(case: Path, i: int, j: int) -> None:
+    times = json.loads((case / "timestamps.json").read_text())
+    times[i], times[j] = times[j], times[i]
+    (case / "timestamps.json").write_text(json.dumps(times))
+
+
+@pytest.mark.bad_input
+def test_timestamps_out_of_order(case: Path) -> None:
+    # before: read as is, so the time axis of the cube was not monotonic
+    _swap_times(case, 3, 4)
+    with refuses(ValueError, "timestamps.json", "time step 4", "strictly ascending"):
+        slovenia.open(case)
+
+
+@pytest.mark.bad_input
+def test_duplicate_timestamp(case: Path) -> None:
+    times = json.loads((case / "timestamps.json").read_text())
+    times[4] = times[3]
+    (case / "timestamps.json").write_text(json.dumps(times))
+    with refuses(ValueError, "timestamps.json", "does not come after step 3", "strictly ascending"):
+        slovenia.open(case)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("name", ["ndvi.npy", "cloud_mask.npy", "lulc.npy"])
+def test_corrupt_array_names_the_file(case: Path, name: str) -> None:
+    # before: numpy's "This file contains pickled (object) data" without the file name
+    (case / name).write_bytes(b"garbage")
+    with refuses(ValueError, name, "cannot be read as a .npy array"):
+        slovenia.open(case)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("name", ["ndvi.npy", "cloud_mask.npy", "timestamps.json", "bbox.geojson"])
+def test_missing_file(case: Path, name: str) -> None:
+    (case / name).unlink()
+    with refuses(FileNotFoundError, name, "missing"):
+        slovenia.open(case)
+
+
+@pytest.mark.bad_input
+def test_more_than_one_feature(case: Path) -> None:
+    # before: the second NDVI feature was dropped silently
+    a = np.load(case / "ndvi.npy")
+    np.save(case / "ndvi.npy", np.concatenate([a, a], axis=-1))
+    with refuses(ValueError, "ndvi.npy", "one feature in the last axis", "(68, 101, 100, 2)"):
+        slovenia.open(case)
+
+
+@pytest.mark.bad_input
+def test_cloud_mask_values_outside_0_1(case: Path) -> None:
+    # before: 300 was cast to uint8 44 and kept as a "cloud mask" value
+    a = np.load(case / "cloud_mask.npy").astype(np.int16)
+    a[0, 0, 0, 0] = 300
+    np.save(case / "cloud_mask.npy", a)
+    with refuses(ValueError, "cloud_mask.npy", "outside [0, 1]", "0 clear, 1 cloud", "[300]"):
+        slovenia.open(case)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("text, expected", [
+    ("{not json", "not valid JSON"),
+    (json.dumps({"type": "Polygon", "coordinates": [[[1, 2], [1, 2]]]}), "spans no area"),
+    (json.dumps({"type": "Polygon", "coordinates": [[1, 2, 3]]}), "one polygon ring of [x, y] pairs"),
+])
+def test_bad_bbox(case: Path, text: str, expected: str) -> None:
+    # before: JSONDecodeError without the file, a zero-size grid, an IndexError
+    (case / "bbox.geojson").write_text(text)
+    with refuses(ValueError, "bbox.geojson", expected):
+        slovenia.open(case)
+
+
+@pytest.mark.bad_input
+def test_timestamps_not_a_list(case: Path) -> None:
+    (case / "timestamps.json").write_text(json.dumps({"a": 1}))
+    with refuses(ValueError, "timestamps.json", "JSON list of ISO times", "dict"):
+        slovenia.open(case)
+
+
+@pytest.mark.bad_input
+def test_grid_shape_must_be_positive() -> None:
+    with refuses(ValueError, "shape", "positive integers", "(0, 100)"):
+        slovenia.grid(shape=(0, 100))
+
+
+@pytest.mark.bad_input
+def test_unreadable_polygons(case: Path) -> None:
+    (case / "lulc_polygons.gpkg").write_bytes(b"garbage")
+    with refuses(ValueError, "lulc_polygons.gpkg", "cannot be read as a GeoPackage"):
+        slovenia.polygons(case)
+
+
+@pytest.fixture()
+def stack(tmp_path: Path) -> Path:
+    dst = tmp_path / "stack"
+    shutil.copytree(SRC / "stack", dst)
+    return dst
+
+
+@pytest.mark.bad_input
+def test_stack_file_of_another_shape(stack: Path) -> None:
+    # before: numpy's "all input arrays must have the same shape"
+    f = sorted(stack.glob("NDVI_*.tif"))[3]
+    with rasterio.open(f) as src:
+        prof = src.profile
+    prof.update(width=50)
+    with rasterio.open(f, "w", **prof) as dst:
+        dst.write(np.zeros((1, 101, 50), np.float32))
+    with refuses(ValueError, f.name, "shape (101, 50)", "one grid"):
+        slovenia.open_stack(stack)
+
+
+@pytest.mark.bad_input
+def test_stack_corrupt_file(stack: Path) -> None:
+    # before: RasterioIOError with the base name only
+    f = sorted(stack.glob("FLAG_*.tif"))[2]
+    f.write_bytes(b"II*\x00junk")
+    with refuses(ValueError, str(f), "cannot be read as a GeoTIFF"):
+        slovenia.open_stack(stack)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from badinput import refuses
 from eokit import splits
 from generators.training_sets import timeseries_set
 
@@ -81,3 +82,116 @@ def test_block_split_needs_coordinates(ds):
         splits.block_split(ds, by="xy")
     with pytest.raises(ValueError, match="unknown split protocol"):
         splits.make_split(ds, "spatial")
+
+
+# --- hostile inputs (tests/badinput.py contract) ----------------------------------------------------------
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("protocol", ["spatial", "Random", ""])
+def test_unknown_protocol(ds, protocol):
+    with refuses(ValueError, f"unknown split protocol {protocol!r}", "'random', 'block', 'field' or 'tile'"):
+        splits.make_split(ds, protocol)
+
+
+@pytest.mark.bad_input
+def test_block_larger_than_the_area(ds):
+    with refuses(ValueError, "block_size of 1000000000.0", "one block", "smaller blocks"):
+        splits.block_split(ds.drop_vars("tile"), block_size=1e9)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("size", [float("nan"), -5, 0, "5000"])
+def test_block_size_must_be_a_positive_number(ds, size):
+    # before: NaN put every sample of a tile into one garbage block, silently
+    with refuses(ValueError, "block_size", "positive"):
+        splits.block_split(ds, block_size=size)
+
+
+@pytest.mark.bad_input
+def test_class_only_on_the_test_side(ds):
+    keep = ~((ds["tile"].values != "33UVP") & (ds["label"].values == 2))
+    sub = ds.isel(sample=np.flatnonzero(keep))
+    with refuses(ValueError, "test: 'class2' (id 2, 20 samples)", "without training samples", "unseen='drop'"):
+        splits.tile_split(sub, ["33UVP"])
+
+
+@pytest.mark.bad_input
+def test_no_test_tile_is_an_empty_side(ds):
+    # before: an empty list gave a split with an empty test set
+    with refuses(ValueError, "test_tiles", "at least one test tile"):
+        splits.tile_split(ds, [])
+
+
+@pytest.mark.bad_input
+def test_every_tile_held_out_leaves_no_training_side(ds):
+    # before: "cannot split 0 group(s) into two parts"
+    with refuses(ValueError, "['33UVP', '33TWN', '33UWP']", "leaves no training samples", "available tiles"):
+        splits.tile_split(ds, ["33UVP", "33TWN", "33UWP"])
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("value", [np.nan, 0.5])
+def test_labels_must_be_whole_class_ids(ds, value):
+    # before: NaN became class -9223372036854775808 and 0.5 became class 0, silently
+    bad = ds.copy()
+    lab = bad["label"].values.astype(float)
+    lab[0] = value
+    bad["label"] = ("sample", lab)
+    with refuses(ValueError, "'label'", "whole-number class ids", "samples [0]"):
+        splits.random_split(bad)
+
+
+@pytest.mark.bad_input
+def test_dataset_without_label(ds):
+    with refuses(ValueError, "no 'label' variable", "per-sample integer class ids"):
+        splits.random_split(ds.drop_vars("label"))
+
+
+@pytest.mark.bad_input
+def test_block_split_with_nan_coordinates(ds):
+    # before: NaN coordinates formed one block of their own, silently
+    bad = ds.copy()
+    x = bad["x"].values.copy()
+    x[:5] = np.nan
+    bad["x"] = ("sample", x)
+    with refuses(ValueError, "'x'/'y'", "finite map coordinates", "samples [0, 1, 2, 3, 4]"):
+        splits.block_split(bad, block_size=5000)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("seed", [-1, 1.5, 2**32])
+def test_seed_must_be_a_whole_number_in_range(ds, seed):
+    # before: scikit-learn's InvalidParameterError about 'random_state'
+    with refuses(ValueError, "seed", "0 .. 2**32 - 1", repr(seed)):
+        splits.random_split(ds, seed=seed)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("n", [0, 1])
+def test_too_few_samples(ds, n):
+    # before: numpy "zero-size array to reduction operation" for 0 samples
+    with refuses(ValueError, "at least 3 samples", f"has {n}"):
+        splits.random_split(ds.isel(sample=slice(0, n)))
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("frac", [1.5, -0.2])
+def test_tile_split_validation_fraction_out_of_range(ds, frac):
+    # before: 1.5 was accepted and put as many samples in validation as in training
+    with refuses(ValueError, "val_fraction", f"got {frac}"):
+        splits.tile_split(ds, ["33UVP"], val_fraction=frac)
+
+
+@pytest.mark.bad_input
+def test_select_on_another_dataset(ds):
+    # before: IndexError from xarray
+    sp = splits.random_split(ds)
+    with refuses(ValueError, "indexes sample", "has 10 along 'sample'", "the dataset the split was made of"):
+        sp.select(ds.isel(sample=slice(0, 10)))
+
+
+@pytest.mark.bad_input
+def test_fractions_out_of_range(ds):
+    with refuses(ValueError, "0 < test_fraction < 1", "got 0.6, 0.5"):
+        splits.random_split(ds, test_fraction=0.6, val_fraction=0.5)

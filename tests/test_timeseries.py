@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from badinput import refuses
 from eokit import timeseries as ts
 from eokit.schema import TIMESERIES_SCHEMA, check_schema
 
@@ -100,3 +101,85 @@ def test_gapfill_float_nan_counts_as_missing():
     assert out["reflectance"].dtype == np.float32
     # 01-11 (cloud) and 01-21 (NaN) both lie between 100 on 01-01 and 400 on 01-31
     np.testing.assert_allclose(out["reflectance"].values[0, :, 0], [100, 200, 300, 400])
+
+
+# --- hostile inputs (tests/badinput.py contract) ----------------------------------------------------------
+
+
+def _unsorted():
+    raw = _set()
+    d = raw["date"].values.copy()
+    d[0] = d[0][[1, 0, 3, 2]]  # 01-11, 01-01, 01-31, 01-21
+    raw["date"] = (("sample", "time"), d)
+    raw["flag"].values[0] = [0, 0, 0, 1]
+    return raw
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("fn", [ts.gapfill, ts.resample, ts.mean_by_class])
+def test_dates_not_ascending(fn):
+    # before: gapfill gave 533 for the cloudy 01-21 between 100 (01-11) and 300 (01-31), i.e. wrong neighbours
+    with refuses(ValueError, "'date' of sample 0", "not in ascending order", "time step 1", "2018-01-01"):
+        fn(_unsorted())
+
+
+def test_nat_padding_between_dates_is_not_an_order_error():
+    raw = _set()
+    d = raw["date"].values.copy()
+    d[0, 1] = np.datetime64("NaT")  # a missing acquisition in the middle
+    raw["date"] = (("sample", "time"), d)
+    assert ts.gapfill(raw)["reflectance"].values[0, :, 0].tolist()[0] == 100
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("every", ["0D", "-10D", 10, "fortnightly"])
+def test_resample_frequency_must_be_a_positive_pandas_frequency(every):
+    # before: "0D" raised ZeroDivisionError, 10 a TypeError
+    with refuses(ValueError, f"every={every!r}", "not a pandas frequency", "'10D'"):
+        ts.resample(_set(), every=every)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("arg", ["start", "end"])
+def test_resample_start_or_end_not_a_date(arg):
+    # before: pandas DateParseError without the argument's name
+    with refuses(ValueError, f"{arg}='soon'", "not a date", "2018-01-01"):
+        ts.resample(_set(), **{arg: "soon"})
+
+
+@pytest.mark.bad_input
+def test_reflectance_without_band_dimension():
+    # before: xarray's "Dimensions {'band'} do not exist"
+    with refuses(ValueError, "'reflectance'", "('sample', 'time')", "expected ('sample', 'time', 'band')"):
+        ts.gapfill(_set().isel(band=0))
+
+
+@pytest.mark.bad_input
+def test_dates_that_are_not_datetimes():
+    # before: int64 values were read as nanoseconds since 1970
+    with refuses(ValueError, "'date'", "datetime64", "int64"):
+        ts.gapfill(_set().assign(date=_set()["date"].astype("int64")))
+
+
+@pytest.mark.bad_input
+def test_missing_variable():
+    with refuses(ValueError, "no 'flag' variable", "time-series schema"):
+        ts.resample(_set().drop_vars("flag"))
+
+
+@pytest.mark.bad_input
+def test_mean_by_class_without_class_names():
+    # before: KeyError 'label_name'
+    with refuses(ValueError, "'label_name'", "class names"):
+        ts.mean_by_class(_set().drop_vars("label_name"))
+
+
+def test_all_nan_float_sample_resamples_to_nan_not_zero():
+    raw = _set()
+    raw["reflectance"] = raw["reflectance"].astype(np.float32)
+    r = raw["reflectance"].values.copy()
+    r[0] = np.nan
+    raw["reflectance"] = (("sample", "time", "band"), r)
+    out = ts.resample(raw, every="10D")
+    assert np.isnan(out["reflectance"].values[0]).all() and (out["flag"].values[0] == 255).all()  # before: 0.0
+    assert np.isnan(ts.gapfill(raw)["reflectance"].values[0]).all()

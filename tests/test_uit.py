@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from badinput import refuses
 from eokit.datasets import uit
 from eokit.schema import PATCH_SCHEMA, check_schema
 from generators import uit as gen
@@ -50,3 +51,74 @@ def test_one_hot_labels(tmp_path):
     np.save(root / "patches_10x10" / "labels.npy", bad)
     with pytest.raises(ValueError, match=r"patch 3: a 6-column label row must be one-hot"):
         uit.open(root, patch_size=10)
+
+
+# --- hostile inputs (tests/badinput.py contract) ----------------------------------------------------------
+
+
+@pytest.mark.bad_input
+def test_label_array_of_another_length_is_named(tmp_path):
+    # before: "no 10x10 patches under ...; found [32]", without saying that the label array does not fit
+    root = gen.make(tmp_path, n=12)
+    np.save(root / "patches_10x10" / "labels.npy", np.arange(10) % 6)
+    with refuses(ValueError, "patches_10x10", "'patches'", "12 patches", "'labels'", "(10,)", "one label per patch"):
+        uit.open(root, patch_size=10)
+
+
+@pytest.mark.bad_input
+def test_nan_pixels_in_patches_are_refused(tmp_path):
+    # before: read as is, so NaN reached the training loss
+    root = gen.make(tmp_path)
+    img = np.load(root / "patches_10x10" / "patches.npy")
+    img[2, 0, 0, 1] = np.nan
+    np.save(root / "patches_10x10" / "patches.npy", img)
+    with refuses(ValueError, "patches_10x10:patches", "patches [2]", "expected finite"):
+        uit.open(root, patch_size=10)
+
+
+@pytest.mark.bad_input
+def test_fractional_float_labels_are_refused(tmp_path):
+    root = gen.make(tmp_path)
+    lab = (np.arange(12) % 6).astype(np.float32)
+    np.save(root / "patches_10x10" / "labels.npy", lab)
+    assert uit.open(root, patch_size=10)["label"].values.tolist() == lab.astype(int).tolist()  # whole floats are fine
+    lab[3] = 2.5
+    np.save(root / "patches_10x10" / "labels.npy", lab)
+    with refuses(ValueError, "labels, patch 3", "label 2.5", "not a whole number"):
+        uit.open(root, patch_size=10)
+
+
+@pytest.mark.bad_input
+def test_two_channel_patches_are_refused(tmp_path):
+    root = gen.make(tmp_path)
+    np.save(root / "patches_10x10" / "patches.npy", np.load(root / "patches_10x10" / "patches.npy")[..., :2])
+    with refuses(ValueError, "patches_10x10:patches", "2 channels", "expected 3 (HH, HV, IA)"):
+        uit.open(root, patch_size=10)
+
+
+@pytest.mark.bad_input
+def test_corrupt_array_file_is_named(tmp_path):
+    root = gen.make(tmp_path)
+    (root / "patches_10x10" / "labels.npy").write_bytes(b"\x93NUMPY garbage")
+    with refuses(ValueError, "labels.npy", "cannot be read as .npy"):
+        uit.open(root, patch_size=10)
+
+
+@pytest.mark.bad_input
+def test_patch_size_not_present(tmp_path):
+    root = gen.make(tmp_path)
+    with refuses(ValueError, "no 20x20 patches", "found [10, 32]"):
+        uit.open(root, patch_size=20)
+
+
+@pytest.mark.bad_input
+def test_label_outside_classes_after_offset(tmp_path):
+    root = gen.make(tmp_path)
+    with refuses(ValueError, "labels, patch", "label 5 outside 0..5", "label_offset=-1"):
+        uit.open(root, patch_size=10, label_offset=-1)
+
+
+@pytest.mark.bad_input
+def test_missing_folder(tmp_path):
+    with refuses(FileNotFoundError, "nope", "does not exist"):
+        uit.open(tmp_path / "nope")

@@ -49,19 +49,45 @@ def _found(folder: Path) -> str:
     return str(sorted(p.name for p in folder.iterdir())[:20])
 
 
-def _open_scene(folder: Path) -> xr.Dataset:
+def _raster(path: Path, single: bool = True) -> xr.DataArray:
+    """One GeoTIFF, lazily; a file that GDAL cannot read raises ValueError naming its full path."""
     import rioxarray
+    from rasterio.errors import RasterioError
 
+    try:
+        da = rioxarray.open_rasterio(path, chunks={"x": 2048, "y": 2048})
+    except (RasterioError, OSError) as e:
+        raise ValueError(f"{path}: cannot be read as a GeoTIFF ({e}); {_EXPECTED}") from e
+    if single:
+        if da.sizes["band"] != 1:
+            raise ValueError(f"{path}: {da.sizes['band']} bands, expected 1; {_EXPECTED}")
+        da = da.squeeze("band", drop=True)
+    return da
+
+
+def _same_grid(ref: xr.DataArray, ref_path: Path, other: xr.DataArray, path: Path) -> None:
+    """Raise unless `other` lies on `ref`'s pixel grid (shape, transform, CRS)."""
+    checks = [("shape", ref.shape, other.shape), ("CRS", ref.rio.crs, other.rio.crs),
+              ("transform", tuple(ref.rio.transform()), tuple(other.rio.transform()))]
+    for what, a, b in checks:
+        if a != b:
+            raise ValueError(f"{path}: {what} {b} differs from {ref_path.name}'s {a}; expected every raster of "
+                             "a scene on the same pixel grid")
+
+
+def _open_scene(folder: Path) -> xr.Dataset:
     tifs = sorted(p for p in folder.iterdir() if p.suffix.lower() in _TIF)
     images = [p for p in tifs if not _is_label_tif(p)]
     hh = [p for p in images if "hh" in p.stem.lower()]
     hv = [p for p in images if "hv" in p.stem.lower()]
     if len(hh) == 1 and len(hv) == 1:
-        a = rioxarray.open_rasterio(hh[0], chunks={"x": 2048, "y": 2048}).squeeze("band", drop=True)
-        b = rioxarray.open_rasterio(hv[0], chunks={"x": 2048, "y": 2048}).squeeze("band", drop=True)
+        a, b = _raster(hh[0]), _raster(hv[0])
+        _same_grid(a, hh[0], b, hv[0])
         ds = xr.Dataset({"HH": a, "HV": b})
+        ref_path = hh[0]
     elif len(images) == 1:
-        da = rioxarray.open_rasterio(images[0], chunks={"x": 2048, "y": 2048})
+        da = _raster(images[0], single=False)
+        ref_path = images[0]
         if da.sizes["band"] != 2:
             raise ValueError(f"{images[0]}: {da.sizes['band']} band(s), expected 2 (HH, HV); {_EXPECTED}")
         ds = xr.Dataset({"HH": da.isel(band=0, drop=True), "HV": da.isel(band=1, drop=True)})
@@ -72,34 +98,32 @@ def _open_scene(folder: Path) -> xr.Dataset:
     label_tifs = [p for p in tifs if _is_label_tif(p)]
     csvs = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".csv", ".txt"))
     if label_tifs:
-        lab = rioxarray.open_rasterio(label_tifs[0], chunks={"x": 2048, "y": 2048}).squeeze("band", drop=True)
-        if lab.shape != ds["HH"].shape:
-            raise ValueError(f"{label_tifs[0]}: shape {lab.shape} differs from the image {ds['HH'].shape}")
+        lab = _raster(label_tifs[0])
+        _same_grid(ds["HH"], ref_path, lab, label_tifs[0])
         ds["label"] = lab.assign_coords(x=ds.x, y=ds.y)
         ds.attrs["label_source"] = label_tifs[0].name
         return ds
     for c in csvs:
-        t = pd.read_csv(c, sep=None, engine="python")
+        t = _read_table(c)
         r, k, lab_c = _pick(list(t.columns), _ROW), _pick(list(t.columns), _COL), _pick(list(t.columns), _LAB)
         if r is None or k is None or lab_c is None:
             continue
-        for col in (r, k, lab_c):
-            v = pd.to_numeric(t[col], errors="coerce")
-            if v.isna().any():
-                i = int(np.flatnonzero(v.isna().to_numpy())[0])
-                raise ValueError(f"{c}, line {i + 2}, field {col}: expected an integer, got {t[col].iloc[i]!r}")
+        if len(t) == 0:
+            raise ValueError(f"{c}: the patch table has a header but no rows; expected one row per patch")
         ny, nx = ds.sizes["y"], ds.sizes["x"]
-        rows, cols = t[r].to_numpy(np.int64), t[k].to_numpy(np.int64)
+        rows, cols, labels = (_int_column(t, col, c, 0) for col in (r, k, lab_c))
         size_c = _pick(list(t.columns), ("size", "patch_size"))
-        size = t[size_c].to_numpy(np.int64) if size_c else None
-        out = (rows < 0) | (cols < 0) | (rows >= ny) | (cols >= nx)
+        size = _int_column(t, size_c, c, 1) if size_c else None
+        ext_r, ext_c = (rows, cols) if size is None else (rows + size - 1, cols + size - 1)
+        out = (ext_r >= ny) | (ext_c >= nx)
         if out.any():
             i = int(np.flatnonzero(out)[0])
+            span = "" if size is None else f" (size {size[i]}: it ends at row {ext_r[i]}, col {ext_c[i]})"
             raise ValueError(f"{c}, line {i + 2}: patch at row {rows[i]}, col {cols[i]} is outside the "
-                             f"{ny}x{nx} image")
+                             f"{ny}x{nx} image{span}; expected patches inside the image")
         ds["row0"] = ("patch", rows)
         ds["col0"] = ("patch", cols)
-        ds["label"] = ("patch", t[lab_c].to_numpy(np.int64))
+        ds["label"] = ("patch", labels)
         if size is not None:
             ds["patch_size"] = ("patch", size)
         name_c = _pick(list(t.columns), ("label_name", "class_name", "name"))
@@ -109,6 +133,26 @@ def _open_scene(folder: Path) -> xr.Dataset:
         ds.attrs["label_kind"] = "topic" if "topic" in lab_c.lower() else "semantic"
         return ds
     raise ValueError(f"DLR Belgica Bank: no annotation in {folder} (found {_found(folder)}). Expected {_EXPECTED}")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """A patch table (CSV or whitespace/semicolon-separated text); unreadable files raise naming the path."""
+    import csv
+
+    try:
+        return pd.read_csv(path, sep=None, engine="python", encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as e:
+        raise ValueError(f"{path}: cannot be read as a patch table ({e}); {_EXPECTED}") from e
+
+
+def _int_column(t: pd.DataFrame, col: str, path: Path, low: int) -> np.ndarray:
+    """Column `col` as int64; raise naming the file, line and field unless every value is an integer >= `low`."""
+    v = pd.to_numeric(t[col], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(v) | (np.mod(np.nan_to_num(v), 1) != 0) | (np.nan_to_num(v, nan=low) < low)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{path}, line {i + 2}, field {col}: expected an integer >= {low}, got {t[col].tolist()[i]!r}")
+    return v.astype(np.int64)
 
 
 def open(path: str | Path, scene: str | None = None) -> Any:  # noqa: A001

@@ -41,21 +41,40 @@ def _bbox(folder: Path) -> tuple[float, float, float, float]:
     p = folder / "bbox.geojson"
     if not p.exists():
         raise FileNotFoundError(f"{p} is missing: it gives the raster's bounding box in {CRS}")
-    gj = json.loads(p.read_text())
-    crs = str(gj.get("crs", {}).get("properties", {}).get("name", ""))
+    gj = _json(p)
+    if not isinstance(gj, dict):
+        raise ValueError(f"{p}: expected a GeoJSON Polygon object, got a JSON {type(gj).__name__}")
+    crs = str((gj.get("crs") or {}).get("properties", {}).get("name", ""))
     if crs and not crs.endswith("32633"):
         raise ValueError(f"{p}: field crs must be EPSG:32633, got {crs!r}")
     try:
         coords = np.asarray(gj["coordinates"][0], dtype=float)
     except (KeyError, IndexError, TypeError, ValueError) as e:
         raise ValueError(f"{p}: field 'coordinates' must hold one polygon ring of [x, y] pairs") from e
-    return float(coords[:, 0].min()), float(coords[:, 1].min()), float(coords[:, 0].max()), float(coords[:, 1].max())
+    if coords.ndim != 2 or coords.shape[1] < 2 or not np.isfinite(coords).all():
+        raise ValueError(f"{p}: field 'coordinates' must hold one polygon ring of [x, y] pairs, got shape "
+                         f"{coords.shape}")
+    xmin, ymin = coords[:, :2].min(axis=0)
+    xmax, ymax = coords[:, :2].max(axis=0)
+    if not (xmax > xmin and ymax > ymin):
+        raise ValueError(f"{p}: field 'coordinates' spans no area (x {xmin}..{xmax}, y {ymin}..{ymax}); expected "
+                         "the raster's bounding box")
+    return float(xmin), float(ymin), float(xmax), float(ymax)
+
+
+def _json(p: Path) -> Any:
+    try:
+        return json.loads(p.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{p}: not valid JSON ({e})") from e
 
 
 def grid(path: str | os.PathLike | None = None, shape: tuple[int, int] = (101, 100)) -> tuple[str, Any]:
     """Return (crs, affine transform) of the north-up raster grid: bbox.geojson extent / `shape` (rows, cols)."""
     from rasterio.transform import from_bounds
 
+    if len(shape) != 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in shape):
+        raise ValueError(f"shape must be (rows, cols) of positive integers, got {shape!r}")
     xmin, ymin, xmax, ymax = _bbox(_folder(path))
     return CRS, from_bounds(xmin, ymin, xmax, ymax, shape[1], shape[0])
 
@@ -64,21 +83,44 @@ def _load(folder: Path, name: str, ndim: int) -> np.ndarray:
     p = folder / name
     if not p.exists():
         raise FileNotFoundError(f"{p} is missing (the Slovenia case needs {', '.join(_FILES)})")
-    a = np.load(p)
-    if a.ndim != ndim:
-        raise ValueError(f"{p}: expected {ndim} dimensions, got shape {a.shape}")
-    return a
+    try:
+        a = np.load(p)
+    except (OSError, ValueError, EOFError) as e:
+        raise ValueError(f"{p}: cannot be read as a .npy array ({e})") from e
+    if not isinstance(a, np.ndarray) or a.ndim != ndim:
+        raise ValueError(f"{p}: expected {ndim} dimensions, got shape {getattr(a, 'shape', None)}")
+    if a.shape[-1] != 1:
+        raise ValueError(f"{p}: expected one feature in the last axis (eo-learn layout, shape (..., 1)), "
+                         f"got shape {a.shape}")
+    return a[..., 0]
 
 
 def _timestamps(folder: Path) -> np.ndarray:
     p = folder / "timestamps.json"
     if not p.exists():
         raise FileNotFoundError(f"{p} is missing: it lists the ISO acquisition times")
-    items = json.loads(p.read_text())
+    items = _json(p)
+    if not isinstance(items, list):
+        raise ValueError(f"{p}: expected a JSON list of ISO times, e.g. '2015-07-11T10:00:08'; got a JSON "
+                         f"{type(items).__name__}")
     try:
-        return pd.to_datetime(items, format="ISO8601").values.astype("datetime64[ns]")
+        times = pd.to_datetime(items, format="ISO8601").values.astype("datetime64[ns]")
     except (ValueError, TypeError) as e:
         raise ValueError(f"{p}: expected a JSON list of ISO times, e.g. '2015-07-11T10:00:08' ({e})") from e
+    _ascending(times, str(p))
+    return times
+
+
+def _ascending(times: np.ndarray, where: str) -> None:
+    """Raise unless `times` (one per time step) strictly increase and none is missing."""
+    if np.isnat(times).any():
+        raise ValueError(f"{where}: time step {int(np.flatnonzero(np.isnat(times))[0])} has no time; "
+                         "expected an ISO time for every step")
+    back = np.flatnonzero(np.diff(times) <= np.timedelta64(0, "ns"))
+    if back.size:
+        k = int(back[0])
+        raise ValueError(f"{where}: time step {k + 1} ({str(times[k + 1])[:19]}) does not come after step {k} "
+                         f"({str(times[k])[:19]}); expected strictly ascending acquisition times")
 
 
 def _coords(transform: Any, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -116,9 +158,9 @@ def open(path: str | os.PathLike | None = None) -> xr.Dataset:  # noqa: A001 - t
     folder = _folder(path)
     if not (folder / "ndvi.npy").exists() and any(folder.glob("NDVI_*.tif")):
         return open_stack(folder)
-    ndvi = _load(folder, "ndvi.npy", 4)[..., 0]
-    cloud = _load(folder, "cloud_mask.npy", 4)[..., 0]
-    lulc = _load(folder, "lulc.npy", 3)[..., 0]
+    ndvi = _load(folder, "ndvi.npy", 4)
+    cloud = _load(folder, "cloud_mask.npy", 4)
+    lulc = _load(folder, "lulc.npy", 3)
     times = _timestamps(folder)
     if ndvi.shape != cloud.shape or ndvi.shape[1:] != lulc.shape:
         raise ValueError(f"{folder}: ndvi.npy {ndvi.shape}, cloud_mask.npy {cloud.shape} and lulc.npy "
@@ -126,8 +168,18 @@ def open(path: str | os.PathLike | None = None) -> xr.Dataset:  # noqa: A001 - t
     if ndvi.shape[0] != times.size:
         raise ValueError(f"{folder / 'timestamps.json'}: {times.size} timestamps, but ndvi.npy has "
                          f"{ndvi.shape[0]} time steps")
+    _check_codes(cloud, folder / "cloud_mask.npy", (0, 1), "0 clear, 1 cloud")
+    _check_codes(lulc, folder / "lulc.npy", tuple(LULC_CLASSES), "the LULC_ID classes")
     _, transform = grid(folder, lulc.shape)
     return _dataset(ndvi, cloud, lulc, times, transform, str(folder))
+
+
+def _check_codes(a: np.ndarray, p: Path, allowed: tuple[int, ...], meaning: str) -> None:
+    """Raise unless every value of `a` is one of `allowed` (the values are cast to small integers)."""
+    bad = ~np.isin(a, allowed)
+    if bad.any():
+        raise ValueError(f"{p}: {int(bad.sum())} values outside {list(allowed)} ({meaning}), e.g. "
+                         f"{sorted(set(np.asarray(a)[bad].ravel()[:1000].tolist()))[:5]}")
 
 
 def polygons(path: str | os.PathLike | None = None) -> Any:
@@ -140,7 +192,10 @@ def polygons(path: str | os.PathLike | None = None) -> Any:
         p = folder.parent / "lulc_polygons.gpkg"
     if not p.exists():
         raise FileNotFoundError(f"{p} is missing: the Slovenia land-use polygons")
-    gdf = gpd.read_file(p)
+    try:
+        gdf = gpd.read_file(p)
+    except (OSError, RuntimeError, ValueError) as e:  # pyogrio DataSourceError
+        raise ValueError(f"{p}: cannot be read as a GeoPackage of land-use polygons ({e})") from e
     missing = {"LULC_ID", "LULC_NAME"} - set(gdf.columns)
     if missing:
         raise ValueError(f"{p}: missing columns {sorted(missing)}; expected RABA_ID, AREA, DATE, LULC_ID, LULC_NAME")
@@ -194,16 +249,33 @@ def write_stack(out: str | os.PathLike | None = None, path: str | os.PathLike | 
     return final
 
 
+def _band(p: Path, grid_of: list) -> np.ndarray:
+    """Band 1 of GeoTIFF `p`; raise naming `p` if unreadable or off the grid of the first file read."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    try:
+        with rasterio.open(p) as src:
+            a, transform, crs = src.read(1), src.transform, src.crs
+    except (RasterioError, OSError) as e:
+        raise ValueError(f"{p}: cannot be read as a GeoTIFF ({e})") from e
+    if not grid_of:
+        grid_of.extend([p, transform, a.shape, crs])
+    first, t0, shape0, crs0 = grid_of
+    for what, got, want in (("shape", a.shape, shape0), ("transform", transform, t0), ("CRS", crs, crs0)):
+        if got != want:
+            raise ValueError(f"{p}: {what} {got} differs from the first file's ({first.name}) {want}; expected "
+                             "every file of the stack on one grid")
+    return a
+
+
 def open_stack(path: str | os.PathLike | None = None) -> xr.Dataset:
     """Return the Dataset of `open` read back from the GeoTIFF stack folder (default: the bundled stack/)."""
-    import rasterio
-
     folder = Path(path) if path is not None else default_path() / "stack"
     ndvi_files = sorted(folder.glob("NDVI_*.tif"))
     if not ndvi_files:
         raise FileNotFoundError(f"{folder}: no NDVI_<YYYYMMDDTHHMMSS>.tif files")
-    ndvi, cloud, times = [], [], []
-    transform = None
+    ndvi, cloud, times, grid_of = [], [], [], []
     for f in ndvi_files:
         stamp = f.stem[len("NDVI_"):]
         try:
@@ -213,20 +285,16 @@ def open_stack(path: str | os.PathLike | None = None) -> xr.Dataset:
         flag = folder / f"FLAG_{stamp}.tif"
         if not flag.exists():
             raise FileNotFoundError(f"{flag} is missing: every NDVI file needs its FLAG file")
-        with rasterio.open(f) as src:
-            ndvi.append(src.read(1))
-            transform = src.transform if transform is None else transform
-            if src.transform != transform:
-                raise ValueError(f"{f}: transform {src.transform} differs from the first file's {transform}")
-        with rasterio.open(flag) as src:
-            cloud.append(src.read(1))
+        ndvi.append(_band(f, grid_of))
+        cloud.append(_band(flag, grid_of))
+        _check_codes(cloud[-1], flag, (0, 1), "0 clear, 1 cloud")
     lulc_file = folder / "LULC.tif"
     if not lulc_file.exists():
         raise FileNotFoundError(f"{lulc_file} is missing")
-    with rasterio.open(lulc_file) as src:
-        lulc = src.read(1)
+    lulc = _band(lulc_file, grid_of)
     times_arr = np.array(times, dtype="datetime64[ns]")
-    return _dataset(np.stack(ndvi), np.stack(cloud), lulc, times_arr, transform, str(folder))
+    _ascending(times_arr, str(folder))
+    return _dataset(np.stack(ndvi), np.stack(cloud), lulc, times_arr, grid_of[1], str(folder))
 
 
 def rasterize_lulc(path: str | os.PathLike | None = None) -> np.ndarray:

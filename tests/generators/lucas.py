@@ -44,3 +44,14 @@ def make(path: str | Path, seed: int = 0, harmonised: bool = False) -> Path:
         w.writerow(cols)
         w.writerows(rows)
     return path
+
+
+def set_field(path: str | Path, line: int, column: str, value: str) -> Path:
+    """Rewrite one field of the CSV at `path` (`line` counts the header as line 1) and return the path."""
+    path = Path(path)
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    rows[line - 1][rows[0].index(column)] = value
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
