@@ -164,7 +164,12 @@ class GeoDataFrameSource(DataSource):
             kw = dict(self.kwargs)
             if self.layer is not None:
                 kw["layer"] = self.layer
-            self._gdf = gpd.read_file(self.path, **kw)
+            try:
+                self._gdf = gpd.read_file(self.path, **kw)
+            except (RuntimeError, ValueError) as e:  # pyogrio's DataSourceError / DataLayerError are RuntimeErrors
+                layer = f", layer {self.layer!r}" if self.layer is not None else ""
+                raise ValueError(f"vector file {self.path}{layer} cannot be read ({' '.join(str(e).split())}); "
+                                 "expected a GeoPackage, shapefile or other vector file GDAL reads") from e
         return self._gdf
 
     def _get_schema(self) -> Schema:

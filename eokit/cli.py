@@ -17,7 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="execute the ordered notebooks with papermill")
     run.add_argument("notebooks", nargs="*", help="only these notebooks (numbers like 02 or names); default all")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                     help="a parameter for every notebook that declares it (value parsed as YAML)")
+                     help="a parameter for every selected notebook that declares it (value parsed as YAML); "
+                          "one no selected notebook declares is refused before anything runs")
     run.add_argument("-f", "--parameters-file", action="append", default=[], metavar="YAML",
                      help="a YAML file of parameters (applied before -p)")
     run.add_argument("-o", "--output", default="outputs", help="folder for executed notebooks and results")
@@ -48,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the `eokit` command line; return the process exit status."""
     args = _parser().parse_args(argv)
     if args.command == "list":
-        return _list(args.notebook_dir)
+        try:
+            return _list(args.notebook_dir)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"eokit list: {exc}", file=sys.stderr)
+            return 2
 
     from eokit.pipeline import NotebookFailed, parse_parameters, run_pipeline
 
@@ -68,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output).resolve()
     print(f"\nexecuted {len(results)} notebook(s) in {sum(r.seconds for r in results):.0f} s")
     for r in results:
-        ignored = f" (not declared, ignored: {', '.join(r.skipped_parameters)})" if r.skipped_parameters else ""
-        print(f"  {r.notebook.name:40s} {r.seconds:7.1f} s{ignored}")
+        print(f"  {r.notebook.name:40s} {r.seconds:7.1f} s")
     print(f"executed notebooks: {out / 'notebooks'}")
     print(f"figures:            {out / 'figures'}")
     print(f"metrics:            {out / 'metrics'}")

@@ -9,16 +9,22 @@ Archives are unpacked into ``<stem>.partial/`` with pooch's Unzip/Untar processo
 so an interrupted unpack is never mistaken for a finished one. pooch downloads into a temporary file and keeps
 it only when its checksum matches, so an interrupted or corrupted download is never used. A copy made by hand
 (archive or unpacked folder) in ``<data_home>/<dataset>/``, directly in ``<data_home>/`` or at ``path=`` is used
-without any download. This module also defines :class:`EokitSource`, the Intake (v1 API) driver that the entries
-of ``catalogs/extremeearth.yaml`` use to fetch a dataset and open it with its eokit reader.
+without any download; a ``path=`` that holds no copy is refused (never silently replaced by a download). An
+unknown dataset name is a ValueError listing the known ones. This module also defines :class:`EokitSource`, the
+Intake (v1 API) driver that the entries of ``catalogs/extremeearth.yaml`` use to fetch a dataset and open it with
+its eokit reader.
 """
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import importlib
+import os
 import shutil
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +129,10 @@ REGISTRY: dict[str, DatasetSpec] = {
 
 
 _INCOMPLETE = ".eokit_incomplete"
+#: What reading a damaged or unreadable archive raises: zlib.error for a corrupt deflate stream, RuntimeError for
+#: an encrypted member, NotImplementedError for a compression method Python cannot read.
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error, RuntimeError,
+                   NotImplementedError)
 
 
 def _stem(archive: str) -> str:
@@ -147,8 +157,9 @@ def _looks_complete(folder: Path, spec: DatasetSpec) -> bool:
 class _AtomicUnpack:
     """pooch processor: unpack with pooch.Unzip/Untar into ``<stem>.partial`` and rename it when complete."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, downloaded: bool = True) -> None:
         self.folder = folder
+        self.downloaded = downloaded  # a download that fails to unpack is deleted; a user's own copy never is
 
     def __call__(self, fname: str, action: str, pup: Any) -> Path:
         import pooch
@@ -161,10 +172,15 @@ class _AtomicUnpack:
         proc = pooch.Unzip if fname.lower().endswith(".zip") else pooch.Untar
         try:
             proc(extract_dir=tmp.name)(fname, "download", pup)
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+        except _ARCHIVE_ERRORS as e:
             shutil.rmtree(tmp, ignore_errors=True)
-            Path(fname).unlink(missing_ok=True)
-            raise ValueError(f"{fname}: archive is corrupted or truncated ({e}); it was deleted, fetch again") from e
+            kind = "zip" if fname.lower().endswith(".zip") else "tar"
+            if self.downloaded:
+                Path(fname).unlink(missing_ok=True)
+                raise ValueError(f"{fname}: not a readable {kind} archive, corrupted or truncated ({e}); it was "
+                                 "deleted, fetch again") from e
+            raise ValueError(f"{fname}: not a readable {kind} archive, corrupted or truncated ({e}); expected a "
+                             f"complete {kind} archive of the dataset") from e
         if self.folder.exists():
             shutil.rmtree(self.folder)
         tmp.rename(self.folder)
@@ -184,11 +200,30 @@ def _verify_archive(archive: Path, known_hash: str | None) -> None:
     elif archive.name.lower().endswith(".zip"):
         try:
             with zipfile.ZipFile(archive) as zf:
-                bad = zf.testzip()
+                bad = _bad_member(zf)
         except zipfile.BadZipFile as e:
             raise ValueError(f"{archive}: not a readable zip archive ({e}); it is truncated or corrupted") from e
         if bad is not None:
-            raise ValueError(f"{archive}: member {bad} fails its CRC check; the archive is corrupted")
+            raise ValueError(f"{archive}: member {bad[0]} is damaged ({bad[1]}); expected an intact zip archive")
+
+
+def _expected(spec: DatasetSpec) -> str:
+    """Return what a copy of `spec` looks like, for messages: its archive names and the unpacked layout."""
+    archives = " or ".join(spec.files) if spec.files else ""
+    layout = " or ".join(spec.expect) if spec.expect else "any file"
+    return (f"{archives}, or " if archives else "") + f"a folder holding {layout}"
+
+
+def _bad_member(zf: zipfile.ZipFile) -> tuple[str, str] | None:
+    """Return (name, what is wrong) of the first member of `zf` that does not read back intact, or None."""
+    for info in zf.infolist():
+        try:
+            with zf.open(info) as f:
+                while f.read(1 << 20):
+                    pass
+        except _ARCHIVE_ERRORS as e:
+            return info.filename, f"{type(e).__name__}: {e}"
+    return None
 
 
 def _unpack_local(archive: Path, known_hash: str | None, spec: DatasetSpec) -> Path:
@@ -196,62 +231,108 @@ def _unpack_local(archive: Path, known_hash: str | None, spec: DatasetSpec) -> P
     folder = archive.with_name(_stem(archive.name))
     if _looks_complete(folder, spec):
         return folder
-    return _AtomicUnpack(folder)(str(archive), "download", None)
+    _AtomicUnpack(folder, downloaded=False)(str(archive), "download", None)
+    if not _looks_complete(folder, spec):
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ValueError(f"{archive}: unpacked, it holds no file of dataset {spec.name} (expected "
+                         f"{' or '.join(spec.expect)} inside); is it the right archive?")
+    return folder
+
+
+def _search_root(spec: DatasetSpec, root: Path, problems: list[str], unpack: bool, cleanup: bool,
+                 explicit: bool, home: Path) -> Path | None:
+    """Return a usable copy of `spec` in folder `root` (archive verified, unpacked once), or None."""
+    for n, (_, known) in spec.files.items():
+        d = root / _stem(n)
+        if unpack and _is_archive(n) and _looks_complete(d, spec):
+            return d
+        a = root / n
+        if a.is_file():
+            if not _is_archive(n):
+                return root
+            try:
+                if not unpack:
+                    _verify_archive(a, known)
+                    return a
+                return _unpack_local(a, known, spec)
+            except ValueError as e:
+                if explicit:
+                    raise
+                problems.append(str(e))  # a corrupted cached copy is never used: fetch replaces it
+                if known is None and cleanup:  # pooch cannot tell it is bad without a hash: remove it
+                    a.unlink(missing_ok=True)
+    if unpack and root != home and _looks_complete(root, spec) and not (root / _INCOMPLETE).exists():
+        return root
+    return None
+
+
+def _find_explicit(spec: DatasetSpec, root: Path, unpack: bool, home: Path) -> Path:
+    """Return the copy of `spec` at ``path=`` `root`; FileNotFoundError/ValueError naming it when it holds none."""
+    if not root.exists():
+        raise FileNotFoundError(f"path={root}: no such file or folder; expected a copy of {spec.name}: "
+                                f"{_expected(spec)}")
+    if root.is_file():
+        if _is_archive(root.name):
+            known = spec.files.get(root.name, (None, None))[1]
+            if not unpack:
+                _verify_archive(root, known)
+                return root
+            return _unpack_local(root, known, spec)
+        if any("/" not in pat and fnmatch.fnmatch(root.name, pat) for pat in spec.expect):
+            return root
+        raise ValueError(f"path={root}: neither an archive (.zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz) nor a "
+                         f"file of {spec.name}; expected {_expected(spec)}")
+    found = _search_root(spec, root, [], unpack, cleanup=False, explicit=True, home=home)
+    if found is None:
+        what = (f"the archive {' or '.join(spec.files)}" if not unpack else _expected(spec))
+        raise ValueError(f"path={root}: holds no copy of {spec.name}; expected {what}")
+    return found
 
 
 def _find_local(spec: DatasetSpec, path: str | Path | None, problems: list[str],
                 unpack: bool = True, cleanup: bool = False) -> Path | None:
-    home = data_home()
-    roots = ([Path(path).expanduser()] if path is not None else []) + [home / spec.name, home]
-    for i, root in enumerate(roots):
-        explicit = path is not None and i == 0
-        if root.is_file():
-            if explicit and _is_archive(root.name):
-                known = spec.files.get(root.name, (None, None))[1]
-                if not unpack:
-                    _verify_archive(root, known)
-                    return root
-                return _unpack_local(root, known, spec)
-            continue
-        if not root.is_dir():
-            continue
-        for n, (_, known) in spec.files.items():
-            d = root / _stem(n)
-            if unpack and _is_archive(n) and _looks_complete(d, spec):
-                return d
-            a = root / n
-            if a.is_file():
-                if not _is_archive(n):
-                    return root
-                try:
-                    if not unpack:
-                        _verify_archive(a, known)
-                        return a
-                    return _unpack_local(a, known, spec)
-                except ValueError as e:
-                    if explicit:
-                        raise
-                    problems.append(str(e))  # a corrupted cached copy is never used: fetch replaces it
-                    if known is None and cleanup:  # pooch cannot tell it is bad without a hash: remove it
-                        a.unlink(missing_ok=True)
-        if unpack and root != home and _looks_complete(root, spec) and not (root / _INCOMPLETE).exists():
-            return root
+    home = _home()
+    if path is not None:
+        return _find_explicit(spec, Path(path).expanduser(), unpack, home)
+    for root in (home / spec.name, home):
+        if root.is_dir():
+            found = _search_root(spec, root, problems, unpack, cleanup, explicit=False, home=home)
+            if found is not None:
+                return found
     return None
+
+
+def _home() -> Path:
+    """Return the download cache folder; ValueError naming it (and EOKIT_DATA) when it cannot be one."""
+    value = os.environ.get("EOKIT_DATA")
+    if value is not None and not value.strip():
+        raise ValueError("EOKIT_DATA is set but empty; expected the path of a folder for the download cache "
+                         "(or unset it for ~/.cache/eokit)")
+    home = data_home()
+    if home.exists() and not home.is_dir():
+        origin = f"EOKIT_DATA={value}: " if value is not None else ""
+        raise ValueError(f"{origin}the download cache {home} is a file; expected a folder (point EOKIT_DATA "
+                         "to a folder, or remove the file)")
+    return home
 
 
 def local_path(dataset: str, path: str | Path | None = None) -> Path | None:
     """Return the unpacked folder of a copy already on disk (cache or `path`), or None when there is none.
 
-    A hand-copied archive found there is verified and unpacked once; a corrupted one counts as absent.
+    A hand-copied archive found in the cache is verified and unpacked once; a corrupted one counts as absent.
+    A `path` given must hold a copy (FileNotFoundError/ValueError naming it otherwise). Raises ValueError
+    listing the known names for an unknown `dataset`.
     """
     return _find_local(_spec(dataset), path, [])
 
 
 def _spec(dataset: str) -> DatasetSpec:
-    try:
+    """Return the registry entry of `dataset`; ValueError naming it and listing the known names otherwise."""
+    if isinstance(dataset, str) and dataset in REGISTRY:
         return REGISTRY[dataset]
-    except KeyError:
-        raise KeyError(f"unknown dataset {dataset!r}; known: {sorted(REGISTRY)}") from None
+    close = difflib.get_close_matches(str(dataset), list(REGISTRY), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ValueError(f"unknown dataset {dataset!r}{hint}; known datasets: {', '.join(sorted(REGISTRY))}")
 
 
 def _manual_hint(spec: DatasetSpec, target: Path) -> str:
@@ -269,6 +350,9 @@ def fetch(dataset: str, path: str | Path | None = None, progress: bool = True, u
 
     With ``unpack=False`` (single-archive datasets) return the verified archive itself instead, e.g. for
     ``eokit.datasets.timesen2crop.open``/``to_zarr``, which read ``TimeSen2Crop.zip`` in place.
+    Raises ValueError listing the known names for an unknown `dataset`, ValueError naming the file for a copy
+    that fails its checksum or is no readable archive, FileNotFoundError for a `path` that does not exist and
+    DownloadError (a FileNotFoundError) when there is no copy and the download fails.
     """
     import pooch
     import requests
@@ -280,7 +364,9 @@ def fetch(dataset: str, path: str | Path | None = None, progress: bool = True, u
     found = _find_local(spec, path, problems, unpack, cleanup=True)
     if found is not None:
         return found
-    target = data_home() / spec.name
+    target = _home() / spec.name
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{target} is a file; expected the cache folder of dataset {spec.name} (remove the file)")
     target.mkdir(parents=True, exist_ok=True)
     try:
         if spec.files:
@@ -319,7 +405,10 @@ def _load_reader(spec: str) -> Any:
     mod, _, fn = spec.partition(":")
     if not fn:
         raise ValueError(f"reader {spec!r}: expected 'package.module:function'")
-    return getattr(importlib.import_module(mod), fn)
+    try:
+        return getattr(importlib.import_module(mod), fn)
+    except (ImportError, AttributeError) as e:
+        raise ImportError(f"reader {spec!r} cannot be imported ({e}); expected 'package.module:function'") from e
 
 
 def _source_base() -> type:
@@ -339,6 +428,7 @@ class EokitSource(_source_base()):  # type: ignore[misc]
     def __init__(self, dataset: str, reader: str, subpath: str = "", path: str | None = None,
                  reader_kwargs: dict[str, Any] | None = None, container: str = "xarray",
                  metadata: dict[str, Any] | None = None, unpack: bool = True, **kwargs: Any) -> None:
+        _spec(dataset)  # an unknown name is refused when the entry is made, not when it is read
         self.dataset, self.reader, self.subpath, self.path = dataset, reader, subpath, path
         self.unpack = unpack
         self.reader_kwargs = {**(reader_kwargs or {}), **kwargs}  # extra entry args go to the reader

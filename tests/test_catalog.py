@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from badinput import refuses
 
 from eokit import catalog
 from eokit.paths import CATALOG_DIR, SAMPLE_DIR
@@ -99,16 +100,56 @@ def test_describe_reads_other_catalogs(tmp_path: Path) -> None:
         "    metadata: {license: CC-BY-4.0, citation: Someone 2021, size: 1.03 GB, urls: [https://a, https://b]}\n"
     )
     row = catalog.describe(yaml).iloc[0]
-    assert (row["name"], row.licence, row["size"], row.url) == ("archive", "CC-BY-4.0", "1.03 GB", "https://a https://b")
+    assert (row["name"], row.licence, row["size"], row.url) == (
+        "archive", "CC-BY-4.0", "1.03 GB", "https://a https://b")
     if (CATALOG_DIR / "extremeearth.yaml").exists():
         table = catalog.describe("extremeearth")
         assert len(table) >= 7 and (table.licence != "").all()
 
 
-def test_drivers_report_bad_arguments(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="missing.gpkg"):
+@pytest.mark.bad_input
+def test_unknown_catalog_name_lists_the_available_ones() -> None:
+    with refuses(FileNotFoundError, "no-such-catalog", "available", "sample"):
+        catalog.open_catalog("no-such-catalog")
+    with refuses(FileNotFoundError, "no-such-catalog", "available", "sample"):
+        catalog.describe("no-such-catalog")
+
+
+@pytest.mark.bad_input
+def test_catalog_path_that_does_not_exist(tmp_path: Path) -> None:
+    with refuses(FileNotFoundError, str(tmp_path / "mine.yaml"), "does not exist"):
+        catalog.open_catalog(tmp_path / "mine.yaml")
+
+
+@pytest.mark.bad_input
+def test_vector_source_missing_file(tmp_path: Path) -> None:
+    with refuses(FileNotFoundError, "missing.gpkg", "does not exist"):
         catalog.GeoDataFrameSource(str(tmp_path / "missing.gpkg")).read()
-    with pytest.raises(ValueError, match="module:function"):
+
+
+@pytest.mark.bad_input
+def test_vector_source_file_that_is_no_vector_file(tmp_path: Path) -> None:
+    bad = tmp_path / "fields.gpkg"
+    bad.write_text("not a GeoPackage")
+    with refuses(ValueError, str(bad), "cannot be read", "GeoPackage"):
+        catalog.GeoDataFrameSource(str(bad)).read()
+
+
+@pytest.mark.bad_input
+def test_vector_source_missing_layer() -> None:
+    path = SAMPLE_DIR / "s2stack" / "fields.gpkg"
+    with refuses(ValueError, str(path), "layer 'nope'", "cannot be read"):
+        catalog.GeoDataFrameSource(str(path), layer="nope").read()
+
+
+@pytest.mark.bad_input
+def test_opener_without_module_function_form() -> None:
+    with refuses(ValueError, "eokit.datasets.slovenia.open", "module:function"):
         catalog.EokitSource("eokit.datasets.slovenia.open")
-    with pytest.raises(ImportError, match="nowhere"):
-        catalog.EokitSource("eokit.nowhere:open", str(tmp_path)).read()
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("opener", ["eokit.nowhere:open", "eokit.datasets.slovenia:nope"])
+def test_opener_that_cannot_be_imported(tmp_path: Path, opener: str) -> None:
+    with refuses(ImportError, opener, "cannot be imported"):
+        catalog.EokitSource(opener, str(tmp_path)).read()

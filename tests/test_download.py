@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from badinput import refuses
 
 from eokit import download
 from generators import timesen2crop as gen
@@ -72,11 +73,13 @@ def test_fetch_downloads_verifies_unpacks_once(published):
     assert timesen2crop.open(out).sizes["sample"] == 4
 
 
+@pytest.mark.bad_input
 def test_truncated_download_is_rejected_and_not_kept(published):
     archive, home, log = published
     data = archive.read_bytes()
     archive.write_bytes(data[: len(data) // 2])  # the server now sends a truncated archive
-    with pytest.raises(ValueError, match="hash|checksum"):
+    expected = download.REGISTRY["timesen2crop"].files["TimeSen2Crop.zip"][1].split(":")[1]
+    with refuses(ValueError, "TimeSen2Crop.zip", "hash", expected, hashlib.md5(archive.read_bytes()).hexdigest()):
         download.fetch("timesen2crop", progress=False)
     assert not (home / "timesen2crop" / "TimeSen2Crop.zip").exists()
     assert not (home / "timesen2crop" / "TimeSen2Crop").exists()
@@ -144,17 +147,157 @@ def test_offline_without_copy_says_what_to_put_where(published, monkeypatch):
     assert "TimeSen2Crop.zip" in msg and "path=" in msg
 
 
+@pytest.mark.bad_input
 def test_corrupt_hand_copy_given_as_path_is_refused(tmp_path, published):
     archive, home, log = published
     bad = tmp_path / "TimeSen2Crop.zip"
     bad.write_bytes(archive.read_bytes()[:-50])
-    with pytest.raises(ValueError, match="checksum"):
+    expected = _md5(archive).split(":")[1]
+    with refuses(ValueError, str(bad), "md5 checksum", hashlib.md5(bad.read_bytes()).hexdigest(), expected):
         download.fetch("timesen2crop", path=bad, progress=False)
+    assert bad.exists()  # the user's own copy is never deleted
 
 
-def test_unknown_dataset():
-    with pytest.raises(KeyError, match="known"):
-        download.fetch("nope")
+@pytest.mark.bad_input
+@pytest.mark.parametrize("call", [
+    lambda name: download.fetch(name, progress=False),
+    lambda name: download.fetch(name, unpack=False),
+    lambda name: download.local_path(name),
+    lambda name: download.EokitSource(name, "eokit.datasets.timesen2crop:open"),
+], ids=["fetch", "fetch-packed", "local_path", "EokitSource"])
+@pytest.mark.parametrize("name, hint", [("nope", ""), ("timesen2cropp", "did you mean timesen2crop?"),
+                                        ("TimeSen2Crop", "did you mean timesen2crop?")])
+def test_unknown_dataset_lists_the_known_names(call, name, hint, tmp_path, monkeypatch):
+    monkeypatch.setenv("EOKIT_DATA", str(tmp_path))
+    with refuses(ValueError, f"unknown dataset {name!r}", hint, "known datasets", *sorted(download.REGISTRY)):
+        call(name)
+    assert list(tmp_path.iterdir()) == []  # nothing made in the cache
+
+
+def _subset_zip(tmp_path: Path, name: str = "subset.zip") -> Path:
+    """A valid zip of a small TimeSen2Crop tree under a name the registry gives no checksum for."""
+    return gen.make_zip(tmp_path / "gen", tmp_path / name, tiles={"33UVP": 2}, n_classes=1, samples_per_class=1)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("name, kind", [("subset.zip", "zip"), ("subset.tar.gz", "tar"), ("subset.tgz", "tar")])
+def test_hand_copy_that_is_no_archive_is_refused_and_kept(tmp_path, monkeypatch, name, kind):
+    monkeypatch.setenv("EOKIT_DATA", str(tmp_path / "cache"))
+    bad = tmp_path / name
+    bad.write_text("<html>404 not found</html>")  # what a failed browser download saves
+    with refuses(ValueError, str(bad), f"not a readable {kind} archive"):
+        download.fetch("timesen2crop", path=bad, progress=False)
+    assert bad.exists()
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.bad_input
+def test_zip_member_failing_its_crc_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("EOKIT_DATA", str(tmp_path / "cache"))
+    good = _subset_zip(tmp_path)
+    import zipfile
+
+    with zipfile.ZipFile(good) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith("dates.csv"))
+    data = bytearray(good.read_bytes())
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)  # local header, then the data
+    data[start] ^= 0xFF
+    good.write_bytes(bytes(data))
+    with refuses(ValueError, str(good), info.filename, "is damaged", "intact zip"):
+        download.fetch("timesen2crop", path=good, progress=False)
+
+
+@pytest.mark.bad_input
+def test_archive_of_another_dataset_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("EOKIT_DATA", str(tmp_path / "cache"))
+    import zipfile
+
+    other = tmp_path / "charts.zip"
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("seaice_s1_20180101.txt", "not TimeSen2Crop")
+    with refuses(ValueError, str(other), "no file of dataset timesen2crop", "dates.csv"):
+        download.fetch("timesen2crop", path=other, progress=False)
+    assert not (tmp_path / "charts").exists()  # no half-usable folder left beside it
+
+
+@pytest.mark.bad_input
+def test_path_that_does_not_exist_is_refused_not_downloaded(tmp_path, published):
+    archive, home, log = published
+    missing = tmp_path / "TimeSen2Crop"
+    with refuses(FileNotFoundError, f"path={missing}", "no such file or folder", "TimeSen2Crop.zip", "dates.csv"):
+        download.fetch("timesen2crop", path=missing, progress=False)
+    assert log == []  # not silently replaced by a download
+
+
+@pytest.mark.bad_input
+def test_path_holding_no_copy_is_refused_not_downloaded(tmp_path, published):
+    archive, home, log = published
+    empty = tmp_path / "mine"
+    (empty / "notes").mkdir(parents=True)
+    with refuses(ValueError, f"path={empty}", "holds no copy of timesen2crop", "TimeSen2Crop.zip", "dates.csv"):
+        download.fetch("timesen2crop", path=empty, progress=False)
+    with refuses(ValueError, f"path={empty}", "holds no copy", "TimeSen2Crop.zip"):
+        download.fetch("timesen2crop", path=empty, unpack=False)
+    with refuses(ValueError, f"path={empty}", "holds no copy"):
+        download.local_path("timesen2crop", path=empty)
+    assert log == []
+
+
+@pytest.mark.bad_input
+def test_path_to_a_file_that_is_no_archive_is_refused(tmp_path, published):
+    archive, home, log = published
+    table = tmp_path / "samples.csv"
+    table.write_text("B2,B3\n1,2\n")
+    with refuses(ValueError, f"path={table}", "neither an archive", ".zip", "dates.csv"):
+        download.fetch("timesen2crop", path=table, progress=False)
+    assert log == []
+
+
+@pytest.mark.bad_input
+def test_cache_that_is_a_file_is_refused(tmp_path, published, monkeypatch):
+    archive, home, log = published
+    home.parent.mkdir(parents=True, exist_ok=True)
+    home.write_text("oops")
+    with refuses(ValueError, f"EOKIT_DATA={home}", "is a file", "expected a folder"):
+        download.fetch("timesen2crop", progress=False)
+    with refuses(ValueError, str(home), "is a file"):
+        download.local_path("timesen2crop")
+    assert log == []
+
+
+@pytest.mark.bad_input
+def test_dataset_cache_folder_that_is_a_file_is_refused(published):
+    archive, home, log = published
+    home.mkdir(parents=True)
+    (home / "timesen2crop").write_text("oops")
+    with refuses(ValueError, str(home / "timesen2crop"), "is a file", "cache folder of dataset timesen2crop"):
+        download.fetch("timesen2crop", progress=False)
+    assert log == []
+
+
+@pytest.mark.bad_input
+def test_empty_eokit_data_is_refused(monkeypatch):
+    monkeypatch.setenv("EOKIT_DATA", "")
+    with refuses(ValueError, "EOKIT_DATA", "empty", "expected the path of a folder"):
+        download.fetch("timesen2crop", progress=False)
+
+
+@pytest.mark.bad_input
+def test_unpack_false_needs_a_single_archive(tmp_path, monkeypatch):
+    monkeypatch.setenv("EOKIT_DATA", str(tmp_path))
+    with refuses(ValueError, "metno_v1", "unpack=False", "one archive"):
+        download.fetch("metno_v1", unpack=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("reader, names", [("eokit.datasets.timesen2crop.open", ["module:function"]),
+                                           ("eokit.nowhere:open", ["eokit.nowhere:open", "cannot be imported"]),
+                                           ("eokit.datasets.timesen2crop:nope", ["timesen2crop:nope", "nope"])])
+def test_intake_source_with_a_bad_reader(tmp_path, monkeypatch, reader, names):
+    tree = gen.make_tree(tmp_path / "mine", tiles={"32TNT": 1}, n_classes=1, samples_per_class=1)
+    monkeypatch.setenv("EOKIT_DATA", str(tmp_path / "cache"))
+    with refuses((ValueError, ImportError), *names):
+        download.EokitSource("timesen2crop", reader, path=str(tree)).read()
 
 
 def test_registry_has_every_published_dataset():
@@ -302,5 +445,3 @@ def test_fetch_archive_without_unpacking(published, monkeypatch):
     out.write_bytes(out.read_bytes()[:-10])  # corrupted in the cache: fetched again, never used
     assert download.fetch("timesen2crop", progress=False, unpack=False).read_bytes() == archive.read_bytes()
     assert len(log) == 2
-    with pytest.raises(ValueError, match="one archive"):
-        download.fetch("metno_v1", unpack=False)
