@@ -15,6 +15,8 @@ that augments only in training.
 
 from __future__ import annotations
 
+import difflib
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,19 @@ class Augmenter:
         channels: Sequence[str] = ("HH", "HV", "IA"),
         normalisation: dict[str, Sequence[float]] | None = None,
     ) -> None:
-        if int(shift) != shift or shift < 0:
+        for what, v in (("flip", flip), ("rot90", rot90)):
+            if not isinstance(v, (bool, np.bool_)):
+                raise ValueError(f"augment: {what} must be True or False, got {v!r}")  # noqa: TRY004
+        if isinstance(shift, bool) or int(shift) != shift or shift < 0:
             raise ValueError(f"augment: shift must be a non-negative integer number of pixels, got {shift!r}")
-        if speckle_looks is not None and not speckle_looks > 0:
-            raise ValueError(f"augment: speckle_looks must be > 0 (or None to disable), got {speckle_looks!r}")
+        if speckle_looks is not None and not (speckle_looks > 0 and math.isfinite(speckle_looks)):
+            raise ValueError(f"augment: speckle_looks must be > 0 and finite (or None to disable), "
+                             f"got {speckle_looks!r}")
+        if isinstance(channels, str) or not list(channels):
+            raise ValueError(f"augment: channels must be a non-empty list of channel names, got {channels!r}")
+        dup = sorted({str(c) for c in channels if [str(x) for x in channels].count(str(c)) > 1})
+        if dup:
+            raise ValueError(f"augment: channels {list(channels)} name {dup} more than once; each channel once")
         self.flip, self.rot90, self.shift = bool(flip), bool(rot90), int(shift)
         self.speckle_looks = None if speckle_looks is None else float(speckle_looks)
         self.seed = int(seed)
@@ -83,6 +94,10 @@ class Augmenter:
         """
         import tensorflow as tf
 
+        if not isinstance(images, tf.Tensor):
+            arr = np.asarray(images)
+            if arr.dtype.kind not in "fiub":
+                raise ValueError(f"augment: images must be numeric (float32 patches), got dtype {arr.dtype}")
         x = tf.convert_to_tensor(images)
         if x.dtype != tf.float32:
             x = tf.cast(x, tf.float32)
@@ -97,6 +112,11 @@ class Augmenter:
                              f"{len(self.channels)} {self.channels}")
         if self.rot90 and x.shape[1] is not None and x.shape[2] is not None and x.shape[1] != x.shape[2]:
             raise ValueError(f"augment: 90-degree rotations need square patches, got {x.shape[1]}x{x.shape[2]}")
+        if self.shift and any(n is not None and n <= self.shift for n in x.shape[1:3]):
+            raise ValueError(f"augment: shift {self.shift} must be smaller than the patch size "
+                             f"{x.shape[1]}x{x.shape[2]}")
+        if seed is not None and not isinstance(seed, tf.Tensor) and np.asarray(seed).dtype.kind not in "iu":
+            raise ValueError(f"augment: seed must be 1 to 4 integers, got {seed!r}")
         if seed is None:
             seeds = self._gen.make_seeds(5)  # one stateless seed pair per random step, shape (2, 5)
         else:
@@ -211,6 +231,7 @@ def make_augmenter(
     seed: int = 0,
     channels: Sequence[str] = ("HH", "HV", "IA"),
     normalisation: dict[str, Sequence[float]] | None = None,
+    **unknown: Any,
 ) -> Augmenter:
     """Return a seeded callable images_batch -> augmented images_batch (TF ops, usable in tf.data.map).
 
@@ -218,8 +239,23 @@ def make_augmenter(
     (multiplicative on linear intensity = additive in dB) is scaled to standardised units. Same seed and same
     call sequence -> same augmentations.
     """
+    _refuse_unknown_options(unknown)
     return Augmenter(flip=flip, rot90=rot90, shift=shift, speckle_looks=speckle_looks, seed=seed,
                      channels=channels, normalisation=normalisation)
+
+
+#: Options of make_augmenter (and of the SARAugmentation layer).
+AUGMENT_OPTIONS: tuple[str, ...] = ("flip", "rot90", "shift", "speckle_looks", "seed", "channels", "normalisation")
+
+
+def _refuse_unknown_options(unknown: dict[str, Any], also: Sequence[str] = ()) -> None:
+    """Refuse augmentation option names that do not exist, naming the closest known one."""
+    if not unknown:
+        return
+    known = list(AUGMENT_OPTIONS) + list(also)
+    hints = [f"{k!r} -> {c[0]!r}" for k in unknown if (c := difflib.get_close_matches(k, known, n=1))]
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    raise ValueError(f"augment: unknown options {sorted(unknown)}{hint}; known: {', '.join(known)}")
 
 
 _LAYER: Any = None
@@ -271,6 +307,9 @@ def augmentation_layers(**kwargs: Any) -> Any:
     The layer (class `SARAugmentation`, registered as "eokit>SARAugmentation") saves with the model; call
     `eokit.augment.register()` before `keras.models.load_model` in a fresh process.
     """
+    layer_kwargs = ("name", "dtype", "trainable", "autocast")
+    _refuse_unknown_options({k: v for k, v in kwargs.items() if k not in AUGMENT_OPTIONS + layer_kwargs},
+                            also=layer_kwargs)
     kwargs.setdefault("name", "sar_augmentation")
     return _layer_class()(**kwargs)
 
@@ -284,6 +323,12 @@ def oversample(labels: Any, seed: int = 0, target: int | None = None) -> np.ndar
     y = np.asarray(labels)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"oversample: labels must be a non-empty 1-D array, got shape {y.shape}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        bad = int(np.flatnonzero(~np.isfinite(y))[0])
+        raise ValueError(f"oversample: labels must be class ids, got {y[bad]} at position {bad} (an empty class "
+                         "cannot be oversampled); drop unlabelled samples first")
+    if target is not None and (isinstance(target, bool) or not float(target).is_integer()):
+        raise ValueError(f"oversample: target must be an integer number of samples per class, got {target!r}")
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(y, return_counts=True)
     n = int(counts.max()) if target is None else int(target)
@@ -394,6 +439,8 @@ def class_counts(labels: Any, indices: Any = None) -> Any:
     table = {"before": before}
     if indices is not None:
         idx = np.asarray(indices)
+        if idx.size and idx.dtype.kind not in "iu":
+            raise ValueError(f"class_counts: indices must be integer positions in [0, {y.size}), got dtype {idx.dtype}")
         if idx.size and (idx.min() < 0 or idx.max() >= y.size):
             raise ValueError(f"class_counts: indices must lie in [0, {y.size}), got {idx.min()}..{idx.max()}")
         table["after oversampling"] = [int((y[idx] == c).sum()) for c in classes]

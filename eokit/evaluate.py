@@ -23,9 +23,32 @@ __all__ = ["scores", "write_scores", "plot_confusion", "plot_history", "evaluate
            "compare"]
 
 
+def _check_class_names(class_names: Any) -> list[str]:
+    """Return the class names as strings, refusing a bare string, an empty list and duplicates."""
+    if isinstance(class_names, str) or not isinstance(class_names, (Sequence, np.ndarray)):
+        raise ValueError(f"class_names must be a list of names, got {class_names!r}")  # noqa: TRY004
+    names = [str(c) for c in class_names]
+    if not names:
+        raise ValueError("class_names is empty; expected one name per class index")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"class_names {names} name {dup} more than once; each class needs its own name")
+    return names
+
+
 def _as_index(y: Any, class_names: Sequence[str], what: str) -> np.ndarray:
     arr = np.asarray(y)
     k = len(class_names)
+    if arr.ndim != 1:
+        hint = " (class probabilities? take .argmax(axis=-1))" if arr.ndim == 2 else ""
+        raise ValueError(f"{what} must be a 1-D sequence of class indices or names, got shape {arr.shape}{hint}")
+    if arr.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
+        if bad.size:
+            raise ValueError(f"{what}: value {arr[bad[0]]} at position {bad[0]} is not a class index; expected "
+                             f"integers 0..{k - 1} or class names")
+    elif arr.dtype.kind == "b" or (arr.dtype.kind not in "iuUSO" and arr.size):
+        raise ValueError(f"{what}: expected class indices 0..{k - 1} or class names, got dtype {arr.dtype}")
     if arr.dtype.kind in ("U", "S", "O"):
         lut = {str(n): i for i, n in enumerate(class_names)}
         bad = sorted({str(v) for v in arr.tolist()} - set(lut))
@@ -49,13 +72,14 @@ def scores(y_true: Any, y_pred: Any, class_names: Sequence[str]) -> dict:
     from sklearn.metrics import (accuracy_score, cohen_kappa_score, confusion_matrix, f1_score,
                                  precision_recall_fscore_support)
 
-    class_names = [str(c) for c in class_names]
+    class_names = _check_class_names(class_names)
     yt = _as_index(y_true, class_names, "y_true")
     yp = _as_index(y_pred, class_names, "y_pred")
     if yt.shape != yp.shape:
-        raise ValueError(f"y_true has {yt.shape[0]} labels but y_pred has {yp.shape[0]}")
+        raise ValueError(f"y_true has {yt.shape[0]} labels but y_pred has {yp.shape[0]}; expected one prediction "
+                         "per label")
     if yt.size == 0:
-        raise ValueError("cannot score an empty set of predictions")
+        raise ValueError("y_true and y_pred are empty: cannot score an empty set of predictions")
     present = sorted(set(yt.tolist()) | set(yp.tolist()))
     all_labels = list(range(len(class_names)))
     p, r, f, s = precision_recall_fscore_support(yt, yp, labels=all_labels, zero_division=0)

@@ -58,7 +58,18 @@ def _is_distributed(scheduler: Any) -> bool:
     return scheduler is not None and type(scheduler).__name__ == "Client"
 
 
-def _register_model(model_or_path: Any, card: dict | None, scheduler: Any) -> tuple[str, dict]:
+def _register_model(model_or_path: Any, card: dict | None, scheduler: Any, kind: str) -> tuple[str, dict]:
+    """Return (model key, card checked against the model and `kind`): a path key or an in-process object key."""
+    from eokit.train import check_card
+
+    key, card = _register_unchecked(model_or_path, card, scheduler)
+    where = f"model card of {model_or_path}" if isinstance(model_or_path, (str, os.PathLike)) else "card="
+    with _MODELS_LOCK:
+        model = _MODELS.get(key, _SAVED.get(id(model_or_path), (model_or_path,))[0])
+    return key, check_card(model, card, where, kind=kind)
+
+
+def _register_unchecked(model_or_path: Any, card: dict | None, scheduler: Any) -> tuple[str, dict]:
     """Return (model key, card): a path key workers load themselves, or an in-process object key."""
     if isinstance(model_or_path, (str, os.PathLike)):
         from eokit.train import load_model
@@ -266,6 +277,41 @@ def _predict_ts_block(refl: np.ndarray, flag: np.ndarray, *, key: str, card: dic
     return out.reshape(2, h, w)
 
 
+def _check_map_args(data: Any, what: str, chunks: Mapping[str, int] | None, batch_size: Any, scheduler: Any,
+                    default_chunk: int) -> tuple[int, int]:
+    """Return the (y, x) chunk sizes after refusing a non-Dataset, bad chunks, batch size or scheduler."""
+    if not isinstance(data, xr.Dataset):
+        got = type(data).__name__
+        raise ValueError(f"{what} must be an xarray.Dataset, got {got}")  # noqa: TRY004
+    if _crs(data) is None and _gcps(data) is None:
+        raise ValueError(f"{what} {data.attrs.get('scene', '')!r} has no CRS (nor ground control points): the map "
+                         "could not be placed; expected ds.rio.crs as eokit.cube.open / eokit.sar.open give, or "
+                         "set one with ds.rio.write_crs(...)")
+    chunks = dict(chunks or {})
+    unknown = sorted(str(k) for k in chunks if k not in ("y", "x"))
+    if unknown:
+        raise ValueError(f"chunks keys {unknown} are not map dimensions; expected 'y' and/or 'x', e.g. "
+                         "{'y': 256, 'x': 256}")
+    sizes = []
+    for dim in ("y", "x"):
+        v = chunks.get(dim, default_chunk)
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"chunks[{dim!r}] must be an integer >= 1 (pixels per chunk), got {v!r}")
+        sizes.append(int(v))
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    _check_scheduler(scheduler)
+    return sizes[0], sizes[1]
+
+
+def _check_scheduler(scheduler: Any) -> None:
+    """Refuse a scheduler that is neither local (None or a name) nor dask.distributed (address or Client)."""
+    if scheduler is None or _is_distributed(scheduler) or scheduler in _LOCAL_SCHEDULERS:
+        return
+    raise ValueError(f"scheduler must be None, one of {_LOCAL_SCHEDULERS}, a dask.distributed address or Client; "
+                     f"got {scheduler!r}")
+
+
 def predict(
     model_or_path: Any,
     cube: xr.Dataset,
@@ -286,10 +332,9 @@ def predict(
     `compute=False` returns the lazy map (write it with `write_cog`, memory bounded by the chunk size).
     `jit_compile`: run the model XLA-compiled (None: on CPU only; falls back to Keras if XLA fails).
     """
-    chunks = dict(chunks or {"y": 256, "x": 256})
-    key, card = _register_model(model_or_path, card, scheduler)
+    cy, cx = _check_map_args(cube, "cube", chunks, batch_size, scheduler, 256)
+    key, card = _register_model(model_or_path, card, scheduler, "timeseries")
     refl, flag = _check_cube(cube, card)
-    cy, cx = int(chunks.get("y", 256)), int(chunks.get("x", 256))
     r = refl.data if isinstance(refl.data, da.Array) else da.from_array(refl.data)
     f = flag.data if isinstance(flag.data, da.Array) else da.from_array(flag.data)
     r = r.rechunk({0: -1, 1: -1, 2: cy, 3: cx})
@@ -380,23 +425,21 @@ def predict_patches(
 
     if mode not in ("sliding", "centred"):
         raise ValueError(f"mode must be 'sliding' or 'centred', got {mode!r}")
-    key, card = _register_model(model_or_path, card, scheduler)
+    cy, cx = _check_map_args(scene, "scene", chunks, batch_size, scheduler, 512)
+    key, card = _register_model(model_or_path, card, scheduler, "patch")
     name = card.get("name", "?")
-    patch = card.get("patch_size")
-    if not patch:
-        raise ValueError(f"model card of {name!r} has no 'patch_size': is it a patch model?")
-    patch = int(patch)
-    stride = int(stride or patch)
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
+    patch = int(card["patch_size"])
+    if stride is None:
+        stride = patch
+    if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool) or stride < 1:
+        raise ValueError(f"stride must be an integer >= 1 (pixels between patches), got {stride!r}")
+    stride = int(stride)
     channels = [str(c) for c in (card.get("bands") or SAR_CHANNELS)]
     missing = [c for c in channels if c not in scene.variables]
     if missing:
         raise ValueError(f"scene {scene.attrs.get('scene', '')!r} variables {sorted(scene.data_vars)} do not "
                          f"match the channels of model {name!r} {channels}: missing {missing}")
     n_classes = len(_class_names(card))
-    chunks = dict(chunks or {"y": 512, "x": 512})
-    cy, cx = int(chunks.get("y", 512)), int(chunks.get("x", 512))
     if mode == "sliding":  # chunk edges on the stride grid, so every chunk paints whole blocks
         cy, cx = max(stride, cy // stride * stride), max(stride, cx // stride * stride)
     halo, off = _patch_geometry(patch, stride, mode)
@@ -543,9 +586,7 @@ def _iter_blocks(arr: da.Array, scheduler: Any = None, progress: bool = True,
         if _is_distributed(scheduler):
             yield from _iter_distributed(tasks, scheduler, bar)
             return
-        if scheduler is not None and scheduler not in _LOCAL_SCHEDULERS:
-            raise ValueError(f"scheduler must be None, one of {_LOCAL_SCHEDULERS}, a dask.distributed "
-                             f"address or Client; got {scheduler!r}")
+        _check_scheduler(scheduler)
         n = 1 if scheduler in ("sync", "synchronous", "single-threaded") else max(1, os.cpu_count() or 1)
         todo = iter(tasks)
         with ThreadPoolExecutor(max_workers=n) as pool:
@@ -658,6 +699,14 @@ def write_cog(
     import rasterio.shutil
     from rasterio.windows import Window
 
+    if not isinstance(blocksize, (int, np.integer)) or isinstance(blocksize, bool) or blocksize < 16 or blocksize % 16:
+        raise ValueError(f"blocksize must be a multiple of 16 pixels (GeoTIFF tiles), e.g. 256 or 512; "
+                         f"got {blocksize!r}")
+    _check_scheduler(scheduler)
+    if _crs(map_ds) is None and _gcps(map_ds) is None:
+        raise ValueError(f"map to write to {path} has no CRS (nor ground control points): a GeoTIFF without "
+                         "georeferencing cannot be placed; expected a map from eokit.maps.predict or set one with "
+                         ".rio.write_crs(...)")
     path = Path(path)
     targets = _cog_targets(map_ds, path)
     for p in targets.values():

@@ -12,12 +12,15 @@ are stored in the model card and reused by `prepare_inputs` / `prepare_patches` 
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import json
 import math
+import numbers
 import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -284,6 +287,7 @@ def _band_statistics(ds: xr.Dataset, kind: str, band_idx: list[int], flag_handli
     s, ss, cnt = np.zeros(c), np.zeros(c), np.zeros(c)
     grid: np.ndarray | None = None
     same_grid = kind == "timeseries"
+    nan_clear = 0
     for a in tqdm(range(0, n, block), desc="normalisation statistics", disable=not progress, leave=False):
         sub = ds.isel({dim: slice(a, min(a + block, n))})
         if kind == "timeseries":
@@ -297,12 +301,19 @@ def _band_statistics(ds: xr.Dataset, kind: str, band_idx: list[int], flag_handli
         else:
             v = np.asarray(sub["image"].values, dtype=np.float64)[..., band_idx]
             ok = np.ones(v.shape[:-1], bool)
+        _refuse_infinite(v, a, ds, kind, band_idx)
+        if kind == "timeseries":
+            nan_clear += int((ok[..., None] & np.isnan(v)).sum())
         ok = ok[..., None] & np.isfinite(v)
         v = np.where(ok, v, 0.0)
         axes = tuple(range(v.ndim - 1))
         s += v.sum(axis=axes)
         ss += (v * v).sum(axis=axes)
         cnt += ok.sum(axis=axes)
+    if nan_clear:
+        warnings.warn(f"{ds.attrs.get('source', 'training data')}: {nan_clear} band values of observations flagged "
+                      f"{'clear' if flag_handling == 'mask' else 'observed'} are NaN in 'reflectance'; they are "
+                      "treated as missing observations (flag them 255 to say so)", stacklevel=3)
     if (cnt == 0).any():
         raise ValueError(f"{ds.attrs.get('source', 'training data')}: no valid observation for bands "
                          f"{[i for i, k in zip(band_idx, cnt) if k == 0]}")
@@ -313,6 +324,19 @@ def _band_statistics(ds: xr.Dataset, kind: str, band_idx: list[int], flag_handli
     if same_grid and grid is not None and not np.isnat(grid).any():
         dates = [str(np.datetime_as_string(d, unit="D")) for d in grid]
     return mean, std, dates
+
+
+def _refuse_infinite(v: np.ndarray, offset: int, ds: xr.Dataset, kind: str, band_idx: list[int]) -> None:
+    """Refuse +-inf in a block of training values: never a measurement nor a missing-value marker."""
+    inf = np.isinf(v)
+    if inf.any():
+        pos = [int(i) for i in np.argwhere(inf)[0]]
+        pos[0] += offset
+        pos[-1] = _data_bands(ds, kind)[band_idx[pos[-1]]]
+        var = "reflectance" if kind == "timeseries" else "image"
+        where = ", ".join(f"{d} {i}" for d, i in zip(ds[var].dims, pos))
+        raise ValueError(f"{ds.attrs.get('source', 'training data')}: {int(inf.sum())} infinite values in {var!r} "
+                         f"of this block (first at {where}); expected finite values (NaN or flag 255 for missing)")
 
 
 def _epoch_batches(src: _Source, batch_size: int, rng: np.random.Generator | None, *, pipeline: int = 0,
@@ -477,6 +501,76 @@ def _register_custom_objects() -> None:
     augment.register()  # models built with eokit.augment.augmentation_layers hold a SARAugmentation layer
 
 
+#: Fields every model card must hold.
+CARD_FIELDS = ("name", "kind", "classes", "class_ids", "bands", "normalisation")
+
+
+def _model_input_shapes(model: Any) -> tuple[str, tuple, int] | None:
+    """Return (kind, input shape without batch, n outputs) of a functional model, or None when unknown."""
+    try:
+        kind = _model_kind(model)
+        shape = tuple(model.input["x"].shape[1:] if kind == "timeseries" else model.input.shape[1:])
+        return kind, shape, int(model.output.shape[-1])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_card_fields(card: dict, where: str) -> None:
+    """Refuse a card whose fields are missing, of the wrong type or of inconsistent lengths."""
+    missing = [k for k in CARD_FIELDS if k not in card]
+    if missing:
+        raise ValueError(f"{where} lacks the field(s) {missing}; a model card holds {list(CARD_FIELDS)}")
+    if card["kind"] not in ("timeseries", "patch"):
+        raise ValueError(f"{where}: field 'kind' must be 'timeseries' or 'patch', got {card['kind']!r}")
+    for key in ("bands", "classes", "class_ids"):
+        if isinstance(card[key], str) or not isinstance(card[key], list) or not card[key]:
+            raise ValueError(f"{where}: field {key!r} must be a non-empty list, got {card[key]!r}")
+    if len(card["classes"]) != len(card["class_ids"]):
+        raise ValueError(f"{where}: fields 'classes' ({len(card['classes'])}) and 'class_ids' "
+                         f"({len(card['class_ids'])}) must have the same length")
+    norm, n_b = card["normalisation"], len(card["bands"])
+    for key in ("mean", "std"):
+        vals = norm.get(key) if isinstance(norm, dict) else None
+        if not isinstance(vals, list) or len(vals) != n_b or not all(isinstance(v, numbers.Real) for v in vals):
+            raise ValueError(f"{where}: field 'normalisation.{key}' must hold one number per band {card['bands']}, "
+                             f"got {vals!r}")
+    if not all(math.isfinite(v) and v > 0 for v in norm["std"]):
+        raise ValueError(f"{where}: field 'normalisation.std' must be finite and > 0, got {norm['std']}")
+    size = "n_timesteps" if card["kind"] == "timeseries" else "patch_size"
+    if not _is_int(card.get(size)) or card[size] < 1:
+        raise ValueError(f"{where}: a {card['kind']} model card needs the field {size!r} (an integer >= 1), "
+                         f"got {card.get(size)!r}")
+    if card.get("flag_handling", "mask") not in ("mask", "gapfill"):
+        raise ValueError(f"{where}: field 'flag_handling' must be 'mask' or 'gapfill', got {card['flag_handling']!r}")
+
+
+def check_card(model: Any, card: Any, where: str = "model card", kind: str | None = None) -> dict:
+    """Return `card` after checking its fields and that they describe `model` (kind, bands, size, classes)."""
+    if not isinstance(card, dict):
+        got = type(card).__name__
+        raise ValueError(f"{where} is not a JSON object of model-card fields (got {got})")  # noqa: TRY004
+    _check_card_fields(card, where)
+    name = card["name"]
+    if kind is not None and card["kind"] != kind:
+        raise ValueError(f"{where}: model {name!r} has kind {card['kind']!r}; expected a {kind} model here")
+    shapes = _model_input_shapes(model) if model is not None else None
+    if shapes is None:
+        return card
+    mkind, shape, n_out = shapes
+    if mkind != card["kind"]:
+        raise ValueError(f"{where}: field 'kind' says {card['kind']!r} but model {name!r} takes {mkind} inputs")
+    if shape[-1] != len(card["bands"]):
+        raise ValueError(f"{where}: field 'bands' lists {len(card['bands'])} bands {card['bands']} but model "
+                         f"{name!r} takes {shape[-1]} input channels")
+    size = "n_timesteps" if mkind == "timeseries" else "patch_size"
+    if shape[0] is not None and shape[0] != card[size]:
+        raise ValueError(f"{where}: field {size!r} is {card[size]} but model {name!r} takes {shape[0]}")
+    if n_out != len(card["classes"]):
+        raise ValueError(f"{where}: field 'classes' lists {len(card['classes'])} classes but model {name!r} outputs "
+                         f"{n_out}")
+    return card
+
+
 def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
     """Return (keras model, model card dict) from `<stem>.keras` (or its folder/stem) and `<stem>.json`."""
     import keras
@@ -494,12 +588,22 @@ def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
         raise FileNotFoundError(f"model file {p} does not exist")
     if not card_path.exists():
         raise FileNotFoundError(f"model card {card_path} (beside {p.name}) does not exist")
-    card = json.loads(card_path.read_text())
-    for key in ("name", "kind", "classes", "class_ids", "bands", "normalisation"):
-        if key not in card:
-            raise ValueError(f"model card {card_path} lacks the field {key!r}")
+    try:
+        card = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"model card {card_path} is not valid JSON: {e}") from e
+    check_card(None, card, f"model card {card_path}")
     _register_custom_objects()
-    model = keras.models.load_model(p, compile=False)
+    try:
+        model = keras.models.load_model(p, compile=False)
+    except (ValueError, OSError, KeyError) as e:
+        import zipfile
+
+        if not zipfile.is_zipfile(p):
+            raise ValueError(f"model file {p} is not a Keras .keras archive (expected a zip written by "
+                             "model.save / eokit.train.save_model)") from e
+        raise ValueError(f"model file {p} cannot be loaded by Keras: {e}") from e
+    check_card(model, card, f"model card {card_path}")
     return model, card
 
 
@@ -520,7 +624,22 @@ def _model_kind(model: Any) -> str:
     return "timeseries" if isinstance(inp, dict) and "x" in inp else "patch"
 
 
+def _check_labels(ds: xr.Dataset, kind: str, what: str) -> None:
+    """Refuse a set without samples or with negative class ids (the schema's labels are ids >= 0)."""
+    where = ds.attrs.get("source", f"the {what} data")
+    lab = np.asarray(ds["label"].values)
+    if lab.size == 0:
+        raise ValueError(f"{where}: the {what} set holds no {_sample_dim(kind)}s; at least 2 classes are needed")
+    bad = np.flatnonzero(lab < 0)
+    if bad.size:
+        raise ValueError(f"{where}: 'label' holds negative class ids {sorted(set(lab[bad].tolist()))[:10]} (first at "
+                         f"{_sample_dim(kind)} {int(bad[0])}); class ids must be >= 0 - drop unlabelled samples first")
+
+
 def _resolve_classes(train: xr.Dataset, val: xr.Dataset | None, kind: str, hparams_classes: Any) -> list[int]:
+    _check_labels(train, kind, "training")
+    if val is not None:
+        _check_labels(val, kind, "validation")
     tr = np.unique(np.asarray(train["label"].values))
     if hparams_classes is not None:
         ids = [int(c) for c in hparams_classes]
@@ -541,6 +660,109 @@ def _resolve_classes(train: xr.Dataset, val: xr.Dataset | None, kind: str, hpara
     if len(ids) < 2:
         raise ValueError(f"the training split holds {len(ids)} class(es) {ids}; at least 2 are needed")
     return ids
+
+
+def _hint(key: str, candidates: Sequence[str]) -> str:
+    """Return ' (did you mean X?)' for the candidate closest to `key`, or ''."""
+    close = difflib.get_close_matches(str(key), [str(c) for c in candidates], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _check_fit_args(epochs: Any, batch_size: Any, learning_rate: Any, early_stopping: Any, flag_handling: Any,
+                    bands: Any) -> None:
+    """Refuse fit arguments of the wrong type or range before any data is read."""
+    for what, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if not _is_int(v) or v < 1:
+            raise ValueError(f"{what} must be an integer >= 1, got {v!r}")
+    if not isinstance(learning_rate, numbers.Real) or not math.isfinite(learning_rate) or learning_rate < 0:
+        raise ValueError(f"learning_rate must be a finite number >= 0, got {learning_rate!r}")
+    if early_stopping not in (None, False) and (not _is_int(early_stopping) or early_stopping < 0):
+        raise ValueError(f"early_stopping must be None or a patience of >= 1 epochs (0 = off), got {early_stopping!r}")
+    if flag_handling not in ("mask", "gapfill"):
+        raise ValueError(f"flag_handling must be 'mask' or 'gapfill', got {flag_handling!r}"
+                         f"{_hint(str(flag_handling), ['mask', 'gapfill'])}")
+    if bands is not None:
+        if isinstance(bands, str) or len(bands) == 0:
+            raise ValueError(f"bands must be a non-empty list of band names, got {bands!r}")
+        dup = sorted({str(b) for b in bands if [str(x) for x in bands].count(str(b)) > 1})
+        if dup:
+            raise ValueError(f"bands {list(bands)} name {dup} more than once; each band must appear once")
+
+
+def _check_ts_augment(augment: Any) -> dict[str, float]:
+    """Return the time-series augmentation options, refusing unknown names and values out of range."""
+    opts = dict(DEFAULT_TS_AUGMENT) if augment is True else dict(augment)
+    unknown = sorted(k for k in opts if k not in ("drop", "noise"))
+    if unknown:
+        hint = "".join(_hint(k, ["drop", "noise"]) for k in unknown)
+        raise ValueError(f"unknown time-series augmentation options {unknown}{hint}; use 'drop', 'noise'")
+    out = {}
+    for k, v in opts.items():
+        if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v):
+            raise ValueError(f"time-series augmentation {k!r} must be a number, got {v!r}")
+        out[k] = float(v)
+    if not 0.0 <= out.get("drop", 0.0) < 1.0:
+        raise ValueError(f"time-series augmentation 'drop' is a probability in [0, 1), got {out['drop']}")
+    if out.get("noise", 0.0) < 0:
+        raise ValueError(f"time-series augmentation 'noise' is a standard deviation >= 0, got {out['noise']}")
+    return out
+
+
+def _check_oversample(oversample: Any, n: int, where: str) -> np.ndarray:
+    """Return `oversample` as int64 indices, refusing empty, non-integer or out-of-range ones."""
+    idx = np.asarray(oversample)
+    if idx.ndim != 1 or idx.size == 0:
+        raise ValueError(f"oversample must be a non-empty 1-D array of indices into {where}, got shape {idx.shape}")
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"oversample must hold integer indices into {where}, got dtype {idx.dtype}")
+    bad = np.flatnonzero((idx < 0) | (idx >= n))
+    if bad.size:
+        raise ValueError(f"oversample index {int(idx[bad[0]])} (position {int(bad[0])}) is outside 0..{n - 1}: "
+                         f"indices must point into the {n} samples of {where}")
+    return idx.astype(np.int64)
+
+
+def _check_class_weight(class_weight: dict, class_ids: list[int], classes: list[str]) -> None:
+    """Refuse class_weight keys that are neither class ids nor class names of the training data."""
+    known = set(class_ids) | set(classes)
+    unknown = [k for k in class_weight if k not in known]
+    if unknown:
+        raise ValueError(f"class_weight keys {unknown} are neither class ids {class_ids} nor class names "
+                         f"{classes} of the training data{_hint(str(unknown[0]), [str(c) for c in classes])}")
+    bad = {k: v for k, v in class_weight.items()
+           if not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0}
+    if bad:
+        raise ValueError(f"class_weight values must be finite numbers >= 0, got {bad}")
+
+
+def _run_identity(name: str, net: Any, card: dict) -> dict:
+    """Return what a checkpoint folder must match to be resumed: model, weight shapes, bands, classes."""
+    return {"model": card["model"], "name": name, "bands": list(card["bands"]),
+            "class_ids": [int(c) for c in card["class_ids"]], "n_timesteps": card["n_timesteps"],
+            "patch_size": card["patch_size"], "weights": [list(map(int, w.shape)) for w in net.weights]}
+
+
+def _check_resume(ckpt_dir: Path, identity: dict) -> None:
+    """Refuse to resume from a checkpoint folder written for another model, data layout or architecture."""
+    run_file = ckpt_dir / "run.json"
+    if not run_file.exists():
+        return
+    try:
+        saved = json.loads(run_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"checkpoint record {run_file} is not valid JSON ({e}); remove {ckpt_dir} or pass "
+                         "resume=False") from e
+    diff = [k for k in identity if saved.get(k) != identity[k]]
+    if diff:
+        shown = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {identity[k]!r}" for k in diff if k != "weights")
+        if "weights" in diff:
+            shown = (shown + "; " if shown else "") + "the layers' weight shapes differ (other model or hparams)"
+        raise ValueError(f"cannot resume from {ckpt_dir}: it holds checkpoints of another run ({shown}); "
+                         "resume with the same model, hparams, bands and classes, or pass resume=False")
 
 
 def fit(
@@ -587,8 +809,7 @@ def fit(
 
     from eokit import models as registry
 
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
+    _check_fit_args(epochs, batch_size, learning_rate, early_stopping, flag_handling, bands)
     hparams = dict(hparams or {})
     strategy = get_strategy(strategy)
     multi = _is_multiworker(strategy)
@@ -623,7 +844,11 @@ def fit(
     classes = _class_names(train_ds, kind, class_ids)
     n_classes = len(class_ids)
     if kind == "timeseries":
-        n_timesteps = int(hparams.pop("n_timesteps", train_ds.sizes["time"]))
+        n_timesteps = hparams.pop("n_timesteps", train_ds.sizes["time"])
+        if not _is_int(n_timesteps) or n_timesteps < train_ds.sizes["time"]:
+            raise ValueError(f"hparam n_timesteps must be an integer >= the {train_ds.sizes['time']} time steps of "
+                             f"{train_ds.attrs.get('source', 'the training data')}, got {n_timesteps!r}")
+        n_timesteps = int(n_timesteps)
         if val_ds is not None and val_ds.sizes["time"] > n_timesteps:
             raise ValueError(f"validation series have {val_ds.sizes['time']} steps, more than the model's {n_timesteps}")
         patch_size = None
@@ -653,6 +878,9 @@ def fit(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "eokit_version": _version(),
     }
+    if oversample is not None:
+        oversample = _check_oversample(oversample, train_ds.sizes[_sample_dim(kind)],
+                                       str(train_ds.attrs.get("source", "the training data")))
     src = _Source(train_ds, kind, band_idx, card, indices=oversample)
     val_src = _Source(val_ds, kind, band_idx, card) if val_ds is not None else None
     counts = np.bincount(src.labels if oversample is None else src.labels[src.indices], minlength=n_classes)
@@ -665,6 +893,11 @@ def fit(
     }
     if kind == "timeseries" and "tile" in train_ds.variables:
         card["training_data"]["tiles"] = sorted({str(t) for t in np.unique(train_ds["tile"].values)})
+    if not isinstance(class_weight, (bool, dict)) and class_weight is not None:
+        raise ValueError(f"class_weight must be True (balanced), False/None or a dict {{class id or name: weight}}, "
+                         f"got {class_weight!r}")
+    if isinstance(class_weight, dict):
+        _check_class_weight(class_weight, class_ids, classes)
     if class_weight is True:
         weights = counts.sum() / (n_classes * np.maximum(counts, 1))
     elif isinstance(class_weight, dict):
@@ -679,10 +912,7 @@ def fit(
         if kind == "timeseries":
             if callable(augment):
                 raise ValueError("time-series augmentation is configured with True or {'drop': p, 'noise': sigma}")
-            ts_aug = dict(DEFAULT_TS_AUGMENT) if augment is True else {k: float(v) for k, v in dict(augment).items()}
-            unknown = set(ts_aug) - {"drop", "noise"}
-            if unknown:
-                raise ValueError(f"unknown time-series augmentation options {sorted(unknown)}; use 'drop', 'noise'")
+            ts_aug = _check_ts_augment(augment)
         else:
             if augment is True:
                 from eokit.augment import DB_CHANNELS, make_augmenter
@@ -728,6 +958,9 @@ def fit(
     seed_states = {f"s{i}": v.value for i, v in enumerate(net.non_trainable_variables) if "seed_generator" in v.path}
     ckpt = tf.train.Checkpoint(model=net, optimizer=optimizer, epoch=epoch_var, best=best_var, wait=wait_var,
                                seed_states=seed_states)
+    identity = _run_identity(name, net, card)
+    if resume and ckpt_dir is not None and chief:
+        _check_resume(ckpt_dir, identity)
     manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=2) if ckpt_dir is not None else None
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
     if val_src is not None:
@@ -735,7 +968,12 @@ def fit(
     best_weights_path = ckpt_dir / "best.weights.h5" if ckpt_dir is not None else None
     best_weights = None
     if resume and manager is not None and manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint)
+        try:
+            ckpt.restore(manager.latest_checkpoint)
+        except (ValueError, tf.errors.OpError) as e:  # a folder from before run.json was written
+            raise ValueError(f"cannot resume from {ckpt_dir}: its checkpoint {manager.latest_checkpoint} does not fit "
+                             f"model {model_name!r} with these hparams ({str(e).splitlines()[0]}); resume with the "
+                             "same model and hparams, or pass resume=False") from e
         hist_file = ckpt_dir / "history.json"
         if hist_file.exists():
             history = json.loads(hist_file.read_text())
@@ -743,6 +981,8 @@ def fit(
             best_weights = _read_weights(net, best_weights_path)
         if show:
             print(f"resumed {name} from {manager.latest_checkpoint} after epoch {int(epoch_var.numpy())}")
+    if ckpt_dir is not None and chief:
+        write_json_atomic(identity, ckpt_dir / "run.json")
     # ---- compiled steps (XLA on one machine; recurrent layers run faster without it on CPU)
     if jit_compile is None:
         jit_compile = not multi and not any(isinstance(layer, keras.layers.RNN) for layer in net.layers)
@@ -968,6 +1208,7 @@ def predict(model: Any, card: dict, data: Any, batch_size: int = 1024, progress:
     import tensorflow as tf
     from tqdm.auto import tqdm
 
+    check_card(model, card)
     ds = open_training_data(data)
     kind = _data_kind(ds)
     if kind != card["kind"]:

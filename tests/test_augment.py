@@ -271,3 +271,60 @@ def test_augmentation_layer_saves_and_loads_with_the_model(tmp_path):
     np.testing.assert_allclose(np.asarray(back(x)), np.asarray(m(x)), rtol=1e-6)
     cfg = back.get_layer("sar_augmentation").get_config()
     assert cfg["shift"] == 1 and cfg["normalisation"] == {"std": [2.0, 3.0, 7.0]} and cfg["seed"] == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# hostile inputs
+# ------------------------------------------------------------------------------------------------
+from badinput import refuses
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("kw,names", [
+    ({"flip": "no"}, ["flip", "True or False", "'no'"]),  # a non-empty string used to mean True
+    ({"rot90": 1}, ["rot90", "True or False"]),
+    ({"speckle_looks": float("inf")}, ["speckle_looks", "> 0 and finite", "inf"]),
+    ({"channels": [], "speckle_looks": None}, ["channels", "non-empty list"]),
+    ({"channels": "HH"}, ["channels", "non-empty list", "'HH'"]),
+    ({"channels": ["HH", "HH", "IA"]}, ["channels", "['HH']", "more than once"]),
+    ({"shift": True}, ["shift", "non-negative integer"]),
+])
+def test_augmenter_refuses_bad_options(kw, names):
+    with refuses(ValueError, "augment", *names):
+        make_augmenter(**kw)
+
+
+@pytest.mark.bad_input
+def test_unknown_augmentation_option_names_the_closest_one():
+    with refuses(ValueError, "augment", "unknown options ['flipp']", "did you mean 'flipp' -> 'flip'", "rot90"):
+        make_augmenter(flipp=True)
+    with refuses(ValueError, "augment", "unknown options ['speckle']", "'speckle' -> 'speckle_looks'"):
+        augmentation_layers(speckle=4.4)
+
+
+@pytest.mark.bad_input
+def test_augmenter_refuses_text_images_and_too_large_shifts_before_tracing():
+    with refuses(ValueError, "augment", "images must be numeric", "<U1"):
+        make_augmenter()(np.array([[["a"]]]))
+    with refuses(ValueError, "augment", "shift 8", "smaller than the patch size 8x8"):  # was "in user code: ..."
+        make_augmenter(shift=8)(np.zeros((2, 8, 8, 3), np.float32))
+    with refuses(ValueError, "augment", "seed", "integers", "1.5"):  # was silently truncated to 1
+        make_augmenter()(np.zeros((2, 8, 8, 3), np.float32), seed=[1.5])
+
+
+@pytest.mark.bad_input
+def test_oversample_refuses_unlabelled_samples_and_fractional_targets():
+    with refuses(ValueError, "oversample", "nan at position 2", "class ids"):  # NaN samples used to vanish
+        oversample([0.0, 0.0, np.nan, 1.0])
+    with refuses(ValueError, "oversample", "target", "integer", "2.5"):
+        oversample([0, 0, 1], target=2.5)
+    with refuses(ValueError, "oversample", "non-empty 1-D", "(0,)"):
+        oversample([])
+
+
+@pytest.mark.bad_input
+def test_class_counts_refuses_fractional_indices():
+    from eokit.augment import class_counts
+
+    with refuses(ValueError, "class_counts", "indices", "integer positions", "float64"):
+        class_counts([0, 1], [0.5])

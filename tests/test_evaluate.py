@@ -182,3 +182,35 @@ def test_written_scores_have_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(p.stat().st_mode) == 0o644
+
+
+# ------------------------------------------------------------------------------------------------
+# hostile inputs
+# ------------------------------------------------------------------------------------------------
+from badinput import refuses
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("y_true,y_pred,names,expect", [
+    ([0, 1, 2], [0, 1], ["a", "b", "c"], ["y_true has 3 labels", "y_pred has 2", "one prediction per label"]),
+    ([0, 1, 2], [0, 1, 2], ["a", "b"], ["y_true", "class index 2", "outside 0..1", "2 classes"]),
+    ([], [], ["a", "b"], ["y_true and y_pred are empty"]),
+    ([0], [0], [], ["class_names is empty", "one name per class"]),
+    ([0, 1], [0, 1], ["a", "a"], ["class_names", "['a']", "more than once"]),
+    ([0, 1], [0, 1], "ab", ["class_names", "list of names", "'ab'"]),
+    ([0.5, 1], [0, 1], ["a", "b"], ["y_true", "value 0.5 at position 0", "not a class index"]),
+    ([np.nan, 1], [0, 1], ["a", "b"], ["y_true", "nan at position 0", "integers 0..1"]),
+    ([0, 1], [[0.9, 0.1], [0.2, 0.8]], ["a", "b"], ["y_pred", "1-D", "(2, 2)", "argmax"]),
+    (1, 1, ["a", "b"], ["y_true", "1-D", "shape ()"]),
+    ([True, False], [True, True], ["a", "b"], ["y_true", "class indices 0..1", "dtype bool"]),
+])
+def test_scores_refuse_inconsistent_labels_and_class_names(y_true, y_pred, names, expect):
+    with refuses(ValueError, *expect):
+        evaluate.scores(y_true, y_pred, names)
+
+
+@pytest.mark.bad_input
+def test_scores_are_not_written_over_an_existing_file(tmp_path):
+    evaluate.write_scores({"n": 1}, tmp_path / "s.json")
+    with refuses(FileExistsError, str(tmp_path / "s.json"), "overwrite=True"):
+        evaluate.write_scores({"n": 1}, tmp_path / "s.json")

@@ -417,3 +417,149 @@ def test_maps_a_geotiff_stack_read_by_eokit_cube(lstm_path: Path, tmp_path: Path
     (cls_path, _) = maps.write_cog(out, tmp_path / "map.tif", progress=False)
     with rasterio.open(cls_path) as src:
         assert src.transform == cube.rio.transform() and src.crs == cube.rio.crs
+
+
+# ------------------------------------------------------------------------------------------------
+# hostile inputs: refused before any chunk is computed, naming the field and what was expected
+# ------------------------------------------------------------------------------------------------
+from badinput import refuses
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny LSTM (3 bands, 7 steps, 3 classes) saved with the card `_card()`."""
+    from eokit.models import build
+
+    path = tmp_path_factory.mktemp("untrained") / "lstm.keras"
+    build("lstm", n_bands=3, n_timesteps=7, n_classes=3, units=[4]).save(path)
+    path.with_suffix(".json").write_text(json.dumps(_card()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_cnn():
+    from eokit.models import build
+
+    model = build("cnn", n_bands=3, n_timesteps=None, n_classes=3, patch_size=8, filters=(2,), dense_units=4)
+    card = {"name": "cnn", "kind": "patch", "classes": ["open water", "young ice", "thick or deformed ice"],
+            "class_ids": [0, 3, 5], "bands": ["HH", "HV", "IA"], "n_timesteps": None, "patch_size": 8,
+            "normalisation": {"mean": [-15.0, -25.0, 35.0], "std": [5.0, 5.0, 8.0]}}
+    return model, card
+
+
+@pytest.mark.bad_input
+def test_cube_without_a_band_of_the_card_names_it(untrained: Path) -> None:
+    with refuses(ValueError, "cube bands ['B2', 'B3', 'B4']", "model 'lstm'", "missing ['B8A']"):
+        maps.predict(untrained, _cube(bands=["B2", "B3", "B4"]), progress=False)
+
+
+@pytest.mark.bad_input
+def test_cube_with_more_dates_than_the_model_takes(untrained: Path) -> None:
+    with refuses(ValueError, "cube has 9 time steps", "model 'lstm'", "at most n_timesteps=7"):
+        maps.predict(untrained, _cube(n_t=9), progress=False)
+
+
+@pytest.mark.bad_input
+def test_cube_without_crs_is_refused(untrained: Path) -> None:
+    with refuses(ValueError, "cube", "no CRS", "rio.write_crs"):
+        maps.predict(untrained, _cube().drop_vars("spatial_ref"), progress=False)
+
+
+@pytest.mark.bad_input
+def test_a_data_array_is_not_a_cube(untrained: Path) -> None:
+    with refuses(ValueError, "cube", "xarray.Dataset", "DataArray"):
+        maps.predict(untrained, _cube()["reflectance"], progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("compute", [True, False])
+def test_unknown_scheduler_lists_the_accepted_ones_even_for_a_lazy_map(untrained: Path, compute: bool) -> None:
+    with refuses(ValueError, "scheduler", "'processes'", "'threads'", "'sync'", "dask.distributed"):
+        maps.predict(untrained, _cube(), scheduler="processes", compute=compute, progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("kw,names", [
+    ({"chunks": {"y": 0, "x": 8}}, ["chunks['y']", "integer >= 1", "got 0"]),
+    ({"chunks": {"y": 8, "x": -1}}, ["chunks['x']", "integer >= 1", "got -1"]),
+    ({"chunks": {"yy": 8}}, ["chunks keys ['yy']", "'y' and/or 'x'"]),
+    ({"batch_size": 0}, ["batch_size", "integer >= 1", "got 0"]),
+])
+def test_bad_chunks_and_batch_size_are_refused(untrained: Path, kw: dict, names: list) -> None:
+    with refuses(ValueError, *names):
+        maps.predict(untrained, _cube(), progress=False, **kw)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("change,names", [
+    ({"n_timesteps": None}, ["card=", "'n_timesteps'", "integer >= 1"]),
+    ({"normalisation": {"mean": [0.0], "std": [1.0]}}, ["card=", "'normalisation.mean'", "one number per band"]),
+    ({"kind": "patch", "patch_size": 8}, ["card=", "kind 'patch'", "expected a timeseries model"]),
+    ({"n_timesteps": 5}, ["card=", "'n_timesteps' is 5", "takes 7"]),
+])
+def test_a_card_that_does_not_describe_the_model_object_is_refused(untrained: Path, change: dict,
+                                                                   names: list) -> None:
+    from eokit.train import load_model
+
+    model, card = load_model(untrained)
+    with refuses(ValueError, *names):
+        maps.predict(model, _cube(), card={**card, **change}, progress=False)
+
+
+@pytest.mark.bad_input
+def test_write_cog_does_not_overwrite(untrained: Path, tmp_path: Path) -> None:
+    out = maps.predict(untrained, _cube(), progress=False)
+    maps.write_cog(out, tmp_path / "m.tif", progress=False)
+    with refuses(FileExistsError, str(tmp_path / "m_class.tif"), "overwrite=True"):
+        maps.write_cog(out, tmp_path / "m.tif", progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("blocksize", [0, 100, -16])
+def test_write_cog_refuses_blocks_that_are_not_multiples_of_16(blocksize: int, tmp_path: Path) -> None:
+    with refuses(ValueError, "blocksize", "multiple of 16", repr(blocksize)):  # 0 used to abort the process
+        maps.write_cog(_class_map(), tmp_path / "m.tif", blocksize=blocksize, progress=False)
+
+
+@pytest.mark.bad_input
+def test_write_cog_refuses_a_map_without_crs(tmp_path: Path) -> None:
+    with refuses(ValueError, str(tmp_path / "m.tif"), "no CRS", "rio.write_crs"):
+        maps.write_cog(_class_map().drop_vars("spatial_ref"), tmp_path / "m.tif", progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.bad_input
+def test_scene_without_hv_names_it(tiny_cnn) -> None:
+    model, card = tiny_cnn
+    with refuses(ValueError, "scene 'test'", "model 'cnn'", "['HH', 'HV', 'IA']", "missing ['HV']"):
+        maps.predict_patches(model, _scene().drop_vars("HV"), card, progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("stride", [0, -2, 2.5])
+def test_patch_stride_must_be_a_positive_integer(tiny_cnn, stride) -> None:
+    model, card = tiny_cnn
+    with refuses(ValueError, "stride", "integer >= 1", repr(stride)):  # 0 silently became the patch size
+        maps.predict_patches(model, _scene(), card, stride=stride, progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("change,names", [
+    ({"patch_size": 10}, ["'patch_size' is 10", "model 'cnn' takes 8"]),
+    ({"bands": ["HH", "HV"], "normalisation": {"mean": [0.0, 0.0], "std": [1.0, 1.0]}},
+     ["'bands'", "2 bands", "3 input channels"]),
+    ({"kind": "timeseries", "n_timesteps": 5}, ["kind 'timeseries'", "expected a patch model"]),
+])
+def test_patch_card_that_does_not_describe_the_model_is_refused(tiny_cnn, change: dict, names: list) -> None:
+    model, card = tiny_cnn
+    with refuses(ValueError, "card=", *names):
+        maps.predict_patches(model, _scene(), {**card, **change}, progress=False)
+
+
+@pytest.mark.bad_input
+def test_patch_map_refuses_chunk_size_zero_and_a_bad_scheduler(tiny_cnn) -> None:
+    model, card = tiny_cnn
+    with refuses(ValueError, "chunks['y']", "integer >= 1"):
+        maps.predict_patches(model, _scene(), card, chunks={"y": 0, "x": 0}, progress=False)
+    with refuses(ValueError, "scheduler", "'nope'", "'threads'"):
+        maps.predict_patches(model, _scene(), card, scheduler="nope", progress=False)

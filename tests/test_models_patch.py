@@ -217,3 +217,31 @@ def test_class_absent_from_training_scenes_is_a_clear_error():
     tr, te = ds.isel(patch=(ds["scene"] != "C").values), ds.isel(patch=(ds["scene"] == "C").values)
     with pytest.raises(ValueError, match="without training samples"):
         train.fit("cnn", tr, te, epochs=1, batch_size=4, progress=False, hparams={"filters": (4,)})
+
+
+# ------------------------------------------------------------------------------------------------
+# hostile inputs to the registry's `build` for patch models
+# ------------------------------------------------------------------------------------------------
+from badinput import refuses
+
+
+@pytest.mark.bad_input
+def test_patch_model_without_patch_size_says_it_is_required():
+    # was "TypeError: build_cnn() missing 1 required keyword-only argument"
+    with refuses(ValueError, "model 'cnn'", "['patch_size']", "required"):
+        models.build("cnn", 3, None, 6)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("name,hp,typo,meant", [("vgg16", {"dens_units": 8}, "dens_units", "dense_units"),
+                                                ("cnn", {"fliters": (8,)}, "fliters", "filters"),
+                                                ("vgg16_nopool", {"widht": 0.5}, "widht", "width")])
+def test_mistyped_patch_hparam_names_the_closest_one(name, hp, typo, meant):
+    with refuses(ValueError, f"model {name!r}", f"unknown hparams ['{typo}']", f"'{typo}' -> '{meant}'"):
+        models.build(name, 3, None, 6, patch_size=10, **hp)
+
+
+@pytest.mark.bad_input
+def test_patch_dropout_outside_0_1_is_refused():
+    with refuses(ValueError, "model 'cnn'", "'dropout'", "[0, 1)"):
+        models.build("cnn", 3, None, 6, patch_size=10, dropout=1.5)

@@ -93,3 +93,41 @@ def test_bad_hyperparameters_are_errors():
         models.build("ltae", C, T, K, d_model=10, n_head=4)
     with pytest.raises(ValueError, match="n_timesteps must be >= 1"):
         models.build("tempcnn", C, None, K)
+
+
+# ------------------------------------------------------------------------------------------------
+# hostile inputs to the registry's `build`
+# ------------------------------------------------------------------------------------------------
+from badinput import refuses
+
+
+@pytest.mark.bad_input
+def test_unknown_model_lists_the_available_ones():
+    with refuses(ValueError, "unknown model 'lsmt'", "did you mean 'lstm'", "available", "ltae", "vgg16"):
+        models.build("lsmt", C, T, K)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("name,hp,typo,meant", [("lstm", {"unitz": 4}, "unitz", "units"),
+                                                ("tempcnn", {"kernel": 3}, "kernel", "kernel_size"),
+                                                ("ltae", {"nhead": 2}, "nhead", "n_head")])
+def test_mistyped_hparam_names_the_closest_one(name, hp, typo, meant):
+    # was a TypeError from deep inside the builder
+    with refuses(ValueError, f"model {name!r}", f"unknown hparams ['{typo}']", f"'{typo}' -> '{meant}'", "accepted"):
+        models.build(name, C, T, K, **hp)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("name,hp", [("lstm", {"units": 4, "dropout": 2.0}), ("tempcnn", {"dropout": -0.1}),
+                                     ("ltae", {"d_model": 8, "n_head": 2, "dropout": 1.0})])
+def test_dropout_outside_0_1_is_refused_naming_the_model(name, hp):
+    with refuses(ValueError, f"model {name!r}", "'dropout'", "[0, 1)", repr(hp["dropout"])):
+        models.build(name, C, T, K, **hp)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("args,field", [((2.5, T, K), "n_bands"), ((C, 7.5, K), "n_timesteps"),
+                                        ((C, T, True), "n_classes")])
+def test_sizes_must_be_integers(args, field):
+    with refuses(ValueError, "model 'lstm'", field, "(an integer)"):
+        models.build("lstm", *args, units=4)

@@ -117,7 +117,7 @@ def test_early_stopping(data, tmp_path):
 def test_fit_reads_a_zarr_store_lazily(data, tmp_path):
     tr, va = data
     store = tmp_path / "train.zarr"
-    tr.chunk({"sample": 10}).to_zarr(store)
+    tr.chunk({"sample": 10}).to_zarr(store, zarr_format=2)  # a plain xarray store, as another tool writes it
     model, card, hist = train.fit("tempcnn", str(store), va, epochs=1, batch_size=16, seed=0, progress=False,
                                   hparams={"filters": 4, "dense": 8}, output=tmp_path / "m")
     assert card["training_data"]["source"] == str(store) and card["training_data"]["n_samples"] == tr.sizes["sample"]
@@ -307,3 +307,249 @@ def test_timesen2crop_zarr_store_is_opened_with_its_reader(tmp_path):
     _, card, _ = train.fit("lstm", str(store), None, epochs=1, batch_size=16, hparams=SMALL, progress=False)
     assert card["training_data"]["tiles"] == ["32TNT", "33UVP"] and card["n_timesteps"] == 6
     assert card["classes"] == [str(n) for n in ref["label_name"].values[np.unique(ref["label"].values, return_index=True)[1]]]
+
+
+# ------------------------------------------------------------------------------------------------
+# hostile inputs: each refused before any training step, naming the field and what was expected
+# ------------------------------------------------------------------------------------------------
+from badinput import refuses, warns_naming
+
+TINY = {"units": [4]}
+FAST = {"epochs": 1, "batch_size": 16, "hparams": TINY, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def small():
+    return timeseries_set(n_per_class=4, n_classes=3, seed=0)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("var,expect", [("reflectance", "time-series set"), ("label", "eokit schema"),
+                                        ("flag", "eokit schema"), ("date", "eokit schema")])
+def test_fit_refuses_a_set_missing_a_variable(small, var, expect):
+    with refuses(ValueError, "synthetic test set", f"'{var}'", expect):
+        train.fit("lstm", small.drop_vars(var), **FAST)
+
+
+@pytest.mark.bad_input
+def test_fit_refuses_negative_labels(small):
+    lab = small["label"].values.copy()
+    lab[3] = -1
+    with refuses(ValueError, "synthetic test set", "'label'", "[-1]", "sample 3", ">= 0"):
+        train.fit("lstm", small.assign(label=("sample", lab)), **FAST)
+
+
+@pytest.mark.bad_input
+def test_fit_refuses_a_class_seen_only_in_validation(small):
+    only01 = small.isel(sample=np.flatnonzero(small["label"].values < 2))
+    with refuses(ValueError, "(2, 'class2')", "without training samples", "validation"):
+        train.fit("lstm", only01, small, **FAST)
+
+
+@pytest.mark.bad_input
+def test_fit_refuses_an_empty_training_set(small):
+    with refuses(ValueError, "synthetic test set", "no samples", "2 classes"):
+        train.fit("lstm", small.isel(sample=slice(0, 0)), **FAST)
+
+
+@pytest.mark.bad_input
+def test_fit_refuses_infinite_reflectance(small):
+    refl = small["reflectance"].values.astype("float32")
+    refl[5, 2, 1] = np.inf
+    with refuses(ValueError, "synthetic test set", "infinite", "'reflectance'", "sample 5, time 2, band B3", "finite"):
+        train.fit("lstm", small.assign(reflectance=(("sample", "time", "band"), refl)), **FAST)
+
+
+@pytest.mark.bad_input
+def test_nan_at_clear_observations_warns_that_they_are_treated_as_missing(small):
+    refl = small["reflectance"].values.astype("float32")
+    clear = np.argwhere(small["flag"].values == 0)[0]
+    refl[clear[0], clear[1], :] = np.nan
+    ds = train.open_training_data(small.assign(reflectance=(("sample", "time", "band"), refl)))
+    with warns_naming(UserWarning, "synthetic test set", "9 band values", "NaN", "treated as missing"):
+        train._band_statistics(ds, "timeseries", list(range(9)), "mask", progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("arg,value", [("batch_size", 0), ("batch_size", 2.5), ("epochs", 0), ("epochs", -1),
+                                       ("epochs", 1.5)])
+def test_fit_refuses_bad_epochs_and_batch_size(small, arg, value):
+    with refuses(ValueError, arg, "integer >= 1", repr(value)):
+        train.fit("lstm", small, **{**FAST, arg: value})
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("arg,value,expect", [
+    ("learning_rate", -0.1, "finite number >= 0"), ("learning_rate", float("nan"), "finite number >= 0"),
+    ("early_stopping", -1, "patience"), ("flag_handling", "maskk", "'mask' or 'gapfill'"),
+    ("class_weight", "balanced", "True (balanced)"), ("bands", [], "non-empty list")])
+def test_fit_refuses_bad_training_options(small, arg, value, expect):
+    with refuses(ValueError, arg, expect):
+        train.fit("lstm", small, **{**FAST, arg: value})
+
+
+@pytest.mark.bad_input
+def test_fit_names_the_closest_flag_handling(small):
+    with refuses(ValueError, "flag_handling", "did you mean 'mask'"):
+        train.fit("lstm", small, **{**FAST, "flag_handling": "maskk"})
+
+
+@pytest.mark.bad_input
+def test_fit_refuses_a_band_named_twice(small):
+    with refuses(ValueError, "bands", "['B2']", "more than once"):
+        train.fit("lstm", small, **{**FAST, "bands": ["B2", "B4", "B2"]})
+
+
+@pytest.mark.bad_input
+def test_fit_refuses_class_weights_of_unknown_classes(small):
+    with refuses(ValueError, "class_weight", "'clas1'", "class ids [0, 1, 2]", "did you mean 'class1'"):
+        train.fit("lstm", small, **{**FAST, "class_weight": {"clas1": 2.0}})
+
+
+@pytest.mark.bad_input
+def test_fit_refuses_an_unknown_model_listing_the_available_ones(small):
+    with refuses(ValueError, "'lstmm'", "did you mean 'lstm'", "available", "ltae", "tempcnn"):
+        train.fit("lstmm", small, **FAST)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("model,hp,typo,meant", [("lstm", {"unitz": [4]}, "unitz", "units"),
+                                                 ("tempcnn", {"filter": 4}, "filter", "filters"),
+                                                 ("ltae", {"d_modle": 8}, "d_modle", "d_model")])
+def test_fit_refuses_a_mistyped_hparam(small, model, hp, typo, meant):
+    with refuses(ValueError, f"model {model!r}", "unknown hparams", typo, f"did you mean '{typo}' -> '{meant}'"):
+        train.fit(model, small, **{**FAST, "hparams": hp})
+
+
+@pytest.mark.bad_input
+def test_fit_refuses_n_timesteps_shorter_than_the_data(small):
+    with refuses(ValueError, "n_timesteps", "24 time steps", "synthetic test set", "got 3"):
+        train.fit("lstm", small, **{**FAST, "hparams": {"units": [4], "n_timesteps": 3}})
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("augment,expect", [({"drop": 1.5}, "probability in [0, 1)"),
+                                            ({"noise": -1}, "standard deviation >= 0"),
+                                            ({"dropp": 0.1}, "did you mean 'drop'")])
+def test_fit_refuses_bad_time_series_augmentation(small, augment, expect):
+    with refuses(ValueError, "augmentation", next(iter(augment)), expect):
+        train.fit("lstm", small, **{**FAST, "augment": augment})
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("over,expect", [(np.array([0, 1, 10_000]), "index 10000 (position 2) is outside 0..35"),
+                                         (np.array([0, -1]), "index -1 (position 1) is outside 0..35"),
+                                         (np.array([], np.int64), "non-empty"),
+                                         (np.array([0.0, 1.5]), "integer indices")])
+def test_fit_refuses_bad_oversample_indices(small, over, expect):
+    with refuses(ValueError, "oversample", expect, "synthetic test set"):
+        train.fit("lstm", small, **{**FAST, "oversample": over})
+
+
+@pytest.mark.bad_input
+def test_patch_model_of_another_patch_size_is_refused():
+    import keras
+
+    inp = keras.Input((10, 10, 3))
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inp))
+    net = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h), name="tiny10")
+    with refuses(ValueError, "'tiny10'", "(10, 10, 3)", "the data gives (8, 8, 3)"):
+        train.fit(net, patch_set(n_per_class=2, n_classes=3, size=8), epochs=1, batch_size=4, progress=False)
+
+
+@pytest.mark.bad_input
+def test_existing_model_file_is_not_overwritten_before_training(small, tmp_path):
+    (tmp_path / "lstm.keras").write_bytes(b"")
+    with refuses(FileExistsError, str(tmp_path / "lstm.keras"), "overwrite=True"):
+        train.fit("lstm", small, output=tmp_path, **FAST)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("model,hp,expect", [
+    ("tempcnn", {"filters": 4, "dense": 8}, "model: checkpoint 'lstm', now 'tempcnn'"),
+    ("lstm", {"units": [6]}, "weight shapes differ"),
+])
+def test_resume_from_the_checkpoints_of_another_model_is_refused(small, tmp_path, model, hp, expect):
+    train.fit("lstm", small, output=tmp_path, name="m", **FAST)
+    with refuses(ValueError, str(tmp_path / "checkpoints" / "m"), "another run", expect, "resume=False"):
+        train.fit(model, small, output=tmp_path, name="m", resume=True, epochs=2, batch_size=16, hparams=hp,
+                  progress=False)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """An untrained tiny LSTM saved with a valid card (9 bands, 24 steps, 3 classes)."""
+    from eokit.models import build
+
+    folder = tmp_path_factory.mktemp("saved")
+    net = build("lstm", 9, 24, 3, units=[4])
+    card = {"name": "m", "model": "lstm", "kind": "timeseries", "classes": ["a", "b", "c"], "class_ids": [0, 1, 2],
+            "bands": BANDS, "n_timesteps": 24, "normalisation": {"mean": [0.0] * 9, "std": [1.0] * 9},
+            "flag_handling": "mask", "patch_size": None}
+    train.save_model(net, card, folder / "m.keras")
+    return folder, card
+
+
+def _copy_with_card(saved, tmp_path, card_text):
+    import shutil
+
+    folder, _ = saved
+    shutil.copy(folder / "m.keras", tmp_path / "m.keras")
+    if card_text is not None:
+        (tmp_path / "m.json").write_text(card_text)
+    return tmp_path / "m.keras"
+
+
+@pytest.mark.bad_input
+def test_load_model_refuses_a_missing_file(tmp_path):
+    with refuses(FileNotFoundError, "nope.keras", "does not exist"):
+        train.load_model(tmp_path / "nope.keras")
+
+
+@pytest.mark.bad_input
+def test_load_model_refuses_a_model_without_its_card(saved, tmp_path):
+    with refuses(FileNotFoundError, str(tmp_path / "m.json"), "beside m.keras", "does not exist"):
+        train.load_model(_copy_with_card(saved, tmp_path, None))
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("change,names", [
+    ({"bands": None}, ["lacks the field", "'bands'"]),
+    ({"bands": BANDS[:4], "normalisation": {"mean": [0.0] * 4, "std": [1.0] * 4}},
+     ["'bands'", "4 bands", "9 input channels"]),
+    ({"bands": BANDS[:4]}, ["'normalisation.mean'", "one number per band"]),
+    ({"normalisation": {"mean": [0.0], "std": [1.0]}}, ["'normalisation.mean'", "one number per band"]),
+    ({"classes": ["a", "b"], "class_ids": [0, 1]}, ["'classes'", "2 classes", "outputs 3"]),
+    ({"class_ids": [0, 1]}, ["'classes' (3)", "'class_ids' (2)", "same length"]),
+    ({"kind": "patch", "patch_size": 8}, ["'kind'", "'patch'", "timeseries inputs"]),
+    ({"n_timesteps": 5}, ["'n_timesteps'", "is 5", "takes 24"]),
+    ({"n_timesteps": None}, ["'n_timesteps'", "integer >= 1"]),
+])
+def test_load_model_refuses_a_card_that_does_not_describe_the_model(saved, tmp_path, change, names):
+    card = {**saved[1], **change}
+    card = {k: v for k, v in card.items() if v is not None or k not in ("bands",)}
+    path = _copy_with_card(saved, tmp_path, json.dumps(card))
+    with refuses(ValueError, str(tmp_path / "m.json"), *names):
+        train.load_model(path)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("text,expect", [("{not json", "not valid JSON"), ("[1, 2]", "not a JSON object")])
+def test_load_model_refuses_a_card_that_is_not_a_json_object(saved, tmp_path, text, expect):
+    with refuses(ValueError, str(tmp_path / "m.json"), expect):
+        train.load_model(_copy_with_card(saved, tmp_path, text))
+
+
+@pytest.mark.bad_input
+def test_load_model_refuses_a_corrupt_keras_file(saved, tmp_path):
+    path = _copy_with_card(saved, tmp_path, json.dumps(saved[1]))
+    path.write_bytes(b"not a zip")
+    with refuses(ValueError, str(path), "not a Keras .keras archive"):
+        train.load_model(path)
+
+
+@pytest.mark.bad_input
+def test_predict_refuses_data_missing_a_band_of_the_card(saved, small):
+    model, card = train.load_model(saved[0] / "m.keras")
+    with refuses(ValueError, "model 'm'", "takes bands", "has only ['B2', 'B3', 'B4', 'B5', 'B6']"):
+        train.predict(model, card, small.isel(band=slice(0, 5)))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
+import math
+import numbers
 from typing import Any
 
 # name -> (module, builder function, kind). One file per model family.
@@ -15,6 +19,8 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "vgg16_transfer": ("eokit.models.vgg16", "build_vgg16_transfer", "patch"),
     "vgg16_nopool": ("eokit.models.vgg16", "build_vgg16_nopool", "patch"),
 }
+#: Builder arguments that are the data's sizes, not hparams.
+_SIZES = ("n_bands", "n_timesteps", "n_classes")
 
 
 def available() -> list[str]:
@@ -25,17 +31,59 @@ def available() -> list[str]:
 def kind(name: str) -> str:
     """Return "timeseries" or "patch" for a registered model name."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(available())}")
+        close = difflib.get_close_matches(str(name), available(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown model {name!r}{hint}; available: {', '.join(available())}")
     return _REGISTRY[name][2]
+
+
+def accepted_hparams(name: str) -> list[str]:
+    """Return the names of the hparams the builder of model `name` accepts."""
+    kind(name)
+    module, func, _ = _REGISTRY[name]
+    sig = inspect.signature(getattr(importlib.import_module(module), func))
+    return [p for p, v in sig.parameters.items() if p not in _SIZES and v.kind is not v.VAR_KEYWORD]
+
+
+def _check_hparams(name: str, given: dict[str, Any]) -> None:
+    """Refuse hparams the builder does not take (naming the closest accepted one), missing required ones and
+    dropout rates outside [0, 1)."""
+    module, func, _ = _REGISTRY[name]
+    params = inspect.signature(getattr(importlib.import_module(module), func)).parameters
+    accepted = accepted_hparams(name)
+    unknown = sorted(k for k in given if k not in accepted)
+    if unknown:
+        hints = [f"{k!r} -> {c[0]!r}" for k in unknown if (c := difflib.get_close_matches(k, accepted, n=1))]
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise ValueError(f"model {name!r}: unknown hparams {unknown}{hint}; accepted: {', '.join(accepted)}")
+    required = [p for p in accepted if params[p].default is inspect.Parameter.empty and p not in given]
+    if required:
+        raise ValueError(f"model {name!r}: the hparams {required} are required (e.g. patch_size=10 for patch "
+                         "models)")
+    for k, v in given.items():
+        if "dropout" in k and isinstance(v, numbers.Real) and not 0.0 <= float(v) < 1.0:
+            raise ValueError(f"model {name!r}: hparam {k!r} is a dropout rate and must be in [0, 1), got {v!r}")
+
+
+def _check_size(name: str, what: str, value: Any, minimum: int) -> None:
+    """Refuse a data size that is not an integer >= minimum (bools and non-integral floats included)."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    ok = ok or (isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer())
+    if not ok or int(value) < minimum:
+        raise ValueError(f"model {name!r}: need {what} >= {minimum} (an integer), got {value!r}")
 
 
 def build(name: str, n_bands: int, n_timesteps: int | None, n_classes: int, **hparams: Any):
     """Return an uncompiled keras.Model for `name` sized for the data."""
-    kind(name)
-    if n_bands < 1 or n_classes < 2:
-        raise ValueError(f"model {name!r}: need n_bands >= 1 and n_classes >= 2, got {n_bands}, {n_classes}")
-    module, func, k = _REGISTRY[name]
-    if k == "timeseries" and (n_timesteps is None or n_timesteps < 1):
-        raise ValueError(f"model {name!r} is a time-series model: n_timesteps must be >= 1, got {n_timesteps}")
+    k = kind(name)
+    _check_size(name, "n_bands", n_bands, 1)
+    _check_size(name, "n_classes", n_classes, 2)
+    if k == "timeseries":
+        if n_timesteps is None:
+            raise ValueError(f"model {name!r} is a time-series model: n_timesteps must be >= 1, got None")
+        _check_size(name, "n_timesteps", n_timesteps, 1)
+        n_timesteps = int(n_timesteps)
+    _check_hparams(name, hparams)
+    module, func, _ = _REGISTRY[name]
     builder = getattr(importlib.import_module(module), func)
-    return builder(n_bands=n_bands, n_timesteps=n_timesteps, n_classes=n_classes, **hparams)
+    return builder(n_bands=int(n_bands), n_timesteps=n_timesteps, n_classes=int(n_classes), **hparams)
