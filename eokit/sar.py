@@ -1,142 +1,87 @@
-"""Sentinel-1 SAR scenes as xarray Datasets (SNAP GeoTIFF folders, GRD SAFE products) and their preprocessing.
+"""Sentinel-1 SAR scenes as xarray Datasets (SNAP exports, GeoTIFF folders, GRD SAFE products) and preprocessing.
 
-`open` returns a Dataset with dims (y, x) holding `HH`, `HV` (as stored: dB, linear sigma0 or amplitude,
-told by each variable's `units` attribute), `IA` (incidence angle, degrees), optional `land` mask, a CRS
-(GeoTIFF) or ground control points (SAFE), and attrs `scene`. `preprocess` turns it into clipped dB
-backscatter with an optional incidence-angle correction, a `valid` mask and reusable statistics.
+`open` reads what SNAP writes (its one multi-band GeoTIFF export, a BEAM-DIMAP `.dim` product with its `.data`
+folder of ENVI files), a folder of single-band GeoTIFF/ENVI files, or a Sentinel-1 GRD `.SAFE`, and returns a
+Dataset with dims (y, x) holding `HH`, `HV` (as stored: dB, linear sigma0 or amplitude, told by each variable's
+`units` attribute), `IA` (incidence angle, degrees), optional `land` mask, a CRS and transform or ground
+control points, and attrs `scene`. `preprocess` turns it into clipped dB backscatter with an optional
+incidence-angle correction, a `valid` mask and reusable statistics.
+
+SNAP products are read by :mod:`eokit.snap`, band naming, selection and loading is :mod:`eokit.sarbands`, files
+are opened through :mod:`eokit.rasterfiles`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
+from eokit import snap
 from eokit._io import write_json_atomic
+from eokit.sarbands import (
+    POLARISATIONS,
+    RASTER_SUFFIXES,
+    Band,
+    assemble,
+    classify,
+    grid_to_image,
+    refuse_missing,
+    select_bands,
+)
 from eokit.schema import SAR_CHANNELS
-
-POLARISATIONS: tuple[str, ...] = ("HH", "HV")
-
-#: file stem patterns (lower case, without extension) -> (variable, units)
-_BAND_PATTERNS: list[tuple[re.Pattern[str], str, str]] = []
-for _pol in POLARISATIONS:
-    _p = _pol.lower()
-    _BAND_PATTERNS += [
-        (re.compile(rf"^(sigma0|sigma_0|sigmanought|intensity)_{_p}_db$"), _pol, "dB"),
-        (re.compile(rf"^{_p}_db$"), _pol, "dB"),
-        (re.compile(rf"^(sigma0|sigma_0|sigmanought|intensity)_{_p}$"), _pol, "linear"),
-        (re.compile(rf"^{_p}$"), _pol, "linear"),
-        (re.compile(rf"^amplitude_{_p}$"), _pol, "amplitude"),
-    ]
-_BAND_PATTERNS += [
-    (re.compile(r"^(incidence_?angle(_?from_?ellipsoid)?|incident_?angle|ia|theta)$"), "IA", "degrees"),
-    (re.compile(r"^land(_?mask)?$"), "land", "1"),
-]
-_RASTER_SUFFIXES = {".tif", ".tiff", ".img"}
-
-
-def _classify(stem: str) -> tuple[str, str] | None:
-    s = stem.lower()
-    for pattern, var, units in _BAND_PATTERNS:
-        if pattern.match(s):
-            return var, units
-    return None
 
 
 def open(path: str | os.PathLike[str], chunks: Mapping[str, int] | int | str | None = None) -> xr.Dataset:
-    """Return the SAR scene at `path` (a folder of GeoTIFFs or a Sentinel-1 GRD .SAFE) as a (y, x) Dataset."""
+    """Return the SAR scene at `path` (SNAP GeoTIFF or BEAM-DIMAP, GeoTIFF folder, GRD .SAFE) as a (y, x) Dataset.
+
+    Accepted: SNAP's GeoTIFF export (one multi-band .tif; band names from the GDAL band descriptions, else
+    from the DIMAP header SNAP writes into TIFF tag 65000), a BEAM-DIMAP product (the `.dim` or its `.data`
+    folder; ENVI bands, no-data and scaling as the header says, IA from a band or the `incident_angle`
+    tie-point grid), a folder of single-band rasters named by band (Sigma0_HH_db.tif, ...), or a Sentinel-1
+    GRD `.SAFE`. HH/HV may be dB, linear sigma0 or amplitude: with several, dB is taken, then linear; the
+    incidence angle from the ellipsoid is taken before the projected local one; other bands (latitude,
+    longitude, elevation, ...) are ignored; two bands of the same kind for one variable are refused.
+    """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"SAR scene {p} does not exist")
     if p.suffix.lower() == ".safe" or (p.is_dir() and (p / "manifest.safe").exists()) or p.name == "manifest.safe":
         return _open_safe(p.parent if p.name == "manifest.safe" else p, chunks)
+    if p.suffix.lower() == ".dim":
+        return snap.open_dimap(p, chunks)
+    if p.is_dir() and p.suffix.lower() == ".data" and p.with_suffix(".dim").is_file():
+        return snap.open_dimap(p.with_suffix(".dim"), chunks)
     if p.is_dir():
         return _open_geotiff_folder(p, chunks)
+    if p.suffix.lower() in (".tif", ".tiff"):
+        return snap.open_geotiff(p, chunks)
     if p.suffix.lower() == ".zip":
         raise ValueError(f"{p} is a zipped product: unzip it and pass the .SAFE folder inside it")
     raise ValueError(
-        f"{p} is neither a folder of GeoTIFFs (Sigma0_HH_db.tif, Sigma0_HV_db.tif, incidence_angle.tif) "
-        "nor a Sentinel-1 .SAFE product folder"
+        f"{p} is neither a SNAP GeoTIFF (.tif) or BEAM-DIMAP product (.dim), nor a folder of GeoTIFFs "
+        "(Sigma0_HH_db.tif, Sigma0_HV_db.tif, incidence_angle.tif), nor a Sentinel-1 .SAFE product folder"
     )
 
 
-def _rio_chunks(chunks: Mapping[str, int] | int | str | None) -> Any:
-    if chunks is None or isinstance(chunks, (int, str)):
-        return chunks
-    return {"band": 1, "y": chunks.get("y", -1), "x": chunks.get("x", -1)}
-
-
 def _open_geotiff_folder(folder: Path, chunks: Any) -> xr.Dataset:
-
-
-    found: dict[str, list[tuple[Path, str]]] = {}
     listing = sorted(f.name for f in folder.iterdir())
-    for f in sorted(folder.iterdir()):
-        if f.suffix.lower() not in _RASTER_SUFFIXES:
-            continue
-        kind = _classify(f.stem)
-        if kind:
-            found.setdefault(kind[0], []).append((f, kind[1]))
-    missing = [v for v in (*POLARISATIONS, "IA") if v not in found]
-    if missing:
-        expected = {
-            "HH": "Sigma0_HH_db.tif, Sigma0_HH.tif (linear) or Amplitude_HH.tif",
-            "HV": "Sigma0_HV_db.tif, Sigma0_HV.tif (linear) or Amplitude_HV.tif",
-            "IA": "incidence_angle.tif (or incidenceAngleFromEllipsoid.tif)",
-        }
-        raise ValueError(
-            f"SAR scene folder {folder} lacks {', '.join(missing)}: expected "
-            + "; ".join(f"{m}: {expected[m]}" for m in missing)
-            + f" (any letter case, .tif/.tiff/.img); found {listing}"
-        )
-    variables: dict[str, xr.DataArray] = {}
-    ref: xr.DataArray | None = None
-    ref_file: Path | None = None
-    for var, candidates in found.items():
-        # several candidates (e.g. Sigma0_HH.tif and Sigma0_HH_db.tif): prefer dB, then linear, then amplitude
-        order = {"dB": 0, "linear": 1, "amplitude": 2, "degrees": 0, "1": 0}
-        f, units = sorted(candidates, key=lambda c: order[c[1]])[0]
-        da = rioxarray.open_rasterio(f, chunks=_rio_chunks(chunks), masked=True)
-        if da.sizes.get("band", 1) != 1:
-            raise ValueError(f"{f} has {da.sizes['band']} bands, expected a single-band raster")
-        da = da.squeeze("band", drop=True)
-        if ref is None:
-            ref, ref_file = da, f
-        elif da.shape != ref.shape or da.rio.transform() != ref.rio.transform() or da.rio.crs != ref.rio.crs:
-            raise ValueError(
-                f"{f} is on grid {da.shape} {da.rio.crs} {tuple(da.rio.transform())[:6]}, "
-                f"but {ref_file} is on {ref.shape} {ref.rio.crs} {tuple(ref.rio.transform())[:6]}; "
-                "all bands of a scene must share one grid"
-            )
-        if var == "land":
-            da = (da.fillna(0) > 0).astype(np.uint8)
-        else:
-            da = da.astype(np.float32)
-        da.attrs = {"units": units, "source_file": f.name}
-        da.encoding = {}
-        variables[var] = da.drop_vars("spatial_ref", errors="ignore")
-    assert ref is not None
-    if variables["HH"].attrs["units"] == "linear":
-        _check_linear(variables["HH"], found["HH"][0][0])
-    ds = xr.Dataset(variables)
-    ds = ds.rio.write_crs(ref.rio.crs).rio.write_transform(ref.rio.transform())
-    ds.attrs = {"scene": folder.name, "source": str(folder), "format": "geotiff"}
-    return ds
-
-
-def _check_linear(da: xr.DataArray, f: Path) -> None:
-    sample = np.asarray(da[:: max(1, da.shape[0] // 64), :: max(1, da.shape[1] // 64)].values)
-    finite = sample[np.isfinite(sample)]
-    if finite.size and (finite < 0).mean() > 0.01:
-        warnings.warn(f"{f} is named as linear sigma0 but holds negative values: treating it as dB", stacklevel=3)
-        da.attrs["units"] = "dB"
+    bands = [Band(f.stem, f, single=True) for f in sorted(folder.iterdir())
+             if f.suffix.lower() in RASTER_SUFFIXES]
+    chosen, virtual = select_bands(bands, f"SAR scene folder {folder}")
+    hint = "" if chosen else "; a SNAP GeoTIFF export (one multi-band .tif) or a .dim is opened by its own path"
+    try:
+        refuse_missing(f"folder {folder}", chosen, listing, virtual, suffix=".tif", what="files")
+    except ValueError as exc:
+        raise ValueError(f"{exc}{hint}".replace("(any letter case)", "(any letter case, .tif/.tiff/.img)")) from None
+    return assemble(chosen, chunks, {"scene": folder.name, "source": str(folder), "format": "geotiff"})
 
 
 # --- Sentinel-1 SAFE ------------------------------------------------------------------------------------
@@ -184,7 +129,7 @@ def _open_safe(safe: Path, chunks: Any) -> xr.Dataset:
             gcp_ds = xs.open_sentinel1_dataset(str(safe), group=f"{group}/gcp")
     assert gcp_ds is not None
     hh = variables["HH"]
-    ia = _grid_to_image(gcp_ds.line.values, gcp_ds.pixel.values, gcp_ds.incidenceAngle.values, hh)
+    ia = grid_to_image(gcp_ds.line.values, gcp_ds.pixel.values, gcp_ds.incidenceAngle.values, hh)
     variables["IA"] = xr.DataArray(ia, dims=("y", "x"), coords=hh.coords, attrs={"units": "degrees"})
     ds = xr.Dataset(variables)
     ds = ds.assign_coords(y=np.arange(ds.sizes["y"]), x=np.arange(ds.sizes["x"]))
@@ -203,31 +148,6 @@ def _open_safe(safe: Path, chunks: Any) -> xr.Dataset:
         "mission": f"S1{attrs.get('number', '')}",
     }
     return ds
-
-
-def _bilinear(g_lines: np.ndarray, g_pixels: np.ndarray, values: np.ndarray, lines: np.ndarray,
-              pixels: np.ndarray) -> np.ndarray:
-    """Separable bilinear interpolation of a rectilinear (line, pixel) grid to the given lines/pixels."""
-    along_pixel = np.stack([np.interp(pixels, g_pixels, row) for row in values])  # (n_grid_lines, n_pixels)
-    # linear weights along lines, clamped at the grid's first and last line like np.interp
-    pos = np.interp(lines, g_lines, np.arange(len(g_lines), dtype=float))
-    j = np.minimum(pos.astype(int), len(g_lines) - 2) if len(g_lines) > 1 else np.zeros(len(lines), int)
-    w = (pos - j)[:, None] if len(g_lines) > 1 else np.zeros((len(lines), 1))
-    upper = along_pixel[np.minimum(j + 1, len(g_lines) - 1)]
-    return ((1 - w) * along_pixel[j] + w * upper).astype(np.float32)
-
-
-def _grid_to_image(g_lines: np.ndarray, g_pixels: np.ndarray, values: np.ndarray, like: xr.DataArray) -> Any:
-    ny, nx = like.shape
-    if like.chunks is None:
-        return _bilinear(g_lines, g_pixels, values, np.arange(ny), np.arange(nx))
-    import dask.array as da
-
-    def block(x: np.ndarray, block_info: dict | None = None) -> np.ndarray:
-        (r0, r1), (c0, c1) = block_info[None]["array-location"]
-        return _bilinear(g_lines, g_pixels, values, np.arange(r0, r1), np.arange(c0, c1))
-
-    return da.map_blocks(block, da.empty((ny, nx), chunks=like.data.chunks, dtype=np.float32), dtype=np.float32)
 
 
 # --- preprocessing --------------------------------------------------------------------------------------
@@ -446,13 +366,13 @@ def read_ice_polygons(
 ) -> Any:
     """Return ice polygons (GeoDataFrame) with an integer `label_column` in 0..5 (the six WMO classes).
 
-    Reads GeoPackage/Shapefile polygons labelled with class indices or class names, or METNO SIGRID-3
-    ice charts (fields CT, SA, FA, poly_type; files `seaice_s1_<stamp>.shp`), mapped to the WMO classes by
-    `eokit.datasets.metno.to_wmo_class` and its shipped table (polygons with no class, e.g. land, are
+    Reads any vector file GDAL reads (GeoPackage, Shapefile, ...) with polygons labelled by class index or
+    name, or a SIGRID-3 ice chart of any ice service and name (a POLY_TYPE field in any letter case; METNO
+    folders and `seaice_s1_<stamp>.shp` files also get their scene columns), mapped to the WMO classes by
+    `eokit.sigrid` and its shipped table (polygons with no class, e.g. land, no data, ice shelf, are
     dropped). `scene` keeps the rows whose `scene` column is that name or a time stamp within it.
     """
-    import geopandas as gpd
-
+    from eokit import sigrid
     from eokit.schema import ICE_CLASSES
 
     src = str(path) if isinstance(path, (str, os.PathLike)) else "GeoDataFrame"
@@ -465,18 +385,20 @@ def read_ice_polygons(
 
             gdf = metno.open(p)
         else:
-            gdf = gpd.read_file(p)
+            gdf = sigrid.read_vector(p)
+            if label_column not in gdf.columns and sigrid.is_chart(gdf):
+                gdf = sigrid.read_ice_chart(p)  # the chart checks (CRS, polygons) and decoding
     else:
         gdf = path.copy()
     if label_column not in gdf.columns:
-        if not {"SA", "poly_type"} <= set(gdf.columns):
+        if not sigrid.is_chart(gdf):
             raise ValueError(
-                f"{src} has no column {label_column!r} and is not a SIGRID-3 chart (no SA/poly_type fields); "
-                f"columns are {list(gdf.columns)}"
+                f"{src} has no column {label_column!r} and is not a SIGRID-3 chart (no POLY_TYPE field in any "
+                f"letter case); columns are {list(gdf.columns)}"
             )
-        from eokit.datasets.metno import to_wmo_class
-
-        names = to_wmo_class(gdf)
+        if not (gdf.attrs.get("sigrid_decoded") and "wmo_class" in gdf.columns):
+            gdf = sigrid.decode(gdf, source=src)
+        names = gdf["wmo_class"]
         gdf = gdf.assign(**{label_column: names})[names.notna().to_numpy()]
     if scene is not None and "scene" in gdf.columns:
         keep = _scene_match(gdf["scene"], scene)
@@ -507,21 +429,25 @@ def read_ice_polygons(
 
 
 def find_scenes(folder: str | os.PathLike[str]) -> list[Path]:
-    """Return the SAR scenes (GeoTIFF folders and .SAFE products) directly inside `folder`, sorted by name."""
+    """Return the SAR scenes (.SAFE, BEAM-DIMAP .dim, SNAP GeoTIFFs, GeoTIFF folders) inside `folder`, by name."""
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"SAR scene folder {root} does not exist")
     found = []
     for p in sorted(root.iterdir()):
-        if not p.is_dir():
-            continue
-        if p.suffix.lower() == ".safe" or (p / "manifest.safe").exists():
+        if p.is_file():
+            if p.suffix.lower() == ".dim" or (p.suffix.lower() in (".tif", ".tiff") and snap.is_snap_geotiff(p)):
+                found.append(p)
+        elif p.suffix.lower() == ".safe" or (p / "manifest.safe").exists():
             found.append(p)
-        elif any(f.suffix.lower() in _RASTER_SUFFIXES and _classify(f.stem) for f in p.iterdir()):
+        elif p.suffix.lower() == ".data" and p.with_suffix(".dim").is_file():
+            continue  # the data folder of a BEAM-DIMAP product, found by its .dim
+        elif any(f.suffix.lower() in RASTER_SUFFIXES and classify(f.stem) for f in p.iterdir()):
             found.append(p)
     if not found:
         raise FileNotFoundError(
             f"no SAR scenes in {root}: expected sub-folders with Sigma0_HH_db.tif/Sigma0_HV_db.tif/"
-            f"incidence_angle.tif or Sentinel-1 .SAFE products; found {sorted(p.name for p in root.iterdir())}"
+            "incidence_angle.tif, SNAP GeoTIFF exports (.tif), BEAM-DIMAP products (.dim) or Sentinel-1 .SAFE "
+            f"products; found {sorted(p.name for p in root.iterdir())}"
         )
     return found

@@ -185,3 +185,217 @@ def test_open_rejects_files_that_are_not_scenes(tmp_path):
         sar.open(tmp_path / "S1A_x.zip")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         sar.open(tmp_path / "missing")
+
+
+# --- SNAP products: one multi-band GeoTIFF export, BEAM-DIMAP (.dim + .data/) -----------------------------
+
+import pyproj
+import rasterio
+import rasterio.transform
+from badinput import refuses, warns_naming
+
+SNAP_BANDS = ("latitude", "Sigma0_HV_db", "incidenceAngleFromEllipsoid", "Sigma0_HH", "longitude",
+              "projectedLocalIncidenceAngle", "Sigma0_HH_db", "Sigma0_HV", "elevation")
+
+
+@pytest.mark.parametrize("bands", [SNAP_BANDS, ("Sigma0_HV", "Sigma0_HH", "incidenceAngleFromEllipsoid")],
+                         ids=["db-and-linear-with-extras", "linear"])
+def test_open_snap_geotiff_names_bands_from_its_dimap_header(tmp_path, bands):
+    truth = gen.write_snap_geotiff(tmp_path, bands=bands)
+    with rasterio.open(truth["path"]) as src:  # what SNAP writes: no GDAL band descriptions, big-endian
+        assert src.descriptions == (None,) * len(bands)
+    assert truth["path"].read_bytes()[:4] == b"MM\x00\x2a"
+    scene = sar.open(truth["path"])
+    assert dict(scene.sizes) == {"y": 40, "x": 48} and set(scene.data_vars) == {"HH", "HV", "IA"}
+    assert scene.attrs["scene"] == truth["path"].stem and scene.attrs["format"] == "snap-geotiff"
+    assert scene.rio.crs.to_epsg() == 3413 and scene.rio.transform() == truth["transform"]
+    # both Sigma0_HH and Sigma0_HH_db present: the dB band is taken (one measurement, two units)
+    assert scene["HH"].attrs["units"] == ("dB" if "Sigma0_HH_db" in bands else "linear")
+    out, _ = sar.preprocess(scene, clip=None)
+    np.testing.assert_allclose(out["HH"].values, 10 * np.log10(truth["sigma0"]["HH"]), atol=1e-4)
+    np.testing.assert_allclose(out["HV"].values, 10 * np.log10(truth["sigma0"]["HV"]), atol=1e-4)
+    # the ellipsoid incidence angle, not projectedLocalIncidenceAngle (+3 degrees in the fixture)
+    np.testing.assert_allclose(scene["IA"].values, truth["ia"], atol=1e-5)
+
+
+def test_open_snap_geotiff_by_gdal_band_descriptions_and_chunked(tmp_path):
+    truth = gen.write_snap_geotiff(tmp_path, header=False, descriptions=True,
+                                   bands=("incidenceAngleFromEllipsoid", "Sigma0_HV_db", "Sigma0_HH_db"))
+    scene = sar.open(truth["path"], chunks={"y": 16, "x": 16})
+    assert scene["HV"].chunks is not None
+    np.testing.assert_allclose(scene["HV"].values, 10 * np.log10(truth["sigma0"]["HV"]), atol=1e-4)
+    np.testing.assert_allclose(scene["IA"].values, truth["ia"], atol=1e-5)
+
+
+def test_snap_geotiff_virtual_bands_hold_no_samples_and_no_data_is_masked(tmp_path):
+    truth = gen.write_snap_geotiff(tmp_path, bands=("Sigma0_HH", "Sigma0_HH_db", "Sigma0_HV", "Sigma0_HV_db",
+                                                    "incidenceAngleFromEllipsoid"),
+                                   virtual={"Sigma0_HH_db": "log10(Sigma0_HH) * 10",
+                                            "Sigma0_HV_db": "log10(Sigma0_HV) * 10"}, nodata_rows=2)
+    with rasterio.open(truth["path"]) as src:
+        assert src.count == 3  # the two virtual bands are listed in the header only
+    scene = sar.open(truth["path"])
+    assert scene["HH"].attrs["units"] == "linear"
+    assert np.isnan(scene["HV"].values[:2]).all() and np.isnan(scene["IA"].values[:2]).all()
+    np.testing.assert_allclose(scene["HV"].values[2:], truth["sigma0"]["HV"][2:], rtol=1e-6)
+
+
+def test_folder_of_snap_single_band_geotiffs_keeps_the_map_geocoding(tmp_path):
+    # GDAL >= 3.10 hands such files to its SNAP_TIFF driver, which reports no CRS nor transform
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    for name in ("Sigma0_HH_db", "Sigma0_HV_db", "incidenceAngleFromEllipsoid"):
+        one = gen.write_snap_geotiff(tmp_path / "tmp", name=name, bands=(name,))
+        one["path"].rename(folder / f"{name}.tif")
+    scene = sar.open(folder)
+    assert scene.rio.crs.to_epsg() == 3413 and scene.rio.transform() == one["transform"]
+    np.testing.assert_allclose(scene["HH"].values, 10 * np.log10(one["sigma0"]["HH"]), atol=1e-4)
+
+
+def test_open_beam_dimap_terrain_corrected_by_dim_or_data_folder(tmp_path):
+    truth = gen.write_beam_dimap(tmp_path)
+    hdr = (truth["data"] / "Sigma0_HH.hdr").read_text()
+    assert "byte order = 1" in hdr and "band names = { Sigma0_HH }" in hdr
+    raw = np.fromfile(truth["data"] / "Sigma0_HH.img", dtype=">f4").reshape(40, 48)  # SNAP writes big-endian
+    np.testing.assert_array_equal(raw, truth["sigma0"]["HH"].astype(np.float32))
+    for path in (truth["path"], truth["data"]):
+        scene = sar.open(path)
+        assert set(scene.data_vars) == {"HH", "HV", "IA"} and dict(scene.sizes) == {"y": 40, "x": 48}
+        assert scene.attrs["scene"] == truth["path"].stem and scene.attrs["format"] == "beam-dimap"
+        assert scene.attrs["mode"] == "EW" and scene.attrs["mission"] == "S1A"
+        # SNAP's default map CRS, WGS84(DD): geographic WGS 84 under another name
+        assert pyproj.CRS(scene.rio.crs.to_wkt()).equals(pyproj.CRS(4326), ignore_axis_order=True)
+        assert scene.rio.transform() == truth["transform"]
+        # Sigma0_HH_db is a virtual band (no file): the linear band is read
+        assert scene["HH"].attrs["units"] == "linear"
+        np.testing.assert_allclose(scene["HH"].values, truth["sigma0"]["HH"], rtol=1e-6)
+        np.testing.assert_allclose(scene["IA"].values, truth["ia"], atol=1e-5)
+
+
+def test_open_beam_dimap_in_image_geometry_interpolates_tie_point_grids(tmp_path):
+    truth = gen.write_beam_dimap(tmp_path, geocoded=False, bands=("Sigma0_HH", "Sigma0_HV"), nodata_rows=1)
+    scene = sar.open(truth["path"], chunks={"y": 16, "x": 16})
+    assert scene["IA"].chunks is not None and scene["IA"].attrs["source_file"] == "tie_point_grids/incident_angle"
+    np.testing.assert_allclose(scene["IA"].values, truth["ia"], atol=1e-4)
+    assert np.isnan(scene["HH"].values[0]).all()
+    gcps = scene.rio.get_gcps()
+    lat = truth["tie_point_grids"][0]["values"]
+    assert len(gcps) == lat.size and (gcps[0].row, gcps[0].col) == (0.5, 0.5)
+    np.testing.assert_allclose(gcps[-1].y, lat[-1, -1], rtol=1e-6)
+
+
+def test_projected_local_incidence_angle_is_a_fallback_with_a_warning(tmp_path):
+    truth = gen.write_snap_geotiff(tmp_path, bands=("Sigma0_HH_db", "Sigma0_HV_db", "projectedLocalIncidenceAngle"))
+    with warns_naming(UserWarning, "projectedLocalIncidenceAngle", "no ellipsoid incidence angle"):
+        scene = sar.open(truth["path"])
+    np.testing.assert_allclose(scene["IA"].values, truth["values"]["projectedLocalIncidenceAngle"])
+
+
+def test_find_scenes_lists_snap_products_once(tmp_path):
+    dim = gen.write_beam_dimap(tmp_path)
+    tif = gen.write_snap_geotiff(tmp_path, name="other_TC")
+    rasterio_plain = tmp_path / "quicklook.tif"
+    with rasterio.open(rasterio_plain, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
+                       crs="EPSG:3413", transform=rasterio.transform.from_origin(0, 0, 40, 40)) as dst:
+        dst.write(np.zeros((1, 4, 4), np.uint8))
+    assert sar.find_scenes(tmp_path) == sorted([dim["path"], tif["path"]])
+
+
+@pytest.mark.bad_input
+def test_multiband_geotiff_without_band_names_is_refused(tmp_path):
+    path = tmp_path / "stack.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=3, dtype="float32",
+                       crs="EPSG:3413", transform=rasterio.transform.from_origin(0, 0, 40, 40)) as dst:
+        dst.write(np.ones((3, 8, 8), np.float32))
+    with refuses(ValueError, "stack.tif", "band descriptions [None, None, None]", "tag 65000", "Sigma0_HH_db"):
+        sar.open(path)
+
+
+@pytest.mark.bad_input
+def test_snap_geotiff_without_hv_is_refused(tmp_path):
+    truth = gen.write_snap_geotiff(tmp_path, bands=("Sigma0_HH_db", "incidenceAngleFromEllipsoid", "latitude"))
+    with refuses(ValueError, truth["path"].name, "lacks HV", "Sigma0_HV_db", "'latitude'"):
+        sar.open(truth["path"])
+
+
+@pytest.mark.bad_input
+def test_snap_geotiff_with_two_hh_bands_in_db_is_ambiguous(tmp_path):
+    truth = gen.write_snap_geotiff(tmp_path, bands=("Sigma0_HH_db", "HH_db", "Sigma0_HV_db",
+                                                    "incidenceAngleFromEllipsoid"))
+    with refuses(ValueError, truth["path"].name, "2 bands that are each HH in dB", "'HH_db'", "ambiguous"):
+        sar.open(truth["path"])
+
+
+@pytest.mark.bad_input
+def test_snap_geotiff_header_not_matching_the_bands_is_refused(tmp_path):
+    truth = gen.write_snap_geotiff(tmp_path)
+    xml = gen.dimap_header("x", ["Sigma0_HH_db", "Sigma0_HV_db"], (40, 48), {"Sigma0_HH_db": "dB",
+                                                                             "Sigma0_HV_db": "dB"})
+    path = gen.write_tiff_like_snap(tmp_path / "bad.tif", [truth["values"][b] for b in truth["bands"]], "x", xml,
+                                    transform=truth["transform"], epsg=3413)
+    with refuses(ValueError, "bad.tif", "lists 2 stored bands", "file has 3 bands"):
+        sar.open(path)
+
+
+@pytest.mark.bad_input
+def test_truncated_snap_geotiff_is_refused_naming_the_path(tmp_path):
+    truth = gen.write_snap_geotiff(tmp_path)
+    data = truth["path"].read_bytes()
+    truth["path"].write_bytes(data[:200])
+    with refuses(ValueError, str(truth["path"]), "cannot be read"):
+        sar.open(truth["path"])
+
+
+@pytest.mark.bad_input
+def test_dimap_missing_a_listed_band_file_is_refused(tmp_path):
+    truth = gen.write_beam_dimap(tmp_path)
+    (truth["data"] / "Sigma0_HV.img").unlink()
+    with refuses(FileNotFoundError, truth["path"].name, "Sigma0_HV.img", "not there", ".hdr and .img"):
+        sar.open(truth["path"])
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("content, expected", [
+    ("Sigma0_HH_db = data.img\n", "not well-formed XML"),
+    ('<?xml version="1.0"?><graph id="Graph"><node id="Read"/></graph>', "root element <graph>"),
+], ids=["text", "other-xml"])
+def test_dim_that_is_not_dimap_xml_is_refused(tmp_path, content, expected):
+    path = tmp_path / "product.dim"
+    path.write_text(content)
+    with refuses(ValueError, "product.dim", expected, "Dimap_Document"):
+        sar.open(path)
+
+
+@pytest.mark.bad_input
+def test_dimap_with_hh_only_as_a_virtual_band_is_refused(tmp_path):
+    truth = gen.write_beam_dimap(tmp_path, bands=("Sigma0_HH_db", "Sigma0_HV", "incidenceAngleFromEllipsoid"),
+                                 virtual={"Sigma0_HH_db": "log10(Intensity_HH) * 10"})
+    with refuses(ValueError, truth["path"].name, "lacks HH", "Sigma0_HH_db is a virtual band",
+                 "log10(Intensity_HH) * 10"):
+        sar.open(truth["path"])
+
+
+@pytest.mark.bad_input
+def test_dimap_of_gamma0_is_refused_naming_the_bands(tmp_path):
+    truth = gen.write_beam_dimap(tmp_path, bands=("Gamma0_HH", "Gamma0_HV", "incidenceAngleFromEllipsoid"),
+                                 virtual={})
+    with refuses(ValueError, truth["path"].name, "lacks HH, HV", "'Gamma0_HH'", "Sigma0_HH_db", "not sigma0"):
+        sar.open(truth["path"])
+
+
+@pytest.mark.bad_input
+def test_dimap_band_on_another_grid_is_refused(tmp_path):
+    truth = gen.write_beam_dimap(tmp_path)
+    other = gen.write_beam_dimap(tmp_path / "other", width=40)
+    for ext in (".hdr", ".img"):
+        (other["data"] / f"Sigma0_HV{ext}").replace(truth["data"] / f"Sigma0_HV{ext}")
+    with refuses(ValueError, "Sigma0_HV.img", "all bands of a scene must share one grid"):
+        sar.open(truth["path"])
+
+
+@pytest.mark.bad_input
+def test_folder_with_two_files_for_one_band_is_ambiguous(tmp_path):
+    truth = gen.write_geotiff_scene(tmp_path, "s", height=16, width=16)
+    (truth["path"] / "HH_db.tif").write_bytes((truth["path"] / "Sigma0_HH_db.tif").read_bytes())
+    with refuses(ValueError, "folder", "2 bands that are each HH in dB", "'HH_db'", "ambiguous"):
+        sar.open(truth["path"])

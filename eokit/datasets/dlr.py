@@ -51,13 +51,9 @@ def _found(folder: Path) -> str:
 
 def _raster(path: Path, single: bool = True) -> xr.DataArray:
     """One GeoTIFF, lazily; a file that GDAL cannot read raises ValueError naming its full path."""
-    import rioxarray
-    from rasterio.errors import RasterioError
+    from eokit.rasterfiles import open_rasterio
 
-    try:
-        da = rioxarray.open_rasterio(path, chunks={"x": 2048, "y": 2048})
-    except (RasterioError, OSError) as e:
-        raise ValueError(f"{path}: cannot be read as a GeoTIFF ({e}); {_EXPECTED}") from e
+    da = open_rasterio(path, "a GeoTIFF", hint=_EXPECTED, chunks={"x": 2048, "y": 2048})
     if single:
         if da.sizes["band"] != 1:
             raise ValueError(f"{path}: {da.sizes['band']} bands, expected 1; {_EXPECTED}")

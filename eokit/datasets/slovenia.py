@@ -251,14 +251,9 @@ def write_stack(out: str | os.PathLike | None = None, path: str | os.PathLike | 
 
 def _band(p: Path, grid_of: list) -> np.ndarray:
     """Band 1 of GeoTIFF `p`; raise naming `p` if unreadable or off the grid of the first file read."""
-    import rasterio
-    from rasterio.errors import RasterioError
+    from eokit.rasterfiles import read_band
 
-    try:
-        with rasterio.open(p) as src:
-            a, transform, crs = src.read(1), src.transform, src.crs
-    except (RasterioError, OSError) as e:
-        raise ValueError(f"{p}: cannot be read as a GeoTIFF ({e})") from e
+    a, transform, crs = read_band(p, "a GeoTIFF")
     if not grid_of:
         grid_of.extend([p, transform, a.shape, crs])
     first, t0, shape0, crs0 = grid_of

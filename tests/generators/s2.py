@@ -8,7 +8,7 @@ seeded noise, so a sample's time series can be checked against its pixel.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -89,6 +89,9 @@ def write_geotiff_stack(
 
 _R10 = ["B02", "B03", "B04", "B08"]
 _R20 = ["B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12"]
+_R60 = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12"]
+#: The 13 MSI bands in band_id order (0..12), as Spectral_Information physicalBand spells them.
+PHYSICAL_BANDS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
 
 
 def write_safe(
@@ -97,43 +100,93 @@ def write_safe(
     tile: str = "33UVP",
     shape10: tuple[int, int] = (32, 40),
     seed: int = 0,
-    boa_offset: int | None = None,
+    boa_offset: int | Sequence[int] | None = None,
+    baseline: str | None = None,
+    name_baseline: str | None = None,
+    mtd_name: str | None = "MTD_MSIL2A.xml",
+    with_baseline_element: bool = True,
+    offset_band_ids: Sequence[str] | None = None,
+    quantification: float = 10000,
+    omit: Sequence[str] = (),
+    r60: bool = False,
 ) -> tuple[Path, dict]:
-    """Write one L2A product `S2A_MSIL2A_<date>T101021_..._T<tile>_....SAFE` with JP2 bands; return (path, truth)."""
+    """Write one L2A product `S2A_MSIL2A_<date>T101021_N<baseline>_R022_T<tile>_....SAFE`; return (path, truth).
+
+    The layout is the PSD 14 one: ``MTD_MSIL2A.xml`` (``mtd_name``: any spelling, None = no file) with
+    General_Info/Product_Info/PROCESSING_BASELINE and Product_Image_Characteristics (QUANTIFICATION_VALUES_LIST,
+    BOA_ADD_OFFSET_VALUES_LIST when ``boa_offset`` is given: one value, or 13 in band_id order,
+    Spectral_Information_List), ``GRANULE/L2A_T<tile>_.../MTD_TL.xml`` and ``IMG_DATA/R10m``, ``R20m`` (and
+    ``R60m``) with ``T<tile>_<time>_<band>_<res>m.jp2``. ``baseline`` defaults to 04.00 with offsets, 02.06
+    without; ``name_baseline`` overrides the ``N`` part of the name (e.g. ``"9999"``). ``omit`` drops parts:
+    ``"R10m"`` (a folder), ``"B03_10m"`` (a file), ``"SCL"`` (every SCL file). ``truth`` holds the DNs written.
+    """
     folder = Path(folder)
     when = f"{date}T101021"
-    safe = folder / f"S2A_MSIL2A_{when}_N0206_R022_T{tile}_{date}T125432.SAFE"
-    gran = safe / "GRANULE" / f"L2A_T{tile}_A014744_{when}" / "IMG_DATA"
+    baseline = baseline or ("04.00" if boa_offset is not None else "02.06")
+    nb = name_baseline or baseline.replace(".", "")
+    safe = folder / f"S2A_MSIL2A_{when}_N{nb}_R022_T{tile}_{date}T125432.SAFE"
+    gran = safe / "GRANULE" / f"L2A_T{tile}_A014744_{when}"
     h20, w20 = shape10[0] // 2, shape10[1] // 2
-    all_bands = ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"]
-    refl10 = reflectance(len(all_bands), 1, shape10, seed)[0]
-    refl20 = reflectance(len(all_bands), 1, (h20, w20), seed + 7)[0]
-    sc20 = scl(1, (h20, w20), seed)[0]
-    truth: dict = {"bands10": {}, "bands20": {}, "scl20": sc20}
-    for res, names, arrs, (h, w) in ((10, _R10, refl10, shape10), (20, _R20, refl20, (h20, w20))):
-        d = gran / f"R{res}m"
+    h60, w60 = -(-shape10[0] // 6), -(-shape10[1] // 6)
+    all_bands = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]
+    refl = {10: reflectance(len(all_bands), 1, shape10, seed)[0],
+            20: reflectance(len(all_bands), 1, (h20, w20), seed + 7)[0],
+            60: reflectance(len(all_bands), 1, (h60, w60), seed + 11)[0]}
+    sc = {20: scl(1, (h20, w20), seed)[0], 60: scl(1, (h60, w60), seed + 3)[0]}
+    truth: dict = {"bands10": {}, "bands20": {}, "bands60": {}, "scl20": sc[20], "scl60": sc[60]}
+    layout = [(10, _R10, shape10), (20, _R20, (h20, w20))] + ([(60, _R60, (h60, w60))] if r60 else [])
+    for res, names, (h, w) in layout:
+        if f"R{res}m" in omit:
+            continue
+        d = gran / "IMG_DATA" / f"R{res}m"
         d.mkdir(parents=True, exist_ok=True)
         tr = from_origin(ORIGIN[0], ORIGIN[1], res, res)
         for b in names:
-            a = arrs[all_bands.index(b)].astype(np.uint16)
-            (truth["bands10"] if res == 10 else truth["bands20"])[b] = a
+            if f"{b}_{res}m" in omit:
+                continue
+            a = refl[res][all_bands.index(b)].astype(np.uint16)
+            truth[f"bands{res}"][b] = a
             _write_jp2(d / f"T{tile}_{when}_{b}_{res}m.jp2", a, tr)
-        if res == 20:
-            _write_jp2(d / f"T{tile}_{when}_SCL_20m.jp2", sc20, tr)
-    offsets = ""
-    if boa_offset is not None:  # processing baseline 04.00 and later (since January 2022)
-        offsets = ("<BOA_ADD_OFFSET_VALUES_LIST>" + "".join(
-            f'<BOA_ADD_OFFSET band_id="{i}">{boa_offset}</BOA_ADD_OFFSET>' for i in range(13))
-            + "</BOA_ADD_OFFSET_VALUES_LIST>")
-    (safe / "MTD_MSIL2A.xml").write_text(
-        f"<?xml version='1.0'?><n1:Level-2A_User_Product xmlns:n1='https://psd-14.sentinel2.eo.esa.int/'>"
-        f"<General_Info><Product_Info><PRODUCT_START_TIME>{pd.Timestamp(when).isoformat()}.024Z"
-        f"</PRODUCT_START_TIME></Product_Info><Product_Image_Characteristics>"
-        f"<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit='none'>10000</BOA_QUANTIFICATION_VALUE>"
-        f"</QUANTIFICATION_VALUES_LIST>{offsets}</Product_Image_Characteristics></General_Info>"
-        f"</n1:Level-2A_User_Product>"
-    )
+        if res in sc and "SCL" not in omit:
+            _write_jp2(d / f"T{tile}_{when}_SCL_{res}m.jp2", sc[res], tr)
+    (gran / "IMG_DATA").mkdir(parents=True, exist_ok=True)
+    (gran / "MTD_TL.xml").write_text(
+        "<?xml version='1.0' encoding='UTF-8'?><n1:Level-2A_Tile_ID "
+        "xmlns:n1='https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-2A_Tile_Metadata.xsd'><n1:General_Info>"
+        f"<TILE_ID>S2A_OPER_MSI_L2A_TL_2APS_{date}T125432_A014744_T{tile}_N{nb[:2]}.{nb[2:]}</TILE_ID>"
+        f"<SENSING_TIME>{pd.Timestamp(when).isoformat()}.024Z</SENSING_TIME></n1:General_Info>"
+        "</n1:Level-2A_Tile_ID>")
+    if mtd_name is not None:
+        (safe / mtd_name).write_text(_product_mtd(safe.name, when, baseline, with_baseline_element, boa_offset,
+                                                  offset_band_ids, quantification))
+    truth["offsets"] = boa_offset
     return safe, truth
+
+
+def _product_mtd(name: str, when: str, baseline: str, with_baseline: bool, boa_offset: Any,
+                 offset_band_ids: Sequence[str] | None, quantification: float) -> str:
+    """The product metadata (MTD_MSIL2A.xml) text, trimmed to the elements a reader of the radiometry needs."""
+    offsets = ""
+    if boa_offset is not None:  # processing baseline 04.00 and later (since 25 January 2022)
+        values = [boa_offset] * 13 if np.ndim(boa_offset) == 0 else list(boa_offset)
+        ids = list(offset_band_ids) if offset_band_ids is not None else [str(i) for i in range(13)]
+        offsets = ("<BOA_ADD_OFFSET_VALUES_LIST>" + "".join(
+            f'<BOA_ADD_OFFSET band_id="{i}">{v}</BOA_ADD_OFFSET>' for i, v in zip(ids, values))
+            + "</BOA_ADD_OFFSET_VALUES_LIST>")
+    spectral = "".join(f'<Spectral_Information bandId="{i}" physicalBand="{b}"><RESOLUTION>10</RESOLUTION>'
+                       "</Spectral_Information>" for i, b in enumerate(PHYSICAL_BANDS))
+    pb = f"<PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>" if with_baseline else ""
+    return (
+        "<?xml version='1.0' encoding='UTF-8'?><n1:Level-2A_User_Product "
+        "xmlns:n1='https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd'>"
+        f"<n1:General_Info><Product_Info><PRODUCT_START_TIME>{pd.Timestamp(when).isoformat()}.024Z"
+        f"</PRODUCT_START_TIME><PRODUCT_URI>{name}</PRODUCT_URI><PROCESSING_LEVEL>Level-2A</PROCESSING_LEVEL>"
+        f"<PRODUCT_TYPE>S2MSI2A</PRODUCT_TYPE>{pb}</Product_Info><Product_Image_Characteristics>"
+        f"<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit='none'>{quantification:g}"
+        "</BOA_QUANTIFICATION_VALUE><AOT_QUANTIFICATION_VALUE unit='none'>1000.0</AOT_QUANTIFICATION_VALUE>"
+        f"</QUANTIFICATION_VALUES_LIST>{offsets}<Spectral_Information_List>{spectral}</Spectral_Information_List>"
+        "</Product_Image_Characteristics></n1:General_Info></n1:Level-2A_User_Product>"
+    )
 
 
 def _write_jp2(path: Path, a: np.ndarray, transform) -> None:

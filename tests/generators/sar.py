@@ -426,3 +426,350 @@ def write_polygons(path: str | Path, scenes: list[dict[str, Any]], epsg: int = 3
     path = Path(path)
     gdf.to_file(path, driver="GPKG" if path.suffix == ".gpkg" else "ESRI Shapefile")
     return path
+
+
+# --- SNAP products: one multi-band GeoTIFF, BEAM-DIMAP (.dim + .data/ of ENVI files) ---------------------
+#
+# Written byte for byte the way SNAP's writers lay them out (snap-engine GeoTiffProductWriter/TiffIFD,
+# DimapProductWriter/DimapHeaderWriter/EnviHeader): a big-endian classic TIFF, first IFD at offset 10, one
+# uncompressed strip per band (PlanarConfiguration 2), every band in the widest data type (float32), the
+# product name as ImageDescription and the DIMAP header XML in private tag 65000; virtual bands appear in the
+# header (VIRTUAL_BAND/EXPRESSION) but have no samples. BEAM-DIMAP writes <name>.dim and <name>.data/ with one
+# big-endian ENVI .hdr/.img pair per non-virtual band, tie_point_grids/ and vector_data/.
+
+#: SNAP's default map CRS for Terrain-Correction (GeoTools WKT of "WGS84(DD)")
+SNAP_WGS84_WKT = (
+    'GEOGCS["WGS84(DD)", DATUM["WGS84", SPHEROID["WGS84", 6378137.0, 298.257223563]], PRIMEM["Greenwich", 0.0], '
+    'UNIT["degree", 0.017453292519943295], AXIS["Geodetic longitude", EAST], AXIS["Geodetic latitude", NORTH]]'
+)
+_BEAM_METADATA = 65000
+_GDAL_METADATA = 42112
+
+
+def _tiff_entry(code: int, typ: int, values: Any, e: str) -> tuple[int, int, int, bytes]:
+    import struct
+
+    if typ == 2:  # ASCII, NUL terminated
+        data = values.encode("utf-8") + b"\0"
+        return code, typ, len(data), data
+    if typ == 5:  # RATIONAL pairs
+        return code, typ, len(values), b"".join(struct.pack(e + "II", *v) for v in values)
+    fmt = {3: "H", 4: "I", 12: "d"}[typ]
+    return code, typ, len(values), struct.pack(f"{e}{len(values)}{fmt}", *values)
+
+
+def write_tiff_like_snap(path: str | Path, planes: list[np.ndarray], product_name: str, dimap_xml: str | None,
+                         transform: Any = None, epsg: int | None = None, gdal_metadata: str | None = None,
+                         byteorder: str = ">") -> Path:
+    """Write float32 planes as SNAP's GeoTIFF writer does (big-endian, planar, tag 65000); return the path."""
+    import struct
+
+    e = byteorder
+    h, w = planes[0].shape
+    n = len(planes)
+    tags: list[tuple[int, int, Any]] = [
+        (256, 4, [w]), (257, 4, [h]), (258, 3, [32] * n), (259, 3, [1]), (262, 3, [1]),
+        (270, 2, product_name), (273, 4, [0] * n), (277, 3, [n]), (278, 4, [h]), (279, 4, [w * h * 4] * n),
+        (282, 5, [(1, 1)]), (283, 5, [(1, 1)]), (284, 3, [2]), (296, 3, [1]), (339, 3, [3] * n),
+    ]
+    if transform is not None:
+        tags += [(33550, 12, [transform.a, -transform.e, 0.0]),
+                 (33922, 12, [0.0, 0.0, 0.0, transform.c, transform.f, 0.0])]
+    if epsg is not None:
+        geographic = epsg == 4326
+        keys = [(1024, 0, 1, 2 if geographic else 1), (1025, 0, 1, 1), (2048 if geographic else 3072, 0, 1, epsg)]
+        tags.append((34735, 3, [1, 1, 0, len(keys)] + [v for k in keys for v in k]))
+    if gdal_metadata is not None:
+        tags.append((_GDAL_METADATA, 2, gdal_metadata))
+    if dimap_xml is not None:
+        tags.append((_BEAM_METADATA, 2, dimap_xml))
+    entries = [_tiff_entry(code, typ, vals, e) for code, typ, vals in sorted(tags, key=lambda t: t[0])]
+    ifd_offset = 10  # SNAP's TiffHeader.FIRST_IFD_OFFSET
+    values_at = ifd_offset + 2 + 12 * len(entries) + 4
+    offsets: dict[int, int] = {}
+    pos = values_at
+    for code, _typ, _count, data in entries:
+        if len(data) > 4:
+            offsets[code] = pos
+            pos += len(data) + (len(data) % 2)
+    strips = [pos + k * w * h * 4 for k in range(n)]
+    entries = [(c, t, cnt, struct.pack(f"{e}{n}I", *strips) if c == 273 else d) for c, t, cnt, d in entries]
+    out = bytearray(b"MM" if e == ">" else b"II") + struct.pack(e + "HI", 42, ifd_offset) + b"\0\0"
+    out += struct.pack(e + "H", len(entries))
+    for code, typ, count, data in entries:
+        field = struct.pack(e + "I", offsets[code]) if len(data) > 4 else data.ljust(4, b"\0")
+        out += struct.pack(e + "HHI", code, typ, count) + field
+    out += struct.pack(e + "I", 0)
+    for code, _typ, _count, data in entries:
+        if len(data) > 4:
+            out += data + b"\0" * (len(data) % 2)
+    for plane in planes:
+        out += np.asarray(plane, dtype=e + "f4").tobytes()
+    path = Path(path)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def _snap_bands(names: list[str], kind: dict[str, str], sigma0: dict[str, np.ndarray], ia: np.ndarray,
+                shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    values: dict[str, np.ndarray] = {}
+    for name in names:
+        low = name.lower()
+        pol = "HH" if "_hh" in low else "HV" if "_hv" in low else None
+        if pol and low.endswith("_db"):
+            values[name] = (10 * np.log10(sigma0[pol])).astype(np.float32)
+        elif pol:
+            values[name] = sigma0[pol].astype(np.float32)
+        elif low == "incidenceangleFromEllipsoid".lower():
+            values[name] = ia
+        elif low == "projectedlocalincidenceangle":
+            values[name] = (ia + 3.0).astype(np.float32)  # deliberately different: must not be taken for IA
+        elif low == "latitude":
+            values[name] = (78.0 - 0.001 * yy).astype(np.float32)
+        elif low == "longitude":
+            values[name] = (-18.0 + 0.004 * xx).astype(np.float32)
+        else:  # elevation and anything else: a constant field
+            values[name] = np.full(shape, 12.5, dtype=np.float32)
+        kind[name] = "dB" if pol and low.endswith("_db") else "intensity" if pol else "deg" if "angle" in low else "m"
+    return values
+
+
+def _dimap_grid_infos(tpgs: list[dict[str, Any]]) -> str:
+    if not tpgs:
+        return ""
+    return f"    <Tie_Point_Grids>\n        <NUM_TIE_POINT_GRIDS>{len(tpgs)}</NUM_TIE_POINT_GRIDS>\n" + "".join(
+        f"        <Tie_Point_Grid_Info>\n            <TIE_POINT_GRID_INDEX>{i}</TIE_POINT_GRID_INDEX>\n"
+        f"            <TIE_POINT_DESCRIPTION />\n            <PHYSICAL_UNIT>{g['unit']}</PHYSICAL_UNIT>\n"
+        f"            <TIE_POINT_GRID_NAME>{g['name']}</TIE_POINT_GRID_NAME>\n"
+        f"            <DATA_TYPE>float32</DATA_TYPE>\n"
+        f"            <NCOLS>{g['values'].shape[1]}</NCOLS>\n            <NROWS>{g['values'].shape[0]}</NROWS>\n"
+        f"            <OFFSET_X>{g['offset'][0]}</OFFSET_X>\n            <OFFSET_Y>{g['offset'][1]}</OFFSET_Y>\n"
+        f"            <STEP_X>{g['step'][0]}</STEP_X>\n            <STEP_Y>{g['step'][1]}</STEP_Y>\n"
+        f"            <CYCLIC>false</CYCLIC>\n        </Tie_Point_Grid_Info>\n"
+        for i, g in enumerate(tpgs)
+    ) + "    </Tie_Point_Grids>\n"
+
+
+def _dimap_band_infos(bands: list[str], shape: tuple[int, int], units: dict[str, str], virtual: dict[str, str]) -> str:
+    h, w = shape
+    infos = ""
+    for i, b in enumerate(bands):
+        extra = (f"            <VIRTUAL_BAND>true</VIRTUAL_BAND>\n            <EXPRESSION>{virtual[b]}</EXPRESSION>\n"
+                 if b in virtual else "")
+        infos += (
+            f"        <Spectral_Band_Info>\n            <BAND_INDEX>{i}</BAND_INDEX>\n"
+            f"            <BAND_DESCRIPTION />\n            <BAND_NAME>{b}</BAND_NAME>\n"
+            f"            <BAND_RASTER_WIDTH>{w}</BAND_RASTER_WIDTH>\n"
+            f"            <BAND_RASTER_HEIGHT>{h}</BAND_RASTER_HEIGHT>\n            <DATA_TYPE>float32</DATA_TYPE>\n"
+            f"            <PHYSICAL_UNIT>{units[b]}</PHYSICAL_UNIT>\n            <SOLAR_FLUX>0.0</SOLAR_FLUX>\n"
+            f"            <BAND_WAVELEN>0.0</BAND_WAVELEN>\n            <BANDWIDTH>0.0</BANDWIDTH>\n"
+            f"            <SCALING_FACTOR>1.0</SCALING_FACTOR>\n            <SCALING_OFFSET>0.0</SCALING_OFFSET>\n"
+            f"            <LOG10_SCALED>false</LOG10_SCALED>\n"
+            f"            <NO_DATA_VALUE_USED>true</NO_DATA_VALUE_USED>\n"
+            f"            <NO_DATA_VALUE>0.0</NO_DATA_VALUE>\n{extra}        </Spectral_Band_Info>\n"
+        )
+    return infos
+
+
+def dimap_header(name: str, bands: list[str], shape: tuple[int, int], units: dict[str, str],
+                 virtual: dict[str, str] | None = None, data_dir: str | None = None, crs_wkt: str | None = None,
+                 transform: Any = None, tie_point_grids: list[dict[str, Any]] | None = None) -> str:
+    """Return a BEAM-DIMAP header (the .dim XML) in the element order of SNAP's DimapHeaderWriter."""
+    h, w = shape
+    virtual = virtual or {}
+    data_dir = f"{name}.data" if data_dir is None else data_dir
+    tpgs = tie_point_grids or []
+    geo = ""
+    if crs_wkt is not None and transform is not None:
+        t = transform
+        geo = (f"    <Coordinate_Reference_System>\n        <WKT>\n             {crs_wkt}\n        </WKT>\n"
+               f"    </Coordinate_Reference_System>\n    <Geoposition>\n"
+               f"        <IMAGE_TO_MODEL_TRANSFORM>{t.a},{t.d},{t.b},{t.e},{t.c},{t.f}</IMAGE_TO_MODEL_TRANSFORM>\n"
+               f"    </Geoposition>\n")
+    elif tpgs:
+        geo = ("    <Coordinate_Reference_System>\n        <Horizontal_CS>\n"
+               "            <HORIZONTAL_CS_TYPE>GEOGRAPHIC</HORIZONTAL_CS_TYPE>\n        </Horizontal_CS>\n"
+               "    </Coordinate_Reference_System>\n    <Geoposition>\n        <Geoposition_Points>\n"
+               "            <TIE_POINT_GRID_NAME_LAT>latitude</TIE_POINT_GRID_NAME_LAT>\n"
+               "            <TIE_POINT_GRID_NAME_LON>longitude</TIE_POINT_GRID_NAME_LON>\n"
+               "        </Geoposition_Points>\n    </Geoposition>\n")
+    files = "".join(
+        f'        <Data_File>\n            <DATA_FILE_PATH href="{data_dir}/{b}.hdr" />\n'
+        f"            <BAND_INDEX>{i}</BAND_INDEX>\n        </Data_File>\n"
+        for i, b in enumerate(bands) if b not in virtual
+    )
+    files += "".join(
+        f'        <Tie_Point_Grid_File>\n            <TIE_POINT_GRID_FILE_PATH href="{data_dir}/tie_point_grids/'
+        f'{g["name"]}.hdr" />\n            <TIE_POINT_GRID_INDEX>{i}</TIE_POINT_GRID_INDEX>\n'
+        "        </Tie_Point_Grid_File>\n"
+        for i, g in enumerate(tpgs)
+    )
+    grids = _dimap_grid_infos(tpgs)
+    infos = _dimap_band_infos(bands, shape, units, virtual)
+    return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
+<Dimap_Document name="{name}.dim">
+    <Metadata_Id>
+        <METADATA_FORMAT version="2.12.1">DIMAP</METADATA_FORMAT>
+        <METADATA_PROFILE>BEAM-DATAMODEL-V1</METADATA_PROFILE>
+    </Metadata_Id>
+    <Dataset_Id>
+        <DATASET_SERIES>BEAM-PRODUCT</DATASET_SERIES>
+        <DATASET_NAME>{name}</DATASET_NAME>
+    </Dataset_Id>
+    <Dataset_Use>
+        <DATASET_COMMENTS>Sentinel-1 EW Level-1 GRD Product</DATASET_COMMENTS>
+    </Dataset_Use>
+    <Production>
+        <DATASET_PRODUCER_NAME />
+        <PRODUCT_TYPE>GRD</PRODUCT_TYPE>
+        <PRODUCT_SCENE_RASTER_START_TIME>16-JAN-2018 07:54:30.000000</PRODUCT_SCENE_RASTER_START_TIME>
+        <PRODUCT_SCENE_RASTER_STOP_TIME>16-JAN-2018 07:55:00.000000</PRODUCT_SCENE_RASTER_STOP_TIME>
+    </Production>
+{geo}    <Raster_Dimensions>
+        <NCOLS>{w}</NCOLS>
+        <NROWS>{h}</NROWS>
+        <NBANDS>{len(bands)}</NBANDS>
+    </Raster_Dimensions>
+    <Data_Access>
+        <DATA_FILE_FORMAT>ENVI</DATA_FILE_FORMAT>
+        <DATA_FILE_FORMAT_DESC>ENVI File Format</DATA_FILE_FORMAT_DESC>
+        <DATA_FILE_ORGANISATION>BAND_SEPARATE</DATA_FILE_ORGANISATION>
+{files}    </Data_Access>
+{grids}    <Image_Interpretation>
+{infos}    </Image_Interpretation>
+    <Dataset_Sources>
+        <MDElem name="metadata">
+            <MDElem name="Abstracted_Metadata">
+                <MDATTR name="PRODUCT" type="ascii">{name}</MDATTR>
+                <MDATTR name="MISSION" type="ascii">SENTINEL-1A</MDATTR>
+                <MDATTR name="ACQUISITION_MODE" type="ascii">EW</MDATTR>
+                <MDATTR name="PASS" type="ascii">DESCENDING</MDATTR>
+            </MDElem>
+        </MDElem>
+    </Dataset_Sources>
+</Dimap_Document>"""
+
+
+def write_snap_geotiff(folder: str | Path, name: str = "S1A_EW_GRDM_1SDH_20180116T075430_Cal_TC",
+                       bands: tuple[str, ...] = ("Sigma0_HH_db", "Sigma0_HV_db", "incidenceAngleFromEllipsoid"),
+                       height: int = 40, width: int = 48, seed: int = 0, virtual: dict[str, str] | None = None,
+                       header: bool = True, descriptions: bool = False, epsg: int = 3413,
+                       res: float = 40.0, origin: tuple[float, float] = (600_000.0, -1_100_000.0),
+                       suffix: str = ".tif", nodata_rows: int = 0) -> dict[str, Any]:
+    """Write SNAP's GeoTIFF export of a terrain-corrected scene (one multi-band file); return path and truth.
+
+    `header` writes SNAP's DIMAP XML into tag 65000 (as SNAP does); `descriptions` also writes GDAL band
+    descriptions (tag 42112, what a file re-saved by GDAL carries). Virtual bands are listed in the header only.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    virtual = virtual or {}
+    sigma0 = sigma0_field(height, width, seed)
+    ia = np.broadcast_to(np.linspace(20.0, 45.0, width, dtype=np.float32), (height, width)).copy()
+    units: dict[str, str] = {}
+    values = _snap_bands(list(bands), units, sigma0, ia, (height, width))
+    for v in values.values():
+        v[:nodata_rows] = 0.0  # SNAP's no-data value (NO_DATA_VALUE_USED true, NO_DATA_VALUE 0.0)
+    transform = from_origin(origin[0], origin[1], res, res)
+    written = [b for b in bands if b not in virtual]
+    xml = (dimap_header(name, list(bands), (height, width), units, virtual, data_dir="", transform=transform,
+                        crs_wkt=CRS.from_epsg(epsg).to_wkt()) if header else None)
+    gdal_md = None
+    if descriptions:
+        items = "".join(f'<Item name="DESCRIPTION" sample="{k}" role="description">{b}</Item>'
+                        for k, b in enumerate(written))
+        gdal_md = f"<GDALMetadata>{items}</GDALMetadata>"
+    path = write_tiff_like_snap(folder / f"{name}{suffix}", [values[b] for b in written], name, xml,
+                                transform=transform, epsg=epsg, gdal_metadata=gdal_md)
+    return {"path": path, "sigma0": sigma0, "ia": ia, "transform": transform, "epsg": epsg, "values": values,
+            "bands": written}
+
+
+def _envi_header(name: str, unit: str, shape: tuple[int, int], map_info: str | None, css: str | None) -> str:
+    h, w = shape
+    lines = ["ENVI", f"description = {{Sentinel Application Platform (SNAP) - Unit: {unit}}}", f"samples = {w}",
+             f"lines = {h}", "bands = 1", "header offset = 0", "file type = ENVI Standard", "data type = 4",
+             "interleave = bsq", "byte order = 1", f"band names = {{ {name} }}"]
+    if map_info:
+        lines.append(f"map info = {{{map_info}}}")
+    if css:
+        lines.append(f"coordinate system string = {{{css}}}")
+    lines += ["data gain values = {1.0}", "data offset values = {0.0}"]
+    return "\n".join(lines) + "\n"
+
+
+def _write_envi(folder: Path, name: str, values: np.ndarray, unit: str, map_info: str | None = None,
+                css: str | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.hdr").write_text(_envi_header(name, unit, values.shape, map_info, css))
+    (folder / f"{name}.img").write_bytes(np.asarray(values, dtype=">f4").tobytes())  # byte order = 1
+
+
+def write_beam_dimap(folder: str | Path, name: str = "S1A_EW_GRDM_1SDH_20180116T075430_Cal_TC",
+                     bands: tuple[str, ...] = ("Sigma0_HH", "Sigma0_HV", "Sigma0_HH_db", "Sigma0_HV_db",
+                                               "incidenceAngleFromEllipsoid", "projectedLocalIncidenceAngle"),
+                     virtual: dict[str, str] | None = None, height: int = 40, width: int = 48, seed: int = 0,
+                     geocoded: bool = True, res: float = 0.0005, origin: tuple[float, float] = (-18.0, 78.0),
+                     ia_range: tuple[float, float] = (20.0, 45.0), nodata_rows: int = 0) -> dict[str, Any]:
+    """Write a BEAM-DIMAP product (<name>.dim + <name>.data/) as SNAP writes it; return paths and truth.
+
+    `geocoded=True` is a Terrain-Correction output on SNAP's default WGS84(DD) grid (ENVI `map info` and
+    `coordinate system string` in every .hdr); `geocoded=False` is a calibrated slant/ground-range product
+    whose geolocation and incidence angle are tie-point grids (latitude, longitude, incident_angle).
+    By default the dB bands are virtual (SNAP's "Linear to/from dB"), so only Sigma0_HH/HV have files.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    virtual = {"Sigma0_HH_db": "log10(Sigma0_HH) * 10", "Sigma0_HV_db": "log10(Sigma0_HV) * 10"} \
+        if virtual is None else virtual
+    virtual = {k: v for k, v in virtual.items() if k in bands}
+    data = folder / f"{name}.data"
+    sigma0 = sigma0_field(height, width, seed)
+    ia = np.broadcast_to(np.linspace(ia_range[0], ia_range[1], width, dtype=np.float32), (height, width)).copy()
+    units: dict[str, str] = {}
+    values = _snap_bands(list(bands), units, sigma0, ia, (height, width))
+    for v in values.values():
+        v[:nodata_rows] = 0.0  # SNAP's no-data value (NO_DATA_VALUE_USED true, NO_DATA_VALUE 0.0)
+    transform = from_origin(origin[0], origin[1], res, res) if geocoded else None
+    map_info = css = None
+    if geocoded:
+        assert transform is not None
+        # reference pixel (1.5, 1.5) = centre of the first pixel, as SNAP's ImageGeometry writes it
+        map_info = (f"Geographic Lat/Lon,1.5,1.5,{origin[0] + res / 2},{origin[1] - res / 2},{res},{res},"
+                    "WGS84,units=Degrees")
+        css = SNAP_WGS84_WKT
+    tpgs: list[dict[str, Any]] = []
+    truth_ia = ia
+    if not geocoded:
+        step = (8, 8)
+        gx = np.arange(0.5, width + step[0], step[0])  # tie points at pixel centres, covering the whole image
+        gy = np.arange(0.5, height + step[1], step[1])
+        gxx, gyy = np.meshgrid(gx, gy)
+        slope = (ia_range[1] - ia_range[0]) / width
+        grid_ia = (ia_range[0] + slope * gxx + 0.01 * gyy).astype(np.float32)  # linear: exact under bilinear
+        tpgs = [
+            {"name": "latitude", "unit": "deg", "values": (78.0 - 0.0004 * gyy).astype(np.float32)},
+            {"name": "longitude", "unit": "deg", "values": (-18.0 + 0.0015 * gxx).astype(np.float32)},
+            {"name": "incident_angle", "unit": "deg", "values": grid_ia},
+            {"name": "slant_range_time", "unit": "ns", "values": (5.3e6 + 100 * gxx).astype(np.float32)},
+        ]
+        for g in tpgs:
+            g.update(offset=(0.5, 0.5), step=step)
+            _write_envi(data / "tie_point_grids", g["name"], g["values"], g["unit"])
+        yy, xx = np.mgrid[0:height, 0:width] + 0.5
+        truth_ia = (ia_range[0] + slope * xx + 0.01 * yy).astype(np.float32)
+    for b in bands:
+        if b not in virtual:
+            _write_envi(data, b, values[b], units[b], map_info, css)
+    (data / "vector_data").mkdir(parents=True, exist_ok=True)
+    for vec in ("pins", "ground_control_points"):
+        (data / "vector_data" / f"{vec}.csv").write_text(
+            "org.esa.snap.Pin\tName:String\tX:Double\tY:Double\tLon:Double\tLat:Double\tLabel:String\n")
+    xml = dimap_header(name, list(bands), (height, width), units, virtual,
+                       crs_wkt=SNAP_WGS84_WKT if geocoded else None, transform=transform, tie_point_grids=tpgs)
+    dim = folder / f"{name}.dim"
+    dim.write_text(xml, encoding="latin-1")
+    return {"path": dim, "data": data, "sigma0": sigma0, "ia": truth_ia, "transform": transform,
+            "values": values, "tie_point_grids": tpgs}
