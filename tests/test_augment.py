@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from badinput import refuses
 
 tf = pytest.importorskip("tensorflow")
 
@@ -276,7 +277,6 @@ def test_augmentation_layer_saves_and_loads_with_the_model(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # hostile inputs
 # ------------------------------------------------------------------------------------------------
-from badinput import refuses
 
 
 @pytest.mark.bad_input

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import rasterio
 from badinput import refuses, warns_naming
+from generators import s2
 from rasterio.transform import from_origin
 
 from eokit import cube, rasterfiles, sentinel2
 from eokit.schema import SCL_TO_FLAG, TS2C_BANDS
-from generators import s2
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 UP = lambda a, f=2: np.repeat(np.repeat(a, f, axis=0), f, axis=1)  # noqa: E731  (nearest-neighbour upsampling)

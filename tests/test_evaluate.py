@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from badinput import refuses
+from generators.training_sets import timeseries_set
 
 from eokit import evaluate
-from generators.training_sets import timeseries_set
 
 
 def test_scores_match_hand_computed_values():
@@ -187,7 +188,6 @@ def test_written_scores_have_normal_permissions(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # hostile inputs
 # ------------------------------------------------------------------------------------------------
-from badinput import refuses
 
 
 @pytest.mark.bad_input

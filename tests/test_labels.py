@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from badinput import refuses, warns_naming
+from generators import s2
 from shapely.geometry import box
 
-from badinput import refuses, warns_naming
 from eokit import cube, labels
 from eokit.schema import TS2C_CLASSES
-from generators import s2
 
 
 @pytest.fixture()

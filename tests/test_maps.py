@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import rioxarray  # noqa: F401
 import xarray as xr
+from badinput import refuses
+
+from eokit import maps
 
 pytest.importorskip("tensorflow")
 rasterio = pytest.importorskip("rasterio")
-import rioxarray  # noqa: E402,F401
 
-from eokit import maps  # noqa: E402
 
 BANDS = ["B2", "B4", "B8A"]
 CLASSES = ["Maize", "Winter wheat", "Grassland"]
@@ -422,7 +424,6 @@ def test_maps_a_geotiff_stack_read_by_eokit_cube(lstm_path: Path, tmp_path: Path
 # ------------------------------------------------------------------------------------------------
 # hostile inputs: refused before any chunk is computed, naming the field and what was expected
 # ------------------------------------------------------------------------------------------------
-from badinput import refuses
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from badinput import refuses
+from generators import vgg16_weights
+
+from eokit import models
+from eokit.models import vgg16 as vgg
 
 keras = pytest.importorskip("keras")
 
-from generators import vgg16_weights  # noqa: E402
 
-from eokit import models  # noqa: E402
-from eokit.models import vgg16 as vgg  # noqa: E402
 
 
 def _probs_ok(model, patch_size: int, n_bands: int = 3, n_classes: int = 6) -> np.ndarray:
@@ -222,7 +224,6 @@ def test_class_absent_from_training_scenes_is_a_clear_error():
 # ------------------------------------------------------------------------------------------------
 # hostile inputs to the registry's `build` for patch models
 # ------------------------------------------------------------------------------------------------
-from badinput import refuses
 
 
 @pytest.mark.bad_input

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from badinput import refuses
 
 from eokit import models
 
@@ -98,7 +99,6 @@ def test_bad_hyperparameters_are_errors():
 # ------------------------------------------------------------------------------------------------
 # hostile inputs to the registry's `build`
 # ------------------------------------------------------------------------------------------------
-from badinput import refuses
 
 
 @pytest.mark.bad_input

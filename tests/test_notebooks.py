@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eokit.pipeline import NotebookFailed, list_notebooks, run_notebook
 from eokit.paths import NOTEBOOK_DIR
+from eokit.pipeline import NotebookFailed, list_notebooks, run_notebook
 
 BOOKS = list_notebooks(NOTEBOOK_DIR)
 IDS = [b.stem for b in BOOKS]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pytest
+from badinput import refuses
+from generators import sar as gen
 from shapely.geometry import Polygon, box
 
-from badinput import refuses
 from eokit import patches, sar
 from eokit.schema import ICE_CLASSES, PATCH_SCHEMA, check_schema
-from generators import sar as gen
 
 
 @pytest.fixture()

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 import xarray as xr
 from badinput import refuses, warns_naming
+from generators import s2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
 
 from eokit import cube, sampling
 from eokit.schema import TIMESERIES_SCHEMA, check_schema
-from generators import s2
 
 ROOT = Path(__file__).resolve().parents[1]
 

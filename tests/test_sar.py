@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pyproj
 import pytest
+import rasterio
+import rasterio.transform
+from badinput import refuses, warns_naming
+from generators import sar as gen
 
 from eokit import sar
-from generators import sar as gen
 
 
 @pytest.mark.parametrize("kind", ["db", "linear", "amplitude"])
@@ -189,10 +193,6 @@ def test_open_rejects_files_that_are_not_scenes(tmp_path):
 
 # --- SNAP products: one multi-band GeoTIFF export, BEAM-DIMAP (.dim + .data/) -----------------------------
 
-import pyproj
-import rasterio
-import rasterio.transform
-from badinput import refuses, warns_naming
 
 SNAP_BANDS = ("latitude", "Sigma0_HV_db", "incidenceAngleFromEllipsoid", "Sigma0_HH", "longitude",
               "projectedLocalIncidenceAngle", "Sigma0_HH_db", "Sigma0_HV", "elevation")

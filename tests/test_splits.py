@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from badinput import refuses
-from eokit import splits
 from generators.training_sets import timeseries_set
+
+from eokit import splits
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import zipfile
 import numpy as np
 import pytest
 from badinput import refuses
+from generators import timesen2crop as gen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eokit.datasets import timesen2crop as ts
 from eokit.schema import TIMESERIES_SCHEMA, TS2C_BANDS, check_schema
-from generators import timesen2crop as gen
 
 
 @pytest.fixture()

@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from badinput import refuses, warns_naming
+from generators.training_sets import BANDS, patch_set, timeseries_set
 
 from eokit import train
-from generators.training_sets import BANDS, patch_set, timeseries_set
 
 SMALL = {"units": [8]}
 
@@ -312,7 +313,6 @@ def test_timesen2crop_zarr_store_is_opened_with_its_reader(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # hostile inputs: each refused before any training step, naming the field and what was expected
 # ------------------------------------------------------------------------------------------------
-from badinput import refuses, warns_naming
 
 TINY = {"units": [4]}
 FAST = {"epochs": 1, "batch_size": 16, "hparams": TINY, "progress": False}
