@@ -6,9 +6,11 @@ readers through two small drivers defined here and named in the YAML by import p
 
 * ``eokit.catalog.GeoDataFrameSource`` (args ``path``, optional ``layer``): a GeoPackage/shapefile read with
   geopandas. ``read()`` and ``to_dask()`` both return the (small, in-memory) GeoDataFrame.
-* ``eokit.catalog.EokitSource`` (args ``opener`` "module:function", ``path``, optional ``kwargs``): calls an
-  eokit reader such as ``eokit.datasets.timesen2crop:open`` and returns its xarray object (lazy where the
-  reader is lazy) from both ``read()`` and ``to_dask()``.
+* ``eokit.catalog.EokitSource`` (args ``reader`` "module:function" - ``opener`` is its old name - and either
+  ``path`` or ``dataset``, a name of ``eokit.download.REGISTRY`` fetched with ``eokit.download.fetch``): calls an
+  eokit reader such as ``eokit.datasets.timesen2crop:open`` on it; ``to_dask()`` returns the reader's object
+  lazily, ``read()`` in memory. It is the one driver of both catalogs (``eokit.download.EokitSource`` is an
+  alias kept for old catalogs).
 """
 
 from __future__ import annotations
@@ -189,38 +191,95 @@ class GeoDataFrameSource(DataSource):
         self._gdf = None
 
 
+def _resolve(spec: str) -> Any:
+    """Return the function named by `spec` ("package.module:function"); ImportError naming it otherwise."""
+    module, _, func = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as e:
+        raise ImportError(f"reader {spec!r} cannot be imported ({e}); expected 'package.module:function'") from e
+
+
+def _in_memory(obj: Any) -> Any:
+    """A loaded copy of an xarray object, a copy of a table; the cached (lazy) object is left as it is."""
+    import xarray as xr
+
+    if isinstance(obj, (xr.Dataset, xr.DataArray, xr.DataTree)):
+        return obj.compute()
+    return obj.copy() if isinstance(obj, pd.DataFrame) else obj
+
+
 class EokitSource(DataSource):
-    """Intake v1 driver: open a path with an eokit reader given as "module:function" (e.g. slovenia.open)."""
+    """Intake v1 driver: open a local path, or a dataset fetched by eokit.download.fetch, with an eokit reader.
+
+    Entry args: ``reader`` "module:function" (``opener`` is accepted as an alias); either ``path`` (the file or
+    folder to open) or ``dataset`` (a name of ``eokit.download.REGISTRY``; ``path`` then names a copy outside the
+    cache, ``unpack`` goes to fetch); optional ``subpath`` below it, ``container`` ("xarray" or "dataframe") and
+    reader keyword arguments as ``reader_kwargs``, ``kwargs`` or any other arg. The reader runs once per source;
+    ``to_dask()`` returns its object lazily (chunked if the reader gave numpy), ``read()`` an in-memory copy.
+    """
 
     name = "eokit"
     container = "xarray"
     version = "0.1.0"
     partition_access = False
 
-    def __init__(self, opener: str, path: str | None = None, kwargs: dict | None = None,
-                 metadata: dict | None = None):
-        super().__init__(metadata=metadata)
-        if ":" not in opener:
-            raise ValueError(f"opener must be 'module:function', e.g. 'eokit.datasets.slovenia:open', got {opener!r}")
-        self.opener = opener
-        self.path = path
-        self.kwargs = dict(kwargs or {})
+    def __init__(self, reader: str | None = None, path: str | None = None, kwargs: dict | None = None,
+                 metadata: dict | None = None, *, dataset: str | None = None, subpath: str = "",
+                 unpack: bool = True, container: str = "xarray", reader_kwargs: dict | None = None,
+                 opener: str | None = None, **extra: Any) -> None:
+        if reader is not None and opener is not None and reader != opener:
+            raise ValueError(f"reader {reader!r} and opener {opener!r} differ; expected one of them "
+                             "('opener' is the old name of 'reader')")
+        reader = reader if reader is not None else opener
+        if not isinstance(reader, str) or ":" not in reader:
+            raise ValueError(f"reader {reader!r}: expected 'module:function', e.g. 'eokit.datasets.slovenia:open'")
+        if dataset is not None:
+            from eokit import download
 
-    def _function(self) -> Any:
-        module, func = self.opener.split(":", 1)
-        try:
-            return getattr(importlib.import_module(module), func)
-        except (ImportError, AttributeError) as e:
-            raise ImportError(f"catalog opener {self.opener!r} cannot be imported: {e}") from e
+            download._spec(dataset)  # an unknown name is refused when the entry is made, not when it is read
+        super().__init__(metadata=metadata)
+        self.reader, self.path, self.dataset, self.subpath, self.unpack = reader, path, dataset, subpath, unpack
+        self.kwargs = {**(kwargs or {}), **(reader_kwargs or {}), **extra}  # all go to the reader
+        self.container = container
+        self._obj: Any = None
+
+    @property
+    def opener(self) -> str:
+        """Return the reader "module:function" (the old name of `reader`)."""
+        return self.reader
+
+    def _target(self) -> str | Path | None:
+        if self.dataset is not None:
+            from eokit import download
+
+            root: str | Path | None = download.fetch(self.dataset, self.path or None, unpack=self.unpack)
+        else:
+            root = self.path
+        return Path(root) / self.subpath if root is not None and self.subpath else root
+
+    def _open(self) -> Any:
+        if self._obj is None:
+            f = _resolve(self.reader)
+            target = self._target()
+            self._obj = f(target, **self.kwargs) if target is not None else f(**self.kwargs)
+        return self._obj
 
     def _get_schema(self) -> Schema:
         return Schema(datashape=None, dtype=None, shape=None, npartitions=1, extra_metadata={})
 
     def read(self) -> Any:
-        """Return what the opener returns for `path` (an xarray.Dataset for the kit's readers)."""
-        f = self._function()
-        return f(self.path, **self.kwargs) if self.path is not None else f(**self.kwargs)
+        """Return what the reader gives (xarray object or GeoDataFrame) in memory, as a new object each call."""
+        return _in_memory(self._open())
 
     def to_dask(self) -> Any:
-        """Return the same object as read() (the kit's readers are lazy where the data are large)."""
-        return self.read()
+        """Return the reader's xarray object lazily (chunked if it came as numpy), or a dask DataFrame for tables."""
+        obj = self._open()
+        if hasattr(obj, "chunk"):
+            return obj if getattr(obj, "chunks", None) else obj.chunk()
+        import dask.dataframe as dd
+
+        return dd.from_pandas(obj, npartitions=1)
+
+    def _close(self) -> None:
+        self._obj = None

@@ -10,16 +10,14 @@ so an interrupted unpack is never mistaken for a finished one. pooch downloads i
 it only when its checksum matches, so an interrupted or corrupted download is never used. A copy made by hand
 (archive or unpacked folder) in ``<data_home>/<dataset>/``, directly in ``<data_home>/`` or at ``path=`` is used
 without any download; a ``path=`` that holds no copy is refused (never silently replaced by a download). An
-unknown dataset name is a ValueError listing the known ones. This module also defines :class:`EokitSource`, the
-Intake (v1 API) driver that the entries of ``catalogs/extremeearth.yaml`` use to fetch a dataset and open it with
-its eokit reader.
+unknown dataset name is a ValueError listing the known ones. The Intake driver that fetches a dataset and opens it
+with its eokit reader is :class:`eokit.catalog.EokitSource` (``eokit.download.EokitSource`` is an alias of it).
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
 import os
 import shutil
 import tarfile
@@ -31,7 +29,7 @@ from typing import Any
 
 from eokit.paths import data_home
 
-__all__ = ["DatasetSpec", "REGISTRY", "fetch", "local_path", "EokitSource", "DownloadError"]
+__all__ = ["REGISTRY", "DatasetSpec", "DownloadError", "fetch", "local_path"]  # EokitSource: alias, see __getattr__
 
 
 class DownloadError(FileNotFoundError):
@@ -399,68 +397,11 @@ def fetch(dataset: str, path: str | Path | None = None, progress: bool = True, u
 
 
 # ----------------------------------------------------------------------------------------------------
-# Intake driver
+# Intake driver: one class, in eokit.catalog (imported on first use: this module needs no Intake)
 # ----------------------------------------------------------------------------------------------------
-def _load_reader(spec: str) -> Any:
-    mod, _, fn = spec.partition(":")
-    if not fn:
-        raise ValueError(f"reader {spec!r}: expected 'package.module:function'")
-    try:
-        return getattr(importlib.import_module(mod), fn)
-    except (ImportError, AttributeError) as e:
-        raise ImportError(f"reader {spec!r} cannot be imported ({e}); expected 'package.module:function'") from e
+def __getattr__(name: str) -> Any:
+    if name == "EokitSource":
+        from eokit.catalog import EokitSource
 
-
-def _source_base() -> type:
-    from intake.source.base import DataSource
-
-    return DataSource
-
-
-class EokitSource(_source_base()):  # type: ignore[misc]
-    """Intake (v1 API) source: fetch a dataset with eokit.download.fetch, then open it with an eokit reader."""
-
-    name = "eokit"
-    version = "0.1.0"
-    container = "xarray"
-    partition_access = False
-
-    def __init__(self, dataset: str, reader: str, subpath: str = "", path: str | None = None,
-                 reader_kwargs: dict[str, Any] | None = None, container: str = "xarray",
-                 metadata: dict[str, Any] | None = None, unpack: bool = True, **kwargs: Any) -> None:
-        _spec(dataset)  # an unknown name is refused when the entry is made, not when it is read
-        self.dataset, self.reader, self.subpath, self.path = dataset, reader, subpath, path
-        self.unpack = unpack
-        self.reader_kwargs = {**(reader_kwargs or {}), **kwargs}  # extra entry args go to the reader
-        self.container = container
-        self._obj: Any = None
-        super().__init__(metadata=metadata)
-
-    def _open(self) -> Any:
-        if self._obj is None:
-            root = fetch(self.dataset, self.path or None, unpack=self.unpack)
-            target = root / self.subpath if self.subpath else root
-            self._obj = _load_reader(self.reader)(target, **self.reader_kwargs)
-        return self._obj
-
-    def _get_schema(self) -> Any:
-        from intake.source.base import Schema
-
-        return Schema(datashape=None, dtype=None, shape=None, npartitions=1, extra_metadata={})
-
-    def read(self) -> Any:
-        """Return the dataset as the reader gives it (xarray object or GeoDataFrame), fully loaded."""
-        obj = self._open()
-        return obj.load() if hasattr(obj, "load") and not hasattr(obj, "geometry") else obj
-
-    def to_dask(self) -> Any:
-        """Return a dask-backed xarray object (or a dask DataFrame for tables)."""
-        obj = self._open()
-        if hasattr(obj, "chunk"):
-            return obj if getattr(obj, "chunks", None) else obj.chunk()
-        import dask.dataframe as dd
-
-        return dd.from_pandas(obj, npartitions=1)
-
-    def _close(self) -> None:
-        self._obj = None
+        return EokitSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

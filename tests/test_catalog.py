@@ -153,3 +153,40 @@ def test_opener_without_module_function_form() -> None:
 def test_opener_that_cannot_be_imported(tmp_path: Path, opener: str) -> None:
     with refuses(ImportError, opener, "cannot be imported"):
         catalog.EokitSource(opener, str(tmp_path)).read()
+
+
+def test_one_driver_for_both_catalogs(tmp_path: Path) -> None:
+    from eokit import download
+
+    assert download.EokitSource is catalog.EokitSource  # the old import path is an alias of the one class
+    for name in ("sample", "extremeearth"):
+        text = catalog.catalog_path(name).read_text()
+        assert "eokit.download.EokitSource" not in text and "opener:" not in text, name
+    # the old key `opener:` still works in a catalog, as an alias of `reader:`
+    yaml = tmp_path / "old.yaml"
+    yaml.write_text(
+        "sources:\n"
+        "  slovenia:\n"
+        "    driver: eokit.download.EokitSource\n"
+        f"    args: {{opener: 'eokit.datasets.slovenia:open', path: '{SAMPLE_DIR / 'slovenia'}'}}\n"
+    )
+    old = catalog.open_catalog(yaml).slovenia
+    assert isinstance(old, catalog.EokitSource) and old.reader == old.opener == "eokit.datasets.slovenia:open"
+    assert old.read().drop_attrs().identical(catalog.open_catalog("sample").slovenia.read().drop_attrs())
+
+
+def test_read_is_in_memory_and_new_to_dask_is_lazy(cat) -> None:
+    src = cat.timesen2crop_sample
+    first, second = src.read(), src.read()
+    assert first is not second and first.identical(second)
+    assert not first.chunks  # numpy, not dask
+    lazy = src.to_dask()
+    assert lazy.chunks and set(lazy.data_vars) == set(first.data_vars)
+    first["extra"] = first.reflectance * 0  # a caller's change does not reach the source
+    assert "extra" not in src.read()
+
+
+@pytest.mark.bad_input
+def test_reader_and_opener_that_differ() -> None:
+    with refuses(ValueError, "eokit.cube:open", "eokit.sar:open", "opener"):
+        catalog.EokitSource(reader="eokit.cube:open", opener="eokit.sar:open")

@@ -163,7 +163,7 @@ def test_corrupt_hand_copy_given_as_path_is_refused(tmp_path, published):
     lambda name: download.fetch(name, progress=False),
     lambda name: download.fetch(name, unpack=False),
     lambda name: download.local_path(name),
-    lambda name: download.EokitSource(name, "eokit.datasets.timesen2crop:open"),
+    lambda name: download.EokitSource(dataset=name, reader="eokit.datasets.timesen2crop:open"),
 ], ids=["fetch", "fetch-packed", "local_path", "EokitSource"])
 @pytest.mark.parametrize("name, hint", [("nope", ""), ("timesen2cropp", "did you mean timesen2crop?"),
                                         ("TimeSen2Crop", "did you mean timesen2crop?")])
@@ -297,7 +297,7 @@ def test_intake_source_with_a_bad_reader(tmp_path, monkeypatch, reader, names):
     tree = gen.make_tree(tmp_path / "mine", tiles={"32TNT": 1}, n_classes=1, samples_per_class=1)
     monkeypatch.setenv("EOKIT_DATA", str(tmp_path / "cache"))
     with refuses((ValueError, ImportError), *names):
-        download.EokitSource("timesen2crop", reader, path=str(tree)).read()
+        download.EokitSource(dataset="timesen2crop", reader=reader, path=str(tree)).read()
 
 
 def test_registry_has_every_published_dataset():
