@@ -46,15 +46,18 @@ def _best(fn, repeat: int) -> float:
     return min(times)
 
 
-def run(quick: bool = False) -> list[dict]:
-    """Return benchmark rows: patches/s of the per-patch NumPy loop and of eokit's augmenter (eager, tf.data)."""
+def run(quick: bool = False, tiny: bool = False) -> list[dict]:
+    """Return benchmark rows: patches/s of the per-patch NumPy loop and of eokit's augmenter (eager, tf.data).
+
+    `tiny`: a few hundred patches, one repeat (a smoke test of the code path, not a measurement).
+    """
     import tensorflow as tf
 
     from eokit.augment import make_augmenter
 
-    n = 1024 if quick else 8192
-    batch = 256
-    repeat = 2 if quick else 3
+    n = 256 if tiny else 1024 if quick else 8192
+    batch = 128 if tiny else 256
+    repeat = 1 if tiny else 2 if quick else 3
     rng = np.random.default_rng(0)
     x = rng.normal(-15, 4, size=(n, 32, 32, 3)).astype("float32")
     x[..., 2] = np.linspace(20, 45, 32)[None, None, :]

@@ -162,14 +162,14 @@ def bare(model_path: Path, cube) -> tuple[float, float, int]:
     return t_predict, t_xla, int(flag.shape[0])
 
 
-def run(quick: bool = False) -> list[dict]:
-    """Return benchmark rows: end-to-end px/s vs bare predict, and peak memory for two cube sizes."""
+def run(quick: bool = False, tiny: bool = False) -> list[dict]:
+    """Return benchmark rows: end-to-end px/s vs bare predict, and peak memory for two cube sizes (`tiny`: one, 64 px)."""
     from eokit import cube as eocube
     from eokit import synthetic
 
-    sizes = (128, 256) if quick else (512, 1024)
-    tif_size = 128 if quick else 512
-    repeats = 1 if quick else 2
+    sizes = (64,) if tiny else (128, 256) if quick else (512, 1024)
+    tif_size = 64 if tiny else 128 if quick else 512
+    repeats = 1 if quick or tiny else 2
     mach = machine()
     rows = []
     with tempfile.TemporaryDirectory(prefix="eokit-bench-maps-") as tmp:

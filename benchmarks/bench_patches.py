@@ -116,10 +116,10 @@ def _geometric_loop(scene, gdf, size: int, stride: int):
     return np.array(out, dtype=np.float32), np.array(labs)
 
 
-def _speed(quick: bool) -> list[dict]:
+def _speed(quick: bool, tiny: bool = False) -> list[dict]:
     from eokit import patches
 
-    n = 1000 if quick else 3000
+    n = 300 if tiny else 1000 if quick else 3000
     scene = _scene(n, lazy=False)
     gdf = _polygons(n, count=30, max_side=n // 4)
     rows = []
@@ -191,12 +191,12 @@ def _peak_rss(fn) -> tuple[float, object]:
     return (peak[0] - start) / 2**20, result
 
 
-def _memory(quick: bool) -> list[dict]:
+def _memory(quick: bool, tiny: bool = False) -> list[dict]:
     import dask
 
     from eokit import patches
 
-    n = 3000 if quick else 10_000
+    n = 600 if tiny else 3000 if quick else 10_000
     scene = _scene(n, lazy=True)
     gdf = _polygons(n, count=40 if not quick else 12, max_side=240)
     scene_mib = 3 * n * n * 4 / 2**20
@@ -216,9 +216,9 @@ def _memory(quick: bool) -> list[dict]:
              "machine": MACHINE}]
 
 
-def run(quick: bool = False) -> list[dict]:
-    """Return benchmark rows: speed against a per-patch loop, peak memory on a big lazy scene."""
-    return _speed(quick) + _memory(quick)
+def run(quick: bool = False, tiny: bool = False) -> list[dict]:
+    """Return benchmark rows: speed against a per-patch loop, peak memory on a big lazy scene (`tiny`: 300/600 px)."""
+    return _speed(quick, tiny) + _memory(quick, tiny)
 
 
 if __name__ == "__main__":

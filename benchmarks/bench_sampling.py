@@ -85,15 +85,16 @@ def _timed(folder: Path, n_workers: int, samples: int, chunk: int, repeats: int)
     return best, ds
 
 
-def run(quick: bool = False) -> list[dict]:
-    """Return benchmark rows: sampling wall time and samples/s with 2 dask workers against 1."""
-    size, n_dates, samples, chunk = (256, 6, 500, 128) if quick else (2048, 24, 20000, 512)
+def run(quick: bool = False, tiny: bool = False) -> list[dict]:
+    """Return benchmark rows: sampling wall time and samples/s with 2 dask workers against 1 (`tiny`: 128 px x 3)."""
+    size, n_dates, samples, chunk = ((128, 3, 100, 64) if tiny else (256, 6, 500, 128) if quick
+                                     else (2048, 24, 20000, 512))
     tmp = Path(tempfile.mkdtemp(prefix="eokit-bench-sampling-"))
     try:
         folder = make_cube(tmp / "cube", size, n_dates)
         for p in folder.iterdir():  # warm the page cache so neither run pays the first disk read
             p.read_bytes()
-        repeats = 1 if quick else 2  # best of two: the machine may be shared
+        repeats = 1 if quick or tiny else 2  # best of two: the machine may be shared
         t1, ds1 = _timed(folder, 1, samples, chunk, repeats)
         t2, ds2 = _timed(folder, 2, samples, chunk, repeats)
         same = bool(ds1.identical(ds2))

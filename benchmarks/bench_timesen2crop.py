@@ -137,8 +137,8 @@ def _timed(fn: Any) -> tuple[float, float, Any]:
     return time.perf_counter() - t0, _cpu() - c0, out
 
 
-def run(quick: bool = False) -> list[dict]:
-    """Return benchmark rows (what, baseline, eokit, ratio, unit, machine)."""
+def run(quick: bool = False, tiny: bool = False) -> list[dict]:
+    """Return benchmark rows (what, baseline, eokit, ratio, unit, machine); `tiny`: 300 files (a smoke test)."""
     import zipfile
 
     import xarray as xr
@@ -146,8 +146,8 @@ def run(quick: bool = False) -> list[dict]:
 
     from eokit.datasets import timesen2crop as ts
 
-    n_files = 3000 if quick else 12000
-    chunk = 1000 if quick else 3000
+    n_files = 300 if tiny else 3000 if quick else 12000
+    chunk = 100 if tiny else 1000 if quick else 3000
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_ts2c_") as tmpd:
         tmp = Path(tmpd)
@@ -187,7 +187,7 @@ def run(quick: bool = False) -> list[dict]:
                      "baseline": mb.peak_mb, "eokit": me.peak_mb,
                      "ratio": mb.peak_mb / max(me.peak_mb, 1e-9), "unit": "MB above start", "machine": machine()})
         # read-back speed on a bigger store made by repeating the converted samples
-        reps = max(1, (50_000 if quick else 400_000) // ds.sizes["sample"])
+        reps = max(1, (5_000 if tiny else 50_000 if quick else 400_000) // ds.sizes["sample"])
         big = xr.concat([ds] * reps, dim="sample")
         big_store = ts._dataset_to_store(big, tmp / "big.zarr", 20000)
         nb = big.sizes["sample"]

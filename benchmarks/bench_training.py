@@ -137,11 +137,12 @@ def _torch_breizhcrops(x: np.ndarray, y: np.ndarray, gpu: bool) -> Callable[[], 
     return epoch
 
 
-def run(quick: bool = False, gpu: bool = False) -> list[dict]:
+def run(quick: bool = False, gpu: bool = False, tiny: bool = False) -> list[dict]:
     """Return benchmark rows {what, baseline, eokit, ratio, unit, machine} of LSTM training samples/s.
 
     The contenders alternate epoch by epoch (eokit, plain Keras, PyTorch, eokit, ...) so that load from
-    other processes hits them alike; each figure is its best epoch after warm-up.
+    other processes hits them alike; each figure is its best epoch after warm-up. `tiny`: 256 samples, one
+    timed epoch (a smoke test).
     """
     import tensorflow as tf
 
@@ -152,8 +153,8 @@ def run(quick: bool = False, gpu: bool = False) -> list[dict]:
         raise RuntimeError("gpu mode: TensorFlow sees no GPU")
     if not gpu:
         tf.config.set_visible_devices([], "GPU")
-    n = 1024 if quick else 4096
-    rounds = 2 if quick else 4
+    n = 256 if tiny else 1024 if quick else 4096
+    rounds = 1 if tiny else 2 if quick else 4
     ds = _random_set(n)
     clear = ds["flag"].values == 0
     refl = ds["reflectance"].values.astype(float)

@@ -4,8 +4,8 @@ Geometric: random horizontal/vertical flips, 90-degree rotations and small integ
 reflect padding, so no artificial zero borders). Radiometric: multiplicative speckle-like noise drawn from a
 Gamma distribution with mean 1 and `speckle_looks` looks (the statistics of multilooked SAR intensity),
 applied on the LINEAR intensity scale of the dB channels - i.e. adding 10*log10(n) in dB - and never to the
-incidence-angle channel. Imbalance: `oversample` repeats minority-class patches until every class is as
-frequent as the largest one.
+incidence-angle channel. Imbalance: `eokit.sampling.oversample` repeats minority-class patches until every
+class is as frequent as the largest one (`oversample`/`class_counts` here are deprecated aliases).
 
 `make_augmenter(...)` returns a seeded callable made of TensorFlow ops: it takes a batch (B, P, P, C) (or one
 patch (P, P, C)) and returns an augmented batch of the same shape, usable eagerly or inside `tf.data.map`;
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from eokit._io import check_target
 
 #: Channels holding backscatter in dB (speckle applies); anything else (e.g. IA) is left untouched.
 DB_CHANNELS: tuple[str, ...] = ("HH", "HV", "VV", "VH")
@@ -315,35 +317,18 @@ def augmentation_layers(**kwargs: Any) -> Any:
 
 
 def oversample(labels: Any, seed: int = 0, target: int | None = None) -> np.ndarray:
-    """Return shuffled int64 indices into `labels` in which every class occurs `target` times (default: max).
+    """Return `eokit.sampling.oversample(labels, seed, target)`; deprecated here, moved to `eokit.sampling`."""
+    from eokit import sampling
 
-    Every original index is kept once (when target >= its class count); minority classes are topped up by
-    drawing their indices again with replacement.
-    """
-    y = np.asarray(labels)
-    if y.ndim != 1 or y.size == 0:
-        raise ValueError(f"oversample: labels must be a non-empty 1-D array, got shape {y.shape}")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        bad = int(np.flatnonzero(~np.isfinite(y))[0])
-        raise ValueError(f"oversample: labels must be class ids, got {y[bad]} at position {bad} (an empty class "
-                         "cannot be oversampled); drop unlabelled samples first")
-    if target is not None and (isinstance(target, bool) or not float(target).is_integer()):
-        raise ValueError(f"oversample: target must be an integer number of samples per class, got {target!r}")
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(y, return_counts=True)
-    n = int(counts.max()) if target is None else int(target)
-    if n < 1:
-        raise ValueError(f"oversample: target must be >= 1, got {target}")
-    parts = []
-    for c, count in zip(classes, counts):
-        idx = np.flatnonzero(y == c)
-        if count >= n:
-            parts.append(rng.choice(idx, size=n, replace=False) if count > n else idx)
-        else:
-            parts.append(np.concatenate([idx, rng.choice(idx, size=n - count, replace=True)]))
-    out = np.concatenate(parts).astype("int64")
-    rng.shuffle(out)
-    return out
+    _moved("oversample")
+    return sampling.oversample(labels, seed=seed, target=target)
+
+
+def _moved(name: str) -> None:
+    import warnings
+
+    warnings.warn(f"eokit.augment.{name} moved to eokit.sampling.{name}; import it from there "
+                  "(the old name goes in the next release)", DeprecationWarning, stacklevel=3)
 
 
 def augmented_examples(ds: Any, n: int = 4, seed: int = 0, augmenter: Augmenter | None = None) -> Any:
@@ -380,93 +365,62 @@ def augmented_examples(ds: Any, n: int = 4, seed: int = 0, augmenter: Augmenter 
     )
 
 
-def plot_examples(examples: Any, path: str | Path, channel: str = "HH", overwrite: bool = False) -> Path:
-    """Return the path of a PNG grid (classes x examples) of one channel of `augmented_examples` output."""
-    import matplotlib
+def plot_examples(examples: Any, path: str | Path | None = None, channel: str = "HH", overwrite: bool = False) -> Any:
+    """Return a holoviews Layout (classes x examples) of one channel of `augmented_examples` output.
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    `path` is deprecated (save with `eokit.plots.save`): it writes a PNG there (FileExistsError unless
+    `overwrite`) and returns that path, as before.
+    """
+    from eokit import plots
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if path is not None:
+        check_target(path, overwrite)
     chans = [str(c) for c in examples["channel"].values]
     if channel not in chans:
         raise ValueError(f"plot_examples: channel {channel!r} not in {chans}")
     img = examples["image"].sel(channel=channel).values
-    n_cls, n_ex = img.shape[:2]
-    vmin, vmax = np.percentile(img, [2, 98])
-    fig, axes = plt.subplots(n_cls, n_ex, figsize=(1.6 * n_ex + 1.5, 1.6 * n_cls), squeeze=False)
-    for r in range(n_cls):
-        for c in range(n_ex):
-            ax = axes[r, c]
-            ax.imshow(img[r, c], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title("original" if c == 0 else f"augmented {c}", fontsize=8)
-            if c == 0:
-                ax.set_ylabel(str(examples["label_name"].values[r]), fontsize=7, rotation=0, ha="right",
-                              va="center")
-    fig.suptitle(f"Augmented {channel} patches per class (flip, rot90, shift, speckle)", fontsize=9)
-    return _save_figure(fig, path)
-
-
-def _save_figure(fig: Any, path: Path) -> Path:
-    """Write a matplotlib figure to a temporary sibling, rename it to `path`, close it; return `path`."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    lo, hi = np.percentile(img, [2, 98])
+    n_ex = img.shape[1]
+    grid = plots.image_grid([list(row) for row in img], [str(n) for n in examples["label_name"].values],
+                            ["original"] + [f"augmented {c}" for c in range(1, n_ex)], clim=(float(lo), float(hi)),
+                            title=f"Augmented {channel} patches per class (flip, rot90, shift, speckle)")
+    if path is None:
+        return grid
+    return plots.legacy_save(grid, path, "eokit.augment.plot_examples", overwrite)
 
 
 def class_counts(labels: Any, indices: Any = None) -> Any:
-    """Return a pandas DataFrame of patches per class before and after oversampling (`indices` into labels)."""
-    import pandas as pd
+    """Return `eokit.sampling.class_counts(labels, indices)`; deprecated here, moved to `eokit.sampling`."""
+    from eokit import sampling
 
-    from eokit.schema import ICE_CLASSES
-
-    y = np.asarray(labels)
-    if y.ndim != 1:
-        raise ValueError(f"class_counts: labels must be 1-D, got shape {y.shape}")
-    classes = np.unique(y)
-    before = [int((y == c).sum()) for c in classes]
-    table = {"before": before}
-    if indices is not None:
-        idx = np.asarray(indices)
-        if idx.size and idx.dtype.kind not in "iu":
-            raise ValueError(f"class_counts: indices must be integer positions in [0, {y.size}), got dtype {idx.dtype}")
-        if idx.size and (idx.min() < 0 or idx.max() >= y.size):
-            raise ValueError(f"class_counts: indices must lie in [0, {y.size}), got {idx.min()}..{idx.max()}")
-        table["after oversampling"] = [int((y[idx] == c).sum()) for c in classes]
-    names = [ICE_CLASSES[int(c)] if 0 <= int(c) < len(ICE_CLASSES) else str(c) for c in classes]
-    df = pd.DataFrame(table, index=pd.Index(names, name="class"))
-    df.insert(0, "label", classes.astype("int64"))
-    return df
+    _moved("class_counts")
+    return sampling.class_counts(labels, indices)
 
 
-def plot_class_counts(counts: Any, path: str | Path, overwrite: bool = False) -> Path:
-    """Return the path of a PNG bar chart of `class_counts` output (patches per class, before/after)."""
-    import matplotlib
+def plot_class_counts(counts: Any, path: str | Path | None = None, overwrite: bool = False) -> Any:
+    """Return a holoviews bar chart of `class_counts` output (patches per class, before/after oversampling).
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    `path` is deprecated (save with `eokit.plots.save`): it writes a PNG there (FileExistsError unless
+    `overwrite`) and returns that path, as before.
+    """
+    import holoviews as hv
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    from eokit import plots
+
+    if path is not None:
+        check_target(path, overwrite)
     cols = [c for c in counts.columns if c != "label"]
     if not cols:
         raise ValueError("plot_class_counts: expected count columns such as 'before', got none")
-    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(counts) * len(cols) + 1.2))
-    counts[cols].iloc[::-1].plot.barh(ax=ax, width=0.8)
-    ax.set_xlabel("patches")
-    ax.set_ylabel("")
-    ax.set_title("Patches per class")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    return _save_figure(fig, path)
+    long = counts[cols].iloc[::-1].rename_axis("class").reset_index().melt(
+        id_vars="class", var_name="count", value_name="patches")  # reversed: the first class on top
+    long["class"] = long["class"].astype(str)
+    n = len(counts) * len(cols)
+    bars = plots.backend_opts(
+        hv.Bars(long, kdims=["class", "count"], vdims="patches"),
+        {"invert_axes": True, "title": "Patches per class", "xlabel": "", "ylabel": "patches"},
+        bokeh={"width": 750, "height": 22 * n + 90, "legend_position": "right", "tools": ["hover"]},
+        matplotlib={"fig_inches": 8.5, "aspect": 8.5 / (0.45 * n + 1.2)})
+    if path is None:
+        return bars
+    return plots.legacy_save(bars, path, "eokit.augment.plot_class_counts", overwrite)

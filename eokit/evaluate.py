@@ -18,9 +18,11 @@ import pandas as pd
 import xarray as xr
 
 from eokit._io import write_json_atomic
+from eokit.card import dataset_class_names, prepare_inputs, select_bands, write_card
+from eokit.datasets.lucas import map_lc1
 
 __all__ = ["scores", "write_scores", "plot_confusion", "plot_history", "evaluate", "random_forest", "lucas",
-           "compare"]
+           "compare", "map_agreement", "add_metrics"]
 
 
 def _check_class_names(class_names: Any) -> list[str]:
@@ -105,17 +107,15 @@ def scores(y_true: Any, y_pred: Any, class_names: Sequence[str]) -> dict:
 
 def write_scores(result: dict, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Return the path of the scores written as JSON (temp file, then rename)."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    return write_json_atomic(result, path)
+    return write_json_atomic(result, path, overwrite=overwrite)
 
 
 
 def plot_confusion(result: dict, normalised: bool = True, title: str | None = None) -> Any:
     """Return an hvplot heatmap of the confusion matrix (true class rows, predicted columns)."""
-    _import_hvplot()
+    from eokit import plots
 
+    plots.use_hvplot("pandas")
     names = result["classes"]
     cm = np.asarray(result["confusion_matrix_normalised" if normalised else "confusion_matrix"], float)
     df = pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
@@ -137,19 +137,11 @@ def _matplotlib_size(plot: Any, inches: tuple[float, float], **opts: Any) -> Any
     return plot
 
 
-def _import_hvplot() -> None:
-    import holoviews as hv
-
-    before = hv.Store.current_backend
-    import hvplot.pandas  # noqa: F401  (registers .hvplot; switches holoviews to bokeh on first import)
-
-    if before in hv.Store.renderers and hv.Store.current_backend != before:
-        hv.Store.set_current_backend(before)
-
-
 def plot_history(history: dict, title: str = "training curves") -> Any:
     """Return hvplot line plots of loss and accuracy per epoch (training and validation)."""
-    _import_hvplot()
+    from eokit import plots
+
+    plots.use_hvplot("pandas")
     df = pd.DataFrame({k: v for k, v in history.items() if len(v)})
     df.index = pd.RangeIndex(1, len(df) + 1, name="epoch")
     loss = df[[c for c in df if "loss" in c]].hvplot.line(title=f"{title}: loss", ylabel="loss", width=420)
@@ -181,11 +173,7 @@ def evaluate(model: Any, card: dict, data: Any, batch_size: int = 1024) -> dict:
 
 def _rf_features(ds: xr.Dataset, bands: list[str], n_timesteps: int) -> np.ndarray:
     refl = np.asarray(ds["reflectance"].values, dtype=np.float32)
-    data_bands = [str(b) for b in ds["band"].values]
-    missing = [b for b in bands if b not in data_bands]
-    if missing:
-        raise ValueError(f"random forest trained on bands {bands}; the data lacks {missing}")
-    refl = refl[..., [data_bands.index(b) for b in bands]]
+    refl = refl[..., select_bands([str(b) for b in ds["band"].values], {"name": "random_forest", "bands": bands})]
     if refl.shape[1] > n_timesteps:
         raise ValueError(f"data has {refl.shape[1]} time steps, the forest was trained on {n_timesteps}")
     flag = np.asarray(ds["flag"].values)
@@ -212,7 +200,7 @@ def random_forest(train: Any, test: Any, seed: int = 0, n_estimators: int = 300,
     t = max(tr.sizes["time"], te.sizes["time"])
     ids = sorted(int(c) for c in np.unique(tr["label"].values))
     card = {"name": "random_forest", "class_ids": ids,
-            "classes": _train._class_names(tr, "timeseries", ids)}
+            "classes": dataset_class_names(tr, "timeseries", ids)}
     y_tr = _true_index(tr, card)
     y_te = _true_index(te, card)
     rf = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs, class_weight=class_weight)
@@ -232,6 +220,58 @@ def compare(results: dict[Any, dict]) -> pd.DataFrame:
     keys = [c for c in df.columns if c.startswith("key")]
     names = ["model", "protocol"] + [f"key{i}" for i in range(2, len(keys))]
     return df.rename(columns=dict(zip(keys, names))).set_index(names[: len(keys)])
+
+
+#: The headline scores `add_metrics` copies into a model card by default.
+CARD_SCORES = ("n", "overall_accuracy", "kappa", "macro_f1", "weighted_f1")
+
+
+def add_metrics(card: dict, name: str, result: dict, keys: Sequence[str] = CARD_SCORES,
+                path: str | os.PathLike | None = None) -> dict:
+    """Return `card` with `card["metrics"][name]` set to the `keys` of a `scores` result; written to `path` if given.
+
+    The card is changed in place (and returned); with `path` it is written with `eokit.card.write_card`
+    (atomically, replacing the file), e.g. over the card that `train.fit` wrote beside the model.
+    """
+    if isinstance(keys, str):
+        keys = [keys]
+    missing = [k for k in keys if k not in result]
+    if missing:
+        raise ValueError(f"add_metrics: the {name!r} result has no {missing} (has {sorted(result)}); expected the "
+                         "dict of evaluate.scores")
+    card.setdefault("metrics", {})[name] = {k: result[k] for k in keys}
+    if path is not None:
+        write_card(card, path, overwrite=True)
+    return card
+
+
+def map_agreement(class_map: Any, reference: Any, card: dict, nodata: int | None = None) -> dict:
+    """Return `scores` of a class map against a reference raster of class ids on the same grid (e.g. a register).
+
+    `class_map` is the output of `eokit.maps.predict` (its `class` variable: indices into `card["classes"]`,
+    `nodata` = `eokit.maps.NODATA_CLASS` where nothing was mapped), a DataArray or an array; `reference` holds
+    the reference's class ids (`card["class_ids"]`) per pixel. Pixels with no mapped class, or whose reference
+    id is not a class of the model (0 outside every polygon, classes the model was not trained on), are left
+    out; `n` of the result counts the pixels compared. The reference is itself imperfect: agreement, not accuracy.
+    """
+    if nodata is None:
+        from eokit import maps
+
+        nodata = maps.NODATA_CLASS
+    pred = np.asarray(class_map["class"].values if isinstance(class_map, xr.Dataset) else class_map)
+    ref = np.asarray(reference.values if isinstance(reference, xr.DataArray) else reference)
+    if pred.shape != ref.shape:
+        raise ValueError(f"map_agreement: the class map has shape {pred.shape} but the reference {ref.shape}; "
+                         "expected the reference rasterised on the map's grid")
+    ids = [int(i) for i in card["class_ids"]]
+    truth = np.full(ref.shape, -1, np.int64)
+    for k, cid in enumerate(ids):
+        truth[ref == cid] = k
+    keep = (truth >= 0) & (pred != nodata)
+    if not keep.any():
+        raise ValueError(f"map_agreement: no pixel has both a mapped class and a reference id among the model's "
+                         f"class_ids {ids}; reference ids present: {np.unique(ref)[:10].tolist()}")
+    return scores(truth[keep], pred[keep], card["classes"])
 
 
 def _sample_cube(cube: xr.Dataset, points: Any) -> tuple[xr.Dataset, np.ndarray]:
@@ -266,12 +306,6 @@ def lucas(model: Any, card: dict, cube: xr.Dataset, points: Any, batch_size: int
     has no class, or whose class the model does not know, or that fall outside the cube are counted in
     the result (`n_points`, `n_unmapped`, `n_unknown_class`, `n_outside`) and left out of the scores.
     """
-    try:
-        from eokit.datasets.lucas import map_lc1
-    except ImportError as e:
-        raise ImportError("LUCAS evaluation needs eokit.datasets.lucas.map_lc1 (the LC1 -> class mapping)") from e
-    from eokit import train
-
     if card.get("kind") != "timeseries":
         raise ValueError(f"LUCAS evaluation needs a time-series model, {card.get('name')!r} is {card.get('kind')}")
     if not any(c.lower() == "lc1" for c in points.columns):
@@ -288,13 +322,9 @@ def lucas(model: Any, card: dict, cube: xr.Dataset, points: Any, batch_size: int
     if len(mapped) == 0:
         raise ValueError(f"none of the {n_points} LUCAS points maps to a class of model {card['name']!r}")
     samples, keep = _sample_cube(cube, mapped)
-    cube_bands = [str(b) for b in samples["band"].values]
-    missing = [b for b in card["bands"] if b not in cube_bands]
-    if missing:
-        raise ValueError(f"model {card['name']!r} takes bands {card['bands']}, the cube lacks {missing}")
-    bidx = [cube_bands.index(b) for b in card["bands"]]
-    inputs = train.prepare_inputs(np.asarray(samples["reflectance"].values)[..., bidx], samples["flag"].values,
-                                  samples["date"].values, card)
+    bidx = select_bands([str(b) for b in samples["band"].values], card, "the cube")
+    inputs = prepare_inputs(np.asarray(samples["reflectance"].values)[..., bidx], samples["flag"].values,
+                            samples["date"].values, card)
     probs = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0))
     lut = {c: i for i, c in enumerate(ids)}
     y_true = np.array([lut[int(v)] for v in mapped["ts2c_label"].to_numpy()[keep]])

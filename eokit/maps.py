@@ -5,7 +5,7 @@
 or a centred patch per pixel. Both build one lazy dask array whose blocks each hold every time step and band
 of one spatial chunk, so memory is bounded by the chunk size whatever the tile size. The Keras model is loaded
 once per worker process (cached by path) and never shipped inside tasks; preprocessing is the training
-pipeline's own (`eokit.train.prepare_inputs` / `prepare_patches`), so maps see exactly what training saw.
+pipeline's own (`eokit.card.prepare_inputs` / `prepare_patches`), so maps see exactly what training saw.
 
 `write_cog` streams the blocks into tiled GeoTIFFs and converts them with GDAL's COG driver (overviews,
 deflate, a colour table from the class names); `boundaries` and `boundaries_to_vector` derive crop-field
@@ -14,12 +14,12 @@ boundaries (class edges and, when given, parcel outlines) as a raster and as Geo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from functools import lru_cache, partial
@@ -33,6 +33,10 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
+from eokit import _dask as _scheduling
+from eokit._io import atomic_output, check_target, write_gpkg
+from eokit.card import check_card, load_model, prepare_inputs, prepare_patches, select_bands
+from eokit.card import class_names as _class_names
 from eokit.schema import FLAG_CLEAR, FLAG_NODATA
 
 #: Class value of pixels without a prediction (no clear observation, outside the scene, masked).
@@ -53,15 +57,11 @@ _SAVED: dict[int, tuple[Any, str]] = {}
 # ------------------------------------------------------------------------------------------------
 def _is_distributed(scheduler: Any) -> bool:
     """Return True when `scheduler` names a dask.distributed scheduler (address or Client)."""
-    if isinstance(scheduler, str):
-        return "://" in scheduler or (":" in scheduler and scheduler not in _LOCAL_SCHEDULERS)
-    return scheduler is not None and type(scheduler).__name__ == "Client"
+    return _scheduling.is_client(scheduler) or _scheduling.is_address(scheduler)
 
 
 def _register_model(model_or_path: Any, card: dict | None, scheduler: Any, kind: str) -> tuple[str, dict]:
     """Return (model key, card checked against the model and `kind`): a path key or an in-process object key."""
-    from eokit.train import check_card
-
     key, card = _register_unchecked(model_or_path, card, scheduler)
     where = f"model card of {model_or_path}" if isinstance(model_or_path, (str, os.PathLike)) else "card="
     with _MODELS_LOCK:
@@ -72,8 +72,6 @@ def _register_model(model_or_path: Any, card: dict | None, scheduler: Any, kind:
 def _register_unchecked(model_or_path: Any, card: dict | None, scheduler: Any) -> tuple[str, dict]:
     """Return (model key, card): a path key workers load themselves, or an in-process object key."""
     if isinstance(model_or_path, (str, os.PathLike)):
-        from eokit.train import load_model
-
         path = Path(model_or_path).expanduser()
         if not path.exists():
             raise FileNotFoundError(f"model file {path} does not exist")
@@ -121,8 +119,6 @@ def _get_model(key: str) -> Any:
         if key not in _MODELS:
             if not key.startswith("path:"):
                 raise RuntimeError(f"model {key} is not registered in this process (pass a saved model path)")
-            from eokit.train import load_model
-
             _MODELS[key] = load_model(key[5:].rsplit("|", 1)[0])[0]
         _RUN_LOCKS.setdefault(key, threading.Lock())
         return _MODELS[key]
@@ -195,14 +191,6 @@ def _run_model(key: str, inputs: Any, batch_size: int, jit: bool | None = None) 
     return np.asarray(probs, dtype=np.float32)[:n]
 
 
-def _class_names(card: dict) -> list[str]:
-    """Return the class names of a model card."""
-    names = card.get("classes")
-    if not names:
-        raise ValueError(f"model card of {card.get('name', '?')!r} has no 'classes' list")
-    return [str(c) for c in names]
-
-
 # ------------------------------------------------------------------------------------------------
 # time-series maps
 # ------------------------------------------------------------------------------------------------
@@ -217,15 +205,7 @@ def _check_cube(cube: xr.Dataset, card: dict) -> tuple[xr.DataArray, xr.DataArra
     if set(refl.dims) != {"time", "band", "y", "x"}:
         raise ValueError(f"cube 'reflectance' has dims {refl.dims}, expected ('time', 'band', 'y', 'x')")
     cube_bands = [str(b) for b in cube["band"].values]
-    want = [str(b) for b in card.get("bands") or []]
-    if not want:
-        raise ValueError(f"model card of {name!r} lists no 'bands'")
-    missing = [b for b in want if b not in cube_bands]
-    if missing:
-        raise ValueError(
-            f"cube bands {cube_bands} do not match the bands of model {name!r} {want}: "
-            f"missing {missing}"
-        )
+    want = [cube_bands[i] for i in select_bands(cube_bands, card, "the cube")]
     n_t = cube.sizes["time"]
     cube_dates = pd.DatetimeIndex(cube["time"].values)
     fixed = card.get("dates")
@@ -257,8 +237,6 @@ def _fmt_dates(d: pd.DatetimeIndex) -> str:
 def _predict_ts_block(refl: np.ndarray, flag: np.ndarray, *, key: str, card: dict, dates: np.ndarray,
                       batch_size: int, jit: bool | None = None) -> np.ndarray:
     """Return (2, h, w) float32: class (255 nodata) and confidence of one cube chunk."""
-    from eokit.train import prepare_inputs
-
     n_t, n_b, h, w = refl.shape
     pix = np.moveaxis(refl.reshape(n_t, n_b, h * w), 2, 0)  # (pixel, time, band)
     flg = np.ascontiguousarray(flag.reshape(n_t, h * w).T)  # (pixel, time)
@@ -304,12 +282,9 @@ def _check_map_args(data: Any, what: str, chunks: Mapping[str, int] | None, batc
     return sizes[0], sizes[1]
 
 
-def _check_scheduler(scheduler: Any) -> None:
-    """Refuse a scheduler that is neither local (None or a name) nor dask.distributed (address or Client)."""
-    if scheduler is None or _is_distributed(scheduler) or scheduler in _LOCAL_SCHEDULERS:
-        return
-    raise ValueError(f"scheduler must be None, one of {_LOCAL_SCHEDULERS}, a dask.distributed address or Client; "
-                     f"got {scheduler!r}")
+def _check_scheduler(scheduler: Any) -> Any:
+    """Return `scheduler` normalised (eokit._dask vocabulary), refusing dask's multiprocessing scheduler."""
+    return _scheduling.check_scheduler(scheduler, refuse=_NO_PROCESSES, none_means="local threads")
 
 
 def predict(
@@ -327,8 +302,9 @@ def predict(
 
     `model_or_path` is a saved `model.keras` (card read beside it) or a keras.Model with `card`. The cube's
     bands are selected and ordered as the card's, time steps padded to its `n_timesteps`, flags handled as
-    the card says (all via `eokit.train.prepare_inputs`). Pixels without any clear observation get 255.
-    `scheduler`: None/"threads" (local threads), "sync", a dask.distributed address or Client.
+    the card says (all via `eokit.card.prepare_inputs`). Pixels without any clear observation get 255.
+    `scheduler`: None/"threads" (local threads), "sync", a dask.distributed address or Client (not "processes":
+    for worker processes use a distributed Client, e.g. on a LocalCluster).
     `compute=False` returns the lazy map (write it with `write_cog`, memory bounded by the chunk size).
     `jit_compile`: run the model XLA-compiled (None: on CPU only; falls back to Keras if XLA fails).
     """
@@ -367,8 +343,6 @@ def _predict_patch_block(block: np.ndarray, *, key: str, card: dict, patch: int,
                          halo: int, off: int, n_classes: int, batch_size: int,
                          jit: bool | None = None) -> np.ndarray:
     """Return (1 + n_classes, h, w) float32: class and per-class probabilities of one halo'd scene chunk."""
-    from eokit.train import prepare_patches
-
     hp, wp, _ = block.shape
     h, w = hp - 2 * halo, wp - 2 * halo
     out = np.zeros((1 + n_classes, h, w), dtype=np.float32)
@@ -416,7 +390,7 @@ def predict_patches(
 
     mode="sliding": a patch every `stride` pixels (default: the patch size), its class painted on the
     stride x stride block at the window's centre; mode="centred": one patch centred on every pixel.
-    Channels come from the card's `bands` (default HH, HV, IA), normalised by `eokit.train.prepare_patches`.
+    Channels come from the card's `bands` (default HH, HV, IA), normalised by `eokit.card.prepare_patches`.
     Pixels that are non-finite in any channel, `valid == 0` or `land == 1` get 255. Chunks overlap by a halo
     (`dask.array.map_overlap`, reflected at the scene edge) so the map has no seams. `jit_compile` as in
     `predict`.
@@ -435,10 +409,7 @@ def predict_patches(
         raise ValueError(f"stride must be an integer >= 1 (pixels between patches), got {stride!r}")
     stride = int(stride)
     channels = [str(c) for c in (card.get("bands") or SAR_CHANNELS)]
-    missing = [c for c in channels if c not in scene.variables]
-    if missing:
-        raise ValueError(f"scene {scene.attrs.get('scene', '')!r} variables {sorted(scene.data_vars)} do not "
-                         f"match the channels of model {name!r} {channels}: missing {missing}")
+    select_bands(sorted(map(str, scene.data_vars)), {**card, "bands": channels}, f"scene {scene.attrs.get('scene', '')!r}")
     n_classes = len(_class_names(card))
     if mode == "sliding":  # chunk edges on the stride grid, so every chunk paints whole blocks
         cy, cx = max(stride, cy // stride * stride), max(stride, cx // stride * stride)
@@ -541,7 +512,11 @@ def _crs(ds: Any) -> Any:
         return None
 
 
-_LOCAL_SCHEDULERS = ("threads", "threading", "sync", "synchronous", "single-threaded")
+_NO_PROCESSES = {"processes": (
+    "maps cannot run on dask's multiprocessing scheduler: it starts a new pool of processes for every chunk, so "
+    "each chunk would import TensorFlow and load the model again, and a model object cannot reach them; for "
+    "several processes pass a dask.distributed.Client (e.g. Client(LocalCluster(n_workers=4))) or its scheduler "
+    "address, whose workers load the model once each")}
 
 
 def _spatial_stack(ds: xr.Dataset | xr.DataArray) -> tuple[da.Array, list[tuple[str, int, np.dtype]]]:
@@ -562,15 +537,6 @@ def _spatial_stack(ds: xr.Dataset | xr.DataArray) -> tuple[da.Array, list[tuple[
     return da.concatenate(parts, axis=0).rechunk({0: -1}), layout
 
 
-def _client(scheduler: Any) -> tuple[Any, bool]:
-    """Return (distributed Client, created here) for an address or Client."""
-    if isinstance(scheduler, str):
-        from distributed import Client
-
-        return Client(scheduler), True
-    return scheduler, False
-
-
 def _iter_blocks(arr: da.Array, scheduler: Any = None, progress: bool = True,
                  desc: str = "map") -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
     """Yield ((y slice, x slice), block) of a (band, y, x) dask array, computing a few chunks at a time."""
@@ -583,11 +549,11 @@ def _iter_blocks(arr: da.Array, scheduler: Any = None, progress: bool = True,
              for i in range(len(ys) - 1) for j in range(len(xs) - 1)]
     bar = tqdm(total=len(tasks), desc=desc, unit="chunk", disable=not progress)
     try:
+        scheduler = _check_scheduler(scheduler)
         if _is_distributed(scheduler):
             yield from _iter_distributed(tasks, scheduler, bar)
             return
-        _check_scheduler(scheduler)
-        n = 1 if scheduler in ("sync", "synchronous", "single-threaded") else max(1, os.cpu_count() or 1)
+        n = 1 if scheduler == "sync" else max(1, os.cpu_count() or 1)
         todo = iter(tasks)
         with ThreadPoolExecutor(max_workers=n) as pool:
             running = {}
@@ -612,12 +578,11 @@ def _iter_distributed(tasks: list, scheduler: Any, bar: Any) -> Iterator:
     """Yield computed blocks from a dask.distributed cluster, keeping at most 2 per worker thread in flight."""
     from distributed import as_completed
 
-    client, created = _client(scheduler)
-    try:
+    with _scheduling.compute_target(scheduler) as client:
         n = max(2, 2 * sum(client.nthreads().values()))
         todo = iter(tasks)
         windows = {}
-        ac = as_completed()
+        ac = as_completed(loop=client.loop)  # the client is not the default one
         for window, d in todo:
             fut = client.compute(d)
             windows[fut.key] = window
@@ -633,9 +598,6 @@ def _iter_distributed(tasks: list, scheduler: Any, bar: Any) -> Iterator:
                 f2 = client.compute(nxt[1])
                 windows[f2.key] = nxt[0]
                 ac.add(f2)
-    finally:
-        if created:
-            client.close()
 
 
 def _maybe_compute(ds: xr.Dataset, compute: bool, scheduler: Any, progress: bool) -> xr.Dataset:
@@ -710,8 +672,7 @@ def write_cog(
     path = Path(path)
     targets = _cog_targets(map_ds, path)
     for p in targets.values():
-        if p.exists() and not overwrite:
-            raise FileExistsError(f"{p} exists; pass overwrite=True to replace it")
+        check_target(p, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     crs = _crs(map_ds)
     try:
@@ -721,50 +682,45 @@ def write_cog(
     gcps = _gcps(map_ds)
     arr, layout = _spatial_stack(map_ds)
     variables = {str(map_ds.name or "map"): map_ds} if isinstance(map_ds, xr.DataArray) else map_ds
-    tag = uuid.uuid4().hex[:8]
-    tmp = {name: targets[name].with_name(f".{targets[name].name}.{tag}.part.tif") for name, _, _ in layout}
     dsts = {}
-    try:
-        for name, nb, dt in layout:
-            var = variables[name]
-            nodata = _nodata_for(var, dt)
-            profile = dict(driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=nb, dtype=dt,
-                           tiled=True, blockxsize=min(blocksize, 512), blockysize=min(blocksize, 512),
-                           BIGTIFF="IF_SAFER", nodata=nodata)
-            if crs is not None and gcps is None:
-                profile["crs"] = crs
-            if transform is not None and gcps is None:
-                profile["transform"] = transform
-            dsts[name] = rasterio.open(tmp[name], "w", **profile)
-            if gcps is not None:
-                dsts[name].gcps = (gcps, crs)
-            _describe(dsts[name], var, nb)  # colour table before any pixel is written (TIFF requirement)
-        for (sy, sx), block in _iter_blocks(arr, scheduler, progress, desc="write COG"):
-            window = Window(sx.start, sy.start, sx.stop - sx.start, sy.stop - sy.start)
-            b0 = 0
+    with contextlib.ExitStack() as outputs:  # each COG renamed into place when all are complete
+        cog = {name: outputs.enter_context(atomic_output(targets[name], overwrite)) for name, _, _ in layout}
+        tmp = {name: cog[name].with_suffix(".part.tif") for name in cog}  # tiled GeoTIFF the COG is copied from
+        try:
             for name, nb, dt in layout:
-                dsts[name].write(block[b0:b0 + nb].astype(dt), window=window)
-                b0 += nb
-        for name, nb, dt in layout:
-            dsts[name].close()
-        written = []
-        for name, nb, dt in layout:
-            cog_tmp = tmp[name].with_suffix(".cog.tif")
-            resampling = "NEAREST" if np.dtype(dt).kind in "iu" else "AVERAGE"
-            rasterio.shutil.copy(tmp[name], cog_tmp, driver="COG", COMPRESS="DEFLATE", OVERVIEWS="AUTO",
-                                 RESAMPLING=resampling, BLOCKSIZE=str(blocksize), BIGTIFF="IF_SAFER",
-                                 NUM_THREADS="ALL_CPUS")
-            os.replace(cog_tmp, targets[name])
-            written.append(targets[name])
-        return written
-    finally:
-        for d in dsts.values():
-            if not d.closed:
-                d.close()
-        for p in tmp.values():
-            for q in (p, p.with_suffix(".cog.tif")):
-                if q.exists():
-                    q.unlink()
+                var = variables[name]
+                nodata = _nodata_for(var, dt)
+                profile = dict(driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=nb, dtype=dt,
+                               tiled=True, blockxsize=min(blocksize, 512), blockysize=min(blocksize, 512),
+                               BIGTIFF="IF_SAFER", nodata=nodata)
+                if crs is not None and gcps is None:
+                    profile["crs"] = crs
+                if transform is not None and gcps is None:
+                    profile["transform"] = transform
+                dsts[name] = rasterio.open(tmp[name], "w", **profile)
+                if gcps is not None:
+                    dsts[name].gcps = (gcps, crs)
+                _describe(dsts[name], var, nb)  # colour table before any pixel is written (TIFF requirement)
+            for (sy, sx), block in _iter_blocks(arr, scheduler, progress, desc="write COG"):
+                window = Window(sx.start, sy.start, sx.stop - sx.start, sy.stop - sy.start)
+                b0 = 0
+                for name, nb, dt in layout:
+                    dsts[name].write(block[b0:b0 + nb].astype(dt), window=window)
+                    b0 += nb
+            for name, nb, dt in layout:
+                dsts[name].close()
+            for name, nb, dt in layout:
+                resampling = "NEAREST" if np.dtype(dt).kind in "iu" else "AVERAGE"
+                rasterio.shutil.copy(tmp[name], cog[name], driver="COG", COMPRESS="DEFLATE", OVERVIEWS="AUTO",
+                                     RESAMPLING=resampling, BLOCKSIZE=str(blocksize), BIGTIFF="IF_SAFER",
+                                     NUM_THREADS="ALL_CPUS")
+        finally:
+            for d in dsts.values():
+                if not d.closed:
+                    d.close()
+            for p in tmp.values():
+                p.unlink(missing_ok=True)
+    return [targets[name] for name, _, _ in layout]
 
 
 def _nodata_for(var: xr.DataArray, dtype: np.dtype) -> float | int | None:
@@ -930,29 +886,17 @@ def boundaries_to_vector(
 
 
 def _write_gpkg(gdf: Any, path: Path, overwrite: bool) -> None:
-    """Write fields and their outlines to a GeoPackage through a temp file renamed into place."""
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part.gpkg")
-    try:
-        gdf.to_file(tmp, layer="fields", driver="GPKG")
-        lines = gdf.copy()
-        lines["geometry"] = gdf.geometry.boundary
-        lines.to_file(tmp, layer="boundaries", driver="GPKG")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write fields and their outlines to a GeoPackage (layers "fields", "boundaries"), atomically and reproducibly."""
+    lines = gdf.copy()
+    lines["geometry"] = gdf.geometry.boundary
+    write_gpkg({"fields": gdf, "boundaries": lines}, path, overwrite)
 
 
 def write_boundaries(boundary: xr.DataArray, path: str | os.PathLike, class_map: Any = None,
                      overwrite: bool = False, progress: bool = True) -> tuple[Path, Path]:
     """Return (COG path, GeoPackage path): the boundary raster `path` and its field polygons beside it (.gpkg)."""
     path = Path(path)
-    gpkg = path.with_suffix(".gpkg")
-    if gpkg.exists() and not overwrite:
-        raise FileExistsError(f"{gpkg} exists; pass overwrite=True to replace it")
+    gpkg = check_target(path.with_suffix(".gpkg"), overwrite)
     tif = write_cog(boundary.rename("boundary"), path, overwrite=overwrite, progress=progress)[0]
     boundaries_to_vector(boundary, class_map=class_map, path=gpkg, overwrite=overwrite)
     return tif, gpkg
@@ -962,33 +906,16 @@ def write_boundaries(boundary: xr.DataArray, path: str | os.PathLike, class_map:
 # ------------------------------------------------------------------------------------------------
 # plots (holoviews / hvplot; any backend, e.g. hv.extension("matplotlib") for headless PNGs)
 # ------------------------------------------------------------------------------------------------
-def _hvplot() -> None:
-    """Load hvplot's xarray accessor without switching holoviews' current plotting backend."""
-    import holoviews as hv
-
-    backend = hv.Store.current_backend
-    import hvplot.xarray  # noqa: F401
-
-    if hv.Store.current_backend != backend:
-        hv.Store.set_current_backend(backend)
-
-
 def _hex(rgba: tuple[int, ...]) -> str:
     """Return '#rrggbb' for an (r, g, b, a) 0-255 tuple."""
     return "#{:02x}{:02x}{:02x}".format(*rgba[:3])
 
 
-def _legend(entries: list[tuple[str, str]]) -> Any:
-    """Return an NdOverlay of invisible points whose legend shows (label, colour) swatches."""
-    import holoviews as hv
-
-    return hv.NdOverlay({label: hv.Points([(np.nan, np.nan)]).opts(color=colour, marker="s")
-                         for label, colour in entries}, kdims="legend")
-
-
 def plot_classes(class_map: xr.Dataset | xr.DataArray, title: str = "class map", all_classes: bool = False) -> Any:
     """Return a holoviews plot of the class band in its COG colours with a legend of class names."""
-    _hvplot()
+    from eokit import plots
+
+    plots.use_hvplot("xarray")
     cls = class_map["class"] if isinstance(class_map, xr.Dataset) else class_map
     names = json.loads(cls.attrs["class_names"]) if "class_names" in cls.attrs else None
     values = np.asarray(cls.values)
@@ -1000,12 +927,14 @@ def plot_classes(class_map: xr.Dataset | xr.DataArray, title: str = "class map",
     img = cls.where(cls != NODATA_CLASS).astype(np.float32).hvplot.image(
         x="x", y="y", cmap=[_hex(table[i]) for i in range(len(names))], clim=(-0.5, len(names) - 0.5),
         colorbar=False, data_aspect=1, title=title)
-    return (img * _legend([(names[i], _hex(table[i])) for i in shown])).opts(legend_position="right")
+    return (img * plots.legend([(names[i], _hex(table[i])) for i in shown])).opts(legend_position="right")
 
 
 def plot_confidence(map_ds: xr.Dataset, title: str = "confidence") -> Any:
     """Return a holoviews image of the confidence (probability of the predicted class), 0..1."""
-    _hvplot()
+    from eokit import plots
+
+    plots.use_hvplot("xarray")
     return map_ds["confidence"].hvplot.image(x="x", y="y", cmap="viridis", clim=(0, 1), data_aspect=1,
                                              title=title)
 
@@ -1039,7 +968,9 @@ def composite(cube: xr.Dataset, bands: tuple[str, ...] = ("B4", "B3", "B2"), tim
 def plot_boundaries(boundary: xr.DataArray, image: xr.DataArray | None = None,
                     title: str = "field boundaries") -> Any:
     """Return boundary pixels (class edges, parcel outlines) drawn over `image` (from `composite`)."""
-    _hvplot()
+    from eokit import plots
+
+    plots.use_hvplot("xarray")
     colours = ["#ff2020", "#ffd000", "#ff00ff"]
     edges = boundary.where(boundary > 0).astype(np.float32).hvplot.image(
         x="x", y="y", cmap=colours, clim=(0.5, 3.5), colorbar=False, data_aspect=1, title=title)
@@ -1051,7 +982,7 @@ def plot_boundaries(boundary: xr.DataArray, image: xr.DataArray | None = None,
         plot = image.hvplot.rgb(x="x", y="y", bands="band", data_aspect=1, title=title) * edges
     else:
         plot = image.hvplot.image(x="x", y="y", cmap="gray", colorbar=False, data_aspect=1, title=title) * edges
-    return (plot * _legend(present)).opts(legend_position="right") if present else plot
+    return (plot * plots.legend(present)).opts(legend_position="right") if present else plot
 
 __all__: list[str] = [
     "NODATA_CLASS", "predict", "predict_patches", "write_cog", "class_colours", "boundaries",

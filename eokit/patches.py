@@ -10,7 +10,6 @@ scene needs memory for one block, not the scene.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -354,26 +353,17 @@ def _gather(scene: xr.Dataset, channels: list[str], pos: pd.DataFrame, size: int
 def write_patches(ds: xr.Dataset, store: str | os.PathLike[str], overwrite: bool = False,
                   chunk_patches: int = 1024) -> Path:
     """Write a patch set to a Zarr store (temp sibling then rename) and return its path."""
-    from eokit._io import write_zarr_dataset
+    from eokit._io import atomic_output, check_target, write_zarr_dataset
 
     check_schema(ds, PATCH_SCHEMA, "patch set")
-    p = Path(store)
-    if p.exists():
-        if not overwrite:
-            raise FileExistsError(f"{p} exists; pass overwrite=True to replace it")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    p = check_target(store, overwrite)
     if ds.sizes["patch"]:
         out = ds.chunk({"patch": min(chunk_patches, ds.sizes["patch"])})
         encoding = {v: {"chunks": tuple(c[0] for c in out[v].chunks)} for v in out.data_vars}
     else:  # an empty patch set is still a valid store
         out, encoding = ds, {}
-    write_zarr_dataset(out, tmp, encoding)  # Zarr format and text dtype chosen in one place (eokit._io)
-    if p.exists():
-        shutil.rmtree(p)
-    tmp.rename(p)
+    with atomic_output(p, overwrite, kind="dir") as tmp:
+        write_zarr_dataset(out, tmp, encoding)  # Zarr format and text dtype chosen in one place (eokit._io)
     return p
 
 
@@ -427,42 +417,60 @@ def patch_counts(patch_sets: xr.Dataset | Mapping[int, xr.Dataset] | Sequence[xr
 
 def plot_scene(scene: xr.Dataset, polygons: Any = None, label_column: str = "ice_class",
                path: str | os.PathLike[str] | None = None) -> Any:
-    """Return a matplotlib figure of HH, HV (dB) and IA with the scene's polygons outlined by class."""
-    import matplotlib
+    """Return a holoviews Layout of HH, HV (dB) and IA with the scene's polygons outlined by class.
 
-    import matplotlib.pyplot as plt
+    `path=` is deprecated (save with `eokit.plots.save`): it writes a PNG there and returns the matplotlib
+    figure of the layout, as before.
+    """
+    import holoviews as hv
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
-    pix = None
+    from eokit import plots
+
+    ny = scene.sizes["y"]
+    outlines: list[Any] = []
+    colours = [to_hex(colormaps["tab10"](k)) for k in range(len(ICE_CLASSES))]
     if polygons is not None:
-        gdf = _scene_polygons(scene, polygons, label_column)
-        pix = gdf
-    cmap = matplotlib.colormaps["tab10"]
-    for ax, var, lim in zip(axes, SAR_CHANNELS, [(-30, 0), (-35, -10), (None, None)]):
-        values = np.asarray(scene[var].values)
-        im = ax.imshow(values, cmap="gray" if var != "IA" else "viridis", vmin=lim[0], vmax=lim[1],
-                       interpolation="nearest")
-        fig.colorbar(im, ax=ax, shrink=0.8, label="dB" if var != "IA" else "degrees")
-        if pix is not None:
-            for geom, lab in zip(pix.geometry, pix["label"]):
-                for part in getattr(geom, "geoms", [geom]):
-                    xs, ys = part.exterior.xy
-                    ax.plot(xs, ys, color=cmap(int(lab)), lw=1.2)
-        ax.set_title(f"{scene.attrs.get('scene', '')} {var}", fontsize=9)
-        ax.set_axis_off()
-    if pix is not None:
-        handles = [matplotlib.lines.Line2D([], [], color=cmap(k), label=n) for k, n in enumerate(ICE_CLASSES)]
-        axes[-1].legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.8)
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-    return fig
+        pix = _scene_polygons(scene, polygons, label_column)
+        rings: dict[int, list[np.ndarray]] = {}
+        for geom, lab in zip(pix.geometry, pix["label"]):
+            for part in getattr(geom, "geoms", [geom]):
+                xs, ys = part.exterior.xy
+                rings.setdefault(int(lab), []).append(np.column_stack([xs, ny - np.asarray(ys)]))
+        outlines = [plots.backend_opts(hv.Path(r), {"color": colours[k]}, bokeh={"line_width": 1.2},
+                                       matplotlib={"linewidth": 1.2}) for k, r in sorted(rings.items())]
+    panels = []
+    for var, lim in zip(SAR_CHANNELS, [(-30, 0), (-35, -10), None]):
+        values = np.asarray(scene[var].values, dtype=float)
+        img = hv.Image(values[::-1], bounds=(0, 0, values.shape[1], values.shape[0]), vdims=[var])
+        common = {"cmap": "gray" if var != "IA" else "viridis", "colorbar": True, "xaxis": None, "yaxis": None,
+                  "clabel": "dB" if var != "IA" else "degrees",
+                  "title": f"{scene.attrs.get('scene', '')} {var}", **({"clim": lim} if lim else {})}
+        panel = hv.Overlay([plots.backend_opts(img, common, bokeh={"frame_width": 300, "data_aspect": 1},
+                                               matplotlib={"aspect": "equal"})] + outlines)
+        panels.append(panel)
+    if outlines:
+        panels[-1] = plots.backend_opts(panels[-1] * plots.legend(list(zip(ICE_CLASSES, colours)), sort=False),
+                                        {"legend_position": "bottom_right"}, bokeh={}, matplotlib={})
+    layout = plots.backend_opts(hv.Layout(panels).cols(3), bokeh={},
+                                matplotlib={"sublabel_format": "", "fig_inches": (13, 4.2)})
+    if path is None:
+        return layout
+    plots.legacy_save(layout, path, "eokit.patches.plot_scene", overwrite=True)
+    return hv.render(layout, backend="matplotlib")
 
 
 def plot_examples(ds: xr.Dataset, per_class: int = 4, channel: str = "HH", seed: int = 0,
                   path: str | os.PathLike[str] | None = None) -> Any:
-    """Return a figure of `per_class` random example patches (one channel) for each ice class present."""
-    import matplotlib.pyplot as plt
+    """Return a holoviews Layout of `per_class` random example patches (one channel) for each ice class present.
+
+    `path=` is deprecated (save with `eokit.plots.save`): it writes a PNG there and returns the matplotlib
+    figure of the layout, as before.
+    """
+    import holoviews as hv
+
+    from eokit import plots
 
     rng = np.random.default_rng(seed)
     labels = _class_labels(ds, "plot_examples: the patch set")
@@ -474,20 +482,16 @@ def plot_examples(ds: xr.Dataset, per_class: int = 4, channel: str = "HH", seed:
     present = [k for k in range(len(ICE_CLASSES)) if (labels == k).any()]
     if not present:
         raise ValueError("the patch set is empty: nothing to show")
-    fig, axes = plt.subplots(len(present), per_class, figsize=(1.6 * per_class + 2.5, 1.6 * len(present)),
-                             squeeze=False, constrained_layout=True)
     ci = have.index(channel)
-    for row, k in zip(axes, present):
+    rows = []
+    for k in present:
         idx = np.flatnonzero(labels == k)
         pick = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
-        for j, ax in enumerate(row):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j < len(pick):
-                ax.imshow(np.asarray(ds["image"][pick[j], :, :, ci].values), cmap="gray", vmin=-30, vmax=0)
-        row[0].set_ylabel(ICE_CLASSES[k], rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(f"{ds.sizes['row']}x{ds.sizes['col']} patches, {channel} (dB)", fontsize=9)
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-    return fig
+        images = [np.asarray(ds["image"][i, :, :, ci].values) for i in pick]
+        rows.append(images + [None] * (per_class - len(images)))
+    grid = plots.image_grid(rows, [ICE_CLASSES[k] for k in present], clim=(-30, 0),
+                            title=f"{ds.sizes['row']}x{ds.sizes['col']} patches, {channel} (dB)")
+    if path is None:
+        return grid
+    plots.legacy_save(grid, path, "eokit.patches.plot_examples", overwrite=True)
+    return hv.render(grid, backend="matplotlib")

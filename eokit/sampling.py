@@ -27,25 +27,24 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 import warnings
 from collections import defaultdict
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from eokit import _dask
 from eokit import cube as _cube
 from eokit.labels import NO_LABEL, _BlockPlan, _block_rasters, read_polygons
 from eokit.schema import FLAG_CLEAR, FLAG_CLOUD, FLAG_NODATA, TIMESERIES_SCHEMA, check_schema
 
 __all__ = ["make_training_set", "sampling_report", "allocate", "write_zarr", "write_points",
-           "write_timesen2crop", "STRATEGIES"]
+           "write_timesen2crop", "STRATEGIES", "oversample", "class_counts"]
 
 STRATEGIES = ("proportional", "balanced", "capped")
 
@@ -216,38 +215,13 @@ def _merge_tree(parts: list, need: dict[int, int], per_field: int | None, seed: 
 # --- compute helpers -----------------------------------------------------------------------------
 
 
-_SCHEDULERS = ("threads", "threading", "processes", "multiprocessing", "synchronous", "sync", "single-threaded")
-
-
-@contextmanager
-def _client(scheduler: Any) -> Iterator[Any]:
-    if scheduler is None or (isinstance(scheduler, str) and scheduler in _SCHEDULERS):
-        yield None
-        return
-    if isinstance(scheduler, str) and ":" not in scheduler:
-        raise ValueError(f"scheduler {scheduler!r} is neither a dask scheduler name {_SCHEDULERS} nor a scheduler "
-                         "address (e.g. 'tcp://127.0.0.1:8786')")
-    from distributed import Client
-
-    if isinstance(scheduler, Client):
-        yield scheduler
-        return
-    if isinstance(scheduler, str):
-        client = Client(scheduler, set_as_default=False)
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    raise ValueError(f"scheduler must be None, a dask scheduler name, a distributed.Client or an address, "
-                     f"got {scheduler!r}")
-
-
-def _compute(objs: list, client: Any, scheduler: Any, progress: bool, desc: str, last_only: bool = False) -> list:
-    """The computed objs (last_only: only the last one's result, the others are its inputs, for progress)."""
+def _compute(objs: list, target: Any, progress: bool, desc: str, last_only: bool = False) -> list:
+    """The computed objs on `target` from `_dask.compute_target` (last_only: only the last one's result, the others are its
+    inputs, for progress)."""
     if not objs:
         return []
-    if client is not None:
+    if _dask.is_client(target):
+        client = target
         from distributed import as_completed
         from tqdm.auto import tqdm
 
@@ -259,10 +233,9 @@ def _compute(objs: list, client: Any, scheduler: Any, progress: bool, desc: str,
             return [futures[-1].result()] if last_only else client.gather(futures)
     from tqdm.dask import TqdmCallback
 
-    kw = {"scheduler": scheduler} if isinstance(scheduler, str) else {}
     ctx = TqdmCallback(desc=desc) if progress else nullcontext()
     with ctx:
-        return list(dask.compute(*(objs[-1:] if last_only else objs), **kw))
+        return list(dask.compute(*(objs[-1:] if last_only else objs), scheduler=target))
 
 
 # --- the sampler ---------------------------------------------------------------------------------
@@ -328,12 +301,11 @@ def make_training_set(
     blocks = {(i, j): (r0, c0, nr, nc) for i, j, r0, c0, nr, nc in plan.blocks()}
     windows = {k: plan.window(*b) for k, b in blocks.items()}
     windows = {k: w for k, w in windows.items() if len(w[1][0])}  # blocks some polygon touches
-    with _client(scheduler) as client:
-        sched = scheduler if client is None else None
+    with _dask.compute_target(scheduler) as target:
         tasks = [dask.delayed(_count_block, pure=False)(flag_blocks[0, i, j], windows[(i, j)][1],
                                                        windows[(i, j)][0], blocks[(i, j)][2:], max_cloud_fraction)
                  for (i, j) in windows]
-        counted = dict(zip(windows, _compute(tasks, client, sched, progress, "label pixels")))
+        counted = dict(zip(windows, _compute(tasks, target, progress, "label pixels")))
         touching = {int(k) for w in windows.values() for k in w[1][2]}
         need, report, notes = _takes(counted, names, touching, samples, strategy, min_per_class, cap_per_class,
                                      max_per_field, erosion, max_cloud_fraction, _where(polygons))
@@ -342,12 +314,12 @@ def make_training_set(
             need, max_per_field, int(seed), *blocks[(i, j)][:2], plan.nx)
             for (i, j), (_, elig) in counted.items() if any(need.get(lab, 0) for lab, _ in elig)]
         tasks.append(_merge_tree(tasks, need, max_per_field, int(seed)))
-        (picked,) = _compute(tasks, client, sched, progress, "draw samples", last_only=True)
+        (picked,) = _compute(tasks, target, progress, "draw samples", last_only=True)
         picked = _order(picked, need, plan.nx)
         rows = xr.DataArray(picked["row"], dims="sample")
         cols = xr.DataArray(picked["col"], dims="sample")
         refl = cube["reflectance"].transpose("time", "band", "y", "x").isel(y=rows, x=cols)
-        (values,) = _compute([refl.data], client, sched, progress, "read series")
+        (values,) = _compute([refl.data], target, progress, "read series")
     values = np.moveaxis(np.asarray(values), -1, 0)  # (sample, time, band)
     return _build(cube, values, picked, names, report, notes, tile, dict(
         strategy=strategy, samples_asked=int(samples), seed=int(seed), erosion=int(erosion),
@@ -510,42 +482,16 @@ def sampling_report(ds: xr.Dataset) -> pd.DataFrame:
 # --- writers -------------------------------------------------------------------------------------
 
 
-def _tmp_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-
-
-def _check_target(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-
-
-def _swap_in(tmp: Path, path: Path) -> None:
-    if path.exists():
-        old = _tmp_sibling(path)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
-    else:
-        os.replace(tmp, path)
-
-
 def write_zarr(ds: xr.Dataset, store: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write the training set to a Zarr store (via a temporary sibling, then renamed); return its path."""
-    from eokit._io import write_zarr_dataset
+    from eokit._io import atomic_output, check_target, write_zarr_dataset
 
-    path = Path(store)
-    _check_target(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
+    path = check_target(store, overwrite)
     out = ds.copy()
     for k in out.variables:
         out[k].encoding = {}
-    try:
+    with atomic_output(path, overwrite, kind="dir") as tmp:
         write_zarr_dataset(out, tmp)  # Zarr format and text dtype chosen in one place (eokit._io)
-        _swap_in(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
@@ -553,26 +499,19 @@ def write_points(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = Fals
     """Write one point per sample (label, label_name, field_id, tile) to a GeoPackage; return its path."""
     import geopandas as gpd
 
+    from eokit._io import check_target, write_gpkg
+
     path = Path(path)
     for v in ("x", "y"):
         if v not in ds:
             raise ValueError(f"the training set has no {v!r} variable: only samples made from a cube have points")
     if "crs" not in ds.attrs:
         raise ValueError("the training set has no attrs['crs']")
-    _check_target(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_target(path, overwrite)
     cols = {k: ds[k].values for k in ("label", "label_name", "field_id", "tile") if k in ds}
     gdf = gpd.GeoDataFrame({"sample": ds["sample"].values, **cols},
                            geometry=gpd.points_from_xy(ds["x"].values, ds["y"].values), crs=ds.attrs["crs"])
-    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
-    try:
-        gdf.to_file(tmp, layer="samples", driver="GPKG")
-        _swap_in(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
-    return path
+    return write_gpkg(gdf, path, overwrite, layer="samples")
 
 
 def write_timesen2crop(ds: xr.Dataset, root: str | os.PathLike, overwrite: bool = False) -> Any:
@@ -598,3 +537,60 @@ def write_timesen2crop(ds: xr.Dataset, root: str | os.PathLike, overwrite: bool 
         out["flag"] = ds["flag"].where(~xr.DataArray(nodata, dims=ds["flag"].dims), FLAG_CLOUD).astype(np.uint8)
     return timesen2crop.write(out, root, overwrite=overwrite)
 
+
+# --- class balance of a labelled set -------------------------------------------------------------
+
+
+def oversample(labels: Any, seed: int = 0, target: int | None = None) -> np.ndarray:
+    """Return shuffled int64 indices into `labels` in which every class occurs `target` times (default: max).
+
+    Every original index is kept once (when target >= its class count); minority classes are topped up by
+    drawing their indices again with replacement.
+    """
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"oversample: labels must be a non-empty 1-D array, got shape {y.shape}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        bad = int(np.flatnonzero(~np.isfinite(y))[0])
+        raise ValueError(f"oversample: labels must be class ids, got {y[bad]} at position {bad} (an empty class "
+                         "cannot be oversampled); drop unlabelled samples first")
+    if target is not None and (isinstance(target, bool) or not float(target).is_integer()):
+        raise ValueError(f"oversample: target must be an integer number of samples per class, got {target!r}")
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    n = int(counts.max()) if target is None else int(target)
+    if n < 1:
+        raise ValueError(f"oversample: target must be >= 1, got {target}")
+    parts = []
+    for c, count in zip(classes, counts):
+        idx = np.flatnonzero(y == c)
+        if count >= n:
+            parts.append(rng.choice(idx, size=n, replace=False) if count > n else idx)
+        else:
+            parts.append(np.concatenate([idx, rng.choice(idx, size=n - count, replace=True)]))
+    out = np.concatenate(parts).astype("int64")
+    rng.shuffle(out)
+    return out
+
+
+def class_counts(labels: Any, indices: Any = None) -> pd.DataFrame:
+    """Return a pandas DataFrame of samples per class before and after oversampling (`indices` into labels)."""
+    from eokit.schema import ICE_CLASSES
+
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise ValueError(f"class_counts: labels must be 1-D, got shape {y.shape}")
+    classes = np.unique(y)
+    before = [int((y == c).sum()) for c in classes]
+    table = {"before": before}
+    if indices is not None:
+        idx = np.asarray(indices)
+        if idx.size and idx.dtype.kind not in "iu":
+            raise ValueError(f"class_counts: indices must be integer positions in [0, {y.size}), got dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= y.size):
+            raise ValueError(f"class_counts: indices must lie in [0, {y.size}), got {idx.min()}..{idx.max()}")
+        table["after oversampling"] = [int((y[idx] == c).sum()) for c in classes]
+    names = [ICE_CLASSES[int(c)] if 0 <= int(c) < len(ICE_CLASSES) else str(c) for c in classes]
+    df = pd.DataFrame(table, index=pd.Index(names, name="class"))
+    df.insert(0, "label", classes.astype("int64"))
+    return df

@@ -25,7 +25,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from eokit import snap
-from eokit._io import write_json_atomic
+from eokit._io import check_target, write_json_atomic
 from eokit.sarbands import (
     POLARISATIONS,
     RASTER_SUFFIXES,
@@ -290,11 +290,9 @@ def combine_stats(stats: list[Mapping[str, Any]], weights: list[float] | None = 
 
 def save_stats(stats: Mapping[str, Any], path: str | os.PathLike[str], overwrite: bool = False) -> Path:
     """Write preprocessing statistics as JSON (temp file then rename) and return the path."""
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"{p} exists; pass overwrite=True to replace it")
+    p = check_target(path, overwrite)
     _check_stats(stats)
-    return write_json_atomic(stats, p)
+    return write_json_atomic(stats, p, overwrite=overwrite)
 
 
 def load_stats(path: str | os.PathLike[str]) -> dict[str, Any]:

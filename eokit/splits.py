@@ -197,12 +197,24 @@ def _groups(ds: xr.Dataset, by: str, block_size: float | None) -> tuple[np.ndarr
         if tile is None:
             raise ValueError("block split by='tile' needs a per-sample 'tile' variable")
         return np.unique(tile, return_inverse=True)[1], {}
-    raise ValueError(f"by must be 'xy', 'field' or 'tile', got {by!r}")
+    if isinstance(by, str) and by not in ("x", "y", "label") and _is_per_sample(ds, by):
+        return np.unique(np.asarray(ds[by].values).astype(str), return_inverse=True)[1], {}
+    names = [str(v) for v in ds.variables if _is_per_sample(ds, str(v)) and v not in ("x", "y", "label")]
+    raise ValueError(f"by must be 'xy', 'field', 'tile' or a per-sample variable of the dataset ({names}), got {by!r}")
+
+
+def _is_per_sample(ds: xr.Dataset, name: str) -> bool:
+    """True if `name` is a 1-D variable along the sample (or patch) dimension."""
+    return name in ds.variables and ds[name].dims == (_dim(ds),)
 
 
 def block_split(ds: xr.Dataset, block_size: float | None = None, by: str = "xy", test_fraction: float = 0.2,
                 val_fraction: float = 0.1, seed: int = 0, unseen: str = "raise") -> Split:
-    """Return a spatially disjoint split: whole blocks (cells of `block_size` map units), fields or tiles held out."""
+    """Return a spatially disjoint split: whole blocks (cells of `block_size` map units), fields or tiles held out.
+
+    `by` is "xy" (blocks), "field" (`field_id` within its tile), "tile", or the name of any other per-sample
+    variable whose values are the groups kept whole (e.g. "scene" or "polygon_id" of a patch set).
+    """
     _check_fractions(test_fraction, val_fraction)
     _check_seed(seed)
     y = _labels(ds)
@@ -224,11 +236,14 @@ def block_split(ds: xr.Dataset, block_size: float | None = None, by: str = "xy",
 
 
 def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[str] | None = None,
-               val_fraction: float = 0.1, seed: int = 0, unseen: str = "raise") -> Split:
+               val_fraction: float = 0.1, seed: int = 0, unseen: str = "raise", by: str = "tile",
+               within: str | None = None) -> Split:
     """Return a leave-tile(s)-out split: `test_tiles` (e.g. ["33UVP"] or ["2019_33UVP"]) form the test set.
 
     Validation is `val_tiles` if given, else a stratified `val_fraction` of the remaining samples (whole
-    fields when `field_id` is present).
+    fields when `field_id` is present). `by` names the per-sample variable holding the groups that are held
+    out (default "tile"; e.g. "scene" for a patch set) and `within` the smaller groups kept whole in the
+    validation fraction (default `field_id` if present, else single samples; e.g. "polygon_id").
     """
     if isinstance(test_tiles, str):
         test_tiles = [test_tiles]
@@ -239,16 +254,20 @@ def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[st
     if not val_tiles and not 0 <= val_fraction < 1:
         raise ValueError(f"need 0 <= val_fraction < 1, got {val_fraction}")
     _check_seed(seed)
-    if "tile" not in ds.variables:
-        raise ValueError("leave-tile-out needs a per-sample 'tile' variable")
-    tile = np.asarray(ds["tile"].values).astype(str)
+    if not isinstance(by, str) or by not in ds.variables:
+        raise ValueError(f"leave-{by}-out needs a per-sample {by!r} variable")
+    if within is not None and within not in ds.variables:
+        raise ValueError(f"leave-{by}-out: within={within!r} is not a variable of the dataset "
+                         f"(has {list(ds.variables)})")
+    what = "tiles" if by == "tile" else f"{by!r} values"
+    tile = np.asarray(ds[by].values).astype(str)
     have = sorted(set(tile.tolist()))
     for name, tiles in (("test", test_tiles), ("validation", val_tiles or [])):
         missing = [t for t in tiles if t not in have]
         if missing:
-            raise ValueError(f"{name} tiles {missing} are not in the data; available tiles: {have}")
+            raise ValueError(f"{name} {what} {missing} are not in the data; available {what}: {have}")
     if val_tiles and set(val_tiles) & set(test_tiles):
-        raise ValueError(f"tiles {sorted(set(val_tiles) & set(test_tiles))} are both validation and test tiles")
+        raise ValueError(f"{what} {sorted(set(val_tiles) & set(test_tiles))} are both validation and test {what}")
     idx = np.arange(len(tile))
     is_test = np.isin(tile, list(test_tiles))
     test = idx[is_test]
@@ -258,12 +277,13 @@ def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[st
     elif val_fraction > 0:
         rest = idx[~is_test]
         if len(rest) == 0:
-            raise ValueError(f"leave-tile-out with test tiles {list(test_tiles)} leaves no training samples; "
-                             f"available tiles: {have}")
+            raise ValueError(f"leave-{by}-out with test {what} {list(test_tiles)} leaves no training samples; "
+                             f"available {what}: {have}")
         y = _labels(ds)[rest]
-        if "field_id" in ds.variables:
+        inner = within or ("field_id" if "field_id" in ds.variables else None)
+        if inner is not None:
             g = np.unique(np.char.add(np.char.add(tile[rest], ":"),
-                                      np.asarray(ds["field_id"].values)[rest].astype(str)), return_inverse=True)[1]
+                                      np.asarray(ds[inner].values)[rest].astype(str)), return_inverse=True)[1]
         else:
             g = np.arange(len(rest))
         r2, v2 = _stratified_groups(y, g, val_fraction, seed)
@@ -271,10 +291,15 @@ def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[st
     else:
         train, val = idx[~is_test], np.array([], np.int64)
     if len(train) == 0:
-        raise ValueError(f"leave-tile-out with test tiles {list(test_tiles)} leaves no training samples")
-    sp = Split(np.sort(train), np.sort(val), np.sort(test), "tile",
-               {"test_tiles": list(test_tiles), "val_tiles": list(val_tiles or []), "val_fraction": val_fraction,
-                "seed": seed})
+        raise ValueError(f"leave-{by}-out with test {what} {list(test_tiles)} leaves no training samples")
+    params = {"test_tiles": list(test_tiles), "val_tiles": list(val_tiles or []), "val_fraction": val_fraction,
+              "seed": seed}
+    if within is not None:
+        params["within"] = within
+    if by != "tile":
+        params = {"by": by, "within": within, "test_groups": list(test_tiles), "val_groups": list(val_tiles or []),
+                  "val_fraction": val_fraction, "seed": seed}
+    sp = Split(np.sort(train), np.sort(val), np.sort(test), "tile" if by == "tile" else by, params)
     return check_split(ds, sp, unseen)
 
 

@@ -20,8 +20,6 @@ Physics in brief:
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from eokit._io import atomic_output, check_target, write_gpkg
 from eokit.schema import (
     FLAG_CLEAR,
     FLAG_CLOUD,
@@ -289,43 +288,6 @@ def _to_int(refl: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(refl * 10000), 1, 32767).astype(np.int16)
 
 
-def _finish_dir(tmp: Path, final: Path) -> Path:
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    return final
-
-
-def _prepare(final: Path, overwrite: bool) -> Path:
-    """Check `final` may be written and return a temporary sibling folder to write into."""
-    final = Path(final)
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} exists; pass overwrite=True (or --overwrite) to regenerate it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-
-
-def write_gpkg(gdf: Any, path: str | os.PathLike, layer: str) -> Path:
-    """Write a GeoDataFrame to a GeoPackage reproducibly (fixed write time, temp file renamed); return its path.
-
-    GDAL stamps GeoPackages with the current time; OGR_CURRENT_DATE pins it so same input, same bytes.
-    """
-    import pyogrio
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2018-09-01T00:00:00.000Z"})
-    try:
-        gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
-        os.replace(tmp, path)
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
 def timesen2crop_samples(tile: str, dates: np.ndarray, class_id: int, n: int, seed: int = 0
                          ) -> tuple[np.ndarray, np.ndarray]:
     """Return (reflectance int16 (n, T, 9) x 10000, flag uint8 (n, T)) for `n` samples of one class/tile."""
@@ -362,8 +324,7 @@ def make_timesen2crop_tree(root: str | os.PathLike, tiles: Mapping[str, int] | S
     if samples_per_class < 1:
         raise ValueError(f"samples_per_class must be >= 1, got {samples_per_class}")
     final = Path(root) / "TimeSen2Crop"
-    tmp = _prepare(final, overwrite)
-    try:
+    with atomic_output(final, overwrite, kind="dir") as tmp:
         header = ",".join(TS2C_CSV_COLUMNS)
         with tqdm(total=len(tiles) * len(TS2C_CLASSES), desc="TimeSen2Crop sample", unit="class") as bar:
             for tile, n_dates in tiles.items():
@@ -381,10 +342,7 @@ def make_timesen2crop_tree(root: str | os.PathLike, tiles: Mapping[str, int] | S
                         body = "\n".join(",".join(map(str, r)) for r in rows.tolist())
                         (cdir / f"{i}.csv").write_text(f"{header}\n{body}\n")
                     bar.update()
-        return _finish_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return final
 
 
 def read_tile_dates(tile_dir: str | os.PathLike) -> np.ndarray:
@@ -523,8 +481,7 @@ def make_s2_stack(out: str | os.PathLike, dates: Sequence[Any], seed: int = 0, s
     built = np.array([k == "farmstead" for k in obj_kind])[obj]
     sky = _atmosphere(dates, _rng(seed, "sky", tile))
 
-    tmp = _prepare(final, overwrite)
-    try:
+    with atomic_output(final, overwrite, kind="dir") as tmp:
         transform = from_origin(x0, y0, 10.0, 10.0)
         prof = dict(driver="GTiff", width=size, height=size, crs="EPSG:32633", transform=transform,
                     compress="deflate", zlevel=9, tiled=True, blockxsize=64, blockysize=64)
@@ -575,10 +532,7 @@ def make_s2_stack(out: str | os.PathLike, dates: Sequence[Any], seed: int = 0, s
                                 CODES="0 no data, 3 cloud shadow, 4 vegetation, 5 bare soil, "
                                       "8 cloud medium, 9 cloud high, 10 thin cirrus, 11 snow")
         write_gpkg(fields.to_crs(fields_crs), tmp / "fields.gpkg", layer="fields")
-        return _finish_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return final
 
 
 # --- Sentinel-1 SAR scenes with ice polygons ------------------------------------------------------
@@ -668,8 +622,7 @@ def make_sar_scene(out_dir: str | os.PathLike, scene: str, classes: Sequence[int
     enl = 8.0
     hh_lin = 10 ** (hh / 10) * rng.gamma(enl, 1 / enl, size=(size, size))
     hv_lin = (10 ** (hv / 10) + nesz) * rng.gamma(enl, 1 / enl, size=(size, size))
-    tmp = _prepare(Path(out_dir) / scene, overwrite)
-    try:
+    with atomic_output(Path(out_dir) / scene, overwrite, kind="dir") as tmp:
         prof = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", crs="EPSG:3413",
                     transform=transform, compress="deflate", zlevel=9, predictor=3, tiled=True,
                     blockxsize=128, blockysize=128)
@@ -680,10 +633,6 @@ def make_sar_scene(out_dir: str | os.PathLike, scene: str, classes: Sequence[int
                 dst.write(np.round(arr, 2).astype(np.float32)[None])
                 dst.set_band_description(1, name)
                 dst.update_tags(SCENE=scene, UNITS=unit, PRODUCT="synthetic Sentinel-1 EW GRDM (eokit.synthetic)")
-        _finish_dir(tmp, Path(out_dir) / scene)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     geoms = [affinity.affine_transform(affinity.scale(p, pixel, pixel, origin=(0, 0)), to_map) for p in labelled]
     return gpd.GeoDataFrame({"scene": [scene] * len(geoms), "ice_class": np.array(cls, dtype=np.int64),
                              "ice_name": [ICE_CLASSES[c] for c in cls]}, geometry=geoms, crs="EPSG:3413")
@@ -699,9 +648,7 @@ def make_sar_sample(root: str | os.PathLike, scenes: Iterable[str] | None = None
 
     root = Path(root)
     scenes = list(SAR_SCENES if scenes is None else scenes)
-    target = root / "ice_polygons.gpkg"
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True (or --overwrite) to regenerate it")
+    target = check_target(root / "ice_polygons.gpkg", overwrite)
     root.mkdir(parents=True, exist_ok=True)
     n = len(ICE_CLASSES)
     frames = []
@@ -712,5 +659,5 @@ def make_sar_sample(root: str | os.PathLike, scenes: Iterable[str] | None = None
         frames.append(make_sar_scene(root, scene, classes, seed, size, pixel, origin, overwrite))
     polys = pd.concat(frames, ignore_index=True)
     polys.insert(1, "polygon_id", np.arange(1, len(polys) + 1, dtype=np.int64))
-    write_gpkg(polys, target, layer="ice_polygons")
+    write_gpkg(polys, target, overwrite, layer="ice_polygons")
     return root

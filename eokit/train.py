@@ -11,7 +11,6 @@ are stored in the model card and reused by `prepare_inputs` / `prepare_patches` 
 
 from __future__ import annotations
 
-import datetime as _dt
 import difflib
 import json
 import math
@@ -28,13 +27,24 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from eokit._io import write_json_atomic
+from eokit import card as _card
+from eokit._io import atomic_output, check_target, write_json_atomic
+from eokit.card import (  # noqa: F401 (CARD_FIELDS, check_card, load_model, prepare_*: re-exported)
+    CARD_FIELDS,
+    _is_int,
+    _prepare_ts,
+    check_card,
+    load_model,
+    prepare_inputs,
+    prepare_patches,
+)
+from eokit.card import dataset_bands as _data_bands
+from eokit.card import dataset_class_names as _class_names
+from eokit.card import model_kind as _model_kind
 from eokit.schema import (
     FLAG_CLEAR,
     FLAG_NODATA,
-    ICE_CLASSES,
     PATCH_SCHEMA,
-    SAR_CHANNELS,
     TIMESERIES_SCHEMA,
     check_schema,
 )
@@ -106,121 +116,6 @@ def _data_kind(ds: xr.Dataset, where: str = "dataset") -> str:
 
 def _sample_dim(kind: str) -> str:
     return "sample" if kind == "timeseries" else "patch"
-
-
-def _data_bands(ds: xr.Dataset, kind: str) -> list[str]:
-    if kind == "timeseries":
-        return [str(b) for b in ds["band"].values] if "band" in ds.coords else [f"b{i}" for i in range(ds.sizes["band"])]
-    n = ds.sizes["channel"]
-    if "channel" in ds.coords:
-        return [str(c) for c in ds["channel"].values]
-    return SAR_CHANNELS[:n] if n <= len(SAR_CHANNELS) else [f"c{i}" for i in range(n)]
-
-
-def _class_names(ds: xr.Dataset, kind: str, class_ids: Sequence[int]) -> list[str]:
-    names: dict[int, str] = {}
-    if "label_name" in ds.variables:
-        lab = np.asarray(ds["label"].values)
-        nm = np.asarray(ds["label_name"].values)
-        for c in class_ids:
-            hit = np.flatnonzero(lab == c)
-            if hit.size:
-                names[int(c)] = str(nm[hit[0]])
-    attr = ds.attrs.get("classes") or ds.attrs.get("class_names")
-    if isinstance(attr, str):
-        attr = json.loads(attr) if attr.startswith("[") else attr.split(",")
-    for c in class_ids:
-        if int(c) not in names:
-            if attr is not None and 0 <= int(c) < len(attr):
-                names[int(c)] = str(attr[int(c)])
-            elif kind == "patch" and 0 <= int(c) < len(ICE_CLASSES):
-                names[int(c)] = ICE_CLASSES[int(c)]
-            else:
-                names[int(c)] = str(int(c))
-    return [names[int(c)] for c in class_ids]
-
-
-def _doy(date: np.ndarray) -> np.ndarray:
-    d = np.asarray(date).astype("datetime64[D]")
-    nat = np.isnat(d)
-    start = d.astype("datetime64[Y]").astype("datetime64[D]")
-    out = (d - start).astype("timedelta64[D]").astype(np.int64) + 1
-    out[nat] = 0
-    return out.astype(np.float32)
-
-
-def _prepare_ts(
-    reflectance: np.ndarray,
-    flag: np.ndarray,
-    date: np.ndarray,
-    mean: np.ndarray,
-    std: np.ndarray,
-    n_timesteps: int,
-    flag_handling: str,
-) -> dict[str, np.ndarray]:
-    refl = np.asarray(reflectance, dtype=np.float32)
-    flag = np.asarray(flag)
-    n, t, c = refl.shape
-    if t > n_timesteps:
-        raise ValueError(f"data has {t} time steps but the model takes at most {n_timesteps}")
-    if flag_handling == "mask":
-        valid = flag == FLAG_CLEAR
-    elif flag_handling == "gapfill":
-        valid = flag != FLAG_NODATA
-    else:
-        raise ValueError(f"flag_handling must be 'mask' or 'gapfill', got {flag_handling!r}")
-    valid &= np.isfinite(refl).all(axis=-1)
-    x = (refl - mean.astype(np.float32)) / std.astype(np.float32)
-    x = np.where(valid[..., None], x, np.float32(0.0)).astype(np.float32)
-    doy = _doy(date)
-    mask = valid.astype(np.float32)
-    if t < n_timesteps:
-        pad = n_timesteps - t
-        x = np.pad(x, ((0, 0), (0, pad), (0, 0)))
-        mask = np.pad(mask, ((0, 0), (0, pad)))
-        doy = np.pad(doy, ((0, 0), (0, pad)))
-    return {"x": x, "mask": mask, "doy": doy}
-
-
-def prepare_inputs(reflectance: Any, flag: Any, date: Any, card: dict) -> dict[str, np.ndarray]:
-    """Return the normalised model inputs {"x" (N,T,C), "mask" (N,T), "doy" (N,T)} float32, as in training.
-
-    `reflectance` (N, T, C) in the card's band order, `flag` (N, T) in eokit flag codes, `date` (N, T)
-    datetime64 (NaT where padded). Shorter series are padded at the end to the model's `n_timesteps`.
-    """
-    refl = np.asarray(reflectance)
-    if refl.ndim != 3:
-        raise ValueError(f"reflectance must be (sample, time, band), got shape {refl.shape}")
-    bands = card["bands"]
-    if refl.shape[-1] != len(bands):
-        raise ValueError(
-            f"model {card.get('name')!r} takes {len(bands)} bands {bands}, the data has {refl.shape[-1]}"
-        )
-    flag = np.asarray(flag)
-    date = np.asarray(date)
-    if flag.shape != refl.shape[:2] or date.shape != refl.shape[:2]:
-        raise ValueError(f"flag {flag.shape} and date {date.shape} must be (sample, time) = {refl.shape[:2]}")
-    norm = card["normalisation"]
-    return _prepare_ts(refl, flag, date, np.asarray(norm["mean"]), np.asarray(norm["std"]),
-                       int(card["n_timesteps"]), card.get("flag_handling", "mask"))
-
-
-def prepare_patches(images: Any, card: dict) -> np.ndarray:
-    """Return patches (N, P, P, C) normalised per channel with the card's statistics, NaN -> 0, float32."""
-    img = np.asarray(images, dtype=np.float32)
-    if img.ndim == 3:
-        img = img[None]
-    if img.ndim != 4:
-        raise ValueError(f"patches must be (patch, row, col, channel), got shape {img.shape}")
-    bands = card["bands"]
-    if img.shape[-1] != len(bands):
-        raise ValueError(f"model {card.get('name')!r} takes {len(bands)} channels {bands}, the data has {img.shape[-1]}")
-    p = card.get("patch_size")
-    if p is not None and tuple(img.shape[1:3]) != (int(p), int(p)):
-        raise ValueError(f"model {card.get('name')!r} takes {p}x{p} patches, got {img.shape[1]}x{img.shape[2]}")
-    norm = card["normalisation"]
-    x = (img - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
-    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
 class _Source:
@@ -478,152 +373,11 @@ def _is_multiworker(strategy: Any) -> bool:
 
 # ------------------------------------------------------------------------------------------------ cards
 def write_card(card: dict, path: str | os.PathLike) -> Path:
-    """Return the path of the model card JSON written atomically (temp file, then rename)."""
-    return write_json_atomic(card, path, default=_json_default)
-
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (Path, _dt.date)):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def _register_custom_objects() -> None:
-    from eokit import augment
-    from eokit.models import ltae
-
-    ltae.register()
-    augment.register()  # models built with eokit.augment.augmentation_layers hold a SARAugmentation layer
-
-
-#: Fields every model card must hold.
-CARD_FIELDS = ("name", "kind", "classes", "class_ids", "bands", "normalisation")
-
-
-def _model_input_shapes(model: Any) -> tuple[str, tuple, int] | None:
-    """Return (kind, input shape without batch, n outputs) of a functional model, or None when unknown."""
-    try:
-        kind = _model_kind(model)
-        shape = tuple(model.input["x"].shape[1:] if kind == "timeseries" else model.input.shape[1:])
-        return kind, shape, int(model.output.shape[-1])
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
-
-
-def _check_card_fields(card: dict, where: str) -> None:
-    """Refuse a card whose fields are missing, of the wrong type or of inconsistent lengths."""
-    missing = [k for k in CARD_FIELDS if k not in card]
-    if missing:
-        raise ValueError(f"{where} lacks the field(s) {missing}; a model card holds {list(CARD_FIELDS)}")
-    if card["kind"] not in ("timeseries", "patch"):
-        raise ValueError(f"{where}: field 'kind' must be 'timeseries' or 'patch', got {card['kind']!r}")
-    for key in ("bands", "classes", "class_ids"):
-        if isinstance(card[key], str) or not isinstance(card[key], list) or not card[key]:
-            raise ValueError(f"{where}: field {key!r} must be a non-empty list, got {card[key]!r}")
-    if len(card["classes"]) != len(card["class_ids"]):
-        raise ValueError(f"{where}: fields 'classes' ({len(card['classes'])}) and 'class_ids' "
-                         f"({len(card['class_ids'])}) must have the same length")
-    norm, n_b = card["normalisation"], len(card["bands"])
-    for key in ("mean", "std"):
-        vals = norm.get(key) if isinstance(norm, dict) else None
-        if not isinstance(vals, list) or len(vals) != n_b or not all(isinstance(v, numbers.Real) for v in vals):
-            raise ValueError(f"{where}: field 'normalisation.{key}' must hold one number per band {card['bands']}, "
-                             f"got {vals!r}")
-    if not all(math.isfinite(v) and v > 0 for v in norm["std"]):
-        raise ValueError(f"{where}: field 'normalisation.std' must be finite and > 0, got {norm['std']}")
-    size = "n_timesteps" if card["kind"] == "timeseries" else "patch_size"
-    if not _is_int(card.get(size)) or card[size] < 1:
-        raise ValueError(f"{where}: a {card['kind']} model card needs the field {size!r} (an integer >= 1), "
-                         f"got {card.get(size)!r}")
-    if card.get("flag_handling", "mask") not in ("mask", "gapfill"):
-        raise ValueError(f"{where}: field 'flag_handling' must be 'mask' or 'gapfill', got {card['flag_handling']!r}")
-
-
-def check_card(model: Any, card: Any, where: str = "model card", kind: str | None = None) -> dict:
-    """Return `card` after checking its fields and that they describe `model` (kind, bands, size, classes)."""
-    if not isinstance(card, dict):
-        got = type(card).__name__
-        raise ValueError(f"{where} is not a JSON object of model-card fields (got {got})")  # noqa: TRY004
-    _check_card_fields(card, where)
-    name = card["name"]
-    if kind is not None and card["kind"] != kind:
-        raise ValueError(f"{where}: model {name!r} has kind {card['kind']!r}; expected a {kind} model here")
-    shapes = _model_input_shapes(model) if model is not None else None
-    if shapes is None:
-        return card
-    mkind, shape, n_out = shapes
-    if mkind != card["kind"]:
-        raise ValueError(f"{where}: field 'kind' says {card['kind']!r} but model {name!r} takes {mkind} inputs")
-    if shape[-1] != len(card["bands"]):
-        raise ValueError(f"{where}: field 'bands' lists {len(card['bands'])} bands {card['bands']} but model "
-                         f"{name!r} takes {shape[-1]} input channels")
-    size = "n_timesteps" if mkind == "timeseries" else "patch_size"
-    if shape[0] is not None and shape[0] != card[size]:
-        raise ValueError(f"{where}: field {size!r} is {card[size]} but model {name!r} takes {shape[0]}")
-    if n_out != len(card["classes"]):
-        raise ValueError(f"{where}: field 'classes' lists {len(card['classes'])} classes but model {name!r} outputs "
-                         f"{n_out}")
-    return card
-
-
-def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
-    """Return (keras model, model card dict) from `<stem>.keras` (or its folder/stem) and `<stem>.json`."""
-    import keras
-
-    p = Path(path)
-    if p.is_dir():
-        found = sorted(p.glob("*.keras"))
-        if len(found) != 1:
-            raise FileNotFoundError(f"{p}: expected exactly one .keras model, found {[f.name for f in found]}")
-        p = found[0]
-    if p.suffix != ".keras":
-        p = p.with_suffix(".keras")
-    card_path = p.with_suffix(".json")
-    if not p.exists():
-        raise FileNotFoundError(f"model file {p} does not exist")
-    if not card_path.exists():
-        raise FileNotFoundError(f"model card {card_path} (beside {p.name}) does not exist")
-    try:
-        card = json.loads(card_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"model card {card_path} is not valid JSON: {e}") from e
-    check_card(None, card, f"model card {card_path}")
-    _register_custom_objects()
-    try:
-        model = keras.models.load_model(p, compile=False)
-    except (ValueError, OSError, KeyError) as e:
-        import zipfile
-
-        if not zipfile.is_zipfile(p):
-            raise ValueError(f"model file {p} is not a Keras .keras archive (expected a zip written by "
-                             "model.save / eokit.train.save_model)") from e
-        raise ValueError(f"model file {p} cannot be loaded by Keras: {e}") from e
-    check_card(model, card, f"model card {card_path}")
-    return model, card
+    """Return the path of the model card JSON written atomically (temp file, then rename), replacing any."""
+    return _card.write_card(card, path, overwrite=True)
 
 
 # ------------------------------------------------------------------------------------------------ fit
-def _version() -> str:
-    try:
-        from eokit import __version__
-
-        return __version__
-    except ImportError:  # an outdated editable install can expose eokit as a namespace package
-        from importlib.metadata import version
-
-        return version("eokit")
-
-
-def _model_kind(model: Any) -> str:
-    inp = model.input
-    return "timeseries" if isinstance(inp, dict) and "x" in inp else "patch"
-
-
 def _check_labels(ds: xr.Dataset, kind: str, what: str) -> None:
     """Refuse a set without samples or with negative class ids (the schema's labels are ids >= 0)."""
     where = ds.attrs.get("source", f"the {what} data")
@@ -666,10 +420,6 @@ def _hint(key: str, candidates: Sequence[str]) -> str:
     """Return ' (did you mean X?)' for the candidate closest to `key`, or ''."""
     close = difflib.get_close_matches(str(key), [str(c) for c in candidates], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def _check_fit_args(epochs: Any, batch_size: Any, learning_rate: Any, early_stopping: Any, flag_handling: Any,
@@ -833,11 +583,8 @@ def fit(
     name = name or model_name
     data_bands = _data_bands(train_ds, kind)
     want = [str(b) for b in bands] if bands is not None else data_bands
-    missing = [b for b in want if b not in data_bands]
-    if missing:
-        raise ValueError(f"the model asks for bands {want} but {train_ds.attrs.get('source', 'the training data')} "
-                         f"has only {data_bands} (missing {missing})")
-    band_idx = [data_bands.index(b) for b in want]
+    band_idx = _card.select_bands(data_bands, {"name": name, "bands": want},
+                                  str(train_ds.attrs.get("source", "the training data")))
     if val_ds is not None and _data_bands(val_ds, kind) != data_bands:
         raise ValueError(f"validation bands {_data_bands(val_ds, kind)} differ from training bands {data_bands}")
     class_ids = _resolve_classes(train_ds, val_ds, kind, hparams.pop("classes", None))
@@ -859,25 +606,10 @@ def fit(
         patch_size = int(train_ds.sizes["row"])
         hparams.setdefault("patch_size", patch_size)
     mean, std, dates = _band_statistics(train_ds, kind, band_idx, flag_handling, show)
-    card: dict[str, Any] = {
-        "name": name,
-        "model": model_name,
-        "kind": kind,
-        "classes": classes,
-        "class_ids": class_ids,
-        "bands": want,
-        "n_timesteps": n_timesteps,
-        "dates": dates,
-        "normalisation": {"mean": mean.tolist(), "std": std.tolist()},
-        "flag_handling": flag_handling,
-        "patch_size": patch_size,
-        "hparams": {k: (list(v) if isinstance(v, tuple) else v) for k, v in hparams.items()},
-        "training_data": {},
-        "split": split or {},
-        "metrics": {},
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "eokit_version": _version(),
-    }
+    card: dict[str, Any] = dict(_card.build_card(
+        name=name, model=model_name, kind=kind, classes=classes, class_ids=class_ids, bands=want, mean=mean, std=std,
+        n_timesteps=n_timesteps, dates=dates, flag_handling=flag_handling, patch_size=patch_size, hparams=hparams,
+        split=split))
     if oversample is not None:
         oversample = _check_oversample(oversample, train_ds.sizes[_sample_dim(kind)],
                                        str(train_ds.attrs.get("source", "the training data")))
@@ -931,8 +663,8 @@ def fit(
     # ---- output paths
     out_dir = Path(output) if output is not None else None
     model_path = out_dir / f"{name}.keras" if out_dir is not None else None
-    if model_path is not None and model_path.exists() and not (overwrite or resume):
-        raise FileExistsError(f"{model_path} exists; pass overwrite=True to replace it")
+    if model_path is not None:
+        check_target(model_path, overwrite or resume)
     ckpt_dir = out_dir / "checkpoints" / name if (out_dir is not None and checkpoint) else None
     if ckpt_dir is not None and not chief:
         ckpt_dir = Path(tempfile.mkdtemp(prefix=f"eokit-worker-ckpt-{name}-"))
@@ -1124,9 +856,8 @@ def _takes_seed(fn: Callable) -> bool:
 
 
 def _write_weights(net: Any, path: Path) -> None:
-    tmp = path.with_name(f".tmp.{path.name}")
-    net.save_weights(tmp)
-    os.replace(tmp, path)
+    with atomic_output(path, overwrite=True) as tmp:  # keeps the .weights.h5 suffix Keras requires
+        net.save_weights(tmp)
 
 
 def _read_weights(net: Any, path: Path) -> list[np.ndarray]:
@@ -1193,12 +924,8 @@ def save_model(model: Any, card: dict, path: str | os.PathLike, overwrite: bool 
     path = Path(path)
     if path.suffix != ".keras":
         path = path.with_suffix(".keras")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_output(path, overwrite) as tmp:  # keeps the .keras suffix Keras requires
+        model.save(tmp)
     write_card(card, path.with_suffix(".json"))
     return path
 
@@ -1213,11 +940,7 @@ def predict(model: Any, card: dict, data: Any, batch_size: int = 1024, progress:
     kind = _data_kind(ds)
     if kind != card["kind"]:
         raise ValueError(f"model {card['name']!r} is a {card['kind']} model but the data is a {kind} set")
-    data_bands = _data_bands(ds, kind)
-    missing = [b for b in card["bands"] if b not in data_bands]
-    if missing:
-        raise ValueError(f"model {card['name']!r} takes bands {card['bands']} but the data has only {data_bands}")
-    band_idx = [data_bands.index(b) for b in card["bands"]]
+    band_idx = _card.select_bands(_data_bands(ds, kind), card, str(ds.attrs.get("source", "the data")))
     dim = _sample_dim(kind)
     n = ds.sizes[dim]
     fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)

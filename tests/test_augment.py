@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import xarray as xr
 from badinput import refuses
 
-tf = pytest.importorskip("tensorflow")
-
-from eokit.augment import (  # noqa: E402
+from eokit.augment import (
     augmentation_layers,
     augmented_examples,
     make_augmenter,

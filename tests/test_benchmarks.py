@@ -1,12 +1,36 @@
-"""The benchmark runner aggregates every bench_*.py into one table and one JSON (no timing asserted)."""
+"""The benchmark runner aggregates every bench_*.py into one table and one JSON (no timing asserted); each
+benchmark runs its quick mode at a tiny size, in its own process, and returns well-formed rows."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+ROW_KEYS = {"what", "baseline", "eokit", "ratio", "unit", "machine"}
+#: Tiny runs that still take more than a few seconds (TensorFlow import and tracing, a dask cluster's start):
+#: marked slow, not deselected; CPU seconds on 2 cores: maps ~9, training ~9, sampling ~6, augment ~6.
+SLOW = {"bench_augment", "bench_maps", "bench_sampling", "bench_training"}
+_DRIVER = """
+import importlib.util, inspect, json, sys, time
+path = sys.argv[1]
+spec = importlib.util.spec_from_file_location("bench_under_test", path)
+mod = importlib.util.module_from_spec(spec)
+sys.modules["bench_under_test"] = mod
+spec.loader.exec_module(mod)
+if "tiny" not in inspect.signature(mod.run).parameters:
+    sys.exit(f"{path}: run() takes no `tiny` parameter (the test size): add run(quick=False, tiny=False)")
+start = time.perf_counter()
+rows = mod.run(quick=True, tiny=True)
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}, default=float))
+"""
 
 
 def _runner():
@@ -38,3 +62,29 @@ def test_runner_table_and_json(tmp_path: Path, monkeypatch) -> None:
     assert record["rows"][0]["ratio"] == 4.0 and record["rows"][0]["benchmark"] == "bench_toy"
     text = mod.table(record["rows"])
     assert text.splitlines()[0].split() == list(mod.COLUMNS)
+
+
+def _check_rows(name: str, rows: object) -> None:
+    assert isinstance(rows, list) and rows, f"{name}.run returned no rows: {rows!r}"
+    for r in rows:
+        assert isinstance(r, dict) and ROW_KEYS <= set(r), f"{name}: row lacks {ROW_KEYS - set(r)}: {r}"
+        assert isinstance(r["what"], str) and r["what"] and isinstance(r["unit"], str) and r["unit"], r
+        assert isinstance(r["machine"], str) and r["machine"], r
+        memory = "MB" in r["unit"] or "MiB" in r["unit"]  # a peak above start may be 0 at a tiny size
+        for key in ("baseline", "eokit", "ratio"):
+            v = r[key]
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            ok = ok and (v >= 0 if memory else v > 0)
+            assert ok, f"{name}: {key}={v!r} is not a finite {'non-negative' if memory else 'positive'} number: {r}"
+
+
+@pytest.mark.parametrize("script", [pytest.param(s, id=s.stem, marks=[pytest.mark.slow] if s.stem in SLOW else [])
+                                    for s in BENCHMARKS])
+def test_benchmark_runs_quick_at_tiny_size(script: Path) -> None:
+    """Each benchmark's run(quick=True, tiny=True) returns rows with the runner's keys and finite numbers."""
+    res = subprocess.run([sys.executable, "-c", _DRIVER, str(script)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300, check=False)
+    assert res.returncode == 0, f"{script.name} failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    _check_rows(script.stem, out["rows"])
+    print(f"{script.name}: {len(out['rows'])} rows in {out['seconds']:.1f} s")

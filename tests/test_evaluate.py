@@ -95,10 +95,10 @@ def _cube():
 
 
 def test_lucas_scores_points_inside_the_cube():
-    pytest.importorskip("eokit.datasets.lucas")
     import geopandas as gpd
     from shapely.geometry import Point
 
+    import eokit.datasets.lucas  # noqa: F401
     from eokit.models import build
     from eokit.train import prepare_inputs
 
@@ -214,3 +214,63 @@ def test_scores_are_not_written_over_an_existing_file(tmp_path):
     evaluate.write_scores({"n": 1}, tmp_path / "s.json")
     with refuses(FileExistsError, str(tmp_path / "s.json"), "overwrite=True"):
         evaluate.write_scores({"n": 1}, tmp_path / "s.json")
+
+
+# --- map vs reference raster, metrics into the model card -----------------------------------------------------
+
+
+def _register_case():
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    card = {"name": "m", "class_ids": [1, 3, 8], "classes": ["cultivated", "grass", "built"]}
+    ref = rng.choice([0, 1, 2, 3, 8], size=(12, 10)).astype(np.uint16)  # 0: outside, 2: a class the model lacks
+    pred = rng.integers(0, 3, size=ref.shape).astype(np.uint8)
+    pred[0, :4] = 255  # no data
+    class_map = xr.Dataset({"class": (("y", "x"), pred)}, coords={"y": np.arange(12), "x": np.arange(10)})
+    return class_map, ref, card
+
+
+def test_map_agreement_matches_the_pixelwise_comparison():
+    import xarray as xr
+
+    class_map, ref, card = _register_case()
+    got = evaluate.map_agreement(class_map, ref, card)
+    # the notebook 07 computation it replaces
+    lut = {cid: k for k, cid in enumerate(card["class_ids"])}
+    truth = np.vectorize(lambda v: lut.get(int(v), -1))(ref)
+    pred = class_map["class"].values
+    keep = (truth >= 0) & (pred != 255)
+    assert got == evaluate.scores(truth[keep], pred[keep], card["classes"])
+    assert got["n"] == int(keep.sum()) < ref.size
+    same = evaluate.map_agreement(class_map["class"], xr.DataArray(ref, dims=("y", "x")), card, nodata=255)
+    assert same == got
+
+
+@pytest.mark.bad_input
+def test_map_agreement_refuses_another_grid_and_no_overlap():
+    class_map, ref, card = _register_case()
+    with refuses(ValueError, "map_agreement", "(12, 10)", "(12, 9)", "map's grid"):
+        evaluate.map_agreement(class_map, ref[:, :9], card)
+    with refuses(ValueError, "map_agreement", "no pixel", "[1, 3, 8]", "[0, 2]"):
+        evaluate.map_agreement(class_map, np.where(np.isin(ref, [1, 3, 8]), 0, ref), card)
+
+
+def test_add_metrics_puts_the_headline_scores_in_the_card_and_writes_it(tmp_path):
+    s = evaluate.scores([0, 1, 1, 0], [0, 1, 0, 0], ["a", "b"])
+    card = {"name": "m", "metrics": {"epochs_trained": 3}, "normalisation": {"mean": np.float32(0.5)}}
+    out = evaluate.add_metrics(card, "test", s)
+    assert out is card and card["metrics"]["epochs_trained"] == 3
+    assert card["metrics"]["test"] == {k: s[k] for k in ("n", "overall_accuracy", "kappa", "macro_f1", "weighted_f1")}
+    path = tmp_path / "m.json"
+    evaluate.add_metrics(card, "rf", s, keys=("overall_accuracy", "kappa"), path=path)
+    written = json.loads(path.read_text())
+    assert written["metrics"]["rf"] == {"overall_accuracy": s["overall_accuracy"], "kappa": s["kappa"]}
+    assert written["metrics"]["test"] == card["metrics"]["test"] and written["normalisation"]["mean"] == 0.5
+    assert evaluate.add_metrics({}, "x", s, keys="n")["metrics"] == {"x": {"n": 4}}
+
+
+@pytest.mark.bad_input
+def test_add_metrics_refuses_a_result_without_the_scores():
+    with refuses(ValueError, "add_metrics", "'test'", "['kappa']", "evaluate.scores"):
+        evaluate.add_metrics({}, "test", {"n": 3, "overall_accuracy": 1.0}, keys=("n", "kappa"))

@@ -8,15 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 import rioxarray  # noqa: F401
+import tensorflow  # noqa: F401
 import xarray as xr
 from badinput import refuses
 
 from eokit import maps
-
-pytest.importorskip("tensorflow")
-rasterio = pytest.importorskip("rasterio")
-
 
 BANDS = ["B2", "B4", "B8A"]
 CLASSES = ["Maize", "Winter wheat", "Grassland"]
@@ -470,6 +468,23 @@ def test_cube_without_crs_is_refused(untrained: Path) -> None:
 def test_a_data_array_is_not_a_cube(untrained: Path) -> None:
     with refuses(ValueError, "cube", "xarray.Dataset", "DataArray"):
         maps.predict(untrained, _cube()["reflectance"], progress=False)
+
+
+def test_every_local_scheduler_name_gives_the_same_map_threaded_included(untrained: Path) -> None:
+    """The names of eokit._dask that maps runs on ("threaded" was refused before): the same map."""
+    cube = _cube()
+    ref = maps.predict(untrained, cube, chunks={"y": 9, "x": 9}, progress=False)
+    for name in ("threaded", "threading", "synchronous", "single-threaded"):
+        out = maps.predict(untrained, cube, chunks={"y": 9, "x": 9}, scheduler=name, progress=False)
+        np.testing.assert_array_equal(out["class"].values, ref["class"].values)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("name", ["processes", "multiprocessing"])
+def test_the_multiprocessing_scheduler_is_refused_saying_why_and_what_instead(untrained: Path, name: str) -> None:
+    with refuses(ValueError, "scheduler", repr(name), "new pool of processes for every chunk", "load the model",
+                 "dask.distributed.Client", "LocalCluster", "'threads'", "'sync'"):
+        maps.predict(untrained, _cube(), scheduler=name, progress=False)
 
 
 @pytest.mark.bad_input

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import h5py
+import keras
 import numpy as np
 import pytest
 from badinput import refuses
@@ -10,10 +11,6 @@ from generators import vgg16_weights
 
 from eokit import models
 from eokit.models import vgg16 as vgg
-
-keras = pytest.importorskip("keras")
-
-
 
 
 def _probs_ok(model, patch_size: int, n_bands: int = 3, n_classes: int = 6) -> np.ndarray:
@@ -191,8 +188,7 @@ def _patch_set(scenes: dict[str, list[int]], n: int = 30, size: int = 10, seed: 
 
 
 def test_scene_disjoint_training_with_augmentation_scores_held_out_scene(tmp_path):
-    train = pytest.importorskip("eokit.train")
-    evaluate = pytest.importorskip("eokit.evaluate")
+    from eokit import evaluate, train
     from eokit.augment import make_augmenter, oversample
 
     ds = _patch_set({"A": [0, 1, 2], "B": [0, 2], "C": [0, 1, 2]})
@@ -211,8 +207,7 @@ def test_scene_disjoint_training_with_augmentation_scores_held_out_scene(tmp_pat
 
 
 def test_class_absent_from_training_scenes_is_a_clear_error():
-    train = pytest.importorskip("eokit.train")
-    splits = pytest.importorskip("eokit.splits")
+    from eokit import splits, train
     ds = _patch_set({"A": [0, 1], "B": [0, 1], "C": [0, 1, 3]}, n=6)
     with pytest.raises(ValueError, match="without training samples: test: .*id 3, 6 samples"):
         splits.tile_split(ds.rename({"scene": "tile", "polygon_id": "field_id"}), test_tiles=["C"], val_fraction=0)

@@ -286,6 +286,13 @@ def test_same_seed_same_set_whatever_the_chunking_scheduler_and_workers(case):
     assert (np.diff(ref["label"].values) >= 0).all() and len(set(zip(rows, cols))) == ref.sizes["sample"]
 
 
+def test_every_scheduler_name_gives_the_same_set_threaded_included(case):
+    """The local names of eokit._dask ("threaded" was refused before) give the same set."""
+    ref = _draw(case, 16)
+    for name in ("threaded", "sync", "single-threaded"):
+        assert _draw(case, 16, name).identical(ref), name
+
+
 def test_another_seed_gives_another_set(case):
     a, b = _draw(case, 8, seed=7), _draw(case, 8, seed=8)
     assert a.sizes["sample"] == b.sizes["sample"]
@@ -500,3 +507,50 @@ def test_class_that_erosion_removes_is_warned(case):
         ds = sampling.make_training_set(_open(case), g, "cls", 20, name_column="cls_name", min_per_class=2,
                                         progress=False)
     assert sampling.sampling_report(ds).loc[8, "shortfall"] == 2
+
+
+# --- class balance: oversample / class_counts (moved here from eokit.augment) --------------------------------
+
+
+def test_oversample_balances_classes_keeps_every_original_and_is_seeded_in_sampling():
+    y = np.array([0] * 50 + [1] * 5 + [3] * 12)
+    idx = sampling.oversample(y, seed=1)
+    assert np.bincount(y[idx], minlength=4).tolist() == [50, 50, 0, 50]
+    assert set(np.arange(y.size)) <= set(idx.tolist()) and idx.dtype == np.int64
+    np.testing.assert_array_equal(idx, sampling.oversample(y, seed=1))
+    assert not np.array_equal(idx, sampling.oversample(y, seed=2))
+    assert np.bincount(y[sampling.oversample(y, seed=0, target=10)]).tolist() == [10, 10, 0, 10]
+
+
+def test_class_counts_before_and_after_oversampling_in_sampling():
+    y = np.array([0] * 6 + [4] * 2)
+    df = sampling.class_counts(y, sampling.oversample(y, seed=0))
+    assert df.index.tolist() == ["open water", "thin to medium first-year ice"]
+    assert df["before"].tolist() == [6, 2] and df["after oversampling"].tolist() == [6, 6]
+    assert df["label"].tolist() == [0, 4]
+
+
+def test_oversample_and_class_counts_old_names_warn_and_give_the_same_result():
+    from eokit import augment
+
+    y = np.array([0] * 7 + [2] * 3)
+    with pytest.warns(DeprecationWarning, match=r"eokit\.sampling\.oversample"):
+        old = augment.oversample(y, seed=3, target=5)
+    np.testing.assert_array_equal(old, sampling.oversample(y, seed=3, target=5))
+    with pytest.warns(DeprecationWarning, match=r"eokit\.sampling\.class_counts"):
+        table = augment.class_counts(y, old)
+    pd.testing.assert_frame_equal(table, sampling.class_counts(y, old))
+
+
+@pytest.mark.bad_input
+def test_oversample_and_class_counts_refuse_bad_input_in_sampling():
+    with refuses(ValueError, "oversample", "nan at position 2", "class ids"):
+        sampling.oversample([0.0, 0.0, np.nan, 1.0])
+    with refuses(ValueError, "oversample", "target", "integer", "2.5"):
+        sampling.oversample([0, 0, 1], target=2.5)
+    with refuses(ValueError, "oversample", "non-empty 1-D", "(0,)"):
+        sampling.oversample([])
+    with refuses(ValueError, "class_counts", "indices", "integer positions", "float64"):
+        sampling.class_counts([0, 1], [0.5])
+    with refuses(ValueError, "class_counts", "indices must lie in", "[0, 2)"):
+        sampling.class_counts([0, 1], [0, 8])

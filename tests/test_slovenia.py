@@ -217,3 +217,27 @@ def test_stack_corrupt_file(stack: Path) -> None:
     f.write_bytes(b"II*\x00junk")
     with refuses(ValueError, str(f), "cannot be read as a GeoTIFF"):
         slovenia.open_stack(stack)
+
+
+def test_scale_ndvi_gives_int16_ndvi_x_10000_lazily() -> None:
+    import xarray as xr
+
+    ndvi = np.array([[[0.5, -0.25], [np.nan, 0.99996]]], np.float32)[:, None]  # (time, band, y, x)
+    cube = xr.Dataset({"reflectance": (("time", "band", "y", "x"), ndvi),
+                       "flag": (("time", "y", "x"), np.zeros((1, 2, 2), np.uint8))}, coords={"band": ["NDVI"]})
+    got = slovenia.scale_ndvi(cube.chunk({"y": 1}))
+    assert got["reflectance"].chunks is not None and got["reflectance"].dtype == np.int16
+    assert got["reflectance"].values.ravel().tolist() == [5000, -2500, 0, 10000]
+    assert cube["reflectance"].dtype == np.float32  # the input is left as it was
+    assert got["flag"].identical(cube["flag"])
+
+
+@pytest.mark.bad_input
+def test_scale_ndvi_refuses_a_scaled_cube() -> None:
+    import xarray as xr
+
+    cube = xr.Dataset({"reflectance": (("time", "band", "y", "x"), np.ones((1, 1, 2, 2), np.int16))})
+    with refuses(ValueError, "scale_ndvi", "int16", "float NDVI"):
+        slovenia.scale_ndvi(cube)
+    with refuses(ValueError, "scale_ndvi", "'reflectance'", "['flag']"):
+        slovenia.scale_ndvi(xr.Dataset({"flag": ("t", [0])}))

@@ -195,3 +195,58 @@ def test_select_on_another_dataset(ds):
 def test_fractions_out_of_range(ds):
     with refuses(ValueError, "0 < test_fraction < 1", "got 0.6, 0.5"):
         splits.random_split(ds, test_fraction=0.6, val_fraction=0.5)
+
+
+# --- the group column as a parameter (patch sets split by scene, no renaming) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def patches():
+    from generators.training_sets import patch_set
+
+    ps = patch_set(n_per_class=16, n_classes=3)
+    ps["scene"] = ("patch", np.array(["sceneA", "sceneB", "sceneC"])[ps["polygon_id"].values % 3])
+    return ps
+
+
+def test_tile_split_by_scene_within_polygons_equals_the_renamed_split(patches):
+    sp = splits.tile_split(patches, ["sceneB"], val_fraction=0.25, seed=0, by="scene", within="polygon_id")
+    old = splits.tile_split(patches.rename({"scene": "tile", "polygon_id": "field_id"}), ["sceneB"],
+                            val_fraction=0.25, seed=0)
+    for part in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(sp, part), getattr(old, part))
+    scene, poly = patches["scene"].values, patches["polygon_id"].values
+    assert set(scene[sp.test]) == {"sceneB"} and "sceneB" not in set(scene[sp.train]) | set(scene[sp.val])
+    assert len(sp.val) and not set(poly[sp.train]) & set(poly[sp.val])  # whole polygons in validation
+    assert sp.protocol == "scene"
+    assert sp.describe()["by"] == "scene" and sp.params["test_groups"] == ["sceneB"]
+    te = sp.select(patches)[2]
+    assert te.sizes["patch"] == (scene == "sceneB").sum()
+
+
+def test_tile_split_default_params_unchanged(ds):
+    sp = splits.tile_split(ds, ["33UVP"], val_fraction=0.2, seed=0)
+    assert sp.params == {"test_tiles": ["33UVP"], "val_tiles": [], "val_fraction": 0.2, "seed": 0}
+    same = splits.tile_split(ds, ["33UVP"], val_fraction=0.2, seed=0, by="tile", within="field_id")
+    np.testing.assert_array_equal(sp.val, same.val)
+
+
+def test_block_split_by_any_per_sample_variable(patches):
+    sp = splits.block_split(patches, by="polygon_id", test_fraction=0.3, val_fraction=0.0, seed=0)
+    poly = patches["polygon_id"].values
+    assert not set(poly[sp.train]) & set(poly[sp.test])
+    assert sp.protocol == "polygon_id" and sp.params["n_groups"] == len(np.unique(poly))
+    by_scene = splits.block_split(patches, by="scene", test_fraction=0.34, val_fraction=0.0, seed=0)
+    assert len(set(patches["scene"].values[by_scene.test])) == 1
+
+
+@pytest.mark.bad_input
+def test_group_column_must_exist(patches):
+    with refuses(ValueError, "by must be", "per-sample variable", "'polygon_id'", "'orbit'"):
+        splits.block_split(patches, by="orbit")
+    with refuses(ValueError, "leave-orbit-out", "per-sample 'orbit' variable"):
+        splits.tile_split(patches, ["a"], by="orbit")
+    with refuses(ValueError, "within='field'", "not a variable"):
+        splits.tile_split(patches, ["sceneA"], by="scene", within="field")
+    with refuses(ValueError, "test 'scene' values ['sceneZ']", "not in the data", "available 'scene' values"):
+        splits.tile_split(patches, ["sceneZ"], by="scene")

@@ -119,6 +119,32 @@ def test_to_zarr_in_parallel_processes(tree, tmp_path):
     assert ts.open(store).load().drop_attrs().equals(ts.open(tree).drop_attrs())
 
 
+def test_to_zarr_takes_every_scheduler_name_sync_and_threaded_included(tree, tmp_path):
+    """The name "sync" (once a bare KeyError) and the other names of eokit._dask work."""
+    ref = ts.open(tree).drop_attrs()
+    for name in ("sync", "threaded", "single-threaded"):
+        store = ts.to_zarr(tree, tmp_path / f"{name}.zarr", chunks=16, workers=2, scheduler=name, progress=False)
+        assert ts.open(store).load().drop_attrs().equals(ref), name
+
+
+def test_to_zarr_runs_on_a_distributed_address_and_client(tree, tmp_path):
+    from distributed import Client, LocalCluster
+
+    ref = ts.open(tree).drop_attrs()
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
+        for i, scheduler in enumerate((cluster.scheduler_address, client)):
+            store = ts.to_zarr(tree, tmp_path / f"d{i}.zarr", chunks=16, scheduler=scheduler, progress=True)
+            assert ts.open(store).load().drop_attrs().equals(ref)
+
+
+@pytest.mark.bad_input
+def test_to_zarr_refuses_an_unknown_scheduler_before_any_work(tree, tmp_path):
+    with refuses(ValueError, "scheduler", "'synch'", "did you mean 'sync'", "'processes'"):
+        ts.to_zarr(tree, tmp_path / "bad.zarr", scheduler="synch", progress=False)
+    assert not (tmp_path / "bad.zarr.partial").exists()
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 def _bad(tree, tile="33UVP", cls="3", n="1"):
     return tree / tile / cls / f"{n}.csv"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pandas as pd
 import rioxarray  # noqa: F401 - registers the .rio accessor
 import xarray as xr
 
+from eokit._io import atomic_output
 from eokit.paths import SAMPLE_DIR
 
 #: The Slovenia case's CRS (UTM 33N).
@@ -217,11 +216,7 @@ def write_stack(out: str | os.PathLike | None = None, path: str | os.PathLike | 
 
     ds = open(path)
     final = Path(out) if out is not None else _folder(path) / "stack"
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} exists; pass overwrite=True to rewrite it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
+    with atomic_output(final, overwrite, kind="dir") as tmp:
         rows, cols = ds.sizes["y"], ds.sizes["x"]
         prof = dict(driver="GTiff", width=cols, height=rows, count=1, crs=CRS, transform=ds.rio.transform(),
                     compress="deflate", zlevel=9)  # 100 x 101 pixels: strips beat padded 128-px tiles
@@ -240,12 +235,6 @@ def write_stack(out: str | os.PathLike | None = None, path: str | os.PathLike | 
             dst.write(ds.lulc.values[None])
             dst.set_band_description(1, "LULC_ID")
             dst.update_tags(CLASSES=json.dumps(LULC_CLASSES))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
@@ -301,3 +290,21 @@ def rasterize_lulc(path: str | os.PathLike | None = None) -> np.ndarray:
     return rasterio.features.rasterize(
         zip(gdf.geometry, gdf["LULC_ID"].astype(int)), out_shape=ds.lulc.shape, transform=ds.rio.transform(),
         fill=0, dtype="uint16")
+
+
+def scale_ndvi(cube: xr.Dataset, scale: int = 10000) -> xr.Dataset:
+    """Return a copy of `cube` whose NDVI `reflectance` is int16 NDVI x `scale` (NaN -> 0), lazy if `cube` is.
+
+    NDVI x 10000 as int16 is the TimeSen2Crop convention for reflectance (the training-set schema asks for
+    integers); sample the training set and map from the same scaled cube, so the model sees at mapping time
+    exactly what it was trained on.
+    """
+    if not isinstance(cube, xr.Dataset) or "reflectance" not in cube.variables:
+        have = list(cube.variables) if isinstance(cube, xr.Dataset) else type(cube).__name__
+        raise ValueError(f"scale_ndvi: expected an image cube with a 'reflectance' variable (NDVI), got {have}")
+    if cube["reflectance"].dtype.kind != "f":
+        raise ValueError(f"scale_ndvi: 'reflectance' is already {cube['reflectance'].dtype} (scaled?); expected "
+                         "float NDVI in [-1, 1] as read from the NDVI GeoTIFFs")
+    out = cube.copy()
+    out["reflectance"] = (cube["reflectance"].fillna(0) * scale).round().astype("int16")
+    return out

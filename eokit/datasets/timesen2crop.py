@@ -35,7 +35,16 @@ from typing import Any, Callable, Iterable, Literal
 import numpy as np
 import xarray as xr
 
-from eokit._io import ZARR_FORMAT, write_zarr_dataset, zarr_compressors
+from eokit._dask import check_scheduler, compute_target
+from eokit._io import (
+    ZARR_FORMAT,
+    atomic_output,
+    check_target,
+    swap_in,
+    write_json_atomic,
+    write_zarr_dataset,
+    zarr_compressors,
+)
 from eokit.schema import (
     FLAG_NODATA,
     TIMESERIES_SCHEMA,
@@ -554,64 +563,57 @@ def write(ds: xr.Dataset, root: str | Path, overwrite: bool = False) -> Path:
     check_schema(ds, TIMESERIES_SCHEMA, "TimeSen2Crop dataset")
     root = Path(root)
     final = root / "TimeSen2Crop"
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} exists; pass overwrite=True to replace it")
-    tmp = root / "TimeSen2Crop.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    refl = np.asarray(ds["reflectance"].values)
-    flag = np.asarray(ds["flag"].values)
-    date = np.asarray(ds["date"].values).astype("datetime64[ns]")
-    label = np.asarray(ds["label"].values).astype(np.int64)
-    tile = np.asarray(ds["tile"].values).astype(str)
-    src = np.asarray(ds["source_file"].values).astype(str)
-    if np.any((label < 0) | (label >= len(TS2C_CLASSES))):
-        bad = int(np.flatnonzero((label < 0) | (label >= len(TS2C_CLASSES)))[0])
-        raise ValueError(f"sample {bad}: label {label[bad]} outside 0..{len(TS2C_CLASSES) - 1}")
-    counters: dict[tuple[str, int], int] = {}
-    used: set[str] = set()
-    for t in dict.fromkeys(tile.tolist()):
-        idx = np.flatnonzero(tile == t)
-        valid = ~np.isnat(date[idx[0]])
-        n_t = int(valid.sum())
-        if not valid[:n_t].all():
-            raise ValueError(f"sample {idx[0]} (tile {t}): missing dates must be padding at the end of the time axis")
-        dates = date[idx[0], :n_t]
-        same = (date[idx][:, :n_t] == dates).all(axis=1) & np.isnat(date[idx][:, n_t:]).all(axis=1)
-        if not same.all():
-            bad = int(idx[np.flatnonzero(~same)[0]])
-            raise ValueError(f"sample {bad} (tile {t}): dates differ from the tile's other samples; "
-                             "a TimeSen2Crop tile has one date list")
-        tdir = tmp / t
-        tdir.mkdir(parents=True, exist_ok=True)
-        days = [str(d)[:10].replace("-", "") for d in dates.astype("datetime64[D]")]
-        (tdir / "dates.csv").write_text("acquisition_date\n" + "\n".join(days) + "\n")
-        for i in idx:
-            c = int(label[i])
-            parts = src[i].split("/")
-            name = parts[-1] if (len(parts) == 3 and parts[0] == t and parts[1] == str(c)
-                                 and parts[2].endswith(".csv")) else None
-            rel = f"{t}/{c}/{name}" if name else None
-            if rel is None or rel in used:
-                while True:
-                    k = counters.get((t, c), 0)
-                    counters[(t, c)] = k + 1
-                    rel = f"{t}/{c}/{k}.csv"
-                    if rel not in used:
-                        break
-            used.add(rel)
-            rows = np.column_stack([refl[i, :n_t].astype(np.int64), flag[i, :n_t].astype(np.int64)])
-            if np.any(flag[i, :n_t] == FLAG_NODATA):
-                raise ValueError(f"sample {i} (tile {t}): flag 255 inside the acquisitions; "
-                                 "the CSV format has no such flag")
-            body = "\n".join(",".join(map(str, r)) for r in rows.tolist())
-            out = tmp / rel
-            out.parent.mkdir(exist_ok=True)
-            out.write_text(HEADER + "\n" + body + "\n")
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    with atomic_output(final, overwrite, kind="dir") as tmp:
+        refl = np.asarray(ds["reflectance"].values)
+        flag = np.asarray(ds["flag"].values)
+        date = np.asarray(ds["date"].values).astype("datetime64[ns]")
+        label = np.asarray(ds["label"].values).astype(np.int64)
+        tile = np.asarray(ds["tile"].values).astype(str)
+        src = np.asarray(ds["source_file"].values).astype(str)
+        if np.any((label < 0) | (label >= len(TS2C_CLASSES))):
+            bad = int(np.flatnonzero((label < 0) | (label >= len(TS2C_CLASSES)))[0])
+            raise ValueError(f"sample {bad}: label {label[bad]} outside 0..{len(TS2C_CLASSES) - 1}")
+        counters: dict[tuple[str, int], int] = {}
+        used: set[str] = set()
+        for t in dict.fromkeys(tile.tolist()):
+            idx = np.flatnonzero(tile == t)
+            valid = ~np.isnat(date[idx[0]])
+            n_t = int(valid.sum())
+            if not valid[:n_t].all():
+                raise ValueError(f"sample {idx[0]} (tile {t}): missing dates must be padding at the end of the "
+                                 "time axis")
+            dates = date[idx[0], :n_t]
+            same = (date[idx][:, :n_t] == dates).all(axis=1) & np.isnat(date[idx][:, n_t:]).all(axis=1)
+            if not same.all():
+                bad = int(idx[np.flatnonzero(~same)[0]])
+                raise ValueError(f"sample {bad} (tile {t}): dates differ from the tile's other samples; "
+                                 "a TimeSen2Crop tile has one date list")
+            tdir = tmp / t
+            tdir.mkdir(parents=True, exist_ok=True)
+            days = [str(d)[:10].replace("-", "") for d in dates.astype("datetime64[D]")]
+            (tdir / "dates.csv").write_text("acquisition_date\n" + "\n".join(days) + "\n")
+            for i in idx:
+                c = int(label[i])
+                parts = src[i].split("/")
+                name = parts[-1] if (len(parts) == 3 and parts[0] == t and parts[1] == str(c)
+                                     and parts[2].endswith(".csv")) else None
+                rel = f"{t}/{c}/{name}" if name else None
+                if rel is None or rel in used:
+                    while True:
+                        k = counters.get((t, c), 0)
+                        counters[(t, c)] = k + 1
+                        rel = f"{t}/{c}/{k}.csv"
+                        if rel not in used:
+                            break
+                used.add(rel)
+                rows = np.column_stack([refl[i, :n_t].astype(np.int64), flag[i, :n_t].astype(np.int64)])
+                if np.any(flag[i, :n_t] == FLAG_NODATA):
+                    raise ValueError(f"sample {i} (tile {t}): flag 255 inside the acquisitions; "
+                                     "the CSV format has no such flag")
+                body = "\n".join(",".join(map(str, r)) for r in rows.tolist())
+                out = tmp / rel
+                out.parent.mkdir(exist_ok=True)
+                out.write_text(HEADER + "\n" + body + "\n")
     return final
 
 
@@ -791,31 +793,8 @@ def _write_chunk(src: _DirSource | _ZipSource, partial: str, progress: str, k: i
     g = zarr.open_group(partial, mode="r+", zarr_format=ZARR_FORMAT, use_consolidated=False)
     for v, a in arrays.items():  # chunk-aligned region: no other task writes these chunks
         g[v][start:start + len(a)] = a
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(skipped))
-    tmp.rename(marker)
+    write_json_atomic(skipped, marker)
     return skipped
-
-
-def _get_threads() -> Any:
-    import dask.threaded
-
-    return dask.threaded.get
-
-
-def _get_processes() -> Any:
-    import dask.multiprocessing
-
-    return dask.multiprocessing.get
-
-
-def _get_sync() -> Any:
-    import dask.local
-
-    return dask.local.get_sync
-
-
-_SCHEDULERS = {"threads": _get_threads, "processes": _get_processes, "synchronous": _get_sync}
 
 
 class _Job:
@@ -833,7 +812,7 @@ def _run_job(job: _Job) -> list[str]:
 
 def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite: bool = False,
             tiles: Iterable[str] | None = None, workers: int | None = None,
-            scheduler: Literal["processes", "threads", "synchronous"] | Any = "processes",
+            scheduler: Literal["processes", "threads", "sync", "synchronous"] | Any = "processes",
             on_error: OnError = "raise", progress: bool = True) -> Path:
     """Convert the CSV tree under `root` (or TimeSen2Crop.zip) to a chunked Zarr store in parallel; return it.
 
@@ -841,14 +820,15 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
     memory per worker is bounded by one chunk (about `chunks` x 2.5 kB of CSV text plus its arrays) whatever the
     tree's size. Work goes to ``<store>.partial`` with one marker per finished chunk in ``<store>.progress``;
     rerunning after an interruption redoes only the unfinished chunks (the file listing must be unchanged), and
-    the store is renamed to `store` only when complete. Open the result with :func:`open`.
+    the store is renamed to `store` only when complete. Open the result with :func:`open`. `scheduler`: any
+    value of :mod:`eokit._dask` (a name, a Client or an address; None: dask's default) or a dask get function;
+    `workers`: the local pool's size.
     """
     import dask
     from dask.diagnostics import ProgressBar
 
-    store = Path(store)
-    if store.exists() and not overwrite:
-        raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
+    sched = check_scheduler(scheduler, allow_callable=True)
+    store = check_target(store, overwrite)
     src = _source(root)
     skipped: list[str] = []
     scanned = _scan(src, tiles, on_error, skipped)
@@ -895,11 +875,10 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
         job = _Job(src, str(partial), str(prog), k, start, pieces, n_time, tile_names, width, on_error)
         tasks.append(dask.delayed(_run_job, pure=False)(job))
     cfg: dict[str, Any] = {}
-    if scheduler == "processes" and sys.platform.startswith("linux"):
+    if sched == "processes" and sys.platform.startswith("linux"):
         cfg["multiprocessing.context"] = "fork"  # no re-import per worker
     # a callable scheduler spares dask.compute the import of `distributed` (about 1 s) to look for a Client
-    get = _SCHEDULERS[scheduler]() if isinstance(scheduler, str) else scheduler
-    with dask.config.set(cfg):
+    with compute_target(sched, workers, allow_callable=True) as get, dask.config.set(cfg):
         if progress:
             with ProgressBar():
                 results = dask.compute(*tasks, scheduler=get, num_workers=workers)
@@ -913,9 +892,7 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
     g = zarr.open_group(str(partial), mode="r+", zarr_format=ZARR_FORMAT, use_consolidated=False)
     g.attrs.update({_COMPLETE_ATTR: True, "skipped": skipped})
     zarr.consolidate_metadata(str(partial), zarr_format=ZARR_FORMAT)
-    if store.exists():
-        shutil.rmtree(store)
-    partial.rename(store)
+    swap_in(partial, store)  # the resumable `.partial` store becomes `store` only now, complete
     shutil.rmtree(prog, ignore_errors=True)
     if skipped:
         warnings.warn(f"TimeSen2Crop: skipped {len(skipped)} item(s) (store attrs 'skipped'); "

@@ -87,3 +87,21 @@ def build(name: str, n_bands: int, n_timesteps: int | None, n_classes: int, **hp
     module, func, _ = _REGISTRY[name]
     builder = getattr(importlib.import_module(module), func)
     return builder(n_bands=int(n_bands), n_timesteps=n_timesteps, n_classes=int(n_classes), **hparams)
+
+
+# Custom Keras layers that saved eokit models may hold: registered name -> "module:function" registering it with
+# Keras. One table, so loading a model (`eokit.card.load_model`) needs to know no layer module.
+_CUSTOM_LAYERS: dict[str, str] = {
+    "eokit>LightweightTemporalAttention": "eokit.models.ltae:register",
+    "eokit>SARAugmentation": "eokit.augment:register",  # models built with eokit.augment.augmentation_layers
+}
+
+
+def register_custom_layers() -> dict[str, Any]:
+    """Return {registered name: layer class} after registering every eokit custom layer with Keras (before a load)."""
+    import keras
+
+    for target in _CUSTOM_LAYERS.values():
+        module, func = target.split(":")
+        getattr(importlib.import_module(module), func)()
+    return {name: keras.saving.get_registered_object(name) for name in _CUSTOM_LAYERS}

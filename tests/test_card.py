@@ -1,0 +1,149 @@
+"""Model card: build, JSON round trip, validation, band selection, class names, input preparation; no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+from badinput import refuses
+
+from eokit import card as mc
+
+BANDS = ["B2", "B3", "B4"]
+
+
+def _card(**change) -> dict:
+    card = mc.build_card(name="m", model="lstm", kind="timeseries", classes=["Maize", "Wheat"], class_ids=[2, 12],
+                         bands=BANDS, mean=np.array([1.0, 2.0, 3.0], np.float32), std=np.array([1.0, 2.0, 4.0]),
+                         n_timesteps=4, dates=None, hparams={"units": (8,)}, split={"test": ["33UVP"]})
+    return {**card, **change}
+
+
+def test_importing_the_card_module_does_not_import_tensorflow():
+    code = "import sys, eokit.card; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_build_card_holds_every_field_in_the_written_order():
+    card = _card()
+    assert list(card) == ["name", "model", "kind", "classes", "class_ids", "bands", "n_timesteps", "dates",
+                          "normalisation", "flag_handling", "patch_size", "hparams", "training_data", "split",
+                          "metrics", "created", "eokit_version"]
+    assert card["normalisation"] == {"mean": [1.0, 2.0, 3.0], "std": [1.0, 2.0, 4.0]}
+    assert card["hparams"] == {"units": [8]} and card["flag_handling"] == "mask"
+    assert mc.validate_card(card) is card
+
+
+def test_write_then_read_round_trips_the_card(tmp_path):
+    card = _card(metrics={"epochs": np.int64(3), "loss": np.float32(0.5)}, training_data={"counts": np.arange(2)})
+    path = mc.write_card(card, tmp_path / "m.keras")  # beside the model: same stem, .json
+    assert path == tmp_path / "m.json"
+    back = mc.read_card(path)
+    assert back == json.loads(json.dumps(card, default=mc._json_default))
+    assert back["metrics"] == {"epochs": 3, "loss": 0.5} and back["training_data"]["counts"] == [0, 1]
+    assert mc.read_card(tmp_path / "m.keras") == back
+    assert json.loads(path.read_text()) == back  # plain JSON, readable without eokit
+
+
+@pytest.mark.bad_input
+def test_write_card_refuses_to_replace_a_card_unless_told(tmp_path):
+    mc.write_card(_card(), tmp_path / "m.json")
+    with refuses(FileExistsError, str(tmp_path / "m.json"), "overwrite=True"):
+        mc.write_card(_card(name="other"), tmp_path / "m.json")
+    mc.write_card(_card(name="other"), tmp_path / "m.json", overwrite=True)
+    assert mc.read_card(tmp_path / "m.json")["name"] == "other"
+
+
+@pytest.mark.bad_input
+def test_read_card_refuses_a_missing_or_broken_file(tmp_path):
+    with refuses(FileNotFoundError, str(tmp_path / "nope.json"), "does not exist"):
+        mc.read_card(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with refuses(ValueError, str(tmp_path / "bad.json"), "not valid JSON"):
+        mc.read_card(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with refuses(ValueError, str(tmp_path / "list.json"), "not a JSON object"):
+        mc.read_card(tmp_path / "list.json")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("change,names", [
+    ({"bands": None}, ["lacks the field", "'bands'"]),
+    ({"kind": "image"}, ["'kind'", "'timeseries' or 'patch'", "'image'"]),
+    ({"bands": "B2"}, ["'bands'", "non-empty list"]),
+    ({"classes": []}, ["'classes'", "non-empty list"]),
+    ({"class_ids": [2]}, ["'classes' (2)", "'class_ids' (1)", "same length"]),
+    ({"normalisation": {"mean": [0.0], "std": [1.0, 1.0, 1.0]}}, ["'normalisation.mean'", "one number per band"]),
+    ({"normalisation": {"mean": [0.0] * 3, "std": [1.0, 0.0, 1.0]}}, ["'normalisation.std'", "> 0"]),
+    ({"n_timesteps": None}, ["'n_timesteps'", "integer >= 1"]),
+    ({"n_timesteps": True}, ["'n_timesteps'", "integer >= 1"]),
+    ({"kind": "patch", "patch_size": 0}, ["'patch_size'", "integer >= 1"]),
+    ({"flag_handling": "drop"}, ["'flag_handling'", "'mask' or 'gapfill'", "'drop'"]),
+])
+def test_validate_card_refuses_bad_fields(change, names):
+    card = {k: v for k, v in _card(**change).items() if v is not None or k != "bands"}
+    with refuses(ValueError, "card.json", *names):
+        mc.validate_card(card, "card.json")
+
+
+@pytest.mark.bad_input
+def test_validate_card_refuses_a_non_object_and_the_wrong_kind():
+    with refuses(ValueError, "card=", "not a JSON object", "list"):
+        mc.validate_card([1, 2], "card=")
+    with refuses(ValueError, "card=", "model 'm'", "kind 'timeseries'", "expected a patch model"):
+        mc.validate_card(_card(), "card=", kind="patch")
+
+
+def test_select_bands_returns_indices_in_the_card_order():
+    card = _card(bands=["B4", "B2"])
+    assert mc.select_bands(["B2", "B3", "B4"], card) == [2, 0]
+    ds = xr.Dataset({"reflectance": (("sample", "time", "band"), np.zeros((1, 2, 3)))}, coords={"band": BANDS})
+    assert mc.select_bands(ds, card, "the set") == [2, 0]
+    scene = xr.Dataset({"HV": (("y", "x"), np.zeros((2, 2))), "HH": (("y", "x"), np.zeros((2, 2)))})
+    assert mc.select_bands(scene, _card(bands=["HH", "HV"])) == [0, 1]  # a scene's bands are its variables
+
+
+@pytest.mark.bad_input
+def test_select_bands_names_the_missing_bands():
+    with refuses(ValueError, "the cube lacks ['B8A']", "model 'm'", "asks for bands ['B2', 'B8A']",
+                 "has only ['B2', 'B3']", "missing ['B8A']"):
+        mc.select_bands(["B2", "B3"], _card(bands=["B2", "B8A"]), "the cube")
+    with refuses(ValueError, "model card of 'm'", "lists no 'bands'"):
+        mc.select_bands(["B2"], {"name": "m", "bands": []})
+
+
+def test_class_names():
+    assert mc.class_names(_card()) == ["Maize", "Wheat"]
+    with refuses(ValueError, "model card of 'm'", "no 'classes' list"):
+        mc.class_names({"name": "m"})
+    ds = xr.Dataset({"label": ("sample", [2, 5]), "label_name": ("sample", ["Maize", "Potato"])})
+    assert mc.dataset_class_names(ds, "timeseries", [2, 5, 7]) == ["Maize", "Potato", "7"]
+    assert mc.dataset_class_names(xr.Dataset(), "patch", [0]) == ["open water"]
+
+
+def test_prepare_inputs_normalises_masks_and_pads():
+    card = _card()
+    refl = np.array([[[1.0, 2.0, 3.0], [3.0, 6.0, 11.0], [9.0, 9.0, 9.0]]])
+    flag = np.array([[0, 0, 1]])
+    date = np.array([["2020-01-01", "2020-01-10", "NaT"]], dtype="datetime64[D]")
+    x = mc.prepare_inputs(refl, flag, date, card)
+    assert x["x"].shape == (1, 4, 3) and x["x"].dtype == np.float32
+    np.testing.assert_allclose(x["x"][0, :2], [[0, 0, 0], [2, 2, 2]])
+    assert x["mask"].tolist() == [[1, 1, 0, 0]] and x["doy"].tolist() == [[1, 10, 0, 0]]
+    with refuses(ValueError, "model 'm'", "takes 3 bands", "the data has 2"):
+        mc.prepare_inputs(refl[..., :2], flag, date, card)
+
+
+def test_prepare_patches_normalises_and_zeroes_nan():
+    card = _card(kind="patch", patch_size=2, n_timesteps=None)
+    img = np.full((2, 2, 3), 5.0)
+    img[0, 0, 0] = np.nan
+    x = mc.prepare_patches(img, card)
+    assert x.shape == (1, 2, 2, 3) and x[0, 0, 0, 0] == 0.0
+    np.testing.assert_allclose(x[0, 1, 1], [4.0, 1.5, 0.5])
+    with refuses(ValueError, "model 'm'", "takes 2x2 patches", "got 3x3"):
+        mc.prepare_patches(np.zeros((3, 3, 3)), card)
