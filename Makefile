@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.eokit-installed
 OUT    ?= outputs
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo test lab bench sample-data clean
+.PHONY: venv demo lint test lab bench sample-data clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: need Python 3.11-3.13 (python3.12 preferred) on PATH"; exit 1; }
@@ -24,8 +24,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/eokit run --output $(OUT) --overwrite -f notebooks/demo.yaml
 
-## Run the test suite, notebooks included (executed end to end in quick mode).
-test: $(STAMP)
+## Lint (ruff) and type-check (mypy, eokit/) with the settings in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy eokit
+
+## Lint and type-check first (fail fast), then the test suite, notebooks included (end to end, quick mode).
+test: lint
 	$(BIN)/python -m pytest -q
 
 ## Open the notebooks in JupyterLab.
@@ -41,4 +46,4 @@ sample-data: $(STAMP)
 	$(BIN)/python scripts/make_sample_data.py --overwrite
 
 clean:
-	rm -rf $(OUT) .pytest_cache
+	rm -rf $(OUT) .pytest_cache .ruff_cache .mypy_cache

@@ -46,7 +46,7 @@ class PeakRSS:
             self.peak = max(self.peak, self.proc.memory_info().rss)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         gc.collect()
         self.start = self.peak = self.proc.memory_info().rss
         self._stop = threading.Event()
@@ -75,11 +75,11 @@ def machine() -> str:
 
 def make_model(folder: Path) -> Path:
     """Save a small LSTM (random weights: speed does not depend on training) and its card; return the path."""
+    import keras
+
     from eokit.models import build
     from eokit.schema import TS2C_CLASSES
     from eokit.train import save_model
-
-    import keras
 
     keras.utils.set_random_seed(0)
     model = build("lstm", n_bands=len(BANDS), n_timesteps=N_T, n_classes=len(TS2C_CLASSES), units=UNITS,
@@ -163,7 +163,7 @@ def bare(model_path: Path, cube) -> tuple[float, float, int]:
 
 
 def run(quick: bool = False, tiny: bool = False) -> list[dict]:
-    """Return benchmark rows: end-to-end px/s vs bare predict, and peak memory for two cube sizes (`tiny`: one, 64 px)."""
+    """Return benchmark rows: end-to-end px/s vs bare predict, peak memory for two cube sizes (`tiny`: one, 64 px)."""
     from eokit import cube as eocube
     from eokit import synthetic
 

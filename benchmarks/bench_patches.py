@@ -29,8 +29,8 @@ MACHINE = f"cpu {os.cpu_count()} cores ({platform.machine()})"
 
 def _scene(n: int, lazy: bool, seed: int = 0):
     import dask.array as da
-    import xarray as xr
     import rioxarray  # noqa: F401
+    import xarray as xr
     from affine import Affine
 
     if lazy:
@@ -65,7 +65,7 @@ def _polygons(n: int, count: int, max_side: int, seed: int = 0):
         ang = np.sort(rng.uniform(0, 2 * np.pi, 9))
         rad = rng.uniform(max_side / 4, max_side / 2, 9)
         geoms.append(Polygon([(500_000.0 + 40 * (cx + r * np.cos(a)), -1_000_000.0 - 40 * (cy + r * np.sin(a)))
-                              for a, r in zip(ang, rad)]))
+                              for a, r in zip(ang, rad, strict=True)]))
     return gpd.GeoDataFrame({"ice_class": rng.integers(0, 6, count), "polygon_id": np.arange(count)},
                             geometry=geoms, crs=3413)
 
@@ -75,10 +75,10 @@ def _loop_baseline(scene, gdf, size: int, stride: int, copy: bool = True):
     from rasterio.features import rasterize
 
     ny, nx = scene.sizes["y"], scene.sizes["x"]
-    ids = rasterize(zip(gdf.geometry, gdf["polygon_id"]), out_shape=(ny, nx), transform=scene.rio.transform(),
-                    fill=-1, dtype="int32")
+    ids = rasterize(zip(gdf.geometry, gdf["polygon_id"], strict=True), out_shape=(ny, nx),
+                    transform=scene.rio.transform(), fill=-1, dtype="int32")
     img = np.stack([scene[c].values for c in ("HH", "HV", "IA")], axis=-1) if copy else None
-    labels = dict(zip(gdf["polygon_id"], gdf["ice_class"]))
+    labels = dict(zip(gdf["polygon_id"], gdf["ice_class"], strict=True))
     out, rows, cols, labs = [], [], [], []
     for r in range(0, ny - size + 1, stride):
         for c in range(0, nx - size + 1, stride):

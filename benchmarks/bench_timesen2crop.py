@@ -75,7 +75,7 @@ class _PeakMem:
                 pass
         return total
 
-    def __enter__(self) -> "_PeakMem":
+    def __enter__(self) -> _PeakMem:
         self.base = self._sample()
         self.peak = self.base
         self._t = threading.Thread(target=self._run, daemon=True)

@@ -194,7 +194,8 @@ if __name__ == "__main__":
     rows = run(quick=quick, gpu=gpu)
     print(f"{'what':70s} {'baseline':>10s} {'eokit':>10s} {'ratio':>7s} unit       machine")
     for r in rows:
-        print(f"{r['what']:70s} {r['baseline']:10.1f} {r['eokit']:10.1f} {r['ratio']:7.3f} {r['unit']:10s} {r['machine']}")
+        print(f"{r['what']:70s} {r['baseline']:10.1f} {r['eokit']:10.1f} {r['ratio']:7.3f} {r['unit']:10s} "
+              f"{r['machine']}")
     out = Path(__file__).with_name("results_training_gpu.json" if gpu else "results_training.json")
     out.write_text(json.dumps(rows, indent=2))
     print(f"wrote {out}")

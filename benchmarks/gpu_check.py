@@ -43,7 +43,7 @@ def say(msg: str) -> None:
 class PeakRSS:
     """Peak resident memory (GB) of this process while the block runs, sampled in a thread."""
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         import psutil
 
         self._p, self.peak, self._stop = psutil.Process(), 0, threading.Event()

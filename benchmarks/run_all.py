@@ -23,7 +23,8 @@ COLUMNS = ("what", "baseline", "eokit", "ratio", "unit", "machine")
 
 def machine() -> str:
     """Return a short description of this machine (CPU count, platform, GPU if TensorFlow sees one)."""
-    return f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{platform.machine()} {os.cpu_count()} cores, {python}"
 
 
 def discover(names: list[str] | None = None) -> list[Path]:
@@ -52,9 +53,9 @@ def table(rows: list[dict]) -> str:
     """Return the rows as an aligned plain-text table."""
     cells = [[_fmt(r.get(c, "")) for c in COLUMNS] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(COLUMNS)]
-    line = "  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths))
+    line = "  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True))
     out = [line, "-" * len(line)]
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(out)
 
 

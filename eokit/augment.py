@@ -68,7 +68,7 @@ class Augmenter:
         else:
             std = np.ones(len(self.channels))
         self._db_scale = np.array([1.0 / s if c in DB_CHANNELS else 0.0
-                                   for c, s in zip(self.channels, std)], dtype="float32")
+                                   for c, s in zip(self.channels, std, strict=True)], dtype="float32")
         if self.speckle_looks is not None and not self._db_scale.any():
             raise ValueError(f"augment: speckle needs a dB channel ({', '.join(DB_CHANNELS)}) among "
                              f"{self.channels}; pass speckle_looks=None to disable it")
@@ -335,8 +335,8 @@ def augmented_examples(ds: Any, n: int = 4, seed: int = 0, augmenter: Augmenter 
     """Return an xarray Dataset `image` (class, example, row, col, channel): example 0 original, then n augmented.
 
     `ds` is a patch set (eokit.schema.PATCH_SCHEMA); for each class present one patch is drawn (seeded) and
-    shown with `n` augmentations (default augmenter: `make_augmenter(seed=seed)` on the set's channels). `label` and `label_name` coordinates name the
-    classes.
+    shown with `n` augmentations (default augmenter: `make_augmenter(seed=seed)` on the set's channels). `label`
+    and `label_name` coordinates name the classes.
     """
     import xarray as xr
 

@@ -5,8 +5,10 @@ plain dict typed `ModelCard`, so `card["bands"]`, `json.dumps(card)` and cards w
 `build_card` assembles it after training, `validate_card` / `check_card` refuse cards that are incomplete or do
 not describe their model, `read_card` / `write_card` move it to and from disk, `select_bands` picks the card's
 bands out of a dataset (or refuses naming the missing ones), and `prepare_inputs` / `prepare_patches` normalise
-inputs exactly as training did, for training, maps and evaluation alike. TensorFlow is imported only by
-`load_model`; custom Keras layers are registered through `eokit.models.register_custom_layers`.
+inputs exactly as training did, for training, maps and evaluation alike. `save_model` / `load_model` move a
+model and its card to and from disk, `predict` runs a model over a training set as training prepared it, and
+`add_metrics` records scores in the card. TensorFlow is imported only inside `load_model` and `predict`;
+custom Keras layers are registered through `eokit.models.register_custom_layers`.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ from typing import TYPE_CHECKING, Any, Required, TypedDict
 
 import numpy as np
 
-from eokit._io import write_json_atomic
+from eokit._io import atomic_output, write_json_atomic
 from eokit.schema import FLAG_CLEAR, FLAG_NODATA, ICE_CLASSES, SAR_CHANNELS
+from eokit.trainingdata import data_kind, open_training_data, sample_dim
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["CARD_FIELDS", "ModelCard", "build_card", "card_path", "check_card", "class_names", "dataset_bands",
-           "dataset_class_names", "load_model", "model_kind", "prepare_inputs", "prepare_patches", "read_card",
-           "select_bands", "validate_card", "write_card"]
+__all__ = ["CARD_FIELDS", "CARD_SCORES", "ModelCard", "add_metrics", "build_card", "card_path", "check_card",
+           "class_names", "dataset_bands", "dataset_class_names", "load_model", "model_kind", "predict",
+           "prepare_inputs", "prepare_patches", "read_card", "save_model", "select_bands", "validate_card",
+           "write_card"]
 
 #: Fields every model card must hold.
 CARD_FIELDS = ("name", "kind", "classes", "class_ids", "bands", "normalisation")
@@ -247,10 +251,44 @@ def load_model(path: str | os.PathLike) -> tuple[Any, ModelCard]:
 
         if not zipfile.is_zipfile(p):
             raise ValueError(f"model file {p} is not a Keras .keras archive (expected a zip written by "
-                             "model.save / eokit.train.save_model)") from e
+                             "model.save / eokit.card.save_model)") from e
         raise ValueError(f"model file {p} cannot be loaded by Keras: {e}") from e
     check_card(model, card, f"model card {card_path(p)}")
     return model, card
+
+
+def save_model(model: Any, card: Mapping[str, Any], path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Return the path of `<stem>.keras` after writing the model and its `<stem>.json` card (temp + rename)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        path = path.with_suffix(".keras")
+    with atomic_output(path, overwrite) as tmp:  # keeps the .keras suffix Keras requires
+        model.save(tmp)
+    write_card(card, path.with_suffix(".json"), overwrite=True)
+    return path
+
+
+#: The headline scores `add_metrics` copies into a model card by default.
+CARD_SCORES = ("n", "overall_accuracy", "kappa", "macro_f1", "weighted_f1")
+
+
+def add_metrics(card: dict, name: str, result: Mapping[str, Any], keys: Sequence[str] = CARD_SCORES,
+                path: str | os.PathLike | None = None) -> dict:
+    """Return `card` with `card["metrics"][name]` set to the `keys` of a `scores` result; written to `path` if given.
+
+    The card is changed in place (and returned); with `path` it is written with `write_card`
+    (atomically, replacing the file), e.g. over the card that `train.fit` wrote beside the model.
+    """
+    if isinstance(keys, str):
+        keys = [keys]
+    missing = [k for k in keys if k not in result]
+    if missing:
+        raise ValueError(f"add_metrics: the {name!r} result has no {missing} (has {sorted(result)}); expected the "
+                         "dict of evaluate.scores")
+    card.setdefault("metrics", {})[name] = {k: result[k] for k in keys}
+    if path is not None:
+        write_card(card, path, overwrite=True)
+    return card
 
 
 # ------------------------------------------------------------------------------------------------ bands, classes
@@ -260,7 +298,9 @@ def dataset_bands(ds: xr.Dataset, kind: str | None = None) -> list[str]:
     if kind is None:
         kind = "timeseries" if "band" in ds.dims else "patch" if "channel" in ds.dims else "scene"
     if kind == "timeseries":
-        return [str(b) for b in ds["band"].values] if "band" in ds.coords else [f"b{i}" for i in range(ds.sizes["band"])]
+        if "band" in ds.coords:
+            return [str(b) for b in ds["band"].values]
+        return [f"b{i}" for i in range(ds.sizes["band"])]
     if kind == "scene":
         return sorted(str(v) for v in ds.data_vars)
     n = ds.sizes["channel"]
@@ -395,10 +435,41 @@ def prepare_patches(images: Any, card: Mapping[str, Any]) -> np.ndarray:
         raise ValueError(f"patches must be (patch, row, col, channel), got shape {img.shape}")
     bands = card["bands"]
     if img.shape[-1] != len(bands):
-        raise ValueError(f"model {card.get('name')!r} takes {len(bands)} channels {bands}, the data has {img.shape[-1]}")
+        raise ValueError(f"model {card.get('name')!r} takes {len(bands)} channels {bands}, "
+                         f"the data has {img.shape[-1]}")
     p = card.get("patch_size")
     if p is not None and tuple(img.shape[1:3]) != (int(p), int(p)):
         raise ValueError(f"model {card.get('name')!r} takes {p}x{p} patches, got {img.shape[1]}x{img.shape[2]}")
     norm = card["normalisation"]
     x = (img - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
     return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------ predict
+def predict(model: Any, card: Mapping[str, Any], data: Any, batch_size: int = 1024,
+            progress: bool = False) -> np.ndarray:
+    """Return class probabilities (N, n_classes) for a time-series or patch set, preprocessed as in training."""
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    check_card(model, card)
+    ds = open_training_data(data)
+    kind = data_kind(ds)
+    if kind != card["kind"]:
+        raise ValueError(f"model {card['name']!r} is a {card['kind']} model but the data is a {kind} set")
+    band_idx = select_bands(dataset_bands(ds, kind), card, str(ds.attrs.get("source", "the data")))
+    dim = sample_dim(kind)
+    n = ds.sizes[dim]
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    out = []
+    for a in tqdm(range(0, n, batch_size), desc="predict", disable=not progress, leave=False):
+        sub = ds.isel({dim: slice(a, min(a + batch_size, n))})
+        x: dict[str, np.ndarray] | np.ndarray
+        if kind == "timeseries":
+            refl = np.asarray(sub["reflectance"].values)[..., band_idx]
+            x = prepare_inputs(refl, sub["flag"].values, sub["date"].values, card)
+        else:
+            x = prepare_patches(np.asarray(sub["image"].values)[..., band_idx], card)
+        out.append(np.asarray(fn(x)))
+    k = len(card["classes"])
+    return np.concatenate(out) if out else np.zeros((0, k), np.float32)

@@ -18,11 +18,14 @@ import pandas as pd
 import xarray as xr
 
 from eokit._io import write_json_atomic
-from eokit.card import dataset_class_names, prepare_inputs, select_bands, write_card
+from eokit.card import CARD_SCORES, add_metrics, dataset_class_names, prepare_inputs, select_bands  # noqa: F401
+from eokit.card import predict as _predict
 from eokit.datasets.lucas import map_lc1
+from eokit.trainingdata import open_training_data
 
 __all__ = ["scores", "write_scores", "plot_confusion", "plot_history", "evaluate", "random_forest", "lucas",
            "compare", "map_agreement", "add_metrics"]
+# add_metrics and CARD_SCORES live in eokit.card (they edit the card); re-exported here
 
 
 def _check_class_names(class_names: Any) -> list[str]:
@@ -163,11 +166,9 @@ def _true_index(data: xr.Dataset, card: dict) -> np.ndarray:
 
 def evaluate(model: Any, card: dict, data: Any, batch_size: int = 1024) -> dict:
     """Return `scores` of a trained model (with its card) on a labelled time-series or patch set."""
-    from eokit import train
-
-    ds = train.open_training_data(data)
+    ds = open_training_data(data)
     y_true = _true_index(ds, card)
-    probs = train.predict(model, card, ds, batch_size=batch_size)
+    probs = _predict(model, card, ds, batch_size=batch_size)
     return scores(y_true, probs.argmax(axis=-1), card["classes"])
 
 
@@ -192,10 +193,8 @@ def random_forest(train: Any, test: Any, seed: int = 0, n_estimators: int = 300,
     """
     from sklearn.ensemble import RandomForestClassifier
 
-    from eokit import train as _train
-
-    tr = _train.open_training_data(train)
-    te = _train.open_training_data(test)
+    tr = open_training_data(train)
+    te = open_training_data(test)
     bands = [str(b) for b in tr["band"].values]
     t = max(tr.sizes["time"], te.sizes["time"])
     ids = sorted(int(c) for c in np.unique(tr["label"].values))
@@ -220,29 +219,6 @@ def compare(results: dict[Any, dict]) -> pd.DataFrame:
     keys = [c for c in df.columns if c.startswith("key")]
     names = ["model", "protocol"] + [f"key{i}" for i in range(2, len(keys))]
     return df.rename(columns=dict(zip(keys, names))).set_index(names[: len(keys)])
-
-
-#: The headline scores `add_metrics` copies into a model card by default.
-CARD_SCORES = ("n", "overall_accuracy", "kappa", "macro_f1", "weighted_f1")
-
-
-def add_metrics(card: dict, name: str, result: dict, keys: Sequence[str] = CARD_SCORES,
-                path: str | os.PathLike | None = None) -> dict:
-    """Return `card` with `card["metrics"][name]` set to the `keys` of a `scores` result; written to `path` if given.
-
-    The card is changed in place (and returned); with `path` it is written with `eokit.card.write_card`
-    (atomically, replacing the file), e.g. over the card that `train.fit` wrote beside the model.
-    """
-    if isinstance(keys, str):
-        keys = [keys]
-    missing = [k for k in keys if k not in result]
-    if missing:
-        raise ValueError(f"add_metrics: the {name!r} result has no {missing} (has {sorted(result)}); expected the "
-                         "dict of evaluate.scores")
-    card.setdefault("metrics", {})[name] = {k: result[k] for k in keys}
-    if path is not None:
-        write_card(card, path, overwrite=True)
-    return card
 
 
 def map_agreement(class_map: Any, reference: Any, card: dict, nodata: int | None = None) -> dict:

@@ -10,8 +10,9 @@ boundary (inward buffer) and drops pixels claimed by two polygons (counted with 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import dask
 import dask.array as da
@@ -200,7 +201,7 @@ def _labels_from_codes(gdf: gpd.GeoDataFrame, label_column: str, name_column: st
         given = gdf[name_column].tolist() if name_column else [None] * len(labels)
         # a missing or empty name falls back to the code itself
         names = [str(n).strip() if n is not None and not pd.isna(n) and str(n).strip() else str(v)
-                 for n, v in zip(given, labels)]
+                 for n, v in zip(given, labels, strict=True)]
     else:
         s = codes.astype(str)
         if s.isin(TS2C_CLASSES).all():
@@ -256,7 +257,7 @@ def read_polygons(
     norm = codes.map(_norm_code)
     if mapping is not None:
         table = load_mapping(mapping)
-        lut = dict(zip(table["code"], zip(table["class_id"], table["class_name"])))
+        lut = dict(zip(table["code"], zip(table["class_id"], table["class_name"], strict=True), strict=True))
         missing = norm[~norm.isin(lut.keys())]
         if len(missing):
             counts = missing.value_counts()
@@ -297,7 +298,7 @@ def _spatial_chunks(cube: xr.Dataset | xr.DataArray) -> tuple[tuple[int, ...], t
     if isinstance(var, xr.Dataset):
         var = next(iter(var.data_vars.values()))
     if var.chunks is not None:
-        ch = dict(zip(var.dims, var.chunks))
+        ch = dict(zip(var.dims, var.chunks, strict=True))
         return tuple(ch["y"]), tuple(ch["x"])
     return (cube.sizes["y"],), (cube.sizes["x"],)
 

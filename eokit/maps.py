@@ -35,7 +35,7 @@ import xarray as xr
 
 from eokit import _dask as _scheduling
 from eokit._io import atomic_output, check_target, write_gpkg
-from eokit.card import check_card, load_model, prepare_inputs, prepare_patches, select_bands
+from eokit.card import check_card, load_model, prepare_inputs, prepare_patches, save_model, select_bands
 from eokit.card import class_names as _class_names
 from eokit.schema import FLAG_CLEAR, FLAG_NODATA
 
@@ -94,8 +94,6 @@ def _register_unchecked(model_or_path: Any, card: dict | None, scheduler: Any) -
         # workers can read and that is removed when this process exits.
         import atexit
         import shutil
-
-        from eokit.train import save_model
 
         with _MODELS_LOCK:
             saved = _SAVED.get(id(model_or_path))

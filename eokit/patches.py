@@ -10,8 +10,9 @@ scene needs memory for one block, not the scene.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -218,7 +219,7 @@ def positions(
         if len(hits) == 0:
             continue
         sub = gdf.iloc[np.sort(hits)]  # file order: later polygons burn over earlier ones, as in one rasterize call
-        ids = rasterize(zip(sub.geometry, sub["index"]), out_shape=(r1 - r0, c1 - c0), fill=-1,
+        ids = rasterize(zip(sub.geometry, sub["index"], strict=True), out_shape=(r1 - r0, c1 - c0), fill=-1,
                         transform=Affine.translation(c0, r0), all_touched=all_touched, dtype=np.int32)
         win = _window(scene, masks, r0, r1, c0, c1)
         bad = np.zeros(ids.shape, dtype=bool)
@@ -434,14 +435,14 @@ def plot_scene(scene: xr.Dataset, polygons: Any = None, label_column: str = "ice
     if polygons is not None:
         pix = _scene_polygons(scene, polygons, label_column)
         rings: dict[int, list[np.ndarray]] = {}
-        for geom, lab in zip(pix.geometry, pix["label"]):
+        for geom, lab in zip(pix.geometry, pix["label"], strict=True):
             for part in getattr(geom, "geoms", [geom]):
                 xs, ys = part.exterior.xy
                 rings.setdefault(int(lab), []).append(np.column_stack([xs, ny - np.asarray(ys)]))
         outlines = [plots.backend_opts(hv.Path(r), {"color": colours[k]}, bokeh={"line_width": 1.2},
                                        matplotlib={"linewidth": 1.2}) for k, r in sorted(rings.items())]
     panels = []
-    for var, lim in zip(SAR_CHANNELS, [(-30, 0), (-35, -10), None]):
+    for var, lim in zip(SAR_CHANNELS, [(-30, 0), (-35, -10), None], strict=True):
         values = np.asarray(scene[var].values, dtype=float)
         img = hv.Image(values[::-1], bounds=(0, 0, values.shape[1], values.shape[0]), vdims=[var])
         common = {"cmap": "gray" if var != "IA" else "viridis", "colorbar": True, "xaxis": None, "yaxis": None,
@@ -451,7 +452,8 @@ def plot_scene(scene: xr.Dataset, polygons: Any = None, label_column: str = "ice
                                                matplotlib={"aspect": "equal"})] + outlines)
         panels.append(panel)
     if outlines:
-        panels[-1] = plots.backend_opts(panels[-1] * plots.legend(list(zip(ICE_CLASSES, colours)), sort=False),
+        legend = plots.legend(list(zip(ICE_CLASSES, colours, strict=True)), sort=False)
+        panels[-1] = plots.backend_opts(panels[-1] * legend,
                                         {"legend_position": "bottom_right"}, bokeh={}, matplotlib={})
     layout = plots.backend_opts(hv.Layout(panels).cols(3), bokeh={},
                                 matplotlib={"sublabel_format": "", "fig_inches": (13, 4.2)})

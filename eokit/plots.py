@@ -161,7 +161,7 @@ def image_grid(rows: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence
     if not rows or n_cols == 0:
         raise ValueError("image_grid: no images to show")
     cells: list[Any] = []
-    for r, (images, name) in enumerate(zip(rows, row_labels)):
+    for r, (images, name) in enumerate(zip(rows, row_labels, strict=True)):
         for c in range(n_cols):
             img = images[c] if c < len(images) else None
             if img is None:
@@ -171,8 +171,9 @@ def image_grid(rows: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence
             label = " | ".join(([str(name)] if c == 0 else []) + head)
             a = np.asarray(img, dtype=float)
             el = hv.Image(a[::-1], bounds=(0, 0, a.shape[1], a.shape[0]))
-            cells.append(backend_opts(el, {"cmap": cmap, "clim": clim, "title": label}, bokeh={"width": size, "height": size, "xaxis": None, "yaxis": None,
-                                                 "toolbar": None, "fontsize": {"title": "7pt"}},
+            cells.append(backend_opts(el, {"cmap": cmap, "clim": clim, "title": label},
+                                      bokeh={"width": size, "height": size, "xaxis": None, "yaxis": None,
+                                             "toolbar": None, "fontsize": {"title": "7pt"}},
                                       matplotlib={"xaxis": None, "yaxis": None, "fontsize": {"title": 7}}))
     grid = hv.Layout(cells).cols(n_cols)
     return backend_opts(grid, {"title": title}, bokeh={"shared_axes": False},

@@ -140,7 +140,7 @@ class Raster:
             i = key.index(Ellipsis)
             key = key[:i] + (slice(None),) * (3 - len(key) + 1) + key[i + 1:]
         key = key + (slice(None),) * (3 - len(key))
-        idx = [np.arange(n)[k] for n, k in zip(self.shape, key)]
+        idx = [np.arange(n)[k] for n, k in zip(self.shape, key, strict=True)]
         if any(np.size(i) == 0 for i in idx):
             return np.empty(tuple(np.size(i) for i in idx if np.ndim(i)), self.dtype)
         lo = [int(np.min(i)) for i in idx]

@@ -29,9 +29,9 @@ import json
 import os
 import warnings
 from collections import defaultdict
+from collections.abc import Mapping
 from contextlib import nullcontext
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import dask
 import numpy as np
@@ -40,8 +40,21 @@ import xarray as xr
 
 from eokit import _dask
 from eokit import cube as _cube
-from eokit.labels import NO_LABEL, _BlockPlan, _block_rasters, read_polygons
-from eokit.schema import FLAG_CLEAR, FLAG_CLOUD, FLAG_NODATA, TIMESERIES_SCHEMA, check_schema
+from eokit._sample_keys import (  # noqa: F401 - private names re-exported (tests use them)
+    _GAMMA,
+    _candidates_block,
+    _count_block,
+    _keep,
+    _merge_candidates,
+    _merge_tree,
+    _mix64,
+    _order,
+    _pixel_keys,
+    _smallest,
+)
+from eokit._sample_writers import write_points, write_timesen2crop, write_zarr
+from eokit.labels import _BlockPlan, read_polygons
+from eokit.schema import TIMESERIES_SCHEMA, check_schema
 
 __all__ = ["make_training_set", "sampling_report", "allocate", "write_zarr", "write_points",
            "write_timesen2crop", "STRATEGIES", "oversample", "class_counts"]
@@ -110,108 +123,6 @@ def allocate(priors: Mapping[int, float], samples: int, strategy: str = "proport
     return {c: int(k) for c, k in zip(ids, n)}
 
 
-# --- block tasks ---------------------------------------------------------------------------------
-
-
-def _eligible(flag_block: np.ndarray, lab_e: np.ndarray, max_cloud_fraction: float) -> np.ndarray:
-    not_clear = (flag_block != FLAG_CLEAR).mean(axis=0) if flag_block.shape[0] else np.zeros(lab_e.shape)
-    return (lab_e != NO_LABEL) & (not_clear <= max_cloud_fraction + 1e-12)
-
-
-def _count_block(flag_block: np.ndarray, polys: tuple, transform: Any, shape: tuple[int, int],
-                 max_cloud_fraction: float) -> tuple[dict[int, int], dict[tuple[int, int], int]]:
-    """Pixel counts per class (full raster) and eligible counts per (class, field) for one block."""
-    lab_e, fid_e, lab_f = _block_rasters(*polys, transform, shape)
-    labs, cnt = np.unique(lab_f[lab_f != NO_LABEL], return_counts=True)
-    prior = {int(k): int(v) for k, v in zip(labs, cnt)}
-    ok = _eligible(flag_block, lab_e, max_cloud_fraction)
-    fids, first, cnt = np.unique(fid_e[ok], return_index=True, return_counts=True)  # a field has one class
-    labs = lab_e[ok][first]
-    elig = {(int(a), int(b)): int(c) for a, b, c in zip(labs, fids, cnt)}
-    return prior, elig
-
-
-# splitmix64 (Steele, Lea & Flood 2014): output i of the generator seeded s is mix(s + (i + 1) * gamma)
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_STREAM = np.uint64(0xD1B54A32D192ED03)
-
-
-def _mix64(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
-
-
-def _pixel_keys(seed: int, stream: int, gidx: np.ndarray) -> np.ndarray:
-    """uint64 key of each global pixel index: splitmix64 output number `gidx` of the (seed, stream) generator."""
-    base = _mix64(_mix64(np.array([seed % 2**64], dtype=np.uint64)) ^ (np.array([stream + 1], np.uint64) * _STREAM))
-    return _mix64(base + (np.asarray(gidx).astype(np.uint64) + np.uint64(1)) * _GAMMA)
-
-
-def _smallest(group: np.ndarray, key: np.ndarray, gidx: np.ndarray, limit: int | Mapping[int, int]) -> np.ndarray:
-    """Positions of the `limit` smallest (key, pixel index) of each group; `limit` an int or per group id."""
-    if len(group) == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((gidx, key, group))
-    g = group[order]
-    rank = np.arange(len(g)) - np.searchsorted(g, g, side="left")
-    if isinstance(limit, Mapping):
-        ids, inv = np.unique(g, return_inverse=True)
-        lim = np.array([limit.get(int(k), 0) for k in ids], dtype=np.int64)[inv]
-    else:
-        lim = limit
-    return np.sort(order[rank < lim])
-
-
-def _keep(cand: dict[str, np.ndarray], need: Mapping[int, int], per_field: int | None, seed: int,
-          final: bool) -> np.ndarray:
-    """Positions of the candidates that can still be sampled (final: the sample itself).
-
-    Without a per-field cap a class's sample is its `need` smallest keys, so any subset keeps only those of
-    its own. With a cap K, a field's candidates are its K smallest keys (also decidable on any subset); the
-    class's sample is then the smallest keys of a second stream among all its fields' candidates (final).
-    """
-    gidx = cand["gidx"]
-    if per_field is None:
-        return _smallest(cand["label"], _pixel_keys(seed, 0, gidx), gidx, need)
-    idx = _smallest(cand["field_id"], _pixel_keys(seed, 0, gidx), gidx, per_field)
-    if not final:
-        return idx
-    return idx[_smallest(cand["label"][idx], _pixel_keys(seed, 1, gidx[idx]), gidx[idx], need)]
-
-
-def _candidates_block(flag_block: np.ndarray, polys: tuple, transform: Any, shape: tuple[int, int],
-                      max_cloud_fraction: float, need: dict[int, int], per_field: int | None, seed: int,
-                      row0: int, col0: int, width: int) -> dict[str, np.ndarray]:
-    """The block's candidates (global pixel index, label, field id, flag series) that can still be sampled."""
-    lab_e, fid_e, _ = _block_rasters(*polys, transform, shape, full=False)
-    ok = _eligible(flag_block, lab_e, max_cloud_fraction) & np.isin(lab_e, [k for k, v in need.items() if v > 0])
-    r, c = np.nonzero(ok)
-    cand = {"gidx": (r + row0).astype(np.int64) * width + (c + col0), "label": lab_e[r, c].astype(np.int64),
-            "field_id": fid_e[r, c].astype(np.int64)}
-    idx = _keep(cand, need, per_field, seed, final=False)
-    out = {k: v[idx] for k, v in cand.items()}
-    out["flag"] = flag_block[:, r[idx], c[idx]].T.astype(np.uint8)
-    return out
-
-
-def _merge_candidates(need: dict[int, int], per_field: int | None, seed: int, final: bool,
-                      *parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The candidates of several blocks that can still be sampled (final: the sample)."""
-    cand = {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
-    idx = _keep(cand, need, per_field, seed, final)
-    return {k: v[idx] for k, v in cand.items()}
-
-
-def _merge_tree(parts: list, need: dict[int, int], per_field: int | None, seed: int, fan_in: int = 16) -> Any:
-    """A delayed tree of merges over the blocks' candidate lists (fan-in `fan_in`); its root is the sample."""
-    merge = dask.delayed(_merge_candidates, pure=False)
-    while len(parts) > fan_in:
-        parts = [merge(need, per_field, seed, False, *parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
-    return merge(need, per_field, seed, True, *parts)
-
-
 # --- compute helpers -----------------------------------------------------------------------------
 
 
@@ -277,6 +188,21 @@ def make_training_set(
     tile: the tile name stored per sample (default: the cube's ``attrs["tile"]`` or "").
     """
     _check_args(samples, strategy, seed, erosion, min_per_class, cap_per_class, max_per_field, max_cloud_fraction)
+    cube, polys, names, plan = _open_inputs(cube, polygons, label_column, mapping, on_missing, name_column, erosion)
+    picked, report, notes, values = _draw(cube, plan, names, polygons, scheduler, progress, samples, strategy, seed,
+                                          erosion, min_per_class, cap_per_class, max_per_field, max_cloud_fraction)
+    values = np.moveaxis(np.asarray(values), -1, 0)  # (sample, time, band)
+    return _build(cube, values, picked, names, report, notes, tile, dict(
+        strategy=strategy, samples_asked=int(samples), seed=int(seed), erosion=int(erosion),
+        min_per_class=int(min_per_class), cap_per_class=cap_per_class, max_per_field=max_per_field,
+        max_cloud_fraction=float(max_cloud_fraction), label_column=label_column,
+        polygons=_where(polygons), mapping=mapping if isinstance(mapping, (str, type(None))) else str(mapping)))
+
+
+def _open_inputs(cube: xr.Dataset | str | os.PathLike, polygons: Any, label_column: str, mapping: Any,
+                 on_missing: str, name_column: str | None, erosion: int) -> tuple[xr.Dataset, Any, dict[int, str],
+                                                                              _BlockPlan]:
+    """Return the checked cube, its polygons (cube CRS), the class names and the block plan."""
     if not isinstance(cube, xr.Dataset):
         cube = _cube.open(cube)
     for v, what in (("reflectance", "(time, band, y, x)"), ("flag", "(time, y, x) uint8, 0 = clear")):
@@ -294,6 +220,13 @@ def make_training_set(
         b = tuple(np.round(polys.total_bounds, 1))
         raise ValueError(f"no polygon of {_where(polygons)} overlaps the cube (cube CRS {plan.crs}, cube bounds "
                          f"{tuple(np.round(cube.rio.bounds(), 1))}, polygon bounds in that CRS {b})")
+    return cube, polys, names, plan
+
+
+def _draw(cube: xr.Dataset, plan: _BlockPlan, names: dict[int, str], polygons: Any, scheduler: Any, progress: bool,
+          samples: int, strategy: str, seed: int, erosion: int, min_per_class: int, cap_per_class: int | None,
+          max_per_field: int | None, max_cloud_fraction: float) -> tuple[dict[str, np.ndarray], list, list, Any]:
+    """Count, draw and read the sample on the cluster; return (picked pixels, report rows, warnings, series)."""
     flag = cube["flag"].transpose("time", "y", "x").data
     flag = flag.rechunk((-1, plan.ychunks, plan.xchunks)) if hasattr(flag, "rechunk") else _as_dask(
         flag, plan)
@@ -320,12 +253,7 @@ def make_training_set(
         cols = xr.DataArray(picked["col"], dims="sample")
         refl = cube["reflectance"].transpose("time", "band", "y", "x").isel(y=rows, x=cols)
         (values,) = _compute([refl.data], target, progress, "read series")
-    values = np.moveaxis(np.asarray(values), -1, 0)  # (sample, time, band)
-    return _build(cube, values, picked, names, report, notes, tile, dict(
-        strategy=strategy, samples_asked=int(samples), seed=int(seed), erosion=int(erosion),
-        min_per_class=int(min_per_class), cap_per_class=cap_per_class, max_per_field=max_per_field,
-        max_cloud_fraction=float(max_cloud_fraction), label_column=label_column,
-        polygons=_where(polygons), mapping=mapping if isinstance(mapping, (str, type(None))) else str(mapping)))
+    return picked, report, notes, values
 
 
 def _check_args(samples: Any, strategy: Any, seed: Any, erosion: Any, min_per_class: Any, cap_per_class: Any,
@@ -371,7 +299,7 @@ def _takes(counted: dict, names: dict[int, str], touching: set[int], samples: in
     for lab in sorted(touching - set(prior_px)):
         notes.append(f"class {names.get(lab, str(lab))!r} (id {lab}): its polygons reach the cube but cover no "
                      "pixel centre (smaller than a pixel?); no samples of it")
-        warnings.warn(notes[-1], stacklevel=3)
+        warnings.warn(notes[-1], stacklevel=4)  # the caller of make_training_set
     for lab in names:
         prior_px.setdefault(lab, 0)
     priors = {lab: prior_px[lab] / total_px for lab in sorted(prior_px)}
@@ -385,25 +313,13 @@ def _takes(counted: dict, names: dict[int, str], touching: set[int], samples: in
             notes.append(f"class {names.get(lab, str(lab))!r} (id {lab}): {asked[lab]} samples asked, only "
                          f"{available} eligible pixels (erosion {erosion}, max_cloud_fraction {max_cloud_fraction}"
                          + (f", max_per_field {max_per_field}" if max_per_field else "") + ")")
-            warnings.warn(notes[-1], stacklevel=3)
+            warnings.warn(notes[-1], stacklevel=4)
         report.append({"label": lab, "label_name": names.get(lab, str(lab)), "pixels": prior_px[lab],
                        "prior": priors[lab], "asked": asked[lab], "available": available, "sampled": need[lab]})
     if not any(need.values()):
         raise ValueError("no eligible pixel to sample: every labelled pixel is on a field boundary "
                          f"(erosion {erosion}) or cloudier than max_cloud_fraction {max_cloud_fraction}")
     return need, report, notes
-
-
-def _order(picked: dict[str, np.ndarray], need: dict[int, int], width: int) -> dict[str, np.ndarray]:
-    """The sample sorted by class, field and pixel, with rows and columns; checks the counts per class."""
-    got = dict(zip(*np.unique(picked["label"], return_counts=True)))
-    short = {lab: (int(got.get(lab, 0)), n) for lab, n in need.items() if got.get(lab, 0) != n}
-    if short:  # cannot happen unless the inputs changed between the two passes
-        raise RuntimeError(f"samples drawn per class differ from the eligible counts (drawn, expected): {short}")
-    order = np.lexsort((picked["gidx"], picked["field_id"], picked["label"]))
-    out = {k: v[order] for k, v in picked.items()}
-    out["row"], out["col"] = np.divmod(out.pop("gidx"), width)
-    return out
 
 
 def _as_dask(arr: Any, plan: _BlockPlan) -> Any:
@@ -477,65 +393,6 @@ def sampling_report(ds: xr.Dataset) -> pd.DataFrame:
     df = pd.DataFrame(json.loads(ds.attrs["sampling_report"]))
     df["shortfall"] = df["asked"] - df["sampled"]
     return df.set_index("label")
-
-
-# --- writers -------------------------------------------------------------------------------------
-
-
-def write_zarr(ds: xr.Dataset, store: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write the training set to a Zarr store (via a temporary sibling, then renamed); return its path."""
-    from eokit._io import atomic_output, check_target, write_zarr_dataset
-
-    path = check_target(store, overwrite)
-    out = ds.copy()
-    for k in out.variables:
-        out[k].encoding = {}
-    with atomic_output(path, overwrite, kind="dir") as tmp:
-        write_zarr_dataset(out, tmp)  # Zarr format and text dtype chosen in one place (eokit._io)
-    return path
-
-
-def write_points(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write one point per sample (label, label_name, field_id, tile) to a GeoPackage; return its path."""
-    import geopandas as gpd
-
-    from eokit._io import check_target, write_gpkg
-
-    path = Path(path)
-    for v in ("x", "y"):
-        if v not in ds:
-            raise ValueError(f"the training set has no {v!r} variable: only samples made from a cube have points")
-    if "crs" not in ds.attrs:
-        raise ValueError("the training set has no attrs['crs']")
-    check_target(path, overwrite)
-    cols = {k: ds[k].values for k in ("label", "label_name", "field_id", "tile") if k in ds}
-    gdf = gpd.GeoDataFrame({"sample": ds["sample"].values, **cols},
-                           geometry=gpd.points_from_xy(ds["x"].values, ds["y"].values), crs=ds.attrs["crs"])
-    return write_gpkg(gdf, path, overwrite, layer="samples")
-
-
-def write_timesen2crop(ds: xr.Dataset, root: str | os.PathLike, overwrite: bool = False) -> Any:
-    """Write the set in the published TimeSen2Crop layout; return the ``root/TimeSen2Crop`` folder.
-
-    The CSV flags know only 0..3: observations flagged 255 (no data inside an acquisition) are written as
-    1 (unusable, like cloud), with a warning saying how many. Samples need a tile name (``tile=`` of
-    make_training_set) because the layout is ``<tile>/<class id>/<n>.csv``.
-    """
-    from eokit.datasets import timesen2crop
-
-    tiles = np.asarray(ds["tile"].values).astype(str)
-    if (tiles == "").any():
-        raise ValueError("the TimeSen2Crop layout needs a tile name per sample (folder <tile>/<class>/); "
-                         "make the set with make_training_set(..., tile='33UVP') or assign ds['tile']")
-    out = ds
-    valid = ~np.isnat(np.asarray(ds["date"].values))
-    nodata = (np.asarray(ds["flag"].values) == FLAG_NODATA) & valid
-    if nodata.any():
-        warnings.warn(f"{int(nodata.sum())} observations flagged 255 (no data) written with flag 1: the "
-                      "TimeSen2Crop CSV has flags 0..3 only", stacklevel=2)
-        out = ds.copy()
-        out["flag"] = ds["flag"].where(~xr.DataArray(nodata, dims=ds["flag"].dims), FLAG_CLOUD).astype(np.uint8)
-    return timesen2crop.write(out, root, overwrite=overwrite)
 
 
 # --- class balance of a labelled set -------------------------------------------------------------

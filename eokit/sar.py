@@ -136,8 +136,8 @@ def _open_safe(safe: Path, chunks: Any) -> xr.Dataset:
     gcps = [
         GroundControlPoint(row=float(line), col=float(pixel), x=float(lon), y=float(lat), z=float(h))
         for line, lat_row, lon_row, h_row in zip(gcp_ds.line.values, gcp_ds.latitude.values,
-                                                 gcp_ds.longitude.values, gcp_ds.height.values)
-        for pixel, lat, lon, h in zip(gcp_ds.pixel.values, lat_row, lon_row, h_row)
+                                                 gcp_ds.longitude.values, gcp_ds.height.values, strict=True)
+        for pixel, lat, lon, h in zip(gcp_ds.pixel.values, lat_row, lon_row, h_row, strict=True)
     ]
     ds = ds.rio.write_gcps(gcps, "EPSG:4326")
     attrs = root.attrs
@@ -402,7 +402,8 @@ def read_ice_polygons(
         keep = _scene_match(gdf["scene"], scene)
         if not keep.any():
             raise ValueError(
-                f"{src} has no polygons for scene {scene!r}; scenes present: {sorted(gdf['scene'].astype(str).unique())}"
+                f"{src} has no polygons for scene {scene!r}; "
+                f"scenes present: {sorted(gdf['scene'].astype(str).unique())}"
             )
         gdf = gdf[keep.to_numpy()]
     labels = gdf[label_column]

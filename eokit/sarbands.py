@@ -1,4 +1,4 @@
-"""The bands of a SAR scene: which band is HH, HV, IA or a land mask, picking one per variable, loading them onto one grid.
+"""The bands of a SAR scene: which band is HH, HV, IA or a land mask, one picked per variable, loaded onto one grid.
 
 Band names follow SNAP's (``Sigma0_HH_db``, ``Sigma0_HV``, ``Amplitude_HH``, ``incidenceAngleFromEllipsoid``,
 ...; any letter case): per variable dB is taken before linear before amplitude, the ellipsoid incidence angle

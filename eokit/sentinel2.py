@@ -25,8 +25,8 @@ import pandas as pd
 from eokit.rasterfiles import lazy_read, raster_info
 from eokit.schema import FLAG_NODATA, SCL_TO_FLAG, TS2C_BANDS
 
-__all__ = ["DATE_RE", "S2_ORDER", "SafeScan", "band_key", "date_from_name", "date_text", "norm_band", "read_safe", "scan_safe",
-           "scl_to_flag"]
+__all__ = ["DATE_RE", "S2_ORDER", "SafeScan", "band_key", "date_from_name", "date_text", "norm_band", "read_safe",
+           "scan_safe", "scl_to_flag"]
 
 S2_ORDER = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
 
@@ -313,7 +313,7 @@ def read_safe(scan: SafeScan, ch: dict[str, int], fill: int | None) -> tuple[da.
             for a in layers[1:]:
                 nodata = nodata & (a == 0)
         # reflectance x 10000 = (DN + BOA_ADD_OFFSET) x 10000 / quantification, int16 for every baseline
-        layers = [_rescale(a, offsets.get(b, 0), quant) for a, b in zip(layers, want)]
+        layers = [_rescale(a, offsets.get(b, 0), quant) for a, b in zip(layers, want, strict=True)]
         ref_arrays.append(da.stack(layers))
         if "SCL" in found:
             f = scl_to_flag(_safe_band(found["SCL"], target_res, grid, ch, safe, "SCL", grid_file))

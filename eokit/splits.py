@@ -9,8 +9,8 @@ A split that leaves a validation or test class without training samples raises a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import xarray as xr

@@ -159,7 +159,7 @@ def order_bands(folder: Path, data: dict, bands: Sequence[str] | None) -> list[s
 
 def read_folder(data: dict, flags: dict, info: dict, grid: tuple, bands: list[str], ch: dict[str, int],
                 fill: int | None) -> tuple[da.Array, da.Array]:
-    """Return lazy (reflectance (time, band, y, x), flags (time, y, x)) of a scanned folder; `fill`: flag without one."""
+    """Return lazy (reflectance (time, band, y, x), flags (time, y, x)) of a scanned folder; `fill`: flag if none."""
     dates = sorted(data)
     _, _, width, height = grid[1]
     ref_arrays = []

@@ -29,25 +29,24 @@ import xarray as xr
 
 from eokit import card as _card
 from eokit._io import atomic_output, check_target, write_json_atomic
-from eokit.card import (  # noqa: F401 (CARD_FIELDS, check_card, load_model, prepare_*: re-exported)
+from eokit.card import (  # noqa: F401 (CARD_FIELDS, check_card, load_model, save_model, predict, ...: re-exported)
     CARD_FIELDS,
     _is_int,
     _prepare_ts,
     check_card,
     load_model,
+    predict,
     prepare_inputs,
     prepare_patches,
+    save_model,
 )
 from eokit.card import dataset_bands as _data_bands
 from eokit.card import dataset_class_names as _class_names
 from eokit.card import model_kind as _model_kind
-from eokit.schema import (
-    FLAG_CLEAR,
-    FLAG_NODATA,
-    PATCH_SCHEMA,
-    TIMESERIES_SCHEMA,
-    check_schema,
-)
+from eokit.schema import FLAG_CLEAR, FLAG_NODATA
+from eokit.trainingdata import data_kind as _data_kind
+from eokit.trainingdata import open_training_data  # also re-exported: eokit.train.open_training_data
+from eokit.trainingdata import sample_dim as _sample_dim
 
 #: Samples read from the store at once when the store is not chunked along `sample`.
 DEFAULT_BLOCK = 4096
@@ -58,64 +57,7 @@ DEFAULT_TS_AUGMENT = {"drop": 0.1, "noise": 0.02}
 
 
 # ------------------------------------------------------------------------------------------------ data
-#: Variables that mark a TimeSen2Crop store written by `eokit.datasets.timesen2crop.to_zarr`.
-_TS2C_STORE_VARS = {"tile_index", "tile_dates", "tile_names"}
-
-
-def _is_zarr(p: Path) -> bool:
-    return p.suffix == ".zarr" or any((p / f).exists() for f in ("zarr.json", ".zgroup", ".zmetadata"))
-
-
-def open_training_data(data: Any) -> xr.Dataset:
-    """Return a time-series or patch training set as an (in-memory or lazy) xarray.Dataset, schema-checked.
-
-    `data` is an xarray.Dataset, a Zarr store path (opened lazily; TimeSen2Crop stores written by
-    `eokit.datasets.timesen2crop.to_zarr` through that module's reader) or a TimeSen2Crop folder tree or zip.
-    """
-    if isinstance(data, xr.Dataset):
-        ds, where = data, data.attrs.get("source", "the training dataset")
-    elif isinstance(data, (str, os.PathLike)):
-        p = Path(data)
-        if not p.exists():
-            raise FileNotFoundError(f"training data {p} does not exist")
-        where = str(p)
-        if _is_zarr(p):
-            ds = xr.open_zarr(p)
-            if _TS2C_STORE_VARS <= set(ds.variables):
-                # a store written by eokit.datasets.timesen2crop.to_zarr keeps per-tile tables instead of
-                # per-sample dates/tiles/class names: its own reader rebuilds them (lazily)
-                from eokit.datasets import timesen2crop
-
-                ds = timesen2crop.open(p)
-        else:
-            try:
-                from eokit.datasets import timesen2crop
-            except ImportError as e:  # pragma: no cover - depends on helper module
-                raise ValueError(f"{p} is not a Zarr store and eokit.datasets.timesen2crop is unavailable") from e
-            ds = timesen2crop.open(p)
-        if ds.attrs.get("source") not in (None, where):
-            ds.attrs["derived_from"] = ds.attrs["source"]
-        ds.attrs["source"] = where
-    else:
-        raise TypeError(f"training data must be an xarray.Dataset or a path, got {type(data).__name__}")
-    kind = _data_kind(ds, where)
-    schema = dict(TIMESERIES_SCHEMA if kind == "timeseries" else PATCH_SCHEMA)
-    if kind == "timeseries" and ds["reflectance"].dtype.kind == "f":  # e.g. NDVI series: any numeric dtype
-        schema["reflectance"] = (schema["reflectance"][0], "f")
-    check_schema(ds, schema, what=where)
-    return ds
-
-
-def _data_kind(ds: xr.Dataset, where: str = "dataset") -> str:
-    if "reflectance" in ds.variables:
-        return "timeseries"
-    if "image" in ds.variables:
-        return "patch"
-    raise ValueError(f"{where}: neither a time-series set (variable 'reflectance') nor a patch set ('image')")
-
-
-def _sample_dim(kind: str) -> str:
-    return "sample" if kind == "timeseries" else "patch"
+# open_training_data (re-exported), data_kind and sample_dim live in eokit.trainingdata
 
 
 class _Source:
@@ -917,41 +859,3 @@ def _evaluate_source(predict_fn: Callable, src: _Source, batch_size: int) -> tup
         correct += float((p.argmax(-1) == y).sum())
         n += len(y)
     return tot / max(n, 1), correct / max(n, 1)
-
-
-def save_model(model: Any, card: dict, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Return the path of `<stem>.keras` after writing the model and its `<stem>.json` card (temp + rename)."""
-    path = Path(path)
-    if path.suffix != ".keras":
-        path = path.with_suffix(".keras")
-    with atomic_output(path, overwrite) as tmp:  # keeps the .keras suffix Keras requires
-        model.save(tmp)
-    write_card(card, path.with_suffix(".json"))
-    return path
-
-
-def predict(model: Any, card: dict, data: Any, batch_size: int = 1024, progress: bool = False) -> np.ndarray:
-    """Return class probabilities (N, n_classes) for a time-series or patch set, preprocessed as in training."""
-    import tensorflow as tf
-    from tqdm.auto import tqdm
-
-    check_card(model, card)
-    ds = open_training_data(data)
-    kind = _data_kind(ds)
-    if kind != card["kind"]:
-        raise ValueError(f"model {card['name']!r} is a {card['kind']} model but the data is a {kind} set")
-    band_idx = _card.select_bands(_data_bands(ds, kind), card, str(ds.attrs.get("source", "the data")))
-    dim = _sample_dim(kind)
-    n = ds.sizes[dim]
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    out = []
-    for a in tqdm(range(0, n, batch_size), desc="predict", disable=not progress, leave=False):
-        sub = ds.isel({dim: slice(a, min(a + batch_size, n))})
-        if kind == "timeseries":
-            refl = np.asarray(sub["reflectance"].values)[..., band_idx]
-            x = prepare_inputs(refl, sub["flag"].values, sub["date"].values, card)
-        else:
-            x = prepare_patches(np.asarray(sub["image"].values)[..., band_idx], card)
-        out.append(np.asarray(fn(x)))
-    k = len(card["classes"])
-    return np.concatenate(out) if out else np.zeros((0, k), np.float32)

@@ -12,8 +12,8 @@ import dask.local
 import dask.multiprocessing
 import dask.threaded
 import pytest
-from badinput import refuses
 
+from badinput import refuses
 from eokit import _dask
 
 ALIASES = {"threads": ["threads", "threading", "threaded", "Threads"],

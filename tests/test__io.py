@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from badinput import refuses
 
+from badinput import refuses
 from eokit import _io
 from eokit._io import atomic_output, check_target, swap_in, write_gpkg, write_json_atomic
 

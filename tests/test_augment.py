@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import xarray as xr
-from badinput import refuses
 
+from badinput import refuses
 from eokit.augment import (
     augmentation_layers,
     augmented_examples,
@@ -45,7 +45,7 @@ def test_flips_and_rotations_are_dihedral_transforms_of_each_patch():
     x = _batch(16)
     y = np.asarray(make_augmenter(shift=0, speckle_looks=None, seed=1)(x))
     used = set()
-    for xi, yi in zip(x, y):
+    for xi, yi in zip(x, y, strict=True):
         matches = [k for k, t in enumerate(_dihedral(xi)) if np.array_equal(t, yi)]
         assert matches, "augmented patch is not a flip/rotation of its input"
         used.add(matches[0])
@@ -57,7 +57,7 @@ def test_shift_is_a_reflect_padded_translation_within_bounds():
     s = 2
     y = np.asarray(make_augmenter(flip=False, rot90=False, shift=s, speckle_looks=None, seed=3)(x))
     moved = 0
-    for xi, yi in zip(x, y):
+    for xi, yi in zip(x, y, strict=True):
         padded = np.pad(xi, ((s, s), (s, s), (0, 0)), mode="reflect")
         offsets = [(dy, dx) for dy in range(2 * s + 1) for dx in range(2 * s + 1)
                    if np.array_equal(padded[dy:dy + 12, dx:dx + 12], yi)]
@@ -228,7 +228,7 @@ def test_rotation_only_and_flip_only_stay_in_their_subgroups():
     rots = np.asarray(make_augmenter(flip=False, shift=0, speckle_looks=None, seed=4)(x))
     flips = np.asarray(make_augmenter(rot90=False, shift=0, speckle_looks=None, seed=4)(x))
     seen_r, seen_f = set(), set()
-    for xi, ri, fi in zip(x, rots, flips):
+    for xi, ri, fi in zip(x, rots, flips, strict=True):
         r = [k for k in range(4) if np.array_equal(np.rot90(xi, k, axes=(0, 1)), ri)]
         f = [(a, b) for a in (0, 1) for b in (0, 1)
              if np.array_equal(xi[::(-1 if b else 1), ::(-1 if a else 1)], fi)]

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 import xarray as xr
-from badinput import refuses
 
+from badinput import refuses
 from eokit import card as mc
 
 BANDS = ["B2", "B3", "B4"]
@@ -147,3 +147,46 @@ def test_prepare_patches_normalises_and_zeroes_nan():
     np.testing.assert_allclose(x[0, 1, 1], [4.0, 1.5, 0.5])
     with refuses(ValueError, "model 'm'", "takes 2x2 patches", "got 3x3"):
         mc.prepare_patches(np.zeros((3, 3, 3)), card)
+
+
+class _FakeModel:
+    """Stands in for a keras.Model: `save` writes a file, so saving needs no TensorFlow."""
+
+    def save(self, path) -> None:
+        with open(path, "w") as f:
+            f.write("model")
+
+
+def test_save_model_writes_the_model_and_its_card_beside_it(tmp_path):
+    card = _card()
+    path = mc.save_model(_FakeModel(), card, tmp_path / "lstm")
+    assert path == tmp_path / "lstm.keras" and path.read_text() == "model"
+    assert mc.read_card(path) == json.loads(json.dumps(card))
+    assert [p.name for p in sorted(tmp_path.iterdir())] == ["lstm.json", "lstm.keras"]  # no temporary left
+
+
+@pytest.mark.bad_input
+def test_save_model_refuses_to_replace_a_model_unless_told(tmp_path):
+    mc.save_model(_FakeModel(), _card(), tmp_path / "m.keras")
+    with refuses(FileExistsError, "m.keras"):
+        mc.save_model(_FakeModel(), _card(name="other"), tmp_path / "m.keras")
+    mc.save_model(_FakeModel(), _card(name="other"), tmp_path / "m.keras", overwrite=True)
+    assert mc.read_card(tmp_path / "m.json")["name"] == "other"
+
+
+def test_add_metrics_records_the_headline_scores_in_the_card(tmp_path):
+    result = {"n": 4, "overall_accuracy": 0.75, "kappa": 0.5, "macro_f1": 0.7, "weighted_f1": 0.72, "classes": []}
+    card = mc.add_metrics(_card(), "test", result, path=tmp_path / "m.json")
+    assert card["metrics"]["test"] == {k: result[k] for k in mc.CARD_SCORES}
+    assert mc.read_card(tmp_path / "m.json")["metrics"] == card["metrics"]
+    with refuses(ValueError, "add_metrics", "'rf'", "['kappa']"):
+        mc.add_metrics(_card(), "rf", {"n": 3}, keys=("n", "kappa"))
+
+
+def test_the_moved_names_stay_importable_from_their_old_modules():
+    code = ("import sys; from eokit import card, evaluate, trainingdata; "
+            "assert evaluate.add_metrics is card.add_metrics and evaluate.CARD_SCORES is card.CARD_SCORES; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
+            "from eokit import train; assert train.save_model is card.save_model and train.predict is card.predict "
+            "and train.load_model is card.load_model and train.open_training_data is trainingdata.open_training_data")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from badinput import refuses
 
+from badinput import refuses
 from eokit import catalog
 from eokit.paths import CATALOG_DIR, SAMPLE_DIR
 

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from badinput import refuses, warns_naming
-from generators import s2
 from rasterio.transform import from_origin
 
+from badinput import refuses, warns_naming
 from eokit import cube, rasterfiles, sentinel2
 from eokit.schema import SCL_TO_FLAG, TS2C_BANDS
+from generators import s2
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 UP = lambda a, f=2: np.repeat(np.repeat(a, f, axis=0), f, axis=1)  # noqa: E731  (nearest-neighbour upsampling)
@@ -373,7 +373,7 @@ def test_corrupt_geotiff_block_names_the_full_path_at_read_time(tmp_path):
     bad.write_bytes(bytes(data))
     ds = cube.open(folder, chunks=16)
     with refuses(ValueError, str(bad.absolute()), "rows 0-15", "corrupt"):
-        ds["reflectance"].values
+        _ = ds["reflectance"].values
 
 
 @pytest.mark.bad_input

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import rasterio
 import xarray as xr
-from badinput import refuses
-from generators import dlr as gen
 
+from badinput import refuses
 from eokit.datasets import dlr
+from generators import dlr as gen
 
 
 def test_semantic_scene_and_tree(tmp_path):

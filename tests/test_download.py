@@ -12,10 +12,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from badinput import refuses
-from generators import timesen2crop as gen
 
+from badinput import refuses
 from eokit import download
+from generators import timesen2crop as gen
 
 
 @pytest.fixture()
@@ -314,9 +314,9 @@ def test_catalog_entries_read_from_local_copies(tmp_path, monkeypatch):
     import geopandas as gpd
     import intake
     import xarray as xr
-    from generators import dlr, lucas, metno, uit
 
     from eokit.paths import CATALOG_DIR
+    from generators import dlr, lucas, metno, uit
 
     home = tmp_path / "cache"
     monkeypatch.setenv("EOKIT_DATA", str(home))
@@ -386,6 +386,7 @@ def _fake_doi_registry(url: str, files: dict[str, str]):
 
 def test_doi_record_files_fetched_and_unpacked(tmp_path, server, monkeypatch):
     import pooch
+
     from generators import metno
 
     url, www, log = server

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from badinput import refuses
-from generators.training_sets import timeseries_set
 
+from badinput import refuses
 from eokit import evaluate
+from generators.training_sets import timeseries_set
 
 
 def test_scores_match_hand_computed_values():
@@ -144,10 +144,10 @@ def test_confusion_figure_rows_match_their_labels_matplotlib():
     assert np.allclose(mesh.get_cmap()(1.0), matplotlib.colormaps["Blues"](1.0))  # styling survives the reorder
     values = np.asarray(mesh.get_array()).reshape(len(names), len(names))  # mesh rows bottom-up in y
     centres = mesh.get_coordinates()[:-1, 0, 1] + 0.5
-    ylabels = {float(t): lab.get_text() for t, lab in zip(ax.get_yticks(), ax.get_yticklabels())}
+    ylabels = {float(t): lab.get_text() for t, lab in zip(ax.get_yticks(), ax.get_yticklabels(), strict=True)}
     xlabels = [lab.get_text() for lab in ax.get_xticklabels()]
     assert xlabels == names
-    for row, yc in zip(values, centres):
+    for row, yc in zip(values, centres, strict=True):
         label = ylabels[float(yc)]
         assert np.allclose(row, cm[names.index(label)]), (label, row)
     ylo, yhi = ax.get_ylim()
@@ -167,7 +167,7 @@ def test_confusion_figure_rows_match_their_labels_bokeh():
         assert list(fig.state.x_range.factors) == names
         src = fig.handles["source"].data
         counts = np.asarray(s["confusion_matrix"])
-        for t, p, v in zip(src["true"], src["predicted"], src["value"]):
+        for t, p, v in zip(src["true"], src["predicted"], src["value"], strict=True):
             assert float(v) == counts[names.index(str(t)), names.index(str(p))]
     finally:
         hv.extension("matplotlib")

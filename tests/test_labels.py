@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from badinput import refuses, warns_naming
-from generators import s2
 from shapely.geometry import box
 
+from badinput import refuses, warns_naming
 from eokit import cube, labels
 from eokit.schema import TS2C_CLASSES
+from generators import s2
 
 
 @pytest.fixture()
@@ -25,9 +25,9 @@ def stack(tmp_path):
 def test_invekos_table_covers_classes_and_known_names():
     table = labels.load_mapping("invekos")
     assert set(table["class_id"]) == set(range(16))
-    for cid, name in zip(table["class_id"], table["class_name"]):
+    for cid, name in zip(table["class_id"], table["class_name"], strict=True):
         assert TS2C_CLASSES[cid] == name
-    lut = dict(zip(table["code"], table["class_id"]))
+    lut = dict(zip(table["code"], table["class_id"], strict=True))
     expected = {"WINTERWEICHWEIZEN": 12, "KOERNERMAIS": 2, "SILOMAIS": 2, "WINTERGERSTE": 6, "SOMMERGERSTE": 11,
                 "SOJABOHNEN": 5, "ZUCKERRUEBEN": 10, "KARTOFFELN": 3, "WINTERRAPS": 9, "SONNENBLUMEN": 4,
                 "DAUERWIESE": 1, "MAEHWIESE": 1, "WINTERROGGEN": 8, "WINTERTRITICALE": 13, "KUEMMEL": 7,
@@ -90,8 +90,8 @@ def test_read_polygons_without_mapping_and_custom_mapping(stack, tmp_path):
                   "class_name": ["cereal", "summer", "grass", "summer"]}).to_csv(tmp_path / "m.csv", index=False)
     g = labels.read_polygons(stack / "fields.gpkg", "crop_code", mapping=tmp_path / "m.csv")
     assert set(g["label_name"]) <= {"cereal", "summer", "grass"}
-    assert dict(zip(g["label_name"], g["label"])) == {n: i for i, n in enumerate(["cereal", "grass", "summer"])
-                                                      if n in set(g["label_name"])}
+    assert dict(zip(g["label_name"], g["label"], strict=True)) == {
+        n: i for i, n in enumerate(["cereal", "grass", "summer"]) if n in set(g["label_name"])}
 
 
 def _square(i0, j0, n, res=10.0):

@@ -6,11 +6,11 @@ import csv
 
 import numpy as np
 import pytest
-from badinput import refuses
-from generators import lucas as gen
 
+from badinput import refuses
 from eokit.datasets import lucas
 from eokit.schema import TS2C_CLASSES
+from generators import lucas as gen
 
 
 def test_open_primary(tmp_path):

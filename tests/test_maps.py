@@ -12,8 +12,8 @@ import rasterio
 import rioxarray  # noqa: F401
 import tensorflow  # noqa: F401
 import xarray as xr
-from badinput import refuses
 
+from badinput import refuses
 from eokit import maps
 
 BANDS = ["B2", "B4", "B8A"]

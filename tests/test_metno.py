@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from badinput import refuses
-from generators import metno as gen
 
+from badinput import refuses
 from eokit import sigrid
 from eokit.datasets import metno
 from eokit.schema import ICE_CLASSES
+from generators import metno as gen
 
 
 def test_v1_decoded_crs_kept(tmp_path):

@@ -6,11 +6,11 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from badinput import refuses
-from generators import vgg16_weights
 
+from badinput import refuses
 from eokit import models
 from eokit.models import vgg16 as vgg
+from generators import vgg16_weights
 
 
 def _probs_ok(model, patch_size: int, n_bands: int = 3, n_classes: int = 6) -> np.ndarray:

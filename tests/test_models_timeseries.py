@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from badinput import refuses
 
+from badinput import refuses
 from eokit import models
 
 T, C, K = 12, 9, 3

@@ -5,12 +5,12 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pytest
-from badinput import refuses
-from generators import sar as gen
 from shapely.geometry import Polygon, box
 
+from badinput import refuses
 from eokit import patches, sar
 from eokit.schema import ICE_CLASSES, PATCH_SCHEMA, check_schema
+from generators import sar as gen
 
 
 @pytest.fixture()
@@ -64,19 +64,21 @@ def test_matches_plain_loop_on_irregular_polygons(tmp_path):
         ang = np.sort(rng.uniform(0, 2 * np.pi, 7))
         rad = rng.uniform(10, 30, 7)
         geoms.append(Polygon([(t.c + (cx + r * np.cos(a)) * t.a, t.f - (cy + r * np.sin(a)) * t.a)
-                              for a, r in zip(ang, rad)]))
+                              for a, r in zip(ang, rad, strict=True)]))
     gdf = gpd.GeoDataFrame({"ice_class": rng.integers(0, 6, 6), "polygon_id": np.arange(100, 106)},
                            geometry=geoms, crs=3413)
     scene = sar.open(truth["path"])
     from rasterio.features import rasterize
 
-    ids = rasterize(zip(gdf.geometry, gdf["polygon_id"]), out_shape=(96, 80), transform=t, fill=-1, dtype="int32")
+    ids = rasterize(zip(gdf.geometry, gdf["polygon_id"], strict=True), out_shape=(96, 80), transform=t, fill=-1,
+                    dtype="int32")
     for size, stride, chunks in [(10, 10, 2048), (20, 10, 30), (8, 3, 25)]:
         ds = patches.extract(scene, gdf, size=size, stride=stride, chunks=chunks, progress=False)
-        got = set(zip(ds["row0"].values.tolist(), ds["col0"].values.tolist(), ds["polygon_id"].values.tolist()))
+        got = set(zip(ds["row0"].values.tolist(), ds["col0"].values.tolist(), ds["polygon_id"].values.tolist(),
+                      strict=True))
         assert got == _loop_reference(ids, size, stride)
-        labels = dict(zip(gdf["polygon_id"], gdf["ice_class"]))
-        assert all(labels[p] == lab for p, lab in zip(ds["polygon_id"].values, ds["label"].values))
+        labels = dict(zip(gdf["polygon_id"], gdf["ice_class"], strict=True))
+        assert all(labels[p] == lab for p, lab in zip(ds["polygon_id"].values, ds["label"].values, strict=True))
 
 
 def test_min_fraction_keeps_mixed_patches(two_scenes):

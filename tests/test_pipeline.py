@@ -13,10 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from badinput import refuses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from badinput import refuses
 from eokit.cli import main
 from eokit.paths import NOTEBOOK_DIR
 from eokit.pipeline import (
@@ -310,7 +310,7 @@ def _write_lines(folder: Path, params: dict, keys: list[str] | None = None) -> P
     """One `key: value` line per parameter (value in flow style), keys as given (possibly mutated)."""
     f = folder / "p.yaml"
     lines = [f"{k}: {_dump(v).removesuffix(chr(10) + '...' + chr(10)).strip()}"
-             for k, v in zip(keys or list(params), params.values())]
+             for k, v in zip(keys or list(params), params.values(), strict=True)]
     f.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return f
 
@@ -358,7 +358,7 @@ def test_mutated_key_gives_the_same_values_or_a_clear_error(params: dict, data: 
             if via_file:
                 parsed = parse_parameters([], [_write_lines(Path(d), params, mutated)])
             else:
-                parsed = parse_parameters([(k, _dump(v)) for k, v in zip(mutated, params.values())])
+                parsed = parse_parameters([(k, _dump(v)) for k, v in zip(mutated, params.values(), strict=True)])
             passed = check_parameters(parsed, [book])[book]
         except ValueError as exc:
             assert str(exc), "an empty error message"

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from badinput import refuses
-from generators import sar as gen
 
+from badinput import refuses
 from eokit import augment, evaluate, maps, patches, plots, sar
+from generators import sar as gen
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from badinput import refuses, warns_naming
-from generators import s2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
 
+from badinput import refuses, warns_naming
 from eokit import cube, sampling
 from eokit.schema import TIMESERIES_SCHEMA, check_schema
+from generators import s2
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,9 +70,9 @@ def test_training_set_schema_values_and_report(case):
     np.testing.assert_array_equal(ds["flag"].values, flags)
     assert (ds["date"].values[0] == _open(case)["time"].values).all()
     # no duplicates, each sample inside its field, at least one pixel from the boundary (erosion 1)
-    assert len(set(zip(rows, cols))) == ds.sizes["sample"]
+    assert len(set(zip(rows, cols, strict=True))) == ds.sizes["sample"]
     fields = gpd.read_file(tmp / "fields.gpkg").to_crs("EPSG:32633").set_index("field_id")
-    for fid, x, y in zip(ds["field_id"].values, ds["x"].values, ds["y"].values):
+    for fid, x, y in zip(ds["field_id"].values, ds["x"].values, ds["y"].values, strict=True):
         assert fields.geometry.loc[fid].buffer(-10 + 1e-6).contains(gpd.points_from_xy([x], [y])[0])
     # no sample is cloudier than the default threshold
     assert ((ds["flag"].values != 0).mean(axis=1) <= 0.5).all()
@@ -219,7 +219,7 @@ def test_bundled_sample_and_slovenia():
     # the polygons' pixel counts reproduce the published raster lulc.npy
     lulc = np.load(slo / "lulc.npy")[..., 0]
     ids, n = np.unique(lulc, return_counts=True)
-    assert dict(zip(rep.index, rep["pixels"])) == dict(zip(ids.tolist(), n.tolist()))
+    assert dict(zip(rep.index, rep["pixels"], strict=True)) == dict(zip(ids.tolist(), n.tolist(), strict=True))
     assert sl["reflectance"].dtype == np.float32 and list(sl["band"].values) == ["NDVI"]
     assert rep.loc[2, "label_name"] == "forest"
 
@@ -283,7 +283,7 @@ def test_same_seed_same_set_whatever_the_chunking_scheduler_and_workers(case):
     # pixels, order and values: the order is by class, field and pixel
     ref = got[(4096, None, "threads")]
     rows, cols = _rc(ref)
-    assert (np.diff(ref["label"].values) >= 0).all() and len(set(zip(rows, cols))) == ref.sizes["sample"]
+    assert (np.diff(ref["label"].values) >= 0).all() and len(set(zip(rows, cols, strict=True))) == ref.sizes["sample"]
 
 
 def test_every_scheduler_name_gives_the_same_set_threaded_included(case):
@@ -296,7 +296,7 @@ def test_every_scheduler_name_gives_the_same_set_threaded_included(case):
 def test_another_seed_gives_another_set(case):
     a, b = _draw(case, 8, seed=7), _draw(case, 8, seed=8)
     assert a.sizes["sample"] == b.sizes["sample"]
-    assert set(zip(*_rc(a))) != set(zip(*_rc(b)))
+    assert set(zip(*_rc(a), strict=True)) != set(zip(*_rc(b), strict=True))
     np.testing.assert_array_equal(np.bincount(a["label"].values), np.bincount(b["label"].values))
 
 

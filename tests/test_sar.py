@@ -7,10 +7,10 @@ import pyproj
 import pytest
 import rasterio
 import rasterio.transform
-from badinput import refuses, warns_naming
-from generators import sar as gen
 
+from badinput import refuses, warns_naming
 from eokit import sar
+from generators import sar as gen
 
 
 @pytest.mark.parametrize("kind", ["db", "linear", "amplitude"])
@@ -149,9 +149,8 @@ def test_read_ice_polygons_names_and_bad_classes(tmp_path):
 
 
 def test_metno_sigrid_chart_mapped_to_wmo_classes(tmp_path):
-    from generators import metno as metno_gen
-
     from eokit.schema import ICE_CLASSES
+    from generators import metno as metno_gen
 
     folder = metno_gen.make(tmp_path / "metno", version="v1")
     chart = folder / "seaice_s1_20180116T075430.shp"

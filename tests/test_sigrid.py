@@ -8,15 +8,15 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from badinput import refuses
-from generators import metno as metno_gen
-from generators import sigrid as gen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from badinput import refuses
 from eokit import sar, sigrid
 from eokit.datasets import metno
 from eokit.schema import ICE_CLASSES
+from generators import metno as metno_gen
+from generators import sigrid as gen
 
 PROPS = settings(max_examples=60, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

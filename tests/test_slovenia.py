@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from badinput import refuses
 
+from badinput import refuses
 from eokit.datasets import slovenia
 from eokit.paths import SAMPLE_DIR
 

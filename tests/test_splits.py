@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from badinput import refuses
-from generators.training_sets import timeseries_set
 
+from badinput import refuses
 from eokit import splits
+from generators.training_sets import timeseries_set
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,8 @@ def test_block_split_never_shares_a_field_or_block(ds, by, kw):
     fid = ds["field_id"].values
     assert not set(fid[sp.train]) & set(fid[sp.test])
     if by == "xy":
-        cell = lambda i: (ds["tile"].values[i], np.floor(ds["x"].values[i] / 5000), np.floor(ds["y"].values[i] / 5000))
+        def cell(i):
+            return (ds["tile"].values[i], np.floor(ds["x"].values[i] / 5000), np.floor(ds["y"].values[i] / 5000))
         assert not {cell(i) for i in sp.train} & {cell(i) for i in sp.test}
     if by == "tile":
         assert len(set(ds["tile"].values[sp.test])) == 1

@@ -55,7 +55,8 @@ def test_tree_follows_published_layout(tree: Path) -> None:
         lines = (tree / tile / "dates.csv").read_text().splitlines()
         assert lines[0] == "acquisition_date" and len(lines) == n + 1
         d = pd.to_datetime(lines[1:], format="%Y%m%d")
-        assert d.is_monotonic_increasing and d.min() >= pd.Timestamp("2017-09-01") and d.max() <= pd.Timestamp("2018-08-31")
+        assert d.is_monotonic_increasing
+        assert d.min() >= pd.Timestamp("2017-09-01") and d.max() <= pd.Timestamp("2018-08-31")
         dates[tile] = tuple(lines[1:])
         assert sorted(int(p.name) for p in (tree / tile).iterdir() if p.is_dir()) == list(range(len(TS2C_CLASSES)))
         for c in range(len(TS2C_CLASSES)):
@@ -142,7 +143,7 @@ def test_s2_stack_files(stack: Path) -> None:
     s2 = sorted(stack.glob("S2_*.tif"))
     scl = sorted(stack.glob("SCL_*.tif"))
     assert len(s2) == len(scl) == 5
-    for f, g in zip(s2, scl):
+    for f, g in zip(s2, scl, strict=True):
         stamp = f.stem[3:]
         assert g.stem == f"SCL_{stamp}"
         with rasterio.open(f) as src:
@@ -167,11 +168,12 @@ def test_s2_fields_in_another_crs_match_the_pixels(stack: Path) -> None:
     assert fields.crs.to_epsg() == 3035
     assert list(fields.columns[:3]) == ["field_id", "crop_code", "class_id"]
     assert fields.field_id.is_unique
-    assert all(synthetic.INVEKOS_CLASSES[c] == k for c, k in zip(fields.crop_code, fields.class_id))
+    assert all(synthetic.INVEKOS_CLASSES[c] == k for c, k in zip(fields.crop_code, fields.class_id, strict=True))
     utm = fields.to_crs(32633)
     with rasterio.open(sorted(stack.glob("S2_*.tif"))[-1]) as src:
         transform, data = src.transform, src.read().astype(float)
-    ids = rasterio.features.rasterize(zip(utm.geometry, utm.field_id), out_shape=(48, 48), transform=transform)
+    ids = rasterio.features.rasterize(zip(utm.geometry, utm.field_id, strict=True), out_shape=(48, 48),
+                                      transform=transform)
     assert len(np.unique(ids)) > 5
     # pixels of one field are more alike than pixels of different fields (fields drive the reflectance)
     nir = data[6]
@@ -202,7 +204,7 @@ def test_sar_scenes_and_polygons(sar: Path) -> None:
     assert polys.crs.to_epsg() == 3413
     assert list(polys.columns[:4]) == ["scene", "polygon_id", "ice_class", "ice_name"]
     assert polys.polygon_id.is_unique
-    assert all(ICE_CLASSES[c] == n for c, n in zip(polys.ice_class, polys.ice_name))
+    assert all(ICE_CLASSES[c] == n for c, n in zip(polys.ice_class, polys.ice_name, strict=True))
     per_class = polys.groupby("ice_class").scene.nunique()
     assert set(per_class.index) == set(range(6)) and (per_class >= 2).all()
     for scene in synthetic.SAR_SCENES:
@@ -217,7 +219,7 @@ def test_sar_scenes_and_polygons(sar: Path) -> None:
         hh, hv = layers["Sigma0_HH_db"], layers["Sigma0_HV_db"]
         assert -35 < np.median(hh) < -5 and np.median(hv) < np.median(hh)
         sub = polys[polys.scene == scene]
-        cls = rasterio.features.rasterize(zip(sub.geometry, sub.ice_class + 1), out_shape=hh.shape,
+        cls = rasterio.features.rasterize(zip(sub.geometry, sub.ice_class + 1, strict=True), out_shape=hh.shape,
                                           transform=transform) - 1
         level = {k: np.median(hh[cls == k]) for k in range(6) if (cls == k).any()}
         if 1 in level and 5 in level:
@@ -232,7 +234,8 @@ def test_sar_incidence_angle_slope(sar: Path) -> None:
         hh, transform = src.read(1), src.transform
     with rasterio.open(sar / scene / "incidence_angle.tif") as src:
         ia = src.read(1)
-    m = rasterio.features.rasterize(zip(sub.geometry, [1] * len(sub)), out_shape=hh.shape, transform=transform) == 1
+    m = rasterio.features.rasterize(zip(sub.geometry, [1] * len(sub), strict=True), out_shape=hh.shape,
+                                    transform=transform) == 1
     lin = 10 ** (hh[m] / 10)
     # fit in linear power per 1-degree bin (speckle averages out), then slope in dB/degree
     bins = np.floor(ia[m]).astype(int)

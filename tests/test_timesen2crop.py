@@ -7,13 +7,13 @@ import zipfile
 
 import numpy as np
 import pytest
-from badinput import refuses
-from generators import timesen2crop as gen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from badinput import refuses
 from eokit.datasets import timesen2crop as ts
 from eokit.schema import TIMESERIES_SCHEMA, TS2C_BANDS, check_schema
+from generators import timesen2crop as gen
 
 
 @pytest.fixture()
@@ -529,7 +529,8 @@ def _mut_keep(b, d):  # variants that must read as the same values
 _CSV_MUTATIONS = {
     "replace_byte": _mut_replace, "insert_byte": _mut_insert, "delete_byte": _mut_delete,
     "blank_line": _mut_blank_line, "byte_to_newline": _mut_byte_to_newline,
-    "bad_value": lambda b, d: _mut_field(b, d, _bad_value), "columns": _mut_columns, "rows": _mut_rows, "header": _mut_header, "keep": _mut_keep,
+    "bad_value": lambda b, d: _mut_field(b, d, _bad_value), "columns": _mut_columns, "rows": _mut_rows,
+    "header": _mut_header, "keep": _mut_keep,
 }
 
 

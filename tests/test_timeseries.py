@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from badinput import refuses
 
+from badinput import refuses
 from eokit import timeseries as ts
 from eokit.schema import TIMESERIES_SCHEMA, check_schema
 

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from badinput import refuses, warns_naming
-from generators.training_sets import BANDS, patch_set, timeseries_set
 
+from badinput import refuses, warns_naming
 from eokit import train
+from generators.training_sets import BANDS, patch_set, timeseries_set
 
 SMALL = {"units": [8]}
 
@@ -70,7 +70,8 @@ def test_load_model_and_prepare_inputs_reproduce_training_predictions(trained, d
     p = train.predict(m2, card2, va)
     assert np.allclose(p, np.asarray(m2(x)), atol=1e-5)
     # shorter series are padded at the end to the model's length; doy 0 there
-    short = train.prepare_inputs(va["reflectance"].values[:, :5], va["flag"].values[:, :5], va["date"].values[:, :5], card2)
+    short = train.prepare_inputs(va["reflectance"].values[:, :5], va["flag"].values[:, :5], va["date"].values[:, :5],
+                                 card2)
     assert short["x"].shape[1] == card["n_timesteps"] and (short["doy"][:, 5:] == 0).all()
     with pytest.raises(ValueError, match="takes 9 bands"):
         train.prepare_inputs(va["reflectance"].values[..., :4], va["flag"].values, va["date"].values, card2)
@@ -263,7 +264,7 @@ def test_patch_augmentation_is_reproducible(tmp_path):
         runs.append(([np.array(w) for w in net.get_weights()], hist))
     for a, b in ((runs[0], runs[1]), (runs[2], runs[3])):
         assert a[1] == b[1]
-        assert all(np.array_equal(u, v) for u, v in zip(a[0], b[0]))
+        assert all(np.array_equal(u, v) for u, v in zip(a[0], b[0], strict=True))
     assert runs[0][1] != runs[2][1]  # a different augmentation seed does change training
 
 
@@ -290,9 +291,8 @@ def test_default_patch_augmentation_scales_speckle_to_standardised_inputs(monkey
 
 
 def test_timesen2crop_zarr_store_is_opened_with_its_reader(tmp_path):
-    from generators import timesen2crop as gen
-
     from eokit.datasets import timesen2crop
+    from generators import timesen2crop as gen
 
     root = gen.make_tree(tmp_path, tiles={"33UVP": 6, "32TNT": 4}, n_classes=3, samples_per_class=4, seed=2)
     store = timesen2crop.to_zarr(root, tmp_path / "ts2c.zarr", chunks=8, scheduler="synchronous", progress=False)
@@ -307,7 +307,8 @@ def test_timesen2crop_zarr_store_is_opened_with_its_reader(tmp_path):
     assert np.array_equal(ds["date"].values[got], ref["date"].values[order].astype(ds["date"].dtype), equal_nan=True)
     _, card, _ = train.fit("lstm", str(store), None, epochs=1, batch_size=16, hparams=SMALL, progress=False)
     assert card["training_data"]["tiles"] == ["32TNT", "33UVP"] and card["n_timesteps"] == 6
-    assert card["classes"] == [str(n) for n in ref["label_name"].values[np.unique(ref["label"].values, return_index=True)[1]]]
+    first = np.unique(ref["label"].values, return_index=True)[1]
+    assert card["classes"] == [str(n) for n in ref["label_name"].values[first]]
 
 
 # ------------------------------------------------------------------------------------------------

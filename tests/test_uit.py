@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from badinput import refuses
-from generators import uit as gen
 
+from badinput import refuses
 from eokit.datasets import uit
 from eokit.schema import PATCH_SCHEMA, check_schema
+from generators import uit as gen
 
 
 def test_open_both_storage_styles(tmp_path):

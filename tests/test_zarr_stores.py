@@ -17,11 +17,11 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
-from generators import timesen2crop as gen
 
 from eokit import patches, sampling
 from eokit._io import ZARR_FORMAT
 from eokit.datasets import timesen2crop as ts
+from generators import timesen2crop as gen
 
 #: opens `store` with xarray and zarr only, every warning an error; prints the text variables as JSON
 _READER = textwrap.dedent("""

@@ -166,7 +166,7 @@ def open(path: str | Path, coords: Literal["th", "gps"] = "th",  # noqa: A001
     out["lat"], out["lon"] = lat, lon
     out["lc1"] = _lc1_codes(df, need["LC1"], p)
     lab = _col(df, "LC1_LABEL")
-    names = dict(zip(lc1_table()["lc1"], lc1_table()["lc1_label"]))
+    names = dict(zip(lc1_table()["lc1"], lc1_table()["lc1_label"], strict=True))
     fallback = out["lc1"].map(names).fillna(out["lc1"].str[:1].map(LC1_NAMES))
     out["lc1_label"] = df[lab].str.strip().where(df[lab].str.strip() != "", fallback) if lab else fallback
     for extra in ("NUTS0", "SURVEY_DATE", "LC1_PERC", "LU1"):
@@ -192,10 +192,10 @@ def map_lc1(gdf: Any) -> tuple[Any, pd.DataFrame]:
     if "lc1" not in getattr(gdf, "columns", []):
         raise ValueError("map_lc1 needs a column 'lc1' of LC1 codes; expected the points of eokit.datasets.lucas.open")
     code = gdf["lc1"].fillna("").astype(str).str.strip().str.upper()
-    label = code.map(dict(zip(t["lc1"], t["ts2c_label"])))
+    label = code.map(dict(zip(t["lc1"], t["ts2c_label"], strict=True)))
     out = gdf.copy()
     out["ts2c_label"] = label.fillna(-1).astype(np.int64)
-    out["ts2c_class"] = code.map(dict(zip(t["lc1"], t["ts2c_class"]))).astype("string")
+    out["ts2c_class"] = code.map(dict(zip(t["lc1"], t["ts2c_class"], strict=True))).astype("string")
     un = out.loc[out["ts2c_label"] < 0]
     names = out["lc1_label"] if "lc1_label" in out else code
     rep = (pd.DataFrame({"lc1": code[un.index], "lc1_label": names[un.index]})

@@ -288,8 +288,8 @@ def rasterize_lulc(path: str | os.PathLike | None = None) -> np.ndarray:
     ds = open(path)
     gdf = polygons(path).to_crs(CRS)
     return rasterio.features.rasterize(
-        zip(gdf.geometry, gdf["LULC_ID"].astype(int)), out_shape=ds.lulc.shape, transform=ds.rio.transform(),
-        fill=0, dtype="uint16")
+        zip(gdf.geometry, gdf["LULC_ID"].astype(int), strict=True), out_shape=ds.lulc.shape,
+        transform=ds.rio.transform(), fill=0, dtype="uint16")
 
 
 def scale_ndvi(cube: xr.Dataset, scale: int = 10000) -> xr.Dataset:

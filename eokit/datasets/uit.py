@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import xarray as xr
 
@@ -47,7 +48,7 @@ def _arrays(root: Path) -> list[_Array]:
                 import h5py
 
                 with h5py.File(f, "r") as h:
-                    h.visititems(lambda name, obj: out.append(_Array(f, name, obj.shape, obj.dtype))
+                    h.visititems(lambda name, obj, f=f: out.append(_Array(f, name, obj.shape, obj.dtype))
                                  if isinstance(obj, h5py.Dataset) else None)
         except (OSError, ValueError) as e:
             raise ValueError(f"{f}: cannot be read as {suf} ({e})") from e

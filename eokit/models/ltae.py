@@ -35,7 +35,8 @@ def _layer_class():
             self.key = layers.Dense(self.n_head * self.d_k, name="key")
             self.key.build((None, None, d_model))
             self.query = self.add_weight(
-                shape=(self.n_head, self.d_k), initializer=keras.initializers.RandomNormal(stddev=(2.0 / self.d_k) ** 0.5),
+                shape=(self.n_head, self.d_k),
+                initializer=keras.initializers.RandomNormal(stddev=(2.0 / self.d_k) ** 0.5),
                 name="master_query",
             )
             harmonics = (ops.arange(d_model // 2, dtype="float32") + 1.0) * (2.0 * math.pi / 365.25)
@@ -100,7 +101,7 @@ def build_ltae(
     mlp: int = 128,
     dropout: float = 0.2,
 ) -> Any:
-    """Return an uncompiled keras.Model: embed -> L-TAE attention pooling with day-of-year encoding -> MLP -> softmax."""
+    """Return an uncompiled keras.Model: embed -> L-TAE attention pooling (day-of-year encoding) -> MLP -> softmax."""
     import keras
     from keras import layers
 

@@ -42,7 +42,7 @@ def make(root: str | Path, kind: str = "semantic", size: int = 64, patch: int = 
             n = rows.size
             lines = ["patch_id,row,col,size,label"] + [
                 f"{i},{r},{c},{patch},{lab}" for i, (r, c, lab) in
-                enumerate(zip(rows.ravel(), cols.ravel(), rng.integers(0, 10, n)))]
+                enumerate(zip(rows.ravel(), cols.ravel(), rng.integers(0, 10, n), strict=True))]
             (d / f"{s}_labels.csv").write_text("\n".join(lines) + "\n")
         else:
             _write(d / f"{s}.tif", np.stack([hh, hv]))

@@ -7,8 +7,9 @@ seeded noise, so a sample's time series can be checked against its pixel.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -135,7 +136,7 @@ def write_safe(
     sc = {20: scl(1, (h20, w20), seed)[0], 60: scl(1, (h60, w60), seed + 3)[0]}
     truth: dict = {"bands10": {}, "bands20": {}, "bands60": {}, "scl20": sc[20], "scl60": sc[60]}
     layout = [(10, _R10, shape10), (20, _R20, (h20, w20))] + ([(60, _R60, (h60, w60))] if r60 else [])
-    for res, names, (h, w) in layout:
+    for res, names, _shape in layout:
         if f"R{res}m" in omit:
             continue
         d = gran / "IMG_DATA" / f"R{res}m"
@@ -171,7 +172,7 @@ def _product_mtd(name: str, when: str, baseline: str, with_baseline: bool, boa_o
         values = [boa_offset] * 13 if np.ndim(boa_offset) == 0 else list(boa_offset)
         ids = list(offset_band_ids) if offset_band_ids is not None else [str(i) for i in range(13)]
         offsets = ("<BOA_ADD_OFFSET_VALUES_LIST>" + "".join(
-            f'<BOA_ADD_OFFSET band_id="{i}">{v}</BOA_ADD_OFFSET>' for i, v in zip(ids, values))
+            f'<BOA_ADD_OFFSET band_id="{i}">{v}</BOA_ADD_OFFSET>' for i, v in zip(ids, values, strict=True))
             + "</BOA_ADD_OFFSET_VALUES_LIST>")
     spectral = "".join(f'<Spectral_Information bandId="{i}" physicalBand="{b}"><RESOLUTION>10</RESOLUTION>'
                        "</Spectral_Information>" for i, b in enumerate(PHYSICAL_BANDS))

@@ -43,7 +43,7 @@ def sigma0_field(lines: int, pixels: int, seed: int = 0) -> dict[str, np.ndarray
     regimes = [(-22.0, -30.0), (-14.0, -24.0), (-10.0, -20.0), (-17.0, -27.0)]
     halves = [(slice(0, lines // 2), slice(0, pixels // 2)), (slice(0, lines // 2), slice(pixels // 2, None)),
               (slice(lines // 2, None), slice(0, pixels // 2)), (slice(lines // 2, None), slice(pixels // 2, None))]
-    for (hh, hv), (sy, sx) in zip(regimes, halves):
+    for (hh, hv), (sy, sx) in zip(regimes, halves, strict=True):
         hh_db[sy, sx] = hh
         hv_db[sy, sx] = hv
     speckle_hh = rng.gamma(4.0, 1 / 4.0, size=(lines, pixels))
@@ -334,7 +334,8 @@ def write_safe(folder: str | Path, lines: int = 60, pixels: int = 80, polarisati
         base = f"{mission.lower()}-ew-grd-{pol.lower()}-{product_id.lower().replace('_', '-')}-{n:03d}"
         lut_row = (500.0 + 150.0 * lut_pixels / (pixels - 1)) * (1.0 if pol == "HH" else 1.02)
         sigma_lut = np.tile(lut_row, (len(lut_lines), 1))
-        lut_full = np.broadcast_to((500.0 + 150.0 * pix / (pixels - 1)) * (1.0 if pol == "HH" else 1.02), (lines, pixels))
+        lut_full = np.broadcast_to((500.0 + 150.0 * pix / (pixels - 1)) * (1.0 if pol == "HH" else 1.02),
+                                   (lines, pixels))
         dn = np.clip(np.round(np.sqrt(sigma0[pol]) * lut_full), 1, 65535).astype(np.uint16)
         truth["dn"][pol] = dn
         truth["sigma0"][pol] = (dn.astype(np.float64) / lut_full) ** 2
@@ -500,7 +501,7 @@ def write_tiff_like_snap(path: str | Path, planes: list[np.ndarray], product_nam
         field = struct.pack(e + "I", offsets[code]) if len(data) > 4 else data.ljust(4, b"\0")
         out += struct.pack(e + "HHI", code, typ, count) + field
     out += struct.pack(e + "I", 0)
-    for code, _typ, _count, data in entries:
+    for _code, _typ, _count, data in entries:
         if len(data) > 4:
             out += data + b"\0" * (len(data) % 2)
     for plane in planes:

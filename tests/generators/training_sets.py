@@ -22,7 +22,7 @@ def timeseries_set(n_per_class: int = 20, n_classes: int = 4, tiles: tuple[str, 
     t_max = max(n_steps)
     refl, flag, date, label, tile, src, xs, ys, fid = [], [], [], [], [], [], [], [], []
     field = 0
-    for ti, (tname, nt) in enumerate(zip(tiles, n_steps)):
+    for ti, (tname, nt) in enumerate(zip(tiles, n_steps, strict=True)):
         days = np.sort(rng.choice(np.arange(0, 365), nt, replace=False))
         dates = np.datetime64("2017-09-01") + days.astype("timedelta64[D]")
         for c in range(n_classes):

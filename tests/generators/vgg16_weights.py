@@ -46,7 +46,7 @@ def write(folder: Path, seed: int = 0) -> tuple[Path, dict[str, list[np.ndarray]
             if name in values:
                 wnames = [f"{name}_W_1:0", f"{name}_b_1:0"]
                 g.attrs["weight_names"] = np.array([w.encode() for w in wnames])
-                for w, v in zip(wnames, values[name]):
+                for w, v in zip(wnames, values[name], strict=True):
                     g.create_dataset(w, data=v)
             else:
                 g.attrs["weight_names"] = np.array([], dtype="S1")
