@@ -10,7 +10,7 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 
 def _umask() -> int:
@@ -149,7 +149,7 @@ def write_gpkg(gdf: Any, path: str | os.PathLike, overwrite: bool = False, *, la
 #: and every Zarr reader reads it (zarr-python 2 and 3, xarray, zarrs, zarr.js, GDAL, netCDF-C). In format 3
 #: ``<U`` becomes zarr-python's ``fixed_length_utf32``, which has no specification yet
 #: (UnstableSpecificationWarning), and consolidated metadata is not part of the format 3 specification either.
-ZARR_FORMAT = 2
+ZARR_FORMAT: Final = 2
 
 
 def zarr_compressors() -> list[Any]:

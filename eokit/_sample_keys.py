@@ -14,22 +14,26 @@ import numpy as np
 from eokit.labels import NO_LABEL, _block_rasters
 from eokit.schema import FLAG_CLEAR
 
+#: A block's polygons as `_block_rasters` takes them: (geometries, eroded geometries, labels, field ids).
+_Polys = tuple[Any, Any, np.ndarray, np.ndarray]
+
 
 def _eligible(flag_block: np.ndarray, lab_e: np.ndarray, max_cloud_fraction: float) -> np.ndarray:
     not_clear = (flag_block != FLAG_CLEAR).mean(axis=0) if flag_block.shape[0] else np.zeros(lab_e.shape)
     return (lab_e != NO_LABEL) & (not_clear <= max_cloud_fraction + 1e-12)
 
 
-def _count_block(flag_block: np.ndarray, polys: tuple, transform: Any, shape: tuple[int, int],
+def _count_block(flag_block: np.ndarray, polys: _Polys, transform: Any, shape: tuple[int, int],
                  max_cloud_fraction: float) -> tuple[dict[int, int], dict[tuple[int, int], int]]:
     """Pixel counts per class (full raster) and eligible counts per (class, field) for one block."""
     lab_e, fid_e, lab_f = _block_rasters(*polys, transform, shape)
+    assert lab_f is not None  # full=True
     labs, cnt = np.unique(lab_f[lab_f != NO_LABEL], return_counts=True)
-    prior = {int(k): int(v) for k, v in zip(labs, cnt)}
+    prior = {int(k): int(v) for k, v in zip(labs, cnt, strict=True)}
     ok = _eligible(flag_block, lab_e, max_cloud_fraction)
     fids, first, cnt = np.unique(fid_e[ok], return_index=True, return_counts=True)  # a field has one class
     labs = lab_e[ok][first]
-    elig = {(int(a), int(b)): int(c) for a, b, c in zip(labs, fids, cnt)}
+    elig = {(int(a), int(b)): int(c) for a, b, c in zip(labs, fids, cnt, strict=True)}
     return prior, elig
 
 
@@ -58,6 +62,7 @@ def _smallest(group: np.ndarray, key: np.ndarray, gidx: np.ndarray, limit: int |
     order = np.lexsort((gidx, key, group))
     g = group[order]
     rank = np.arange(len(g)) - np.searchsorted(g, g, side="left")
+    lim: np.ndarray | int
     if isinstance(limit, Mapping):
         ids, inv = np.unique(g, return_inverse=True)
         lim = np.array([limit.get(int(k), 0) for k in ids], dtype=np.int64)[inv]
@@ -83,7 +88,7 @@ def _keep(cand: dict[str, np.ndarray], need: Mapping[int, int], per_field: int |
     return idx[_smallest(cand["label"][idx], _pixel_keys(seed, 1, gidx[idx]), gidx[idx], need)]
 
 
-def _candidates_block(flag_block: np.ndarray, polys: tuple, transform: Any, shape: tuple[int, int],
+def _candidates_block(flag_block: np.ndarray, polys: _Polys, transform: Any, shape: tuple[int, int],
                       max_cloud_fraction: float, need: dict[int, int], per_field: int | None, seed: int,
                       row0: int, col0: int, width: int) -> dict[str, np.ndarray]:
     """The block's candidates (global pixel index, label, field id, flag series) that can still be sampled."""
@@ -116,7 +121,7 @@ def _merge_tree(parts: list, need: dict[int, int], per_field: int | None, seed: 
 
 def _order(picked: dict[str, np.ndarray], need: dict[int, int], width: int) -> dict[str, np.ndarray]:
     """The sample sorted by class, field and pixel, with rows and columns; checks the counts per class."""
-    got = dict(zip(*np.unique(picked["label"], return_counts=True)))
+    got = dict(zip(*np.unique(picked["label"], return_counts=True), strict=True))
     short = {lab: (int(got.get(lab, 0)), n) for lab, n in need.items() if got.get(lab, 0) != n}
     if short:  # cannot happen unless the inputs changed between the two passes
         raise RuntimeError(f"samples drawn per class differ from the eligible counts (drawn, expected): {short}")

@@ -107,6 +107,7 @@ def tile_shift(tile: str) -> float:
 
 def _params(class_id: int, rng: np.random.Generator, shift: float) -> dict[str, Any]:
     """Per-sample phenology parameters of one crop class, jittered."""
+    p: dict[str, Any]
     if class_id == 15:  # other crops: anything from early spring to late summer crops
         sos = rng.uniform(200, 285)
         eos = sos + rng.uniform(50, 110)
@@ -239,7 +240,7 @@ def _sky(refl: np.ndarray, flags: np.ndarray, rng: np.random.Generator, opacity:
     shared = opacity is not None
     if cl.any():
         n = int(cl.sum())
-        alpha = opacity[cl][:, None] if shared else rng.uniform(0.55, 1.0, size=(n, 1))
+        alpha = opacity[cl][:, None] if opacity is not None else rng.uniform(0.55, 1.0, size=(n, 1))
         thick = rng.uniform(0.6, 1.4, size=1 if shared else (n, 1))
         out[cl] = alpha * np.clip(_CLOUD * thick, 0, 1) + (1 - alpha) * refl[cl]
     sh = flags == FLAG_SHADOW

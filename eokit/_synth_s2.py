@@ -94,28 +94,28 @@ def make_s2_stack(out: str | os.PathLike, dates: Sequence[Any], seed: int = 0, s
     from rasterio.transform import from_origin
 
     final = Path(out)
-    dates = np.asarray(dates, dtype="datetime64[D]")
-    if dates.size == 0:
+    acq = np.asarray(dates, dtype="datetime64[D]")
+    if acq.size == 0:
         raise ValueError("dates is empty: the stack needs at least one acquisition date")
     rng = _rng(seed, "s2stack", tile)
     polys, kinds = field_layout(seed, size * 10.0, n_fields)
     fields, to_map, field_idx = _s2_fields(rng, polys, kinds, origin)
     obj, obj_kind = _s2_objects(fields, field_idx, kinds, to_map, size, origin)
     hi = 2 * size
-    day = season_day(dates)
+    day = season_day(acq)
     shift = tile_shift(tile)
     G, C, F, soil = _s2_canopies(obj_kind, fields, day, rng, shift)
     vigour = np.clip(1 + 0.05 * _smooth_field(rng, (hi, hi), 6), 0.8, 1.2)
     soil_px = soil[obj] * np.clip(1 + 0.08 * _smooth_field(rng, (hi, hi), 10), 0.7, 1.3)
     built = np.array([k == "farmstead" for k in obj_kind])[obj]
-    sky = _atmosphere(dates, _rng(seed, "sky", tile))
+    sky = _atmosphere(acq, _rng(seed, "sky", tile))
 
     x0, y0 = origin
     with atomic_output(final, overwrite, kind="dir") as tmp:
         transform = from_origin(x0, y0, 10.0, 10.0)
         prof = dict(driver="GTiff", width=size, height=size, crs="EPSG:32633", transform=transform,
                     compress="deflate", zlevel=9, tiled=True, blockxsize=64, blockysize=64)
-        for t, date in enumerate(tqdm(dates, desc="S2 stack", unit="date")):
+        for t, date in enumerate(tqdm(acq, desc="S2 stack", unit="date")):
             data, scl = _s2_date(t, day, G, C, F, obj, vigour, soil_px, built, sky, rng, size, noise)
             _write_s2_date(tmp, date, data, scl, prof, tile)
         write_gpkg(fields.to_crs(fields_crs), tmp / "fields.gpkg", layer="fields")

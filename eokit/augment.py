@@ -190,7 +190,8 @@ def _gamma_unit_mean(shape, seed, looks: float, rounds: int = 2):
     d = alpha - 1.0 / 3.0
     c = 1.0 / np.sqrt(9.0 * d)
     keys = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2 * rounds + 1)
-    out = done = None
+    out: Any = None  # tensors (TensorFlow has no type information)
+    done: Any = None
     for r in range(rounds):
         z = tf.random.stateless_normal(shape, keys[2 * r])
         u = tf.random.stateless_uniform(shape, keys[2 * r + 1], minval=1e-12, maxval=1.0)
@@ -279,7 +280,7 @@ def _layer_class() -> Any:
                      channels: Sequence[str] = ("HH", "HV", "IA"),
                      normalisation: dict[str, Sequence[float]] | None = None, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            self._options = {"flip": bool(flip), "rot90": bool(rot90), "shift": int(shift),
+            self._options: dict[str, Any] = {"flip": bool(flip), "rot90": bool(rot90), "shift": int(shift),
                              "speckle_looks": speckle_looks, "seed": int(seed), "channels": [str(c) for c in channels],
                              "normalisation": ({k: [float(v) for v in vals] for k, vals in normalisation.items()}
                                                if normalisation is not None else None)}

@@ -4,11 +4,12 @@ A card is a JSON object written beside the model (`<stem>.json` next to `<stem>.
 plain dict typed `ModelCard`, so `card["bands"]`, `json.dumps(card)` and cards written by hand keep working.
 `build_card` assembles it after training, `validate_card` / `check_card` refuse cards that are incomplete or do
 not describe their model, `read_card` / `write_card` move it to and from disk, `select_bands` picks the card's
-bands out of a dataset (or refuses naming the missing ones), and `prepare_inputs` / `prepare_patches` normalise
-inputs exactly as training did, for training, maps and evaluation alike. `save_model` / `load_model` move a
-model and its card to and from disk, `predict` runs a model over a training set as training prepared it, and
-`add_metrics` records scores in the card. TensorFlow is imported only inside `load_model` and `predict`;
-custom Keras layers are registered through `eokit.models.register_custom_layers`.
+bands out of a dataset (or refuses naming the missing ones), and `prepare_inputs` / `prepare_patches` (from
+`eokit.inputs`, re-exported) normalise inputs exactly as training did, for training, maps and evaluation
+alike. `save_model` / `load_model` move a model and its card to and from disk, `predict` runs a model over a
+training set as training prepared it, and `add_metrics` records scores in the card. TensorFlow is imported
+only inside `load_model` and `predict`; custom Keras layers are registered through
+`eokit.models.register_custom_layers`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Required, TypedDict
 import numpy as np
 
 from eokit._io import atomic_output, write_json_atomic
-from eokit.schema import FLAG_CLEAR, FLAG_NODATA, ICE_CLASSES, SAR_CHANNELS
+from eokit.inputs import _doy, _prepare_ts, prepare_inputs, prepare_patches  # noqa: F401 (re-exported)
+from eokit.schema import ICE_CLASSES, SAR_CHANNELS
 from eokit.trainingdata import data_kind, open_training_data, sample_dim
 
 if TYPE_CHECKING:
@@ -358,91 +360,6 @@ def dataset_class_names(ds: xr.Dataset, kind: str, class_ids: Sequence[int]) -> 
             else:
                 names[int(c)] = str(int(c))
     return [names[int(c)] for c in class_ids]
-
-
-# ------------------------------------------------------------------------------------------------ inputs
-def _doy(date: np.ndarray) -> np.ndarray:
-    d = np.asarray(date).astype("datetime64[D]")
-    nat = np.isnat(d)
-    start = d.astype("datetime64[Y]").astype("datetime64[D]")
-    out = (d - start).astype("timedelta64[D]").astype(np.int64) + 1
-    out[nat] = 0
-    return out.astype(np.float32)
-
-
-def _prepare_ts(
-    reflectance: np.ndarray,
-    flag: np.ndarray,
-    date: np.ndarray,
-    mean: np.ndarray,
-    std: np.ndarray,
-    n_timesteps: int,
-    flag_handling: str,
-) -> dict[str, np.ndarray]:
-    refl = np.asarray(reflectance, dtype=np.float32)
-    flag = np.asarray(flag)
-    t = refl.shape[1]
-    if t > n_timesteps:
-        raise ValueError(f"data has {t} time steps but the model takes at most {n_timesteps}")
-    if flag_handling == "mask":
-        valid = flag == FLAG_CLEAR
-    elif flag_handling == "gapfill":
-        valid = flag != FLAG_NODATA
-    else:
-        raise ValueError(f"flag_handling must be 'mask' or 'gapfill', got {flag_handling!r}")
-    valid &= np.isfinite(refl).all(axis=-1)
-    x = (refl - mean.astype(np.float32)) / std.astype(np.float32)
-    x = np.where(valid[..., None], x, np.float32(0.0)).astype(np.float32)
-    doy = _doy(date)
-    mask = valid.astype(np.float32)
-    if t < n_timesteps:
-        pad = n_timesteps - t
-        x = np.pad(x, ((0, 0), (0, pad), (0, 0)))
-        mask = np.pad(mask, ((0, 0), (0, pad)))
-        doy = np.pad(doy, ((0, 0), (0, pad)))
-    return {"x": x, "mask": mask, "doy": doy}
-
-
-def prepare_inputs(reflectance: Any, flag: Any, date: Any, card: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Return the normalised model inputs {"x" (N,T,C), "mask" (N,T), "doy" (N,T)} float32, as in training.
-
-    `reflectance` (N, T, C) in the card's band order, `flag` (N, T) in eokit flag codes, `date` (N, T)
-    datetime64 (NaT where padded). Shorter series are padded at the end to the model's `n_timesteps`.
-    """
-    refl = np.asarray(reflectance)
-    if refl.ndim != 3:
-        raise ValueError(f"reflectance must be (sample, time, band), got shape {refl.shape}")
-    bands = card["bands"]
-    if refl.shape[-1] != len(bands):
-        raise ValueError(
-            f"model {card.get('name')!r} takes {len(bands)} bands {bands}, the data has {refl.shape[-1]}"
-        )
-    flag = np.asarray(flag)
-    date = np.asarray(date)
-    if flag.shape != refl.shape[:2] or date.shape != refl.shape[:2]:
-        raise ValueError(f"flag {flag.shape} and date {date.shape} must be (sample, time) = {refl.shape[:2]}")
-    norm = card["normalisation"]
-    return _prepare_ts(refl, flag, date, np.asarray(norm["mean"]), np.asarray(norm["std"]),
-                       int(card["n_timesteps"]), card.get("flag_handling", "mask"))
-
-
-def prepare_patches(images: Any, card: Mapping[str, Any]) -> np.ndarray:
-    """Return patches (N, P, P, C) normalised per channel with the card's statistics, NaN -> 0, float32."""
-    img = np.asarray(images, dtype=np.float32)
-    if img.ndim == 3:
-        img = img[None]
-    if img.ndim != 4:
-        raise ValueError(f"patches must be (patch, row, col, channel), got shape {img.shape}")
-    bands = card["bands"]
-    if img.shape[-1] != len(bands):
-        raise ValueError(f"model {card.get('name')!r} takes {len(bands)} channels {bands}, "
-                         f"the data has {img.shape[-1]}")
-    p = card.get("patch_size")
-    if p is not None and tuple(img.shape[1:3]) != (int(p), int(p)):
-        raise ValueError(f"model {card.get('name')!r} takes {p}x{p} patches, got {img.shape[1]}x{img.shape[2]}")
-    norm = card["normalisation"]
-    x = (img - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
-    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------ predict

@@ -248,7 +248,7 @@ def _open_stac(src: Any, ch: dict[str, int], bands: Sequence[str] | None,
     if flag_key is not None:
         fl = ds[flag_key].data
         flag = scl_to_flag(fl) if flag_key.upper() == "SCL" else fl.astype(np.uint8)
-        if no_flag:  # items without the asset: the fill the missing_flags policy chose
+        if fill is not None:  # items without the asset (no_flag): the fill the missing_flags policy chose
             times = pd.DatetimeIndex(ds["time"].values)
             lacking = da.from_array(np.asarray(times.isin(pd.DatetimeIndex(no_flag)))[:, None, None])
             flag = da.where(lacking, np.uint8(fill), flag).astype(np.uint8)

@@ -10,8 +10,9 @@ the functions that predict.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,9 +57,9 @@ def _as_index(y: Any, class_names: Sequence[str], what: str) -> np.ndarray:
         raise ValueError(f"{what}: expected class indices 0..{k - 1} or class names, got dtype {arr.dtype}")
     if arr.dtype.kind in ("U", "S", "O"):
         lut = {str(n): i for i, n in enumerate(class_names)}
-        bad = sorted({str(v) for v in arr.tolist()} - set(lut))
-        if bad:
-            raise ValueError(f"{what}: labels {bad[:10]} are not among the classes {list(class_names)}")
+        unknown = sorted({str(v) for v in arr.tolist()} - set(lut))
+        if unknown:
+            raise ValueError(f"{what}: labels {unknown[:10]} are not among the classes {list(class_names)}")
         return np.array([lut[str(v)] for v in arr.tolist()], np.int64)
     arr = arr.astype(np.int64)
     bad = np.flatnonzero((arr < 0) | (arr >= k))
@@ -74,8 +75,13 @@ def scores(y_true: Any, y_pred: Any, class_names: Sequence[str]) -> dict:
     `y_true`/`y_pred` are class indices into `class_names` (or the names themselves). Macro and weighted
     averages run over the classes present in `y_true` or `y_pred`; per-class rows cover all classes.
     """
-    from sklearn.metrics import (accuracy_score, cohen_kappa_score, confusion_matrix, f1_score,
-                                 precision_recall_fscore_support)
+    from sklearn.metrics import (
+        accuracy_score,
+        cohen_kappa_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+    )
 
     class_names = _check_class_names(class_names)
     yt = _as_index(y_true, class_names, "y_true")
@@ -160,7 +166,7 @@ def _true_index(data: xr.Dataset, card: dict) -> np.ndarray:
     if bad:
         first = int(np.flatnonzero(np.isin(lab, bad))[0])
         raise ValueError(f"{data.attrs.get('source', 'the data')}: labels {bad} (first at sample {first}) are not "
-                         f"among the model {card['name']!r} classes {dict(zip(ids, card['classes']))}")
+                         f"among the model {card['name']!r} classes {dict(zip(ids, card['classes'], strict=True))}")
     return np.array([lut[v] for v in lab.tolist()], np.int64)
 
 
@@ -198,7 +204,7 @@ def random_forest(train: Any, test: Any, seed: int = 0, n_estimators: int = 300,
     bands = [str(b) for b in tr["band"].values]
     t = max(tr.sizes["time"], te.sizes["time"])
     ids = sorted(int(c) for c in np.unique(tr["label"].values))
-    card = {"name": "random_forest", "class_ids": ids,
+    card: dict[str, Any] = {"name": "random_forest", "class_ids": ids,
             "classes": dataset_class_names(tr, "timeseries", ids)}
     y_tr = _true_index(tr, card)
     y_te = _true_index(te, card)
@@ -213,12 +219,14 @@ def compare(results: dict[Any, dict]) -> pd.DataFrame:
     rows = []
     for key, r in results.items():
         key = key if isinstance(key, tuple) else (key,)
-        rows.append({**{f"key{i}": k for i, k in enumerate(key)}, "n": r["n"], "overall_accuracy": r["overall_accuracy"],
-                     "kappa": r["kappa"], "macro_f1": r["macro_f1"], "weighted_f1": r["weighted_f1"]})
+        rows.append({**{f"key{i}": k for i, k in enumerate(key)}, "n": r["n"],
+                     "overall_accuracy": r["overall_accuracy"], "kappa": r["kappa"], "macro_f1": r["macro_f1"],
+                     "weighted_f1": r["weighted_f1"]})
     df = pd.DataFrame(rows)
     keys = [c for c in df.columns if c.startswith("key")]
     names = ["model", "protocol"] + [f"key{i}" for i in range(2, len(keys))]
-    return df.rename(columns=dict(zip(keys, names))).set_index(names[: len(keys)])
+    # one key column gets a name list of two: unequal lengths are intended here
+    return df.rename(columns=dict(zip(keys, names, strict=False))).set_index(names[: len(keys)])
 
 
 def map_agreement(class_map: Any, reference: Any, card: dict, nodata: int | None = None) -> dict:

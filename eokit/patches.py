@@ -100,18 +100,18 @@ def _block_positions(ids: np.ndarray, labels_of: np.ndarray, size: int, stride: 
         pid = lo[rr, cc]
         return rr * stride, cc * stride, labels_of[pid], pid
     cls = np.where(ids >= 0, labels_of[np.maximum(ids, 0)], -1)
-    best = None
-    best_label = None
+    best: np.ndarray | None = None
+    best_label: np.ndarray | None = None
     for k in np.unique(cls[cls >= 0]):
         counts = _window_sums(cls == k, size, stride)
-        if best is None:
+        if best is None or best_label is None:  # the first class (both are set together)
             best, best_label = counts, np.full(counts.shape, k)
         else:
             better = counts > best
             best = np.where(better, counts, best)
             best_label = np.where(better, k, best_label)
-    if best is None:
-        return (np.empty(0, int),) * 4  # type: ignore[return-value]
+    if best is None or best_label is None:  # no class present
+        return (np.empty(0, int),) * 4
     keep = (best >= np.ceil(min_fraction * size * size - 1e-9)) & (_window_sums(bad, size, stride) == 0)
     rr, cc = np.nonzero(keep)
     r0, c0 = rr * stride, cc * stride
@@ -360,7 +360,7 @@ def write_patches(ds: xr.Dataset, store: str | os.PathLike[str], overwrite: bool
     p = check_target(store, overwrite)
     if ds.sizes["patch"]:
         out = ds.chunk({"patch": min(chunk_patches, ds.sizes["patch"])})
-        encoding = {v: {"chunks": tuple(c[0] for c in out[v].chunks)} for v in out.data_vars}
+        encoding = {str(v): {"chunks": tuple(c[0] for c in out[v].data.chunks)} for v in out.data_vars}
     else:  # an empty patch set is still a valid store
         out, encoding = ds, {}
     with atomic_output(p, overwrite, kind="dir") as tmp:
@@ -396,18 +396,19 @@ def _class_labels(ds: Any, what: str) -> np.ndarray:
 
 def patch_counts(patch_sets: xr.Dataset | Mapping[int, xr.Dataset] | Sequence[xr.Dataset]) -> pd.DataFrame:
     """Return patches per ice class (rows, plus `total` and the UiT mission's totals) and patch size (columns)."""
-    if isinstance(patch_sets, xr.Dataset):
-        patch_sets = [patch_sets]
-    if not isinstance(patch_sets, Mapping):
-        patch_sets = list(patch_sets)
-        for k, ds in enumerate(patch_sets):
+    by_size: Mapping[int, xr.Dataset]
+    if isinstance(patch_sets, Mapping) and not isinstance(patch_sets, xr.Dataset):
+        by_size = patch_sets
+    else:
+        listed: list[Any] = [patch_sets] if isinstance(patch_sets, xr.Dataset) else list(patch_sets)
+        for k, ds in enumerate(listed):
             if not isinstance(ds, xr.Dataset) or "row" not in ds.sizes:
                 raise ValueError(f"patch set {k} has no 'row' dimension; expected patch sets (PATCH_SCHEMA)")
-        patch_sets = {int(ds.attrs.get("size", ds.sizes["row"])): ds for ds in patch_sets}
-    if not patch_sets:
+        by_size = {int(ds.attrs.get("size", ds.sizes["row"])): ds for ds in listed}
+    if not by_size:
         raise ValueError("patch_counts got no patch set; expected a patch set, a list or a {size: set} mapping")
     table = {}
-    for size, ds in sorted(patch_sets.items()):
+    for size, ds in sorted(by_size.items()):
         labels = _class_labels(ds, f"patch set {size}x{size}")
         counts = np.bincount(labels, minlength=len(ICE_CLASSES))[: len(ICE_CLASSES)]
         table[f"{size}x{size}"] = list(counts) + [int(counts.sum()), MISSION_COUNTS.get(int(size), np.nan)]

@@ -58,11 +58,12 @@ def list_notebooks(folder: str | Path = NOTEBOOK_DIR, select: Iterable[str] | No
     books = sorted(p for p in folder.glob("*.ipynb") if _NAME.match(p.name))
     if select is None:
         return books
-    chosen = []
+    number = {p: int(m.group(1)) for p in books if (m := _NAME.match(p.name)) is not None}
+    chosen: list[Path] = []
     for key in select:
         key = str(key).strip()
         hits = [p for p in books if p.stem == key or p.name == key
-                or (key.isdigit() and int(_NAME.match(p.name).group(1)) == int(key))]
+                or (key.isdigit() and number[p] == int(key))]
         if not hits:
             names = ", ".join(p.stem for p in books) or "none"
             raise ValueError(f"no pipeline notebook matches {key!r} in {folder}; available: {names}")

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import dask.array as da
 import numpy as np
@@ -55,7 +55,7 @@ def driver_for(path: str | Path) -> str | None:
     return _DRIVERS.get(Path(path).suffix.lower())
 
 
-def _driver_kw(path: str | Path, driver: str | None = None) -> dict[str, str]:
+def _driver_kw(path: str | Path, driver: str | None = None) -> dict[str, Any]:
     driver = driver or driver_for(path)
     return {"driver": driver} if driver else {}
 
@@ -93,7 +93,8 @@ def open_rasterio(path: str | Path, what: str, hint: str = "", georeferenced: bo
         with warnings.catch_warnings():
             if not georeferenced:  # geolocated by tie points/GCPs, or refused by the caller without them
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rioxarray.open_rasterio(path, **_driver_kw(path), **kwargs)
+            # one raster file, no subdatasets: a DataArray (rioxarray's annotation covers lists of Datasets too)
+            return cast(xr.DataArray, rioxarray.open_rasterio(path, **_driver_kw(path), **kwargs))
     except (RasterioError, OSError) as exc:
         raise ValueError(f"{Path(path).absolute()}: cannot be read as {what} ({gdal_detail(exc)})"
                          + (f"; {hint}" if hint else "")) from exc
@@ -165,7 +166,7 @@ class Raster:
 class RasterInfo(NamedTuple):
     """What rasterio says of a raster file (its header checked first)."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, as rasterio names it
     height: int
     width: int
     dtype: Any
@@ -252,7 +253,7 @@ def _tiff_directories(path: Path) -> tuple[list[dict[int, Any]], list[str]]:
             with tifffile.TiffFile(path) as tif:
                 n = len(tif.pages)  # index the directory chain first: iterating a circular chain never ends
                 pages = [{code: tags[code] for code in (273, 279, 324, 325) if code in tags}
-                         for tags in (tif.pages[i].tags for i in range(n))]
+                         for tags in (tif.pages[i].tags for i in range(n))]  # type: ignore[union-attr]  # pages, not frames
                 for page in pages:  # load the offsets and byte counts while the file is open
                     for tag in page.values():
                         _ = tag.value
@@ -325,7 +326,7 @@ def tiff_text_tag(path: str | Path, tag: int) -> str | None:
     """Return the ASCII value (up to its first NUL) of `tag` in a TIFF's first directory; None when absent."""
     try:
         with _tifffile_errors(), tifffile.TiffFile(path) as tif:  # a tag tifffile cannot read counts as absent
-            found = tif.pages[0].tags.get(tag) if len(tif.pages) else None
+            found = tif.pages[0].tags.get(tag) if len(tif.pages) else None  # type: ignore[union-attr]  # a page
             if found is None or found.dtype != 2:  # 2: ASCII
                 return None
             value = found.value

@@ -120,15 +120,15 @@ def allocate(priors: Mapping[int, float], samples: int, strategy: str = "proport
     n = np.where(present, np.maximum(n, min_per_class), 0)
     if cap_per_class is not None:
         n = np.minimum(n, cap_per_class)
-    return {c: int(k) for c, k in zip(ids, n)}
+    return {c: int(k) for c, k in zip(ids, n, strict=True)}
 
 
 # --- compute helpers -----------------------------------------------------------------------------
 
 
 def _compute(objs: list, target: Any, progress: bool, desc: str, last_only: bool = False) -> list:
-    """The computed objs on `target` from `_dask.compute_target` (last_only: only the last one's result, the others are its
-    inputs, for progress)."""
+    """The computed objs on `target` from `_dask.compute_target` (last_only: only the last one's result, the
+    others are its inputs, for progress)."""
     if not objs:
         return []
     if _dask.is_client(target):
@@ -238,7 +238,7 @@ def _draw(cube: xr.Dataset, plan: _BlockPlan, names: dict[int, str], polygons: A
         tasks = [dask.delayed(_count_block, pure=False)(flag_blocks[0, i, j], windows[(i, j)][1],
                                                        windows[(i, j)][0], blocks[(i, j)][2:], max_cloud_fraction)
                  for (i, j) in windows]
-        counted = dict(zip(windows, _compute(tasks, target, progress, "label pixels")))
+        counted = dict(zip(windows, _compute(tasks, target, progress, "label pixels"), strict=True))
         touching = {int(k) for w in windows.values() for k in w[1][2]}
         need, report, notes = _takes(counted, names, touching, samples, strategy, min_per_class, cap_per_class,
                                      max_per_field, erosion, max_cloud_fraction, _where(polygons))
@@ -337,7 +337,7 @@ def _class_names(polys: Any) -> dict[int, str]:
     dup = pairs[pairs["label"].duplicated(keep=False)]
     if not dup.empty:
         raise ValueError(f"class ids with two names: {dup.sort_values('label').to_dict('records')}")
-    return {int(a): str(b) for a, b in zip(pairs["label"], pairs["label_name"])}
+    return {int(a): str(b) for a, b in zip(pairs["label"], pairs["label_name"], strict=True)}
 
 
 def _build(cube: xr.Dataset, values: np.ndarray, picked: dict, names: dict[int, str], report: list,
@@ -419,7 +419,7 @@ def oversample(labels: Any, seed: int = 0, target: int | None = None) -> np.ndar
     if n < 1:
         raise ValueError(f"oversample: target must be >= 1, got {target}")
     parts = []
-    for c, count in zip(classes, counts):
+    for c, count in zip(classes, counts, strict=True):
         idx = np.flatnonzero(y == c)
         if count >= n:
             parts.append(rng.choice(idx, size=n, replace=False) if count > n else idx)

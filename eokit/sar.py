@@ -160,7 +160,7 @@ def to_db(da: xr.DataArray) -> xr.DataArray:
         out = da
     elif units in ("linear", "amplitude"):
         power = da if units == "linear" else da**2
-        out = 10 * np.log10(power.where(power > 0))
+        out = 10 * np.log10(power.where(power > 0))  # type: ignore[assignment]  # numpy stubs: a DataArray here
     else:
         raise ValueError(f"variable {da.name!r} has units {units!r}; expected 'dB', 'linear' or 'amplitude'")
     out = out.astype(np.float32)
@@ -193,7 +193,7 @@ def preprocess(
             )
     if stats is not None:
         _check_stats(stats)
-        clip = tuple(stats["clip"]) if stats.get("clip") is not None else None  # type: ignore[assignment]
+        clip = tuple(stats["clip"]) if stats.get("clip") is not None else None
         ia_correction = stats.get("ia_correction")
         ref_angle = stats.get("ref_angle")
     out = scene.copy()

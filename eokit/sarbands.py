@@ -67,7 +67,7 @@ class Band(NamedTuple):
 
     name: str
     path: Path
-    index: int = 1  # 1-based band in `path`
+    index: int = 1  # type: ignore[assignment]  # 1-based band in `path` (shadows tuple.index)
     single: bool = False  # the file must hold this band only (folder of single-band files)
     nodata: float | None = None
     scale: float = 1.0
@@ -159,7 +159,7 @@ def assemble(chosen: Mapping[str, tuple[Band, Kind]], chunks: Any, attrs: dict[s
     ref_band: Band | None = None
     for var, (b, kind) in chosen.items():
         da = _load_band(b, chunks)
-        if ref is None:
+        if ref is None or ref_band is None:  # the first band (both are set together)
             ref, ref_band = da, b
         elif da.shape != ref.shape or da.rio.transform() != ref.rio.transform() or da.rio.crs != ref.rio.crs:
             raise ValueError(
@@ -223,6 +223,7 @@ def grid_to_image(g_lines: np.ndarray, g_pixels: np.ndarray, values: np.ndarray,
     import dask.array as da
 
     def block(x: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        assert block_info is not None  # dask.array.map_blocks passes it
         (r0, r1), (c0, c1) = block_info[None]["array-location"]
         return _bilinear(g_lines, g_pixels, values, np.arange(r0, r1), np.arange(c0, c1))
 

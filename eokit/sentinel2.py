@@ -50,7 +50,7 @@ for _k, _v in SCL_TO_FLAG.items():
 def scl_to_flag(scl: Any) -> Any:
     """Return TimeSen2Crop flag codes (uint8) for an array of Sentinel-2 SCL values (numpy or dask)."""
     if isinstance(scl, da.Array):
-        return scl.map_blocks(_scl_block, dtype=np.uint8)
+        return da.map_blocks(_scl_block, scl, dtype=np.uint8)
     return _scl_block(np.asarray(scl))
 
 
@@ -324,7 +324,7 @@ def read_safe(scan: SafeScan, ch: dict[str, int], fill: int | None) -> tuple[da.
 
 def _rescale(a: da.Array, offset: int, quant: float) -> da.Array:
     """int16 reflectance x 10000 from L2A digital numbers: (DN + offset) x 10000 / quantification."""
-    return a.map_blocks(_rescale_block, offset, quant, dtype=np.int16)
+    return da.map_blocks(_rescale_block, a, offset, quant, dtype=np.int16)
 
 
 def _rescale_block(block: np.ndarray, offset: int, quant: float) -> np.ndarray:

@@ -307,9 +307,10 @@ def _dominant(rec: dict[str, Any]) -> str | None:
     if len(given) == 1:
         return given[0][0]
     mids = [_mid(rec[c]) for _, c, _, _ in given]
-    if any(m is None for m in mids):
+    known = [m for m in mids if m is not None]
+    if len(known) < len(mids):
         return None
-    return given[int(np.argmax(mids))][0]  # argmax keeps the first (thickest) of equal concentrations
+    return given[int(np.argmax(known))][0]  # argmax keeps the first (thickest) of equal concentrations
 
 
 def _classes(gdf: Any) -> tuple[Any, Any]:

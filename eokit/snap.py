@@ -223,4 +223,4 @@ def is_snap_geotiff(path: Path) -> bool:
         header = tiff_text_tag(path, _BEAM_METADATA_TAG)
     except ValueError:
         return False
-    return bool(header) and "<Dimap_Document" in header
+    return header is not None and "<Dimap_Document" in header

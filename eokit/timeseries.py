@@ -37,7 +37,7 @@ def _interp_clear(values: np.ndarray, t: np.ndarray, clear: np.ndarray, tq: np.n
     Q = tq.shape[1]
     out = np.zeros((S, Q, B), dtype=np.float64)
     inside = np.zeros((S, Q), dtype=bool)
-    anyc = clear.any(axis=1)
+    anyc = np.asarray(clear.any(axis=1))
     for s0 in range(0, S, _CHUNK):
         sl = slice(s0, min(S, s0 + _CHUNK))
         tc = np.where(clear[sl], t[sl], np.nan)  # (s, T)

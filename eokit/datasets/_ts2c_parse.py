@@ -100,7 +100,7 @@ def _bad_row(path: str, i: int, line: bytes) -> str:
     if len(parts) != _NCOL:
         return (f"{path}, line {i}: expected {_NCOL} comma-separated fields ({HEADER}), got {len(parts)}: "
                 f"{_show(line)}")
-    for col, v in zip(TS2C_CSV_COLUMNS, parts):
+    for col, v in zip(TS2C_CSV_COLUMNS, parts, strict=True):
         if not _INT_RE.fullmatch(v):
             return f"{path}, line {i}, column {col}: expected an integer, got {_show(v)}"
     return f"{path}, line {i}: cannot be read: {_show(line)}"
@@ -121,7 +121,7 @@ def _parse_one(path: str, data: bytes, n_dates: int) -> np.ndarray:
         if not _ROW_RE.fullmatch(line):
             raise ValueError(_bad_row(path, i, line))
         vals = [int(v) for v in line.split(b",")]
-        for col, (v, (lo, hi)) in enumerate(zip(vals, _LIMITS)):
+        for col, (v, (lo, hi)) in enumerate(zip(vals, _LIMITS, strict=True)):
             if not lo <= v <= hi:  # Python ints: no overflow whatever the length
                 raise ValueError(f"{path}, line {i}, column {TS2C_CSV_COLUMNS[col]}: {_range_msg(col)}, got {v}")
         rows.append(vals)
@@ -167,7 +167,7 @@ def _fast_parse(datas: list[bytes], n_dates: int) -> np.ndarray | None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         try:
-            vals = np.fromstring(buf.replace(b"\n", b","), dtype=np.int32, sep=",")  # type: ignore[call-overload]
+            vals = np.fromstring(buf.replace(b"\n", b","), dtype=np.int32, sep=",")
         except (DeprecationWarning, ValueError):
             return None
     if vals.size != rows * _NCOL:

@@ -106,7 +106,7 @@ def _encoding(ds: xr.Dataset, chunk: int) -> dict[str, dict[str, Any]]:
     enc: dict[str, dict[str, Any]] = {}
     for v in ds.data_vars:
         if "sample" in ds[v].dims:
-            enc[v] = {"chunks": (chunk,) + ds[v].shape[1:], "compressors": fast}
+            enc[str(v)] = {"chunks": (chunk,) + ds[v].shape[1:], "compressors": fast}
     enc["tile_dates"] = {"units": "days since 1970-01-01", "dtype": "int64"}
     return enc
 
@@ -151,7 +151,7 @@ def _create_store(path: Path, n: int, n_time: int, scanned: list[_Tile], width: 
         # no fill value, as xarray writes: in format 2 xarray reads one as _FillValue (label 0 would become NaN);
         # every chunk is written by its task anyway
         g.create_array(v, shape=shape, chunks=(chunk,) + shape[1:], dtype=var.dtype, compressors=zarr_compressors(),
-                       fill_value=None, attributes={"_ARRAY_DIMENSIONS": list(var.dims)})
+                       fill_value=None, attributes={"_ARRAY_DIMENSIONS": [str(d) for d in var.dims]})
 
 
 def _manifest(scanned: list[_Tile], n: int, n_time: int, chunks: int) -> tuple[str, int]:

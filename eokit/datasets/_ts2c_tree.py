@@ -66,11 +66,12 @@ class _ZipSource:
             raise ValueError(f"{path}: not a readable zip archive ({e}); truncated or corrupted?") from e
         names = [i.filename for i in infos]
         roots = {n.split("/", 1)[0] for n in names if n.endswith("/dates.csv") and n.count("/") == 2}
-        self.prefix = "TimeSen2Crop/" if "TimeSen2Crop" in roots else ("" if any(
+        prefix = "TimeSen2Crop/" if "TimeSen2Crop" in roots else ("" if any(
             n.endswith("/dates.csv") and n.count("/") == 1 for n in names) else None)
-        if self.prefix is None:
+        if prefix is None:
             raise FileNotFoundError(f"{path}: no <tile>/dates.csv or TimeSen2Crop/<tile>/dates.csv inside the "
                                     f"archive (found e.g. {names[:5]})")
+        self.prefix: str = prefix
         self.base = f"{path}!{self.prefix}"
         k = len(self.prefix)
         self._info = {i.filename[k:]: (i.header_offset, i.compress_size, i.compress_type, i.file_size)
@@ -248,7 +249,7 @@ def _tile_block(src: _DirSource | _ZipSource, tile: _Tile, rel_idx: slice, n_tim
     T = tile.dates.size
     vals, kept = _parse_files(src, rel, T, on_error, skipped)
     vals, labels = vals[kept], labels[kept]
-    rel = [r for r, k in zip(rel, kept) if k]
+    rel = [r for r, k in zip(rel, kept, strict=True) if k]
     n = len(rel)
     refl = np.zeros((n, n_time, len(TS2C_BANDS)), dtype=np.int16)
     refl[:, :T] = vals[..., :-1]

@@ -135,9 +135,10 @@ def open(path: str | Path, coords: Literal["th", "gps"] = "th",  # noqa: A001
     if missing:
         raise ValueError(f"{p}: missing column(s) {missing}; expected POINT_ID, TH_LAT, TH_LONG, LC1 "
                          f"(any case); found {list(df.columns)[:15]}")
-    out = pd.DataFrame({"point_id": _point_ids(df, need["POINT_ID"], p)})
+    cols = {k: v for k, v in need.items() if v is not None}  # all of them, now
+    out = pd.DataFrame({"point_id": _point_ids(df, cols["POINT_ID"], p)})
     for k in ("TH_LAT", "TH_LONG"):
-        out[k.lower()] = _numbers(df, need[k], p)
+        out[k.lower()] = _numbers(df, cols[k], p)
     lat, lon = out["th_lat"].to_numpy(float), out["th_long"].to_numpy(float)
     out["coord_source"] = "th"
     if coords == "gps":
@@ -164,7 +165,7 @@ def open(path: str | Path, coords: Literal["th", "gps"] = "th",  # noqa: A001
         raise ValueError(f"{p}, line {i + 2}: point {out['point_id'].iloc[i]} has no valid coordinates "
                          f"(lat {lat[i]}, lon {lon[i]})")
     out["lat"], out["lon"] = lat, lon
-    out["lc1"] = _lc1_codes(df, need["LC1"], p)
+    out["lc1"] = _lc1_codes(df, cols["LC1"], p)
     lab = _col(df, "LC1_LABEL")
     names = dict(zip(lc1_table()["lc1"], lc1_table()["lc1_label"], strict=True))
     fallback = out["lc1"].map(names).fillna(out["lc1"].str[:1].map(LC1_NAMES))

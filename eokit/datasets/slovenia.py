@@ -259,7 +259,8 @@ def open_stack(path: str | os.PathLike | None = None) -> xr.Dataset:
     ndvi_files = sorted(folder.glob("NDVI_*.tif"))
     if not ndvi_files:
         raise FileNotFoundError(f"{folder}: no NDVI_<YYYYMMDDTHHMMSS>.tif files")
-    ndvi, cloud, times, grid_of = [], [], [], []
+    ndvi, cloud, times = [], [], []
+    grid_of: list[Any] = []  # path, transform, shape, crs of the first band read
     for f in ndvi_files:
         stamp = f.stem[len("NDVI_"):]
         try:

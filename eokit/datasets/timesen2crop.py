@@ -19,6 +19,7 @@ Dataset as the tree.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -93,7 +94,7 @@ def open(path: str | Path, tiles: Iterable[str] | None = None, on_error: OnError
     return ds
 
 
-def write(ds: xr.Dataset, root: str | Path, overwrite: bool = False) -> Path:
+def write(ds: xr.Dataset, root: str | os.PathLike[str], overwrite: bool = False) -> Path:
     """Write a time-series Dataset in the published layout under `root`; return the ``root/TimeSen2Crop`` folder."""
     check_schema(ds, TIMESERIES_SCHEMA, "TimeSen2Crop dataset")
     root = Path(root)
@@ -157,7 +158,7 @@ def _chunk_arrays(src: _DirSource | _ZipSource, pieces: list[tuple[Any, ...]], n
     """Parse one chunk's files into the store's per-sample arrays; slots of skipped files (at the end) hold
     label -1, tile_index -1 and flag 255."""
     n = sum(len(f) for _, _, f in pieces)
-    out = {
+    out: dict[str, np.ndarray] = {
         "reflectance": np.zeros((n, n_time, len(TS2C_BANDS)), np.int16),
         "flag": np.full((n, n_time), FLAG_NODATA, np.uint8),
         "label": np.full(n, -1, np.int64),
@@ -188,7 +189,9 @@ def _write_chunk(src: _DirSource | _ZipSource, partial: str, progress: str, k: i
 
     g = zarr.open_group(partial, mode="r+", zarr_format=ZARR_FORMAT, use_consolidated=False)
     for v, a in arrays.items():  # chunk-aligned region: no other task writes these chunks
-        g[v][start:start + len(a)] = a
+        arr = g[v]
+        assert isinstance(arr, zarr.Array)  # created by _prepare_partial
+        arr[start:start + len(a)] = a
     write_json_atomic(skipped, marker)
     return skipped
 

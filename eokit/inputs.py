@@ -1,0 +1,101 @@
+"""Model inputs prepared exactly as training prepared them, shared by training, maps and evaluation.
+
+`prepare_inputs` normalises time series (reflectance, flags, dates) into the model's {"x", "mask", "doy"}
+inputs, padded to the card's `n_timesteps`; `prepare_patches` standardises image patches per channel. Both take
+the statistics from a model card (`eokit.card`, which re-exports them). Plain NumPy: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from eokit.schema import FLAG_CLEAR, FLAG_NODATA
+
+__all__ = ["prepare_inputs", "prepare_patches"]
+
+
+def _doy(date: np.ndarray) -> np.ndarray:
+    d = np.asarray(date).astype("datetime64[D]")
+    nat = np.isnat(d)
+    start = d.astype("datetime64[Y]").astype("datetime64[D]")
+    out = (d - start).astype("timedelta64[D]").astype(np.int64) + 1
+    out[nat] = 0
+    return out.astype(np.float32)
+
+
+def _prepare_ts(
+    reflectance: np.ndarray,
+    flag: np.ndarray,
+    date: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    n_timesteps: int,
+    flag_handling: str,
+) -> dict[str, np.ndarray]:
+    refl = np.asarray(reflectance, dtype=np.float32)
+    flag = np.asarray(flag)
+    t = refl.shape[1]
+    if t > n_timesteps:
+        raise ValueError(f"data has {t} time steps but the model takes at most {n_timesteps}")
+    if flag_handling == "mask":
+        valid = flag == FLAG_CLEAR
+    elif flag_handling == "gapfill":
+        valid = flag != FLAG_NODATA
+    else:
+        raise ValueError(f"flag_handling must be 'mask' or 'gapfill', got {flag_handling!r}")
+    valid &= np.isfinite(refl).all(axis=-1)
+    x = (refl - mean.astype(np.float32)) / std.astype(np.float32)
+    x = np.where(valid[..., None], x, np.float32(0.0)).astype(np.float32)
+    doy = _doy(date)
+    mask = valid.astype(np.float32)
+    if t < n_timesteps:
+        pad = n_timesteps - t
+        x = np.pad(x, ((0, 0), (0, pad), (0, 0)))
+        mask = np.pad(mask, ((0, 0), (0, pad)))
+        doy = np.pad(doy, ((0, 0), (0, pad)))
+    return {"x": x, "mask": mask, "doy": doy}
+
+
+def prepare_inputs(reflectance: Any, flag: Any, date: Any, card: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Return the normalised model inputs {"x" (N,T,C), "mask" (N,T), "doy" (N,T)} float32, as in training.
+
+    `reflectance` (N, T, C) in the card's band order, `flag` (N, T) in eokit flag codes, `date` (N, T)
+    datetime64 (NaT where padded). Shorter series are padded at the end to the model's `n_timesteps`.
+    """
+    refl = np.asarray(reflectance)
+    if refl.ndim != 3:
+        raise ValueError(f"reflectance must be (sample, time, band), got shape {refl.shape}")
+    bands = card["bands"]
+    if refl.shape[-1] != len(bands):
+        raise ValueError(
+            f"model {card.get('name')!r} takes {len(bands)} bands {bands}, the data has {refl.shape[-1]}"
+        )
+    flag = np.asarray(flag)
+    date = np.asarray(date)
+    if flag.shape != refl.shape[:2] or date.shape != refl.shape[:2]:
+        raise ValueError(f"flag {flag.shape} and date {date.shape} must be (sample, time) = {refl.shape[:2]}")
+    norm = card["normalisation"]
+    return _prepare_ts(refl, flag, date, np.asarray(norm["mean"]), np.asarray(norm["std"]),
+                       int(card["n_timesteps"]), card.get("flag_handling", "mask"))
+
+
+def prepare_patches(images: Any, card: Mapping[str, Any]) -> np.ndarray:
+    """Return patches (N, P, P, C) normalised per channel with the card's statistics, NaN -> 0, float32."""
+    img = np.asarray(images, dtype=np.float32)
+    if img.ndim == 3:
+        img = img[None]
+    if img.ndim != 4:
+        raise ValueError(f"patches must be (patch, row, col, channel), got shape {img.shape}")
+    bands = card["bands"]
+    if img.shape[-1] != len(bands):
+        raise ValueError(f"model {card.get('name')!r} takes {len(bands)} channels {bands}, "
+                         f"the data has {img.shape[-1]}")
+    p = card.get("patch_size")
+    if p is not None and tuple(img.shape[1:3]) != (int(p), int(p)):
+        raise ValueError(f"model {card.get('name')!r} takes {p}x{p} patches, got {img.shape[1]}x{img.shape[2]}")
+    norm = card["normalisation"]
+    x = (img - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
