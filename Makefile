@@ -27,6 +27,7 @@ demo: $(STAMP)
 ## Lint (ruff) and type-check (mypy, eokit/) with the settings in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy eokit
 
 ## Lint and type-check first (fail fast), then the test suite, notebooks included (end to end, quick mode).

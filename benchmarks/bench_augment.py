@@ -30,7 +30,7 @@ def _numpy_loop(x: np.ndarray, rng: np.random.Generator, shift: int = 2, looks: 
         p = np.rot90(p, int(rng.integers(4)), axes=(0, 1))
         dy, dx = rng.integers(-shift, shift + 1, size=2)
         padded = np.pad(p, ((shift, shift), (shift, shift), (0, 0)), mode="reflect")
-        p = padded[shift + dy: shift + dy + x.shape[1], shift + dx: shift + dx + x.shape[2]].copy()
+        p = padded[shift + dy : shift + dy + x.shape[1], shift + dx : shift + dx + x.shape[2]].copy()
         n = rng.gamma(looks, 1 / looks, size=p.shape[:2] + (2,))
         p[..., :2] += 10 * np.log10(np.maximum(n, 1e-6))
         out[i] = p
@@ -68,7 +68,7 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
 
     def eager() -> None:
         for i in range(0, n, batch):
-            aug(x[i:i + batch])
+            aug(x[i : i + batch])
 
     t_eager = _best(eager, repeat)
     ds = tf.data.Dataset.from_tensor_slices(x).batch(batch).map(aug).prefetch(tf.data.AUTOTUNE)
@@ -81,10 +81,20 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
 
     t_pipe = _best(pipeline, repeat)
     rows = []
-    for what, t in ((f"augment {n} 32x32x3 patches, batches of {batch}, eager", t_eager),
-                    (f"augment {n} 32x32x3 patches inside tf.data.map (batches of {batch})", t_pipe)):
-        rows.append({"what": what + " vs per-patch NumPy loop", "baseline": n / t_base, "eokit": n / t,
-                     "ratio": t_base / t, "unit": "patches/s", "machine": MACHINE})
+    for what, t in (
+        (f"augment {n} 32x32x3 patches, batches of {batch}, eager", t_eager),
+        (f"augment {n} 32x32x3 patches inside tf.data.map (batches of {batch})", t_pipe),
+    ):
+        rows.append(
+            {
+                "what": what + " vs per-patch NumPy loop",
+                "baseline": n / t_base,
+                "eokit": n / t,
+                "ratio": t_base / t,
+                "unit": "patches/s",
+                "machine": MACHINE,
+            }
+        )
     return rows
 
 
@@ -93,6 +103,8 @@ if __name__ == "__main__":
 
     results = run(quick="--quick" in sys.argv)
     for r in results:
-        print(f"{r['what']:<85} baseline {r['baseline']:>10.0f}  eokit {r['eokit']:>10.0f} {r['unit']}  "
-              f"x{r['ratio']:.1f}  [{r['machine']}]")
+        print(
+            f"{r['what']:<85} baseline {r['baseline']:>10.0f}  eokit {r['eokit']:>10.0f} {r['unit']}  "
+            f"x{r['ratio']:.1f}  [{r['machine']}]"
+        )
     Path(__file__).with_name("results_augment.json").write_text(json.dumps(results, indent=2))

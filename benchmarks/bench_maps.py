@@ -82,12 +82,20 @@ def make_model(folder: Path) -> Path:
     from eokit.train import save_model
 
     keras.utils.set_random_seed(0)
-    model = build("lstm", n_bands=len(BANDS), n_timesteps=N_T, n_classes=len(TS2C_CLASSES), units=UNITS,
-                  dropout=0.0)
-    card = {"name": "lstm", "kind": "timeseries", "classes": TS2C_CLASSES,
-            "class_ids": list(range(len(TS2C_CLASSES))), "bands": BANDS, "n_timesteps": N_T, "dates": None,
-            "normalisation": {"mean": [1000.0] * len(BANDS), "std": [800.0] * len(BANDS)},
-            "flag_handling": "mask", "hparams": {"units": UNITS}, "created": "benchmark"}
+    model = build("lstm", n_bands=len(BANDS), n_timesteps=N_T, n_classes=len(TS2C_CLASSES), units=UNITS, dropout=0.0)
+    card = {
+        "name": "lstm",
+        "kind": "timeseries",
+        "classes": TS2C_CLASSES,
+        "class_ids": list(range(len(TS2C_CLASSES))),
+        "bands": BANDS,
+        "n_timesteps": N_T,
+        "dates": None,
+        "normalisation": {"mean": [1000.0] * len(BANDS), "std": [800.0] * len(BANDS)},
+        "flag_handling": "mask",
+        "hparams": {"units": UNITS},
+        "created": "benchmark",
+    }
     return save_model(model, card, folder / "lstm.keras", overwrite=True)
 
 
@@ -105,9 +113,10 @@ def write_zarr_cube(path: Path, size: int, seed: int = 0) -> Path:
     flag = (rng.random((N_T, size, size), chunks=(1, CHUNK, CHUNK)) < 0.2).astype(np.uint8)  # 20 % cloudy
     x = 500005.0 + 10 * np.arange(size)
     y = 5300005.0 - 10 * np.arange(size)
-    ds = xr.Dataset({"reflectance": (("time", "band", "y", "x"), refl), "flag": (("time", "y", "x"), flag)},
-                    coords={"time": pd.date_range("2018-03-01", periods=N_T, freq="15D").values, "band": BANDS,
-                            "y": y, "x": x})
+    ds = xr.Dataset(
+        {"reflectance": (("time", "band", "y", "x"), refl), "flag": (("time", "y", "x"), flag)},
+        coords={"time": pd.date_range("2018-03-01", periods=N_T, freq="15D").values, "band": BANDS, "y": y, "x": x},
+    )
     ds = ds.rio.write_crs("EPSG:32633").rio.write_transform(from_origin(500000.0, 5300010.0, 10, 10))
     ds.to_zarr(path, mode="w", zarr_format=2, consolidated=True)
     return path
@@ -126,8 +135,9 @@ def pipeline(model_path: Path, cube, out: Path) -> float:
     from eokit import maps
 
     t = time.perf_counter()
-    lazy = maps.predict(model_path, cube, chunks={"y": CHUNK, "x": CHUNK}, batch_size=BATCH, compute=False,
-                        progress=False)
+    lazy = maps.predict(
+        model_path, cube, chunks={"y": CHUNK, "x": CHUNK}, batch_size=BATCH, compute=False, progress=False
+    )
     maps.write_cog(lazy, out / "map.tif", overwrite=True, progress=False)
     return time.perf_counter() - t
 
@@ -153,7 +163,7 @@ def bare(model_path: Path, cube) -> tuple[float, float, int]:
     model.predict(inputs, batch_size=BATCH, verbose=0)
     t_predict = time.perf_counter() - t
     xla = tf.function(lambda d: model(d, training=False), jit_compile=True)
-    batches = [{k: v[s:s + BATCH] for k, v in inputs.items()} for s in range(0, n - BATCH + 1, BATCH)]
+    batches = [{k: v[s : s + BATCH] for k, v in inputs.items()} for s in range(0, n - BATCH + 1, BATCH)]
     np.asarray(xla(batches[0]))  # compile
     t = time.perf_counter()
     for batch in batches:
@@ -201,19 +211,40 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
                 base.append(t_predict)
                 xla.append(t_xla)
             speed[name] = (min(base), min(xla), min(ours), n)
-    labels = {f"zarr{s}": f"map {s}x{s} px, zarr cube -> predict -> COG (LSTM{UNITS} T={N_T}, 9 bands)"
-              for s in sizes}
+    labels = {f"zarr{s}": f"map {s}x{s} px, zarr cube -> predict -> COG (LSTM{UNITS} T={N_T}, 9 bands)" for s in sizes}
     labels["tif"] = f"map {tif_size}x{tif_size} px, GeoTIFF stack (eokit.cube.open) -> predict -> COG"
     for name, (t_base, t_xla, t_ours, n) in speed.items():
-        rows.append({"what": labels[name] + " vs bare model.predict in memory", "baseline": n / t_base,
-                     "eokit": n / t_ours, "ratio": t_base / t_ours, "unit": "pixels/s", "machine": mach})
-        rows.append({"what": labels[name] + " vs the same XLA-compiled model call in memory (overhead only)",
-                     "baseline": n / t_xla, "eokit": n / t_ours, "ratio": t_xla / t_ours, "unit": "pixels/s",
-                     "machine": mach})
+        rows.append(
+            {
+                "what": labels[name] + " vs bare model.predict in memory",
+                "baseline": n / t_base,
+                "eokit": n / t_ours,
+                "ratio": t_base / t_ours,
+                "unit": "pixels/s",
+                "machine": mach,
+            }
+        )
+        rows.append(
+            {
+                "what": labels[name] + " vs the same XLA-compiled model call in memory (overhead only)",
+                "baseline": n / t_xla,
+                "eokit": n / t_ours,
+                "ratio": t_xla / t_ours,
+                "unit": "pixels/s",
+                "machine": mach,
+            }
+        )
     for s in sizes:
-        rows.append({"what": f"peak RSS above start, {s}x{s} px: in-memory predict vs chunked {CHUNK}^2 pipeline",
-                     "baseline": mem[s][0], "eokit": mem[s][1], "ratio": mem[s][0] / max(mem[s][1], 1.0),
-                     "unit": "MB", "machine": mach})
+        rows.append(
+            {
+                "what": f"peak RSS above start, {s}x{s} px: in-memory predict vs chunked {CHUNK}^2 pipeline",
+                "baseline": mem[s][0],
+                "eokit": mem[s][1],
+                "ratio": mem[s][0] / max(mem[s][1], 1.0),
+                "unit": "MB",
+                "machine": mach,
+            }
+        )
     return rows
 
 

@@ -64,10 +64,17 @@ def _polygons(n: int, count: int, max_side: int, seed: int = 0):
         cx, cy = rng.uniform(0, n), rng.uniform(0, n)
         ang = np.sort(rng.uniform(0, 2 * np.pi, 9))
         rad = rng.uniform(max_side / 4, max_side / 2, 9)
-        geoms.append(Polygon([(500_000.0 + 40 * (cx + r * np.cos(a)), -1_000_000.0 - 40 * (cy + r * np.sin(a)))
-                              for a, r in zip(ang, rad, strict=True)]))
-    return gpd.GeoDataFrame({"ice_class": rng.integers(0, 6, count), "polygon_id": np.arange(count)},
-                            geometry=geoms, crs=3413)
+        geoms.append(
+            Polygon(
+                [
+                    (500_000.0 + 40 * (cx + r * np.cos(a)), -1_000_000.0 - 40 * (cy + r * np.sin(a)))
+                    for a, r in zip(ang, rad, strict=True)
+                ]
+            )
+        )
+    return gpd.GeoDataFrame(
+        {"ice_class": rng.integers(0, 6, count), "polygon_id": np.arange(count)}, geometry=geoms, crs=3413
+    )
 
 
 def _loop_baseline(scene, gdf, size: int, stride: int, copy: bool = True):
@@ -75,19 +82,24 @@ def _loop_baseline(scene, gdf, size: int, stride: int, copy: bool = True):
     from rasterio.features import rasterize
 
     ny, nx = scene.sizes["y"], scene.sizes["x"]
-    ids = rasterize(zip(gdf.geometry, gdf["polygon_id"], strict=True), out_shape=(ny, nx),
-                    transform=scene.rio.transform(), fill=-1, dtype="int32")
+    ids = rasterize(
+        zip(gdf.geometry, gdf["polygon_id"], strict=True),
+        out_shape=(ny, nx),
+        transform=scene.rio.transform(),
+        fill=-1,
+        dtype="int32",
+    )
     img = np.stack([scene[c].values for c in ("HH", "HV", "IA")], axis=-1) if copy else None
     labels = dict(zip(gdf["polygon_id"], gdf["ice_class"], strict=True))
     out, rows, cols, labs = [], [], [], []
     for r in range(0, ny - size + 1, stride):
         for c in range(0, nx - size + 1, stride):
-            w = ids[r:r + size, c:c + size]
+            w = ids[r : r + size, c : c + size]
             first = w[0, 0]
             if first < 0 or not (w == first).all():
                 continue
             if copy:
-                out.append(img[r:r + size, c:c + size].copy())
+                out.append(img[r : r + size, c : c + size].copy())
             rows.append(r)
             cols.append(c)
             labs.append(labels[int(first)])
@@ -110,7 +122,7 @@ def _geometric_loop(scene, gdf, size: int, stride: int):
             footprint = box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
             for k in tree.query(footprint):
                 if gdf.geometry.iloc[k].contains(footprint):
-                    out.append(img[r:r + size, c:c + size].copy())
+                    out.append(img[r : r + size, c : c + size].copy())
                     labs.append(int(gdf["ice_class"].iloc[k]))
                     break
     return np.array(out, dtype=np.float32), np.array(labs)
@@ -132,8 +144,16 @@ def _speed(quick: bool, tiny: bool = False) -> list[dict]:
     pos = patches.positions(scene, gdf, size=32, stride=2, progress=False)
     t_eokit = time.perf_counter() - t0
     assert np.array_equal(pos["row0"].to_numpy(), base[1]) and np.array_equal(pos["col0"].to_numpy(), base[2])
-    rows.append({"what": f"select 32x32 patch positions, stride 2, {n}x{n} scene ({len(pos)} patches; loop on ids)",
-                 "baseline": t_base, "eokit": t_eokit, "ratio": t_base / t_eokit, "unit": "s", "machine": MACHINE})
+    rows.append(
+        {
+            "what": f"select 32x32 patch positions, stride 2, {n}x{n} scene ({len(pos)} patches; loop on ids)",
+            "baseline": t_base,
+            "eokit": t_eokit,
+            "ratio": t_base / t_eokit,
+            "unit": "s",
+            "machine": MACHINE,
+        }
+    )
     for size in (10, 32):
         t0 = time.perf_counter()
         base = _loop_baseline(scene, gdf, size, 10, copy=False)
@@ -142,9 +162,16 @@ def _speed(quick: bool, tiny: bool = False) -> list[dict]:
         pos = patches.positions(scene, gdf, size=size, stride=10, progress=False)
         t_eokit = time.perf_counter() - t0
         assert np.array_equal(pos["row0"].to_numpy(), base[1]) and np.array_equal(pos["col0"].to_numpy(), base[2])
-        rows.append({"what": f"select {size}x{size} patch positions, {what} ({len(pos)} patches; loop on ids)",
-                     "baseline": t_base, "eokit": t_eokit, "ratio": t_base / t_eokit, "unit": "s",
-                     "machine": MACHINE})
+        rows.append(
+            {
+                "what": f"select {size}x{size} patch positions, {what} ({len(pos)} patches; loop on ids)",
+                "baseline": t_base,
+                "eokit": t_eokit,
+                "ratio": t_base / t_eokit,
+                "unit": "s",
+                "machine": MACHINE,
+            }
+        )
         t0 = time.perf_counter()
         base = _loop_baseline(scene, gdf, size, 10)
         t_base = time.perf_counter() - t0
@@ -154,16 +181,30 @@ def _speed(quick: bool, tiny: bool = False) -> list[dict]:
         # identical patches (eokit's order is row-major too)
         assert np.array_equal(ds["row0"].values, base[1]) and np.array_equal(ds["col0"].values, base[2])
         assert np.array_equal(ds["image"].values, base[0]) and np.array_equal(ds["label"].values, base[3])
-        rows.append({"what": f"extract {size}x{size} patches incl. copying images, {what} (loop on ids)",
-                     "baseline": t_base, "eokit": t_eokit, "ratio": t_base / t_eokit, "unit": "s",
-                     "machine": MACHINE})
+        rows.append(
+            {
+                "what": f"extract {size}x{size} patches incl. copying images, {what} (loop on ids)",
+                "baseline": t_base,
+                "eokit": t_eokit,
+                "ratio": t_base / t_eokit,
+                "unit": "s",
+                "machine": MACHINE,
+            }
+        )
         t0 = time.perf_counter()
         geo = _geometric_loop(scene, gdf, size, 10)
         t_geo = time.perf_counter() - t0
-        rows.append({"what": f"extract {size}x{size} patches, {what} (loop of shapely contains per patch, "
-                             f"{len(geo[1])} patches)",
-                     "baseline": t_geo, "eokit": t_eokit, "ratio": t_geo / t_eokit, "unit": "s",
-                     "machine": MACHINE})
+        rows.append(
+            {
+                "what": f"extract {size}x{size} patches, {what} (loop of shapely contains per patch, "
+                f"{len(geo[1])} patches)",
+                "baseline": t_geo,
+                "eokit": t_eokit,
+                "ratio": t_geo / t_eokit,
+                "unit": "s",
+                "machine": MACHINE,
+            }
+        )
     return rows
 
 
@@ -210,10 +251,17 @@ def _memory(quick: bool, tiny: bool = False) -> list[dict]:
     t0 = time.perf_counter()
     peak_mib, count = _peak_rss(run)
     elapsed = time.perf_counter() - t0
-    return [{"what": f"peak memory, {n}x{n} lazy scene -> {count} 32x32 patches to Zarr in {elapsed:.0f} s "
-                     "(baseline = HH+HV+IA arrays held whole)",
-             "baseline": scene_mib, "eokit": peak_mib, "ratio": scene_mib / max(peak_mib, 1e-6), "unit": "MiB",
-             "machine": MACHINE}]
+    return [
+        {
+            "what": f"peak memory, {n}x{n} lazy scene -> {count} 32x32 patches to Zarr in {elapsed:.0f} s "
+            "(baseline = HH+HV+IA arrays held whole)",
+            "baseline": scene_mib,
+            "eokit": peak_mib,
+            "ratio": scene_mib / max(peak_mib, 1e-6),
+            "unit": "MiB",
+            "machine": MACHINE,
+        }
+    ]
 
 
 def run(quick: bool = False, tiny: bool = False) -> list[dict]:
@@ -226,8 +274,10 @@ if __name__ == "__main__":
 
     rows = run(quick="--quick" in sys.argv)
     for r in rows:
-        print(f"{r['what']}\n    baseline {r['baseline']:.3g} {r['unit']}, eokit {r['eokit']:.3g} {r['unit']}, "
-              f"ratio {r['ratio']:.1f}x  [{r['machine']}]")
+        print(
+            f"{r['what']}\n    baseline {r['baseline']:.3g} {r['unit']}, eokit {r['eokit']:.3g} {r['unit']}, "
+            f"ratio {r['ratio']:.1f}x  [{r['machine']}]"
+        )
     out = Path(__file__).with_name("results_patches.json")
     out.write_text(json.dumps(rows, indent=2))
     print(f"wrote {out}")

@@ -41,8 +41,17 @@ def make_cube(folder: Path, size: int, n_dates: int, field: int = 32, seed: int 
     fmap = crop[idx][:, idx]  # class of each pixel
     level = rng.uniform(300, 3000, size=(8, len(BANDS), n_dates))
     dates = np.datetime64("2018-03-01") + np.arange(n_dates) * 10
-    prof = dict(driver="GTiff", width=size, height=size, crs="EPSG:32633", transform=transform, tiled=True,
-                blockxsize=256, blockysize=256, compress="deflate")
+    prof = dict(
+        driver="GTiff",
+        width=size,
+        height=size,
+        crs="EPSG:32633",
+        transform=transform,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        compress="deflate",
+    )
     for t, d in enumerate(dates):
         stamp = str(d).replace("-", "")
         with rasterio.open(folder / f"S2_{stamp}.tif", "w", count=len(BANDS), dtype="int16", **prof) as dst:
@@ -58,8 +67,9 @@ def make_cube(folder: Path, size: int, n_dates: int, field: int = 32, seed: int 
     geoms, codes = [], []
     for i in range(nf):
         for j in range(nf):
-            geoms.append(box(x0 + j * field * 10, y0 - (i + 1) * field * 10, x0 + (j + 1) * field * 10,
-                             y0 - i * field * 10))
+            geoms.append(
+                box(x0 + j * field * 10, y0 - (i + 1) * field * 10, x0 + (j + 1) * field * 10, y0 - i * field * 10)
+            )
             codes.append(int(crop[i, j]))
     gpd.GeoDataFrame({"class_id": codes}, geometry=geoms, crs="EPSG:32633").to_file(folder / "fields.gpkg")
     return folder
@@ -72,23 +82,32 @@ def _timed(folder: Path, n_workers: int, samples: int, chunk: int, repeats: int)
     from eokit import cube, sampling
 
     best, ds = float("inf"), None
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      memory_limit="3GiB") as cluster:
+    with LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="3GiB"
+    ) as cluster:
         for _ in range(repeats):
             c = cube.open(folder, chunks=chunk)
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ds = sampling.make_training_set(c, folder / "fields.gpkg", "class_id", samples, seed=0,
-                                                scheduler=cluster.scheduler_address, progress=False)
+                ds = sampling.make_training_set(
+                    c,
+                    folder / "fields.gpkg",
+                    "class_id",
+                    samples,
+                    seed=0,
+                    scheduler=cluster.scheduler_address,
+                    progress=False,
+                )
             best = min(best, time.perf_counter() - t0)
     return best, ds
 
 
 def run(quick: bool = False, tiny: bool = False) -> list[dict]:
     """Return benchmark rows: sampling wall time and samples/s with 2 dask workers against 1 (`tiny`: 128 px x 3)."""
-    size, n_dates, samples, chunk = ((128, 3, 100, 64) if tiny else (256, 6, 500, 128) if quick
-                                     else (2048, 24, 20000, 512))
+    size, n_dates, samples, chunk = (
+        (128, 3, 100, 64) if tiny else (256, 6, 500, 128) if quick else (2048, 24, 20000, 512)
+    )
     tmp = Path(tempfile.mkdtemp(prefix="eokit-bench-sampling-"))
     try:
         folder = make_cube(tmp / "cube", size, n_dates)
@@ -101,10 +120,22 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
         n = int(ds2.sizes["sample"])
         shape = f"{size}x{size}x{n_dates} dates x 9 bands, chunks {chunk}"
         return [
-            {"what": f"make_training_set wall time, 2 workers vs 1 ({shape}, {n} samples, identical={same})",
-             "baseline": t1, "eokit": t2, "ratio": t1 / t2, "unit": "s", "machine": MACHINE},
-            {"what": "make_training_set throughput, 2 workers vs 1", "baseline": n / t1, "eokit": n / t2,
-             "ratio": t1 / t2, "unit": "samples/s", "machine": MACHINE},
+            {
+                "what": f"make_training_set wall time, 2 workers vs 1 ({shape}, {n} samples, identical={same})",
+                "baseline": t1,
+                "eokit": t2,
+                "ratio": t1 / t2,
+                "unit": "s",
+                "machine": MACHINE,
+            },
+            {
+                "what": "make_training_set throughput, 2 workers vs 1",
+                "baseline": n / t1,
+                "eokit": n / t2,
+                "ratio": t1 / t2,
+                "unit": "samples/s",
+                "machine": MACHINE,
+            },
         ]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -115,6 +146,8 @@ if __name__ == "__main__":
 
     rows = run(quick="--quick" in sys.argv)
     for r in rows:
-        print(f"{r['what']}: baseline {r['baseline']:.3g} {r['unit']}, eokit {r['eokit']:.3g} {r['unit']}, "
-              f"x{r['ratio']:.2f}  [{r['machine']}]")
+        print(
+            f"{r['what']}: baseline {r['baseline']:.3g} {r['unit']}, eokit {r['eokit']:.3g} {r['unit']}, "
+            f"x{r['ratio']:.2f}  [{r['machine']}]"
+        )
     (Path(__file__).parent / "results_sampling.json").write_text(json.dumps(rows, indent=2))

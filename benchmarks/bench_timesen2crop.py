@@ -44,8 +44,11 @@ def _make_tree(root: Path, n_files: int, seed: int = 0) -> Path:
             cdir.mkdir(exist_ok=True)
             base_refl = rng.integers(300, 3000, 9)
             amp = rng.integers(100, 2500, 9)
-            refl = (base_refl[None] + amp[None] * np.sin(t[:, None] + lab / 3.0)
-                    + rng.normal(0, 60, (n_dates, 9))).clip(0, 12000).astype(np.int64)
+            refl = (
+                (base_refl[None] + amp[None] * np.sin(t[:, None] + lab / 3.0) + rng.normal(0, 60, (n_dates, 9)))
+                .clip(0, 12000)
+                .astype(np.int64)
+            )
             flag = rng.choice([0, 0, 0, 0, 1, 2, 3], (n_dates, 1))
             rows = np.hstack([refl, flag])
             body = "\n".join(",".join(map(str, r)) for r in rows.tolist())
@@ -117,9 +120,14 @@ def _baseline_convert(base: Path, store: Path) -> int:
                 refl.append(r)
                 flags.append(fl)
                 labels.append(int(cdir.name))
-    ds = xr.Dataset({"reflectance": (("sample", "time", "band"), np.stack(refl)),
-                     "flag": (("sample", "time"), np.stack(flags)), "label": ("sample", np.array(labels))},
-                    coords={"band": TS2C_BANDS})
+    ds = xr.Dataset(
+        {
+            "reflectance": (("sample", "time", "band"), np.stack(refl)),
+            "flag": (("sample", "time"), np.stack(flags)),
+            "label": ("sample", np.array(labels)),
+        },
+        coords={"band": TS2C_BANDS},
+    )
     ds.to_zarr(store, mode="w")
     return ds.sizes["sample"]
 
@@ -165,27 +173,70 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
             return f"{_machine()}, load avg {os.getloadavg()[0]:.1f}"
 
         tb, cb, _ = _timed(lambda: _baseline_convert(base, tmp / "baseline.zarr"))
-        te, ce, store = _timed(lambda: ts.to_zarr(base, tmp / "eokit.zarr", chunks=chunk, workers=2,
-                                                  scheduler="processes", progress=False))
+        te, ce, store = _timed(
+            lambda: ts.to_zarr(base, tmp / "eokit.zarr", chunks=chunk, workers=2, scheduler="processes", progress=False)
+        )
         m = machine()
-        rows.append({"what": f"CSV tree -> Zarr, {n} files (wall, 2 processes)", "baseline": n / tb,
-                     "eokit": n / te, "ratio": tb / te, "unit": "files/s", "machine": m})
-        rows.append({"what": f"CSV tree -> Zarr, {n} files (CPU time, all processes)", "baseline": cb,
-                     "eokit": ce, "ratio": cb / ce, "unit": "CPU s", "machine": m})
-        tz, cz, _ = _timed(lambda: ts.to_zarr(archive, tmp / "zip.zarr", chunks=chunk, workers=2,
-                                              scheduler="processes", progress=False))
-        rows.append({"what": f"TimeSen2Crop.zip read in place -> Zarr, {n} files (wall)", "baseline": n / tb,
-                     "eokit": n / tz, "ratio": tb / tz, "unit": "files/s", "machine": machine()})
+        rows.append(
+            {
+                "what": f"CSV tree -> Zarr, {n} files (wall, 2 processes)",
+                "baseline": n / tb,
+                "eokit": n / te,
+                "ratio": tb / te,
+                "unit": "files/s",
+                "machine": m,
+            }
+        )
+        rows.append(
+            {
+                "what": f"CSV tree -> Zarr, {n} files (CPU time, all processes)",
+                "baseline": cb,
+                "eokit": ce,
+                "ratio": cb / ce,
+                "unit": "CPU s",
+                "machine": m,
+            }
+        )
+        tz, cz, _ = _timed(
+            lambda: ts.to_zarr(
+                archive, tmp / "zip.zarr", chunks=chunk, workers=2, scheduler="processes", progress=False
+            )
+        )
+        rows.append(
+            {
+                "what": f"TimeSen2Crop.zip read in place -> Zarr, {n} files (wall)",
+                "baseline": n / tb,
+                "eokit": n / tz,
+                "ratio": tb / tz,
+                "unit": "files/s",
+                "machine": machine(),
+            }
+        )
         to, co, ds = _timed(lambda: ts.open(base))
-        rows.append({"what": "CSV tree -> memory, 1 process (wall)", "baseline": n / tb, "eokit": n / to,
-                     "ratio": tb / to, "unit": "files/s", "machine": machine()})
+        rows.append(
+            {
+                "what": "CSV tree -> memory, 1 process (wall)",
+                "baseline": n / tb,
+                "eokit": n / to,
+                "ratio": tb / to,
+                "unit": "files/s",
+                "machine": machine(),
+            }
+        )
         with _PeakMem() as mb:  # memory measured in separate runs: polling would disturb the timings
             _baseline_convert(base, tmp / "baseline2.zarr")
         with _PeakMem() as me:
             ts.to_zarr(base, tmp / "eokit2.zarr", chunks=chunk, workers=2, scheduler="processes", progress=False)
-        rows.append({"what": f"peak memory (PSS) during conversion, chunks of {chunk}",
-                     "baseline": mb.peak_mb, "eokit": me.peak_mb,
-                     "ratio": mb.peak_mb / max(me.peak_mb, 1e-9), "unit": "MB above start", "machine": machine()})
+        rows.append(
+            {
+                "what": f"peak memory (PSS) during conversion, chunks of {chunk}",
+                "baseline": mb.peak_mb,
+                "eokit": me.peak_mb,
+                "ratio": mb.peak_mb / max(me.peak_mb, 1e-9),
+                "unit": "MB above start",
+                "machine": machine(),
+            }
+        )
         # read-back speed on a bigger store made by repeating the converted samples
         reps = max(1, (5_000 if tiny else 50_000 if quick else 400_000) // ds.sizes["sample"])
         big = xr.concat([ds] * reps, dim="sample")
@@ -199,9 +250,16 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
             best = min(best, time.perf_counter() - t0)
         assert loaded.sizes["sample"] == nb
         del loaded
-        rows.append({"what": f"read store into memory, {nb} samples (baseline: CSV tree)", "baseline": n / tb,
-                     "eokit": nb / best, "ratio": (nb / best) / (n / tb), "unit": "samples/s",
-                     "machine": machine()})
+        rows.append(
+            {
+                "what": f"read store into memory, {nb} samples (baseline: CSV tree)",
+                "baseline": n / tb,
+                "eokit": nb / best,
+                "ratio": (nb / best) / (n / tb),
+                "unit": "samples/s",
+                "machine": machine(),
+            }
+        )
         assert store.exists()
     return rows
 
@@ -212,6 +270,8 @@ if __name__ == "__main__":
     w = max(len(r["what"]) for r in res)
     print(f"{'what':<{w}}  {'baseline':>12}  {'eokit':>12}  {'ratio':>7}  unit")
     for r in res:
-        print(f"{r['what']:<{w}}  {r['baseline']:>12.1f}  {r['eokit']:>12.1f}  {r['ratio']:>7.2f}  {r['unit']}"
-              f"  ({r['machine']})")
+        print(
+            f"{r['what']:<{w}}  {r['baseline']:>12.1f}  {r['eokit']:>12.1f}  {r['ratio']:>7.2f}  {r['unit']}"
+            f"  ({r['machine']})"
+        )
     (Path(__file__).parent / "results_timesen2crop.json").write_text(json.dumps(res, indent=2))

@@ -45,12 +45,18 @@ def _random_set(n: int, seed: int = 0):
     dates = np.datetime64("2018-01-01") + (np.arange(T) * 5).astype("timedelta64[D]")
     date = np.broadcast_to(dates.astype("datetime64[ns]"), (n, T)).copy()
     label = rng.integers(0, K, n).astype(np.int64)
-    return xr.Dataset({
-        "reflectance": (("sample", "time", "band"), refl), "flag": (("sample", "time"), flag),
-        "date": (("sample", "time"), date), "label": (("sample",), label),
-        "label_name": (("sample",), np.array([f"c{v}" for v in label])),
-        "tile": (("sample",), np.array(["T0"] * n)), "source_file": (("sample",), np.array(["random"] * n)),
-    }, coords={"band": [f"B{i}" for i in range(C)]})
+    return xr.Dataset(
+        {
+            "reflectance": (("sample", "time", "band"), refl),
+            "flag": (("sample", "time"), flag),
+            "date": (("sample", "time"), date),
+            "label": (("sample",), label),
+            "label_name": (("sample",), np.array([f"c{v}" for v in label])),
+            "tile": (("sample",), np.array(["T0"] * n)),
+            "source_file": (("sample",), np.array(["random"] * n)),
+        },
+        coords={"band": [f"B{i}" for i in range(C)]},
+    )
 
 
 def _keras_plain(x: np.ndarray, y: np.ndarray) -> Callable[[], float]:
@@ -59,9 +65,16 @@ def _keras_plain(x: np.ndarray, y: np.ndarray) -> Callable[[], float]:
 
     keras.utils.set_random_seed(0)
     # eokit's default LSTM architecture (dropout 0.2 after each LSTM layer), built the plain Keras way
-    model = keras.Sequential([keras.Input((T, C)), keras.layers.LSTM(UNITS, return_sequences=True),
-                              keras.layers.Dropout(0.2), keras.layers.LSTM(UNITS), keras.layers.Dropout(0.2),
-                              keras.layers.Dense(K, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((T, C)),
+            keras.layers.LSTM(UNITS, return_sequences=True),
+            keras.layers.Dropout(0.2),
+            keras.layers.LSTM(UNITS),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(K, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
 
@@ -84,13 +97,21 @@ def _torch_breizhcrops(x: np.ndarray, y: np.ndarray, gpu: bool) -> Callable[[], 
     class BreizhLSTM(nn.Module):
         """The BreizhCrops LSTM (breizhcrops.models.LSTM), unidirectional, 2 layers of 128."""
 
-        def __init__(self, input_dim: int, num_classes: int, hidden_dims: int = 128, num_layers: int = 2,
-                     dropout: float = 0.2):
+        def __init__(
+            self, input_dim: int, num_classes: int, hidden_dims: int = 128, num_layers: int = 2, dropout: float = 0.2
+        ):
             super().__init__()
             self.inlayernorm = nn.LayerNorm(input_dim)
             self.clayernorm = nn.LayerNorm(hidden_dims * num_layers)
-            self.lstm = nn.LSTM(input_size=input_dim, hidden_size=hidden_dims, num_layers=num_layers, bias=False,
-                                batch_first=True, dropout=dropout, bidirectional=False)
+            self.lstm = nn.LSTM(
+                input_size=input_dim,
+                hidden_size=hidden_dims,
+                num_layers=num_layers,
+                bias=False,
+                batch_first=True,
+                dropout=dropout,
+                bidirectional=False,
+            )
             self.linear_class = nn.Linear(hidden_dims * num_layers, num_classes, bias=True)
 
         def forward(self, x):
@@ -108,7 +129,9 @@ def _torch_breizhcrops(x: np.ndarray, y: np.ndarray, gpu: bool) -> Callable[[], 
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.from_numpy(x).float(), torch.from_numpy(y).long()),
-        batch_size=BATCH, shuffle=True)
+        batch_size=BATCH,
+        shuffle=True,
+    )
     default_threads = torch.get_num_threads()
 
     def one(threads: int) -> float:
@@ -173,18 +196,43 @@ def run(quick: bool = False, gpu: bool = False, tiny: bool = False) -> list[dict
             for k, fn in baselines.items():
                 times[k].append(fn())
 
-    _, card, _ = train.fit("lstm", ds, None, epochs=rounds + 1, batch_size=BATCH, seed=0, progress=False,
-                           early_stopping=None, checkpoint=False, hparams={"units": [UNITS, UNITS]},
-                           callbacks=[interleave])
+    _, card, _ = train.fit(
+        "lstm",
+        ds,
+        None,
+        epochs=rounds + 1,
+        batch_size=BATCH,
+        seed=0,
+        progress=False,
+        early_stopping=None,
+        checkpoint=False,
+        hparams={"units": [UNITS, UNITS]},
+        callbacks=[interleave],
+    )
     ours = n / min(card["metrics"]["epoch_seconds"][1:])
     plain = n / min(times["keras"])
-    rows = [{"what": "LSTM 2x128 training vs plain Keras fit (T=76, C=9, batch 256)", "baseline": round(plain, 1),
-             "eokit": round(ours, 1), "ratio": round(ours / plain, 3), "unit": "samples/s", "machine": machine}]
+    rows = [
+        {
+            "what": "LSTM 2x128 training vs plain Keras fit (T=76, C=9, batch 256)",
+            "baseline": round(plain, 1),
+            "eokit": round(ours, 1),
+            "ratio": round(ours / plain, 3),
+            "unit": "samples/s",
+            "machine": machine,
+        }
+    ]
     if "torch" in times:
         rate = n / min(times["torch"])
-        rows.append({"what": "LSTM 2x128 training vs PyTorch BreizhCrops LSTM (same data)",
-                     "baseline": round(rate, 1), "eokit": round(ours, 1), "ratio": round(ours / rate, 3),
-                     "unit": "samples/s", "machine": machine})
+        rows.append(
+            {
+                "what": "LSTM 2x128 training vs PyTorch BreizhCrops LSTM (same data)",
+                "baseline": round(rate, 1),
+                "eokit": round(ours, 1),
+                "ratio": round(ours / rate, 3),
+                "unit": "samples/s",
+                "machine": machine,
+            }
+        )
     return rows
 
 
@@ -194,8 +242,9 @@ if __name__ == "__main__":
     rows = run(quick=quick, gpu=gpu)
     print(f"{'what':70s} {'baseline':>10s} {'eokit':>10s} {'ratio':>7s} unit       machine")
     for r in rows:
-        print(f"{r['what']:70s} {r['baseline']:10.1f} {r['eokit']:10.1f} {r['ratio']:7.3f} {r['unit']:10s} "
-              f"{r['machine']}")
+        print(
+            f"{r['what']:70s} {r['baseline']:10.1f} {r['eokit']:10.1f} {r['ratio']:7.3f} {r['unit']:10s} {r['machine']}"
+        )
     out = Path(__file__).with_name("results_training_gpu.json" if gpu else "results_training.json")
     out.write_text(json.dumps(rows, indent=2))
     print(f"wrote {out}")

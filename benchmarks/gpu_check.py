@@ -81,10 +81,17 @@ def devices() -> dict:
             names.append(tf.config.experimental.get_device_details(g).get("device_name", g.name))
         except Exception:  # noqa: BLE001
             names.append(g.name)
-    info = {"tensorflow": tf.__version__, "devices": [d.name for d in tf.config.list_physical_devices()],
-            "gpus": names, "cpu_count": os.cpu_count(), "built_with_cuda": tf.test.is_built_with_cuda()}
-    say(f"TensorFlow {info['tensorflow']}; devices {info['devices']}; GPUs {names or 'none'}; "
-        f"{info['cpu_count']} CPU cores")
+    info = {
+        "tensorflow": tf.__version__,
+        "devices": [d.name for d in tf.config.list_physical_devices()],
+        "gpus": names,
+        "cpu_count": os.cpu_count(),
+        "built_with_cuda": tf.test.is_built_with_cuda(),
+    }
+    say(
+        f"TensorFlow {info['tensorflow']}; devices {info['devices']}; GPUs {names or 'none'}; "
+        f"{info['cpu_count']} CPU cores"
+    )
     return info
 
 
@@ -104,11 +111,15 @@ def synthetic_training_set(n: int, n_t: int, n_classes: int, seed: int = 0):
     flag = (rng.random((n, n_t)) < 0.2).astype(np.uint8)
     dates = pd.date_range("2018-03-01", periods=n_t, freq="14D").values
     return xr.Dataset(
-        {"reflectance": (("sample", "time", "band"), refl), "flag": (("sample", "time"), flag),
-         "date": (("sample", "time"), np.broadcast_to(dates, (n, n_t)).copy()),
-         "label": ("sample", label.astype(np.int64)),
-         "label_name": ("sample", np.array([f"class {k}" for k in label])),
-         "tile": ("sample", np.full(n, "SYNTH")), "source_file": ("sample", np.full(n, "synthetic"))},
+        {
+            "reflectance": (("sample", "time", "band"), refl),
+            "flag": (("sample", "time"), flag),
+            "date": (("sample", "time"), np.broadcast_to(dates, (n, n_t)).copy()),
+            "label": ("sample", label.astype(np.int64)),
+            "label_name": ("sample", np.array([f"class {k}" for k in label])),
+            "tile": ("sample", np.full(n, "SYNTH")),
+            "source_file": ("sample", np.full(n, "synthetic")),
+        },
         coords={"band": BANDS},
     )
 
@@ -119,19 +130,39 @@ def train_check(args: argparse.Namespace, out: Path, gpu: bool) -> dict:
 
     n = args.train_samples or (100_000 if gpu else 4_000)
     ds = synthetic_training_set(n, args.timesteps, args.classes)
-    net = models.build("lstm", n_bands=len(BANDS), n_timesteps=args.timesteps, n_classes=args.classes,
-                       units=args.units, dropout=0.0)
+    net = models.build(
+        "lstm", n_bands=len(BANDS), n_timesteps=args.timesteps, n_classes=args.classes, units=args.units, dropout=0.0
+    )
     t = time.perf_counter()
-    model, card, history = train.fit(net, ds, epochs=args.epochs, batch_size=args.train_batch, seed=0,
-                                     output=out, name="lstm", progress=False, overwrite=True,
-                                     early_stopping=None, checkpoint=False)
+    model, card, history = train.fit(
+        net,
+        ds,
+        epochs=args.epochs,
+        batch_size=args.train_batch,
+        seed=0,
+        output=out,
+        name="lstm",
+        progress=False,
+        overwrite=True,
+        early_stopping=None,
+        checkpoint=False,
+    )
     secs = time.perf_counter() - t
     acc = history.get("accuracy", [None])[-1] if isinstance(history, dict) else None
-    res = {"train_samples": n, "epochs": args.epochs, "batch_size": args.train_batch, "units": args.units,
-           "timesteps": args.timesteps, "seconds": secs, "samples_per_s": n * args.epochs / secs,
-           "final_accuracy": acc}
-    say(f"LSTM{args.units} T={args.timesteps}: {n} samples x {args.epochs} epochs in {secs:.1f} s = "
-        f"{res['samples_per_s']:,.0f} samples/s (incl. tracing), train accuracy {acc}")
+    res = {
+        "train_samples": n,
+        "epochs": args.epochs,
+        "batch_size": args.train_batch,
+        "units": args.units,
+        "timesteps": args.timesteps,
+        "seconds": secs,
+        "samples_per_s": n * args.epochs / secs,
+        "final_accuracy": acc,
+    }
+    say(
+        f"LSTM{args.units} T={args.timesteps}: {n} samples x {args.epochs} epochs in {secs:.1f} s = "
+        f"{res['samples_per_s']:,.0f} samples/s (incl. tracing), train accuracy {acc}"
+    )
     res["model"] = str(out / "lstm.keras")
     return res
 
@@ -145,14 +176,19 @@ def lazy_cube(size: int, n_t: int, chunk: int, seed: int = 0):
     from rasterio.transform import from_origin
 
     rng = da.random.default_rng(seed)
-    refl = rng.integers(100, 6000, size=(n_t, len(BANDS), size, size), chunks=(n_t, len(BANDS), chunk, chunk),
-                        dtype=np.int16)
+    refl = rng.integers(
+        100, 6000, size=(n_t, len(BANDS), size, size), chunks=(n_t, len(BANDS), chunk, chunk), dtype=np.int16
+    )
     flag = (rng.random((n_t, size, size), chunks=(n_t, chunk, chunk)) < 0.2).astype(np.uint8)
     transform = from_origin(600000.0, 5300040.0, 10.0, 10.0)  # a Sentinel-2 tile's 10 m grid
     ds = xr.Dataset(
         {"reflectance": (("time", "band", "y", "x"), refl), "flag": (("time", "y", "x"), flag)},
-        coords={"time": pd.date_range("2018-03-01", periods=n_t, freq="14D").values, "band": BANDS,
-                "y": 5300040.0 - 10.0 * (np.arange(size) + 0.5), "x": 600000.0 + 10.0 * (np.arange(size) + 0.5)},
+        coords={
+            "time": pd.date_range("2018-03-01", periods=n_t, freq="14D").values,
+            "band": BANDS,
+            "y": 5300040.0 - 10.0 * (np.arange(size) + 0.5),
+            "x": 600000.0 + 10.0 * (np.arange(size) + 0.5),
+        },
     )
     return ds.rio.write_crs("EPSG:32633").rio.write_transform(transform)
 
@@ -165,15 +201,29 @@ def map_once(model: str, size: int, args: argparse.Namespace, jit: bool | None, 
     target = tmp / f"tile{size}.tif"
     with PeakRSS() as mem:
         t = time.perf_counter()
-        lazy = maps.predict(model, cube, chunks={"y": args.chunk, "x": args.chunk}, batch_size=args.batch,
-                            compute=False, progress=args.progress, jit_compile=jit)
+        lazy = maps.predict(
+            model,
+            cube,
+            chunks={"y": args.chunk, "x": args.chunk},
+            batch_size=args.batch,
+            compute=False,
+            progress=args.progress,
+            jit_compile=jit,
+        )
         paths = maps.write_cog(lazy, target, overwrite=True, progress=args.progress)
         secs = time.perf_counter() - t
     sizes = {p.name: p.stat().st_size for p in paths}
     for p in paths:
         p.unlink()
-    return {"size": size, "pixels": size * size, "seconds": secs, "pixels_per_s": size * size / secs,
-            "peak_host_gb": mem.gb, "jit_compile": jit, "cog_bytes": sizes}
+    return {
+        "size": size,
+        "pixels": size * size,
+        "seconds": secs,
+        "pixels_per_s": size * size / secs,
+        "peak_host_gb": mem.gb,
+        "jit_compile": jit,
+        "cog_bytes": sizes,
+    }
 
 
 def gpu_memory() -> float | None:
@@ -227,12 +277,24 @@ def main(argv: list[str] | None = None) -> dict:
             from eokit import models
             from eokit.train import save_model
 
-            net = models.build("lstm", n_bands=len(BANDS), n_timesteps=args.timesteps, n_classes=args.classes,
-                               units=args.units, dropout=0.0)
-            card = {"name": "lstm", "kind": "timeseries", "classes": [f"class {k}" for k in range(args.classes)],
-                    "class_ids": list(range(args.classes)), "bands": BANDS, "n_timesteps": args.timesteps,
-                    "normalisation": {"mean": [2000.0] * len(BANDS), "std": [1500.0] * len(BANDS)},
-                    "flag_handling": "mask"}
+            net = models.build(
+                "lstm",
+                n_bands=len(BANDS),
+                n_timesteps=args.timesteps,
+                n_classes=args.classes,
+                units=args.units,
+                dropout=0.0,
+            )
+            card = {
+                "name": "lstm",
+                "kind": "timeseries",
+                "classes": [f"class {k}" for k in range(args.classes)],
+                "class_ids": list(range(args.classes)),
+                "bands": BANDS,
+                "n_timesteps": args.timesteps,
+                "normalisation": {"mean": [2000.0] * len(BANDS), "std": [1500.0] * len(BANDS)},
+                "flag_handling": "mask",
+            }
             model = str(save_model(net, card, tmp / "lstm.keras", overwrite=True))
         else:
             summary["train"] = train_check(args, tmp, gpu)
@@ -246,14 +308,18 @@ def main(argv: list[str] | None = None) -> dict:
             map_once(model, min(probe, 2 * args.chunk), args, jit, tmp)  # warm-up of this mode
             r = map_once(model, probe, args, jit, tmp)
             probes[str(jit)] = r
-            say(f"probe jit_compile={jit}: {r['pixels_per_s']:,.0f} px/s, {r['seconds']:.1f} s, "
-                f"host peak {r['peak_host_gb']:.2f} GB")
+            say(
+                f"probe jit_compile={jit}: {r['pixels_per_s']:,.0f} px/s, {r['seconds']:.1f} s, "
+                f"host peak {r['peak_host_gb']:.2f} GB"
+            )
         best = max(probes.values(), key=lambda r: r["pixels_per_s"])
         summary["probe"] = probes
-        est = args.tile_size ** 2 / best["pixels_per_s"]
+        est = args.tile_size**2 / best["pixels_per_s"]
         summary["estimate_full_s"] = est
-        say(f"estimated {args.tile_size} x {args.tile_size} px: {est:.0f} s ({est / 60:.1f} min) with "
-            f"jit_compile={best['jit_compile']}; {left():.0f} s of budget left")
+        say(
+            f"estimated {args.tile_size} x {args.tile_size} px: {est:.0f} s ({est / 60:.1f} min) with "
+            f"jit_compile={best['jit_compile']}; {left():.0f} s of budget left"
+        )
         save()
         size = args.tile_size
         if est > 0.9 * left():
@@ -263,7 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
             r = map_once(model, size, args, best["jit_compile"], tmp)
             r["gpu_peak_gb"] = gpu_memory() if gpu else None
             r["full_tile"] = size == args.tile_size
-            r["extrapolated_full_s"] = args.tile_size ** 2 / r["pixels_per_s"]
+            r["extrapolated_full_s"] = args.tile_size**2 / r["pixels_per_s"]
             summary["map"] = r
             if args.tile_size != 10980:
                 goal = "n/a (dry run: not a full Sentinel-2 tile)"
@@ -271,10 +337,12 @@ def main(argv: list[str] | None = None) -> dict:
                 goal = "MET" if r["seconds"] <= 300 else "not met"
             else:
                 goal = "not measured (extrapolated)"
-            say(f"map {size} x {size} px -> COG: {r['seconds']:.1f} s ({r['seconds'] / 60:.2f} min), "
+            say(
+                f"map {size} x {size} px -> COG: {r['seconds']:.1f} s ({r['seconds'] / 60:.2f} min), "
                 f"{r['pixels_per_s']:,.0f} px/s, host peak {r['peak_host_gb']:.2f} GB, GPU peak "
                 f"{r['gpu_peak_gb']} GB, COGs {r['cog_bytes']}; goal (10,980^2 px tile <= 5 min): {goal}"
-                + ("" if r["full_tile"] else f" (full tile at this rate: {r['extrapolated_full_s'] / 60:.1f} min)"))
+                + ("" if r["full_tile"] else f" (full tile at this rate: {r['extrapolated_full_s'] / 60:.1f} min)")
+            )
         save()
     say(f"summary written to {out / 'gpu_check.json'}")
     return summary

@@ -84,8 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   {len(got)} row(s) in {time.perf_counter() - start:.0f} s", flush=True)
     print()
     print(table(rows) if rows else "no benchmark rows")
-    record = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": args.quick, "machine": machine(),
-              "rows": rows, "failed": failures}
+    record = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": args.quick,
+        "machine": machine(),
+        "rows": rows,
+        "failed": failures,
+    }
     out = Path(args.output)
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2, default=float))

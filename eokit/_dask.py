@@ -27,9 +27,14 @@ __all__ = ["CONNECT_TIMEOUT_S", "SCHEDULER_NAMES", "check_scheduler", "compute_t
 
 #: Every accepted scheduler name -> its canonical name ("threads", "processes" or "sync").
 SCHEDULER_NAMES: dict[str, str] = {
-    "threads": "threads", "threading": "threads", "threaded": "threads",
-    "processes": "processes", "multiprocessing": "processes",
-    "sync": "sync", "synchronous": "sync", "single-threaded": "sync",
+    "threads": "threads",
+    "threading": "threads",
+    "threaded": "threads",
+    "processes": "processes",
+    "multiprocessing": "processes",
+    "sync": "sync",
+    "synchronous": "sync",
+    "single-threaded": "sync",
 }
 #: Seconds to wait for a scheduler address to answer before giving up.
 CONNECT_TIMEOUT_S = 10.0
@@ -58,8 +63,13 @@ def _accepted(refuse: Mapping[str, str], none_means: str) -> str:
     return ", ".join(parts) + ", a dask.distributed.Client or a scheduler address such as 'tcp://127.0.0.1:8786'"
 
 
-def check_scheduler(value: Any, name: str = "scheduler", refuse: Mapping[str, str] | None = None,
-                    allow_callable: bool = False, none_means: str = "dask's default") -> Any:
+def check_scheduler(
+    value: Any,
+    name: str = "scheduler",
+    refuse: Mapping[str, str] | None = None,
+    allow_callable: bool = False,
+    none_means: str = "dask's default",
+) -> Any:
     """Return `value` normalised: a canonical name, a Client, an address, None (or a dask get function).
 
     `refuse` maps canonical names this caller cannot run on to the reason, given in the message;
@@ -117,9 +127,14 @@ def _check_workers(workers: Any) -> int | None:
 
 
 @contextmanager
-def compute_target(value: Any, workers: int | None = None, name: str = "scheduler",
-                   refuse: Mapping[str, str] | None = None, allow_callable: bool = False,
-                   timeout: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
+def compute_target(
+    value: Any,
+    workers: int | None = None,
+    name: str = "scheduler",
+    refuse: Mapping[str, str] | None = None,
+    allow_callable: bool = False,
+    timeout: float = CONNECT_TIMEOUT_S,
+) -> Iterator[Any]:
     """Yield what ``dask.compute(..., scheduler=...)`` needs for `value`: a dask get function, a Client or None.
 
     A name gives dask's local get function (with ``num_workers=workers`` when given; "sync" runs one thread);
@@ -140,8 +155,10 @@ def compute_target(value: Any, workers: int | None = None, name: str = "schedule
     try:
         client = Client(value, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as err:
-        raise ConnectionError(f"{name}: no dask scheduler answered at {value!r} within {timeout:g} s ({err}); "
-                              "start one there (dask scheduler / a Client's cluster) or check the address") from err
+        raise ConnectionError(
+            f"{name}: no dask scheduler answered at {value!r} within {timeout:g} s ({err}); "
+            "start one there (dask scheduler / a Client's cluster) or check the address"
+        ) from err
     try:
         yield client
     finally:

@@ -81,8 +81,9 @@ def swap_in(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, overwrite: bool = False, *,
-                  kind: Literal["file", "dir"] = "file") -> Iterator[Path]:
+def atomic_output(
+    path: str | os.PathLike, overwrite: bool = False, *, kind: Literal["file", "dir"] = "file"
+) -> Iterator[Path]:
     """Yield a temporary sibling of `path` to write into (a new empty folder for ``kind="dir"``, an unused file
     name for ``kind="file"``); when the block ends it is renamed onto `path`, or removed if the block raised.
 
@@ -111,8 +112,9 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, *,
         raise
 
 
-def write_json_atomic(obj: Any, path: str | os.PathLike, default: Callable[[Any], Any] | None = None,
-                      overwrite: bool = True) -> Path:
+def write_json_atomic(
+    obj: Any, path: str | os.PathLike, default: Callable[[Any], Any] | None = None, overwrite: bool = True
+) -> Path:
     """Return `path` after writing `obj` as JSON to a temporary sibling and renaming it into place."""
     with atomic_output(path, overwrite) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, indent=2, default=default)

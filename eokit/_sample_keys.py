@@ -23,8 +23,9 @@ def _eligible(flag_block: np.ndarray, lab_e: np.ndarray, max_cloud_fraction: flo
     return (lab_e != NO_LABEL) & (not_clear <= max_cloud_fraction + 1e-12)
 
 
-def _count_block(flag_block: np.ndarray, polys: _Polys, transform: Any, shape: tuple[int, int],
-                 max_cloud_fraction: float) -> tuple[dict[int, int], dict[tuple[int, int], int]]:
+def _count_block(
+    flag_block: np.ndarray, polys: _Polys, transform: Any, shape: tuple[int, int], max_cloud_fraction: float
+) -> tuple[dict[int, int], dict[tuple[int, int], int]]:
     """Pixel counts per class (full raster) and eligible counts per (class, field) for one block."""
     lab_e, fid_e, lab_f = _block_rasters(*polys, transform, shape)
     assert lab_f is not None  # full=True
@@ -71,8 +72,9 @@ def _smallest(group: np.ndarray, key: np.ndarray, gidx: np.ndarray, limit: int |
     return np.sort(order[rank < lim])
 
 
-def _keep(cand: dict[str, np.ndarray], need: Mapping[int, int], per_field: int | None, seed: int,
-          final: bool) -> np.ndarray:
+def _keep(
+    cand: dict[str, np.ndarray], need: Mapping[int, int], per_field: int | None, seed: int, final: bool
+) -> np.ndarray:
     """Positions of the candidates that can still be sampled (final: the sample itself).
 
     Without a per-field cap a class's sample is its `need` smallest keys, so any subset keeps only those of
@@ -88,23 +90,37 @@ def _keep(cand: dict[str, np.ndarray], need: Mapping[int, int], per_field: int |
     return idx[_smallest(cand["label"][idx], _pixel_keys(seed, 1, gidx[idx]), gidx[idx], need)]
 
 
-def _candidates_block(flag_block: np.ndarray, polys: _Polys, transform: Any, shape: tuple[int, int],
-                      max_cloud_fraction: float, need: dict[int, int], per_field: int | None, seed: int,
-                      row0: int, col0: int, width: int) -> dict[str, np.ndarray]:
+def _candidates_block(
+    flag_block: np.ndarray,
+    polys: _Polys,
+    transform: Any,
+    shape: tuple[int, int],
+    max_cloud_fraction: float,
+    need: dict[int, int],
+    per_field: int | None,
+    seed: int,
+    row0: int,
+    col0: int,
+    width: int,
+) -> dict[str, np.ndarray]:
     """The block's candidates (global pixel index, label, field id, flag series) that can still be sampled."""
     lab_e, fid_e, _ = _block_rasters(*polys, transform, shape, full=False)
     ok = _eligible(flag_block, lab_e, max_cloud_fraction) & np.isin(lab_e, [k for k, v in need.items() if v > 0])
     r, c = np.nonzero(ok)
-    cand = {"gidx": (r + row0).astype(np.int64) * width + (c + col0), "label": lab_e[r, c].astype(np.int64),
-            "field_id": fid_e[r, c].astype(np.int64)}
+    cand = {
+        "gidx": (r + row0).astype(np.int64) * width + (c + col0),
+        "label": lab_e[r, c].astype(np.int64),
+        "field_id": fid_e[r, c].astype(np.int64),
+    }
     idx = _keep(cand, need, per_field, seed, final=False)
     out = {k: v[idx] for k, v in cand.items()}
     out["flag"] = flag_block[:, r[idx], c[idx]].T.astype(np.uint8)
     return out
 
 
-def _merge_candidates(need: dict[int, int], per_field: int | None, seed: int, final: bool,
-                      *parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _merge_candidates(
+    need: dict[int, int], per_field: int | None, seed: int, final: bool, *parts: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """The candidates of several blocks that can still be sampled (final: the sample)."""
     cand = {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
     idx = _keep(cand, need, per_field, seed, final)
@@ -115,7 +131,7 @@ def _merge_tree(parts: list, need: dict[int, int], per_field: int | None, seed: 
     """A delayed tree of merges over the blocks' candidate lists (fan-in `fan_in`); its root is the sample."""
     merge = dask.delayed(_merge_candidates, pure=False)
     while len(parts) > fan_in:
-        parts = [merge(need, per_field, seed, False, *parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
+        parts = [merge(need, per_field, seed, False, *parts[i : i + fan_in]) for i in range(0, len(parts), fan_in)]
     return merge(need, per_field, seed, True, *parts)
 
 

@@ -40,8 +40,11 @@ def write_points(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = Fals
         raise ValueError("the training set has no attrs['crs']")
     check_target(path, overwrite)
     cols = {k: ds[k].values for k in ("label", "label_name", "field_id", "tile") if k in ds}
-    gdf = gpd.GeoDataFrame({"sample": ds["sample"].values, **cols},
-                           geometry=gpd.points_from_xy(ds["x"].values, ds["y"].values), crs=ds.attrs["crs"])
+    gdf = gpd.GeoDataFrame(
+        {"sample": ds["sample"].values, **cols},
+        geometry=gpd.points_from_xy(ds["x"].values, ds["y"].values),
+        crs=ds.attrs["crs"],
+    )
     return write_gpkg(gdf, path, overwrite, layer="samples")
 
 
@@ -56,14 +59,19 @@ def write_timesen2crop(ds: xr.Dataset, root: str | os.PathLike, overwrite: bool 
 
     tiles = np.asarray(ds["tile"].values).astype(str)
     if (tiles == "").any():
-        raise ValueError("the TimeSen2Crop layout needs a tile name per sample (folder <tile>/<class>/); "
-                         "make the set with make_training_set(..., tile='33UVP') or assign ds['tile']")
+        raise ValueError(
+            "the TimeSen2Crop layout needs a tile name per sample (folder <tile>/<class>/); "
+            "make the set with make_training_set(..., tile='33UVP') or assign ds['tile']"
+        )
     out = ds
     valid = ~np.isnat(np.asarray(ds["date"].values))
     nodata = (np.asarray(ds["flag"].values) == FLAG_NODATA) & valid
     if nodata.any():
-        warnings.warn(f"{int(nodata.sum())} observations flagged 255 (no data) written with flag 1: the "
-                      "TimeSen2Crop CSV has flags 0..3 only", stacklevel=2)
+        warnings.warn(
+            f"{int(nodata.sum())} observations flagged 255 (no data) written with flag 1: the "
+            "TimeSen2Crop CSV has flags 0..3 only",
+            stacklevel=2,
+        )
         out = ds.copy()
         out["flag"] = ds["flag"].where(~xr.DataArray(nodata, dims=ds["flag"].dims), FLAG_CLOUD).astype(np.uint8)
     return timesen2crop.write(out, root, overwrite=overwrite)

@@ -61,11 +61,9 @@ _CLASS_PARAMS: dict[int, dict[str, Any]] = {
     4: dict(sow=None, aut=0.0, dip=0.0, sos=258, rs=8, amp=0.78, eos=330, re=6, harv=372),
     5: dict(sow=None, aut=0.0, dip=0.0, sos=278, rs=8, amp=0.86, eos=357, re=6, harv=390),
     6: dict(sow=28, aut=0.32, dip=0.30, sos=192, rs=9, amp=0.86, eos=275, re=7, harv=302),
-    7: dict(sow=-30, aut=0.40, dip=0.25, sos=186, rs=10, amp=0.72, eos=288, re=8, harv=318,
-            flower=(262, 10, 0.12)),
+    7: dict(sow=-30, aut=0.40, dip=0.25, sos=186, rs=10, amp=0.72, eos=288, re=8, harv=318, flower=(262, 10, 0.12)),
     8: dict(sow=35, aut=0.30, dip=0.30, sos=188, rs=9, amp=0.82, eos=282, re=7, harv=312),
-    9: dict(sow=-8, aut=0.58, dip=0.25, sos=186, rs=8, amp=0.88, eos=282, re=6, harv=305,
-            flower=(240, 12, 0.35)),
+    9: dict(sow=-8, aut=0.58, dip=0.25, sos=186, rs=8, amp=0.88, eos=282, re=6, harv=305, flower=(240, 12, 0.35)),
     10: dict(sow=None, aut=0.0, dip=0.0, sos=262, rs=12, amp=0.90, eos=420, re=10, harv=430),
     11: dict(sow=None, aut=0.0, dip=0.0, sos=222, rs=8, amp=0.82, eos=290, re=6, harv=322),
     12: dict(sow=45, aut=0.25, dip=0.30, sos=196, rs=9, amp=0.86, eos=292, re=7, harv=318),
@@ -111,8 +109,17 @@ def _params(class_id: int, rng: np.random.Generator, shift: float) -> dict[str, 
     if class_id == 15:  # other crops: anything from early spring to late summer crops
         sos = rng.uniform(200, 285)
         eos = sos + rng.uniform(50, 110)
-        p = dict(sow=None, aut=0.0, dip=0.0, sos=sos, rs=rng.uniform(6, 12), amp=rng.uniform(0.45, 0.85),
-                 eos=eos, re=rng.uniform(5, 10), harv=eos + rng.uniform(5, 30))
+        p = dict(
+            sow=None,
+            aut=0.0,
+            dip=0.0,
+            sos=sos,
+            rs=rng.uniform(6, 12),
+            amp=rng.uniform(0.45, 0.85),
+            eos=eos,
+            re=rng.uniform(5, 10),
+            harv=eos + rng.uniform(5, 30),
+        )
     else:
         p = dict(_CLASS_PARAMS[class_id])
     common = rng.normal(0.0, 6.0) + shift
@@ -133,8 +140,9 @@ def _params(class_id: int, rng: np.random.Generator, shift: float) -> dict[str, 
     return p
 
 
-def _canopy(class_id: int, day: np.ndarray, rng: np.random.Generator, shift: float = 0.0
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _canopy(
+    class_id: int, day: np.ndarray, rng: np.random.Generator, shift: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(green, cover, flower) fractions of one sample at season days `day`; cover >= green + flower."""
     t = np.asarray(day, dtype=float)
     if not 0 <= class_id < len(TS2C_CLASSES):
@@ -142,7 +150,8 @@ def _canopy(class_id: int, day: np.ndarray, rng: np.random.Generator, shift: flo
     if class_id == 1:  # grassland: green all year, winter dip, two to four cuts
         base = rng.uniform(0.38, 0.5)
         green = base * (1 - 0.3 * _gauss(t, 140, 35)) + (rng.uniform(0.78, 0.9) - base) * _sig(
-            t, 200 + shift + rng.normal(0, 6), 10) * (1 - _sig(t, 400, 10))
+            t, 200 + shift + rng.normal(0, 6), 10
+        ) * (1 - _sig(t, 400, 10))
         green = green * (1 - 0.2 * _sig(t, 50 + rng.normal(0, 8), 10))  # autumn decline
         n_cuts = int(rng.integers(2, 5))
         first = 258 + shift + rng.normal(0, 8)
@@ -155,8 +164,9 @@ def _canopy(class_id: int, day: np.ndarray, rng: np.random.Generator, shift: flo
         return green, np.clip(cover, green, 1), np.zeros_like(t)
     if class_id == 14:  # permanent plantation (vineyards, orchards): grass between rows + leaves
         inter = rng.uniform(0.25, 0.35)
-        leaves = rng.uniform(0.28, 0.4) * ((1 - _sig(t, 62 + rng.normal(0, 6), 7))
-                                           + _sig(t, 228 + shift + rng.normal(0, 6), 8))
+        leaves = rng.uniform(0.28, 0.4) * (
+            (1 - _sig(t, 62 + rng.normal(0, 6), 7)) + _sig(t, 228 + shift + rng.normal(0, 6), 8)
+        )
         green = inter * (1 - 0.25 * _gauss(t, 140, 35)) + leaves
         return green, np.clip(green + 0.12, 0, 1), np.zeros_like(t)
     p = _params(class_id, rng, shift)
@@ -190,8 +200,14 @@ def phenology(class_id: int, doy: Any, rng: np.random.Generator | int = 0, shift
     return _canopy(int(class_id), np.asarray(doy, dtype=float), _rng(rng, "phenology", int(class_id)), shift)[0]
 
 
-def reflectance(green: np.ndarray, cover: np.ndarray, flower: np.ndarray, rng: np.random.Generator,
-                soil_brightness: float | np.ndarray = 1.0, noise: float = 0.02) -> np.ndarray:
+def reflectance(
+    green: np.ndarray,
+    cover: np.ndarray,
+    flower: np.ndarray,
+    rng: np.random.Generator,
+    soil_brightness: float | np.ndarray = 1.0,
+    noise: float = 0.02,
+) -> np.ndarray:
     """Return clear-sky surface reflectance (..., 9 bands, fraction) of a canopy, with soil moisture and noise.
 
     `noise` is the relative per-band sensor/heterogeneity noise (standard deviation).
@@ -205,8 +221,9 @@ def reflectance(green: np.ndarray, cover: np.ndarray, flower: np.ndarray, rng: n
     return np.clip(r, 0.0001, 1.0)
 
 
-def make_dates(n: int, seed: int | np.random.Generator = 0, start: Any = SEASON_START,
-               end: Any = SEASON_END) -> np.ndarray:
+def make_dates(
+    n: int, seed: int | np.random.Generator = 0, start: Any = SEASON_START, end: Any = SEASON_END
+) -> np.ndarray:
     """Return `n` sorted acquisition dates (datetime64[D]) on a 5-day revisit grid, more in summer."""
     rng = _rng(seed, "dates")
     start, end = np.datetime64(start, "D"), np.datetime64(end, "D")
@@ -229,8 +246,9 @@ def _atmosphere(dates: np.ndarray, rng: np.random.Generator) -> dict[str, np.nda
     return {"cloud": cloud, "shadow": 0.3 * cloud, "snow": snow, "haze": haze}
 
 
-def _sky(refl: np.ndarray, flags: np.ndarray, rng: np.random.Generator, opacity: np.ndarray | None = None
-         ) -> np.ndarray:
+def _sky(
+    refl: np.ndarray, flags: np.ndarray, rng: np.random.Generator, opacity: np.ndarray | None = None
+) -> np.ndarray:
     """Replace clear reflectance (..., 9) by cloud, shadow or snow where `flags` says so.
 
     `opacity` (same shape as flags, 0..1) gives spatially coherent cloud opacity; else drawn per sample.
@@ -258,8 +276,9 @@ def _to_int(refl: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(refl * 10000), 1, 32767).astype(np.int16)
 
 
-def timesen2crop_samples(tile: str, dates: np.ndarray, class_id: int, n: int, seed: int = 0
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def timesen2crop_samples(
+    tile: str, dates: np.ndarray, class_id: int, n: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (reflectance int16 (n, T, 9) x 10000, flag uint8 (n, T)) for `n` samples of one class/tile."""
     rng = _rng(seed, "ts2c", tile, int(class_id))
     sky = _atmosphere(dates, _rng(seed, "sky", tile))
@@ -272,8 +291,9 @@ def timesen2crop_samples(tile: str, dates: np.ndarray, class_id: int, n: int, se
         refl[i] = reflectance(g, c, f, rng, soil_brightness=rng.uniform(0.7, 1.15))
         refl[i] += sky["haze"][:, None] * _HAZE
         u = rng.random(day.size)
-        flags[i] = np.where(u < sky["cloud"], FLAG_CLOUD,
-                            np.where(u < sky["cloud"] + sky["shadow"], FLAG_SHADOW, FLAG_CLEAR))
+        flags[i] = np.where(
+            u < sky["cloud"], FLAG_CLOUD, np.where(u < sky["cloud"] + sky["shadow"], FLAG_SHADOW, FLAG_CLEAR)
+        )
         snow = (flags[i] == FLAG_CLEAR) & (rng.random(day.size) < sky["snow"])
         flags[i][snow] = FLAG_SNOW
         refl[i] = _sky(refl[i], flags[i], rng)

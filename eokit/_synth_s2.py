@@ -83,9 +83,19 @@ def field_layout(seed: int = 0, size_m: float = 1200.0, n_target: int = 40) -> t
                 polys[i] = shapely.set_precision(shrunk, 0.01)
     return polys, kinds
 
-def make_s2_stack(out: str | os.PathLike, dates: Sequence[Any], seed: int = 0, size: int = 120,
-                  n_fields: int = 40, tile: str = "33TWN", origin: tuple[float, float] = (560000.0, 5220000.0),
-                  fields_crs: str = "EPSG:3035", noise: float = 0.006, overwrite: bool = False) -> Path:
+
+def make_s2_stack(
+    out: str | os.PathLike,
+    dates: Sequence[Any],
+    seed: int = 0,
+    size: int = 120,
+    n_fields: int = 40,
+    tile: str = "33TWN",
+    origin: tuple[float, float] = (560000.0, 5220000.0),
+    fields_crs: str = "EPSG:3035",
+    noise: float = 0.006,
+    overwrite: bool = False,
+) -> Path:
     """Write a Sentinel-2 L2A-like GeoTIFF stack (S2_/SCL_<YYYYMMDD>.tif) and fields.gpkg; return the folder.
 
     Reflectance follows the same phenology generator as the TimeSen2Crop sample, field by field; 10 m
@@ -113,8 +123,18 @@ def make_s2_stack(out: str | os.PathLike, dates: Sequence[Any], seed: int = 0, s
     x0, y0 = origin
     with atomic_output(final, overwrite, kind="dir") as tmp:
         transform = from_origin(x0, y0, 10.0, 10.0)
-        prof = dict(driver="GTiff", width=size, height=size, crs="EPSG:32633", transform=transform,
-                    compress="deflate", zlevel=9, tiled=True, blockxsize=64, blockysize=64)
+        prof = dict(
+            driver="GTiff",
+            width=size,
+            height=size,
+            crs="EPSG:32633",
+            transform=transform,
+            compress="deflate",
+            zlevel=9,
+            tiled=True,
+            blockxsize=64,
+            blockysize=64,
+        )
         for t, date in enumerate(tqdm(acq, desc="S2 stack", unit="date")):
             data, scl = _s2_date(t, day, G, C, F, obj, vigour, soil_px, built, sky, rng, size, noise)
             _write_s2_date(tmp, date, data, scl, prof, tile)
@@ -122,8 +142,9 @@ def make_s2_stack(out: str | os.PathLike, dates: Sequence[Any], seed: int = 0, s
     return final
 
 
-def _s2_fields(rng: np.random.Generator, polys: list, kinds: list[str], origin: tuple[float, float]
-               ) -> tuple[Any, list, list[int]]:
+def _s2_fields(
+    rng: np.random.Generator, polys: list, kinds: list[str], origin: tuple[float, float]
+) -> tuple[Any, list, list[int]]:
     """Return (the fields' GeoDataFrame with crop codes, every polygon in map coordinates, the field indices)."""
     import geopandas as gpd
     from shapely import affinity
@@ -133,20 +154,41 @@ def _s2_fields(rng: np.random.Generator, polys: list, kinds: list[str], origin: 
     field_idx = [i for i, k in enumerate(kinds) if k == "field"]
     codes = list(INVEKOS_CLASSES)
     weights = np.array([3 if c in ("WINTERWEICHWEIZEN", "KOERNERMAIS", "DAUERWIESE") else 1 for c in codes], float)
-    chosen = list(rng.permutation(["WINTERWEICHWEIZEN", "KOERNERMAIS", "WINTERGERSTE", "SOJABOHNEN",
-                                   "ZUCKERRUEBEN", "KARTOFFELN", "WINTERRAPS", "DAUERWIESE", "SOMMERGERSTE",
-                                   "SILOMAIS", "SONNENBLUMEN", "WINTERTRITICALE"]))
+    chosen = list(
+        rng.permutation(
+            [
+                "WINTERWEICHWEIZEN",
+                "KOERNERMAIS",
+                "WINTERGERSTE",
+                "SOJABOHNEN",
+                "ZUCKERRUEBEN",
+                "KARTOFFELN",
+                "WINTERRAPS",
+                "DAUERWIESE",
+                "SOMMERGERSTE",
+                "SILOMAIS",
+                "SONNENBLUMEN",
+                "WINTERTRITICALE",
+            ]
+        )
+    )
     chosen += list(rng.choice(codes, size=max(len(field_idx) - len(chosen), 0), p=weights / weights.sum()))
     chosen = [str(c) for c in rng.permutation(chosen[: len(field_idx)])]
     fields = gpd.GeoDataFrame(
-        {"field_id": np.arange(1, len(field_idx) + 1, dtype=np.int64), "crop_code": chosen,
-         "class_id": np.array([INVEKOS_CLASSES[c] for c in chosen], dtype=np.int64)},
-        geometry=[to_map[i] for i in field_idx], crs="EPSG:32633")
+        {
+            "field_id": np.arange(1, len(field_idx) + 1, dtype=np.int64),
+            "crop_code": chosen,
+            "class_id": np.array([INVEKOS_CLASSES[c] for c in chosen], dtype=np.int64),
+        },
+        geometry=[to_map[i] for i in field_idx],
+        crs="EPSG:32633",
+    )
     return fields, to_map, field_idx
 
 
-def _s2_objects(fields: Any, field_idx: list[int], kinds: list[str], to_map: list, size: int,
-                origin: tuple[float, float]) -> tuple[np.ndarray, list[str]]:
+def _s2_objects(
+    fields: Any, field_idx: list[int], kinds: list[str], to_map: list, size: int, origin: tuple[float, float]
+) -> tuple[np.ndarray, list[str]]:
     """Return (the object map at 5 m: 0 grass margin, 1..n fields, then forest/farmstead objects; their kinds)."""
     import rasterio.features
     from rasterio.transform import from_origin
@@ -164,8 +206,9 @@ def _s2_objects(fields: Any, field_idx: list[int], kinds: list[str], to_map: lis
     return obj, obj_kind
 
 
-def _s2_canopies(obj_kind: list[str], fields: Any, day: np.ndarray, rng: np.random.Generator, shift: float
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _s2_canopies(
+    obj_kind: list[str], fields: Any, day: np.ndarray, rng: np.random.Generator, shift: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (green, cover, flower) series per object and each object's soil brightness."""
     n_obj = len(obj_kind)
     G, C, F = (np.zeros((n_obj, day.size)) for _ in range(3))
@@ -185,9 +228,21 @@ def _s2_canopies(obj_kind: list[str], fields: Any, day: np.ndarray, rng: np.rand
     return G, C, F, soil
 
 
-def _s2_date(t: int, day: np.ndarray, G: np.ndarray, C: np.ndarray, F: np.ndarray, obj: np.ndarray,
-             vigour: np.ndarray, soil_px: np.ndarray, built: np.ndarray, sky: dict[str, np.ndarray],
-             rng: np.random.Generator, size: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
+def _s2_date(
+    t: int,
+    day: np.ndarray,
+    G: np.ndarray,
+    C: np.ndarray,
+    F: np.ndarray,
+    obj: np.ndarray,
+    vigour: np.ndarray,
+    soil_px: np.ndarray,
+    built: np.ndarray,
+    sky: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    size: int,
+    noise: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (reflectance int16 (size, size, 9) x 10000, SCL uint8 (size, size)) of acquisition `t`."""
     g = np.clip(G[obj, t] * vigour, 0, 1)
     c = np.clip(np.maximum(C[obj, t], g), 0, 1)
@@ -228,16 +283,22 @@ def _write_s2_date(tmp: Path, date: Any, data: np.ndarray, scl: np.ndarray, prof
     import rasterio
 
     stamp = str(date).replace("-", "")
-    with rasterio.open(tmp / f"S2_{stamp}.tif", "w", count=9, dtype="int16", nodata=0, predictor=2,
-                       **prof) as dst:
+    with rasterio.open(tmp / f"S2_{stamp}.tif", "w", count=9, dtype="int16", nodata=0, predictor=2, **prof) as dst:
         dst.write(np.moveaxis(data, -1, 0))
         for b, name in enumerate(TS2C_BANDS, start=1):
             dst.set_band_description(b, name)
-        dst.update_tags(ACQUISITION_DATE=str(date), TILE=tile, REFLECTANCE_SCALE="10000",
-                        PRODUCT="synthetic Sentinel-2 L2A (eokit.synthetic)")
+        dst.update_tags(
+            ACQUISITION_DATE=str(date),
+            TILE=tile,
+            REFLECTANCE_SCALE="10000",
+            PRODUCT="synthetic Sentinel-2 L2A (eokit.synthetic)",
+        )
     with rasterio.open(tmp / f"SCL_{stamp}.tif", "w", count=1, dtype="uint8", **prof) as dst:
         dst.write(scl[None])
         dst.set_band_description(1, "SCL")
-        dst.update_tags(ACQUISITION_DATE=str(date), TILE=tile,
-                        CODES="0 no data, 3 cloud shadow, 4 vegetation, 5 bare soil, "
-                              "8 cloud medium, 9 cloud high, 10 thin cirrus, 11 snow")
+        dst.update_tags(
+            ACQUISITION_DATE=str(date),
+            TILE=tile,
+            CODES="0 no data, 3 cloud shadow, 4 vegetation, 5 bare soil, "
+            "8 cloud medium, 9 cloud high, 10 thin cirrus, 11 snow",
+        )

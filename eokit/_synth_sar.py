@@ -22,11 +22,11 @@ SAR_SCENES: list[str] = ["S1B_20180213T175444", "S1A_20180313T181225", "S1A_2018
 #: class -> (HH dB at 35 deg, HV dB at 35 deg, HH slope dB/deg, HV slope dB/deg, texture dB, texture scale px)
 _ICE_SIGMA0: dict[int, tuple[float, float, float, float, float, float]] = {
     0: (-18.0, -28.0, -0.30, -0.08, 2.5, 30.0),  # open water: wind-roughened, steep angular decay
-    1: (-22.0, -29.5, -0.22, -0.08, 0.8, 8.0),   # newly formed ice (grease, nilas): very dark
-    2: (-11.5, -22.0, -0.18, -0.10, 2.0, 2.0),   # brash / pancake: bright, grainy
-    3: (-15.0, -24.5, -0.20, -0.10, 1.2, 6.0),   # young ice
+    1: (-22.0, -29.5, -0.22, -0.08, 0.8, 8.0),  # newly formed ice (grease, nilas): very dark
+    2: (-11.5, -22.0, -0.18, -0.10, 2.0, 2.0),  # brash / pancake: bright, grainy
+    3: (-15.0, -24.5, -0.20, -0.10, 1.2, 6.0),  # young ice
     4: (-17.0, -25.5, -0.20, -0.10, 0.8, 12.0),  # thin to medium first-year: smooth level ice
-    5: (-9.5, -19.5, -0.15, -0.10, 1.5, 3.0),    # thick / deformed: ridges, bright
+    5: (-9.5, -19.5, -0.15, -0.10, 1.5, 3.0),  # thick / deformed: ridges, bright
 }
 
 
@@ -48,9 +48,16 @@ def _ice_cells(rng: np.random.Generator, size: int, classes: Sequence[int], n_ce
     raise RuntimeError(f"could not partition a {size}x{size} scene into {n_cells} cells of >= {2 * min_px} px")
 
 
-def make_sar_scene(out_dir: str | os.PathLike, scene: str, classes: Sequence[int], seed: int = 0,
-                   size: int = 256, pixel: float = 40.0, origin: tuple[float, float] = (640000.0, -1100000.0),
-                   overwrite: bool = False) -> Any:
+def make_sar_scene(
+    out_dir: str | os.PathLike,
+    scene: str,
+    classes: Sequence[int],
+    seed: int = 0,
+    size: int = 256,
+    pixel: float = 40.0,
+    origin: tuple[float, float] = (640000.0, -1100000.0),
+    overwrite: bool = False,
+) -> Any:
     """Write one Sentinel-1-like scene (Sigma0_HH_db, Sigma0_HV_db, incidence_angle GeoTIFFs, EPSG:3413).
 
     Returns the scene's labelled ice polygons as a GeoDataFrame (EPSG:3413; scene, ice_class, ice_name).
@@ -70,8 +77,9 @@ def make_sar_scene(out_dir: str | os.PathLike, scene: str, classes: Sequence[int
     to_map = [1, 0, 0, -1, x0, y0]
     cell_map = [affinity.affine_transform(affinity.scale(c, pixel, pixel, origin=(0, 0)), to_map) for c in cells]
     transform = from_origin(x0, y0, pixel, pixel)
-    cmap = rasterio.features.rasterize([(g, k) for k, g in enumerate(cell_map)], out_shape=(size, size),
-                                       transform=transform, fill=0, dtype="int32")
+    cmap = rasterio.features.rasterize(
+        [(g, k) for k, g in enumerate(cell_map)], out_shape=(size, size), transform=transform, fill=0, dtype="int32"
+    )
     cls_px = np.asarray(cls)[cmap]
     rows, cols = np.mgrid[0:size, 0:size].astype(float)
     ia = (19.0 + 28.0 * cols / (size - 1) + 0.3 * rows / (size - 1)).astype(np.float32)
@@ -88,6 +96,7 @@ def make_sar_scene(out_dir: str | os.PathLike, scene: str, classes: Sequence[int
     # ridges in deformed ice: bright linear features
     ridge = np.zeros((size, size), dtype=bool)
     from shapely.geometry import LineString
+
     lines = []
     for _ in range(size // 4):
         p = rng.uniform(0, size, 2)
@@ -96,8 +105,9 @@ def make_sar_scene(out_dir: str | os.PathLike, scene: str, classes: Sequence[int
         d = np.array([np.cos(a), np.sin(a)]) * length / 2
         lines.append(LineString([tuple(p - d), tuple(p + d)]))
     if lines:
-        ridge = rasterio.features.rasterize([(ln, 1) for ln in lines], out_shape=(size, size), fill=0,
-                                            dtype="uint8").astype(bool)
+        ridge = rasterio.features.rasterize(
+            [(ln, 1) for ln in lines], out_shape=(size, size), fill=0, dtype="uint8"
+        ).astype(bool)
     hh[ridge & (cls_px == 5)] += 5.0
     hv[ridge & (cls_px == 5)] += 4.0
     # thermal noise floor in HV, scalloped across sub-swaths, then gamma speckle (ENL about 8)
@@ -106,23 +116,50 @@ def make_sar_scene(out_dir: str | os.PathLike, scene: str, classes: Sequence[int
     hh_lin = 10 ** (hh / 10) * rng.gamma(enl, 1 / enl, size=(size, size))
     hv_lin = (10 ** (hv / 10) + nesz) * rng.gamma(enl, 1 / enl, size=(size, size))
     with atomic_output(Path(out_dir) / scene, overwrite, kind="dir") as tmp:
-        prof = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", crs="EPSG:3413",
-                    transform=transform, compress="deflate", zlevel=9, predictor=3, tiled=True,
-                    blockxsize=128, blockysize=128)
-        for name, arr, unit in (("Sigma0_HH_db", 10 * np.log10(hh_lin), "dB"),
-                                ("Sigma0_HV_db", 10 * np.log10(hv_lin), "dB"),
-                                ("incidence_angle", ia, "degree")):
+        prof = dict(
+            driver="GTiff",
+            width=size,
+            height=size,
+            count=1,
+            dtype="float32",
+            crs="EPSG:3413",
+            transform=transform,
+            compress="deflate",
+            zlevel=9,
+            predictor=3,
+            tiled=True,
+            blockxsize=128,
+            blockysize=128,
+        )
+        for name, arr, unit in (
+            ("Sigma0_HH_db", 10 * np.log10(hh_lin), "dB"),
+            ("Sigma0_HV_db", 10 * np.log10(hv_lin), "dB"),
+            ("incidence_angle", ia, "degree"),
+        ):
             with rasterio.open(tmp / f"{name}.tif", "w", **prof) as dst:
                 dst.write(np.round(arr, 2).astype(np.float32)[None])
                 dst.set_band_description(1, name)
                 dst.update_tags(SCENE=scene, UNITS=unit, PRODUCT="synthetic Sentinel-1 EW GRDM (eokit.synthetic)")
     geoms = [affinity.affine_transform(affinity.scale(p, pixel, pixel, origin=(0, 0)), to_map) for p in labelled]
-    return gpd.GeoDataFrame({"scene": [scene] * len(geoms), "ice_class": np.array(cls, dtype=np.int64),
-                             "ice_name": [ICE_CLASSES[c] for c in cls]}, geometry=geoms, crs="EPSG:3413")
+    return gpd.GeoDataFrame(
+        {
+            "scene": [scene] * len(geoms),
+            "ice_class": np.array(cls, dtype=np.int64),
+            "ice_name": [ICE_CLASSES[c] for c in cls],
+        },
+        geometry=geoms,
+        crs="EPSG:3413",
+    )
 
 
-def make_sar_sample(root: str | os.PathLike, scenes: Iterable[str] | None = None, seed: int = 0,
-                    size: int = 256, pixel: float = 40.0, overwrite: bool = False) -> Path:
+def make_sar_sample(
+    root: str | os.PathLike,
+    scenes: Iterable[str] | None = None,
+    seed: int = 0,
+    size: int = 256,
+    pixel: float = 40.0,
+    overwrite: bool = False,
+) -> Path:
     """Write SAR scenes under `root`/<scene>/ plus `root`/ice_polygons.gpkg; return `root`.
 
     Every scene leaves out one ice class (a different one each), so each class is in at least two scenes.

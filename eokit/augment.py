@@ -48,8 +48,9 @@ class Augmenter:
         if isinstance(shift, bool) or int(shift) != shift or shift < 0:
             raise ValueError(f"augment: shift must be a non-negative integer number of pixels, got {shift!r}")
         if speckle_looks is not None and not (speckle_looks > 0 and math.isfinite(speckle_looks)):
-            raise ValueError(f"augment: speckle_looks must be > 0 and finite (or None to disable), "
-                             f"got {speckle_looks!r}")
+            raise ValueError(
+                f"augment: speckle_looks must be > 0 and finite (or None to disable), got {speckle_looks!r}"
+            )
         if isinstance(channels, str) or not list(channels):
             raise ValueError(f"augment: channels must be a non-empty list of channel names, got {channels!r}")
         dup = sorted({str(c) for c in channels if [str(x) for x in channels].count(str(c)) > 1})
@@ -63,21 +64,29 @@ class Augmenter:
         if normalisation is not None:
             std = np.asarray(normalisation.get("std", []), dtype="float64")
             if std.shape != (len(self.channels),) or not np.all(std > 0):
-                raise ValueError(f"augment: normalisation['std'] must hold one positive value per channel "
-                                 f"{self.channels}, got {normalisation.get('std')!r}")
+                raise ValueError(
+                    f"augment: normalisation['std'] must hold one positive value per channel "
+                    f"{self.channels}, got {normalisation.get('std')!r}"
+                )
         else:
             std = np.ones(len(self.channels))
-        self._db_scale = np.array([1.0 / s if c in DB_CHANNELS else 0.0
-                                   for c, s in zip(self.channels, std, strict=True)], dtype="float32")
+        self._db_scale = np.array(
+            [1.0 / s if c in DB_CHANNELS else 0.0 for c, s in zip(self.channels, std, strict=True)], dtype="float32"
+        )
         if self.speckle_looks is not None and not self._db_scale.any():
-            raise ValueError(f"augment: speckle needs a dB channel ({', '.join(DB_CHANNELS)}) among "
-                             f"{self.channels}; pass speckle_looks=None to disable it")
+            raise ValueError(
+                f"augment: speckle needs a dB channel ({', '.join(DB_CHANNELS)}) among "
+                f"{self.channels}; pass speckle_looks=None to disable it"
+            )
         import tensorflow as tf
 
         # Created eagerly here (a tf.Variable cannot be created inside tf.data/tf.function tracing).
-        steps = (["flip"] if self.flip else []) + (["rot90"] if self.rot90 else []) + \
-            ([f"shift{self.shift}"] if self.shift else []) + \
-            ([f"speckle{self.speckle_looks:g}looks"] if self.speckle_looks is not None else [])
+        steps = (
+            (["flip"] if self.flip else [])
+            + (["rot90"] if self.rot90 else [])
+            + ([f"shift{self.shift}"] if self.shift else [])
+            + ([f"speckle{self.speckle_looks:g}looks"] if self.speckle_looks is not None else [])
+        )
         #: Short description (recorded in model cards), e.g. "flip+rot90+shift2+speckle4.4looks seed=0".
         self.__name__ = ("+".join(steps) or "identity") + f" seed={self.seed}"
         self._gen = tf.random.Generator.from_seed(self.seed)
@@ -107,16 +116,20 @@ class Augmenter:
         if single:
             x = x[tf.newaxis]
         if x.shape.rank != 4:
-            raise ValueError(f"augment: expected images (batch, row, col, channel) or (row, col, channel), "
-                             f"got shape {x.shape}")
+            raise ValueError(
+                f"augment: expected images (batch, row, col, channel) or (row, col, channel), got shape {x.shape}"
+            )
         if x.shape[-1] is not None and x.shape[-1] != len(self.channels):
-            raise ValueError(f"augment: images have {x.shape[-1]} channels, augmenter was made for "
-                             f"{len(self.channels)} {self.channels}")
+            raise ValueError(
+                f"augment: images have {x.shape[-1]} channels, augmenter was made for "
+                f"{len(self.channels)} {self.channels}"
+            )
         if self.rot90 and x.shape[1] is not None and x.shape[2] is not None and x.shape[1] != x.shape[2]:
             raise ValueError(f"augment: 90-degree rotations need square patches, got {x.shape[1]}x{x.shape[2]}")
         if self.shift and any(n is not None and n <= self.shift for n in x.shape[1:3]):
-            raise ValueError(f"augment: shift {self.shift} must be smaller than the patch size "
-                             f"{x.shape[1]}x{x.shape[2]}")
+            raise ValueError(
+                f"augment: shift {self.shift} must be smaller than the patch size {x.shape[1]}x{x.shape[2]}"
+            )
         if seed is not None and not isinstance(seed, tf.Tensor) and np.asarray(seed).dtype.kind not in "iu":
             raise ValueError(f"augment: seed must be 1 to 4 integers, got {seed!r}")
         if seed is None:
@@ -162,10 +175,10 @@ class Augmenter:
             parts, j = [], 0
             for i in range(len(self.channels)):
                 if i in idx:
-                    parts.append(x[..., i:i + 1] + db[..., j:j + 1])
+                    parts.append(x[..., i : i + 1] + db[..., j : j + 1])
                     j += 1
                 else:
-                    parts.append(x[..., i:i + 1])
+                    parts.append(x[..., i : i + 1])
             x = tf.concat(parts, axis=-1)
         return x
 
@@ -243,8 +256,15 @@ def make_augmenter(
     call sequence -> same augmentations.
     """
     _refuse_unknown_options(unknown)
-    return Augmenter(flip=flip, rot90=rot90, shift=shift, speckle_looks=speckle_looks, seed=seed,
-                     channels=channels, normalisation=normalisation)
+    return Augmenter(
+        flip=flip,
+        rot90=rot90,
+        shift=shift,
+        speckle_looks=speckle_looks,
+        seed=seed,
+        channels=channels,
+        normalisation=normalisation,
+    )
 
 
 #: Options of make_augmenter (and of the SARAugmentation layer).
@@ -275,15 +295,31 @@ def _layer_class() -> Any:
     class SARAugmentation(keras.layers.Layer):
         """Random flips, 90-degree rotations, shifts and speckle noise on SAR patches, in training only."""
 
-        def __init__(self, flip: bool = True, rot90: bool = True, shift: int = 2,
-                     speckle_looks: float | None = 4.4, seed: int = 0,
-                     channels: Sequence[str] = ("HH", "HV", "IA"),
-                     normalisation: dict[str, Sequence[float]] | None = None, **kwargs: Any) -> None:
+        def __init__(
+            self,
+            flip: bool = True,
+            rot90: bool = True,
+            shift: int = 2,
+            speckle_looks: float | None = 4.4,
+            seed: int = 0,
+            channels: Sequence[str] = ("HH", "HV", "IA"),
+            normalisation: dict[str, Sequence[float]] | None = None,
+            **kwargs: Any,
+        ) -> None:
             super().__init__(**kwargs)
-            self._options: dict[str, Any] = {"flip": bool(flip), "rot90": bool(rot90), "shift": int(shift),
-                             "speckle_looks": speckle_looks, "seed": int(seed), "channels": [str(c) for c in channels],
-                             "normalisation": ({k: [float(v) for v in vals] for k, vals in normalisation.items()}
-                                               if normalisation is not None else None)}
+            self._options: dict[str, Any] = {
+                "flip": bool(flip),
+                "rot90": bool(rot90),
+                "shift": int(shift),
+                "speckle_looks": speckle_looks,
+                "seed": int(seed),
+                "channels": [str(c) for c in channels],
+                "normalisation": (
+                    {k: [float(v) for v in vals] for k, vals in normalisation.items()}
+                    if normalisation is not None
+                    else None
+                ),
+            }
             self.augmenter = make_augmenter(**self._options)
 
         def call(self, inputs: Any, training: bool | None = None) -> Any:
@@ -311,8 +347,9 @@ def augmentation_layers(**kwargs: Any) -> Any:
     `eokit.augment.register()` before `keras.models.load_model` in a fresh process.
     """
     layer_kwargs = ("name", "dtype", "trainable", "autocast")
-    _refuse_unknown_options({k: v for k, v in kwargs.items() if k not in AUGMENT_OPTIONS + layer_kwargs},
-                            also=layer_kwargs)
+    _refuse_unknown_options(
+        {k: v for k, v in kwargs.items() if k not in AUGMENT_OPTIONS + layer_kwargs}, also=layer_kwargs
+    )
     kwargs.setdefault("name", "sar_augmentation")
     return _layer_class()(**kwargs)
 
@@ -328,8 +365,12 @@ def oversample(labels: Any, seed: int = 0, target: int | None = None) -> np.ndar
 def _moved(name: str) -> None:
     import warnings
 
-    warnings.warn(f"eokit.augment.{name} moved to eokit.sampling.{name}; import it from there "
-                  "(the old name goes in the next release)", DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"eokit.augment.{name} moved to eokit.sampling.{name}; import it from there "
+        "(the old name goes in the next release)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def augmented_examples(ds: Any, n: int = 4, seed: int = 0, augmenter: Augmenter | None = None) -> Any:
@@ -361,8 +402,13 @@ def augmented_examples(ds: Any, n: int = 4, seed: int = 0, augmenter: Augmenter 
     names = [ICE_CLASSES[int(c)] if 0 <= int(c) < len(ICE_CLASSES) else str(int(c)) for c in classes]
     return xr.Dataset(
         {"image": (("class", "example", "row", "col", "channel"), np.stack(images))},
-        coords={"class": np.arange(len(classes)), "label": ("class", classes.astype("int64")),
-                "label_name": ("class", names), "example": np.arange(n + 1), "channel": channels},
+        coords={
+            "class": np.arange(len(classes)),
+            "label": ("class", classes.astype("int64")),
+            "label_name": ("class", names),
+            "example": np.arange(n + 1),
+            "channel": channels,
+        },
     )
 
 
@@ -382,9 +428,13 @@ def plot_examples(examples: Any, path: str | Path | None = None, channel: str = 
     img = examples["image"].sel(channel=channel).values
     lo, hi = np.percentile(img, [2, 98])
     n_ex = img.shape[1]
-    grid = plots.image_grid([list(row) for row in img], [str(n) for n in examples["label_name"].values],
-                            ["original"] + [f"augmented {c}" for c in range(1, n_ex)], clim=(float(lo), float(hi)),
-                            title=f"Augmented {channel} patches per class (flip, rot90, shift, speckle)")
+    grid = plots.image_grid(
+        [list(row) for row in img],
+        [str(n) for n in examples["label_name"].values],
+        ["original"] + [f"augmented {c}" for c in range(1, n_ex)],
+        clim=(float(lo), float(hi)),
+        title=f"Augmented {channel} patches per class (flip, rot90, shift, speckle)",
+    )
     if path is None:
         return grid
     return plots.legacy_save(grid, path, "eokit.augment.plot_examples", overwrite)
@@ -413,15 +463,21 @@ def plot_class_counts(counts: Any, path: str | Path | None = None, overwrite: bo
     cols = [c for c in counts.columns if c != "label"]
     if not cols:
         raise ValueError("plot_class_counts: expected count columns such as 'before', got none")
-    long = counts[cols].iloc[::-1].rename_axis("class").reset_index().melt(
-        id_vars="class", var_name="count", value_name="patches")  # reversed: the first class on top
+    long = (
+        counts[cols]
+        .iloc[::-1]
+        .rename_axis("class")
+        .reset_index()
+        .melt(id_vars="class", var_name="count", value_name="patches")
+    )  # reversed: the first class on top
     long["class"] = long["class"].astype(str)
     n = len(counts) * len(cols)
     bars = plots.backend_opts(
         hv.Bars(long, kdims=["class", "count"], vdims="patches"),
         {"invert_axes": True, "title": "Patches per class", "xlabel": "", "ylabel": "patches"},
         bokeh={"width": 750, "height": 22 * n + 90, "legend_position": "right", "tools": ["hover"]},
-        matplotlib={"fig_inches": 8.5, "aspect": 8.5 / (0.45 * n + 1.2)})
+        matplotlib={"fig_inches": 8.5, "aspect": 8.5 / (0.45 * n + 1.2)},
+    )
     if path is None:
         return bars
     return plots.legacy_save(bars, path, "eokit.augment.plot_class_counts", overwrite)

@@ -33,10 +33,28 @@ from eokit.trainingdata import data_kind, open_training_data, sample_dim
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["CARD_FIELDS", "CARD_SCORES", "ModelCard", "add_metrics", "build_card", "card_path", "check_card",
-           "class_names", "dataset_bands", "dataset_class_names", "load_model", "model_kind", "predict",
-           "prepare_inputs", "prepare_patches", "read_card", "save_model", "select_bands", "validate_card",
-           "write_card"]
+__all__ = [
+    "CARD_FIELDS",
+    "CARD_SCORES",
+    "ModelCard",
+    "add_metrics",
+    "build_card",
+    "card_path",
+    "check_card",
+    "class_names",
+    "dataset_bands",
+    "dataset_class_names",
+    "load_model",
+    "model_kind",
+    "predict",
+    "prepare_inputs",
+    "prepare_patches",
+    "read_card",
+    "save_model",
+    "select_bands",
+    "validate_card",
+    "write_card",
+]
 
 #: Fields every model card must hold.
 CARD_FIELDS = ("name", "kind", "classes", "class_ids", "bands", "normalisation")
@@ -79,10 +97,23 @@ def _version() -> str:
         return version("eokit")
 
 
-def build_card(*, name: str, model: str, kind: str, classes: Sequence[str], class_ids: Sequence[int],
-               bands: Sequence[str], mean: Any, std: Any, n_timesteps: int | None = None,
-               dates: list[str] | None = None, flag_handling: str = "mask", patch_size: int | None = None,
-               hparams: Mapping[str, Any] | None = None, split: Mapping[str, Any] | None = None) -> ModelCard:
+def build_card(
+    *,
+    name: str,
+    model: str,
+    kind: str,
+    classes: Sequence[str],
+    class_ids: Sequence[int],
+    bands: Sequence[str],
+    mean: Any,
+    std: Any,
+    n_timesteps: int | None = None,
+    dates: list[str] | None = None,
+    flag_handling: str = "mask",
+    patch_size: int | None = None,
+    hparams: Mapping[str, Any] | None = None,
+    split: Mapping[str, Any] | None = None,
+) -> ModelCard:
     """Return a new model card (empty `training_data` and `metrics`, stamped `created` and `eokit_version`)."""
     return {
         "name": name,
@@ -121,20 +152,24 @@ def _check_fields(card: Mapping[str, Any], where: str) -> None:
         if isinstance(card[key], str) or not isinstance(card[key], list) or not card[key]:
             raise ValueError(f"{where}: field {key!r} must be a non-empty list, got {card[key]!r}")
     if len(card["classes"]) != len(card["class_ids"]):
-        raise ValueError(f"{where}: fields 'classes' ({len(card['classes'])}) and 'class_ids' "
-                         f"({len(card['class_ids'])}) must have the same length")
+        raise ValueError(
+            f"{where}: fields 'classes' ({len(card['classes'])}) and 'class_ids' "
+            f"({len(card['class_ids'])}) must have the same length"
+        )
     norm, n_b = card["normalisation"], len(card["bands"])
     for key in ("mean", "std"):
         vals = norm.get(key) if isinstance(norm, dict) else None
         if not isinstance(vals, list) or len(vals) != n_b or not all(isinstance(v, numbers.Real) for v in vals):
-            raise ValueError(f"{where}: field 'normalisation.{key}' must hold one number per band {card['bands']}, "
-                             f"got {vals!r}")
+            raise ValueError(
+                f"{where}: field 'normalisation.{key}' must hold one number per band {card['bands']}, got {vals!r}"
+            )
     if not all(math.isfinite(v) and v > 0 for v in norm["std"]):
         raise ValueError(f"{where}: field 'normalisation.std' must be finite and > 0, got {norm['std']}")
     size = "n_timesteps" if card["kind"] == "timeseries" else "patch_size"
     if not _is_int(card.get(size)) or card[size] < 1:
-        raise ValueError(f"{where}: a {card['kind']} model card needs the field {size!r} (an integer >= 1), "
-                         f"got {card.get(size)!r}")
+        raise ValueError(
+            f"{where}: a {card['kind']} model card needs the field {size!r} (an integer >= 1), got {card.get(size)!r}"
+        )
     if card.get("flag_handling", "mask") not in _FLAG_HANDLING:
         raise ValueError(f"{where}: field 'flag_handling' must be 'mask' or 'gapfill', got {card['flag_handling']!r}")
 
@@ -177,14 +212,17 @@ def check_card(model: Any, card: Any, where: str = "model card", kind: str | Non
     if mkind != card["kind"]:
         raise ValueError(f"{where}: field 'kind' says {card['kind']!r} but model {name!r} takes {mkind} inputs")
     if shape[-1] != len(card["bands"]):
-        raise ValueError(f"{where}: field 'bands' lists {len(card['bands'])} bands {card['bands']} but model "
-                         f"{name!r} takes {shape[-1]} input channels")
+        raise ValueError(
+            f"{where}: field 'bands' lists {len(card['bands'])} bands {card['bands']} but model "
+            f"{name!r} takes {shape[-1]} input channels"
+        )
     size = "n_timesteps" if mkind == "timeseries" else "patch_size"
     if shape[0] is not None and shape[0] != card[size]:
         raise ValueError(f"{where}: field {size!r} is {card[size]} but model {name!r} takes {shape[0]}")
     if n_out != len(card["classes"]):
-        raise ValueError(f"{where}: field 'classes' lists {len(card['classes'])} classes but model {name!r} outputs "
-                         f"{n_out}")
+        raise ValueError(
+            f"{where}: field 'classes' lists {len(card['classes'])} classes but model {name!r} outputs {n_out}"
+        )
     return card
 
 
@@ -252,8 +290,10 @@ def load_model(path: str | os.PathLike) -> tuple[Any, ModelCard]:
         import zipfile
 
         if not zipfile.is_zipfile(p):
-            raise ValueError(f"model file {p} is not a Keras .keras archive (expected a zip written by "
-                             "model.save / eokit.card.save_model)") from e
+            raise ValueError(
+                f"model file {p} is not a Keras .keras archive (expected a zip written by "
+                "model.save / eokit.card.save_model)"
+            ) from e
         raise ValueError(f"model file {p} cannot be loaded by Keras: {e}") from e
     check_card(model, card, f"model card {card_path(p)}")
     return model, card
@@ -274,8 +314,13 @@ def save_model(model: Any, card: Mapping[str, Any], path: str | os.PathLike, ove
 CARD_SCORES = ("n", "overall_accuracy", "kappa", "macro_f1", "weighted_f1")
 
 
-def add_metrics(card: dict, name: str, result: Mapping[str, Any], keys: Sequence[str] = CARD_SCORES,
-                path: str | os.PathLike | None = None) -> dict:
+def add_metrics(
+    card: dict,
+    name: str,
+    result: Mapping[str, Any],
+    keys: Sequence[str] = CARD_SCORES,
+    path: str | os.PathLike | None = None,
+) -> dict:
     """Return `card` with `card["metrics"][name]` set to the `keys` of a `scores` result; written to `path` if given.
 
     The card is changed in place (and returned); with `path` it is written with `write_card`
@@ -285,8 +330,10 @@ def add_metrics(card: dict, name: str, result: Mapping[str, Any], keys: Sequence
         keys = [keys]
     missing = [k for k in keys if k not in result]
     if missing:
-        raise ValueError(f"add_metrics: the {name!r} result has no {missing} (has {sorted(result)}); expected the "
-                         "dict of evaluate.scores")
+        raise ValueError(
+            f"add_metrics: the {name!r} result has no {missing} (has {sorted(result)}); expected the "
+            "dict of evaluate.scores"
+        )
     card.setdefault("metrics", {})[name] = {k: result[k] for k in keys}
     if path is not None:
         write_card(card, path, overwrite=True)
@@ -323,9 +370,11 @@ def select_bands(ds_or_bands: Any, card: Mapping[str, Any], where: str = "the da
         raise ValueError(f"model card of {name!r} lists no 'bands'")
     missing = [b for b in want if b not in have]
     if missing:
-        raise ValueError(f"{where} lacks {missing}: model {name!r} asks for bands {want} but {where} has only {have} "
-                         f"(missing {missing}); the model takes bands by name, so {where} bands {have} must "
-                         "include them")
+        raise ValueError(
+            f"{where} lacks {missing}: model {name!r} asks for bands {want} but {where} has only {have} "
+            f"(missing {missing}); the model takes bands by name, so {where} bands {have} must "
+            "include them"
+        )
     return [have.index(b) for b in want]
 
 
@@ -363,8 +412,9 @@ def dataset_class_names(ds: xr.Dataset, kind: str, class_ids: Sequence[int]) -> 
 
 
 # ------------------------------------------------------------------------------------------------ predict
-def predict(model: Any, card: Mapping[str, Any], data: Any, batch_size: int = 1024,
-            progress: bool = False) -> np.ndarray:
+def predict(
+    model: Any, card: Mapping[str, Any], data: Any, batch_size: int = 1024, progress: bool = False
+) -> np.ndarray:
     """Return class probabilities (N, n_classes) for a time-series or patch set, preprocessed as in training."""
     import tensorflow as tf
     from tqdm.auto import tqdm

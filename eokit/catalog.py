@@ -131,14 +131,16 @@ def describe(catalog: Any = "sample") -> pd.DataFrame:
         if size is None:
             nbytes = _local_size(args)
             size = _human(nbytes) if nbytes is not None else ""
-        rows.append({
-            "name": name,
-            "description": " ".join(description.split()),
-            "licence": str(md.get("licence") or md.get("license") or ""),
-            "citation": " ".join(str(md.get("citation") or "").split()),
-            "size": str(size),
-            "url": str(urls),
-        })
+        rows.append(
+            {
+                "name": name,
+                "description": " ".join(description.split()),
+                "licence": str(md.get("licence") or md.get("license") or ""),
+                "citation": " ".join(str(md.get("citation") or "").split()),
+                "size": str(size),
+                "url": str(urls),
+            }
+        )
     return pd.DataFrame(rows, columns=_COLUMNS)
 
 
@@ -170,14 +172,21 @@ class GeoDataFrameSource(DataSource):
                 self._gdf = gpd.read_file(self.path, **kw)
             except (RuntimeError, ValueError) as e:  # pyogrio's DataSourceError / DataLayerError are RuntimeErrors
                 layer = f", layer {self.layer!r}" if self.layer is not None else ""
-                raise ValueError(f"vector file {self.path}{layer} cannot be read ({' '.join(str(e).split())}); "
-                                 "expected a GeoPackage, shapefile or other vector file GDAL reads") from e
+                raise ValueError(
+                    f"vector file {self.path}{layer} cannot be read ({' '.join(str(e).split())}); "
+                    "expected a GeoPackage, shapefile or other vector file GDAL reads"
+                ) from e
         return self._gdf
 
     def _get_schema(self) -> Schema:
         gdf = self._load()
-        return Schema(datashape=None, dtype={k: str(v) for k, v in gdf.dtypes.items()}, shape=gdf.shape,
-                      npartitions=1, extra_metadata={"crs": str(gdf.crs)})
+        return Schema(
+            datashape=None,
+            dtype={k: str(v) for k, v in gdf.dtypes.items()},
+            shape=gdf.shape,
+            npartitions=1,
+            extra_metadata={"crs": str(gdf.crs)},
+        )
 
     def read(self) -> Any:
         """Return the GeoDataFrame."""
@@ -224,13 +233,26 @@ class EokitSource(DataSource):
     version = "0.1.0"
     partition_access = False
 
-    def __init__(self, reader: str | None = None, path: str | None = None, kwargs: dict | None = None,
-                 metadata: dict | None = None, *, dataset: str | None = None, subpath: str = "",
-                 unpack: bool = True, container: str = "xarray", reader_kwargs: dict | None = None,
-                 opener: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        reader: str | None = None,
+        path: str | None = None,
+        kwargs: dict | None = None,
+        metadata: dict | None = None,
+        *,
+        dataset: str | None = None,
+        subpath: str = "",
+        unpack: bool = True,
+        container: str = "xarray",
+        reader_kwargs: dict | None = None,
+        opener: str | None = None,
+        **extra: Any,
+    ) -> None:
         if reader is not None and opener is not None and reader != opener:
-            raise ValueError(f"reader {reader!r} and opener {opener!r} differ; expected one of them "
-                             "('opener' is the old name of 'reader')")
+            raise ValueError(
+                f"reader {reader!r} and opener {opener!r} differ; expected one of them "
+                "('opener' is the old name of 'reader')"
+            )
         reader = reader if reader is not None else opener
         if not isinstance(reader, str) or ":" not in reader:
             raise ValueError(f"reader {reader!r}: expected 'module:function', e.g. 'eokit.datasets.slovenia:open'")

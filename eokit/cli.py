@@ -16,11 +16,24 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="execute the ordered notebooks with papermill")
     run.add_argument("notebooks", nargs="*", help="only these notebooks (numbers like 02 or names); default all")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                     help="a parameter for every selected notebook that declares it (value parsed as YAML); "
-                          "one no selected notebook declares is refused before anything runs")
-    run.add_argument("-f", "--parameters-file", action="append", default=[], metavar="YAML",
-                     help="a YAML file of parameters (applied before -p)")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter for every selected notebook that declares it (value parsed as YAML); "
+        "one no selected notebook declares is refused before anything runs",
+    )
+    run.add_argument(
+        "-f",
+        "--parameters-file",
+        action="append",
+        default=[],
+        metavar="YAML",
+        help="a YAML file of parameters (applied before -p)",
+    )
     run.add_argument("-o", "--output", default="outputs", help="folder for executed notebooks and results")
     run.add_argument("--quick", action="store_true", help="small epochs and samples (CI)")
     run.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run")
@@ -60,9 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = parse_parameters(args.parameter, args.parameters_file)
         results = run_pipeline(
-            output=args.output, parameters=params, quick=args.quick, select=args.notebooks or None,
-            folder=args.notebook_dir, progress=not args.no_progress, timeout=args.timeout,
-            kernel=args.kernel, overwrite=args.overwrite,
+            output=args.output,
+            parameters=params,
+            quick=args.quick,
+            select=args.notebooks or None,
+            folder=args.notebook_dir,
+            progress=not args.no_progress,
+            timeout=args.timeout,
+            kernel=args.kernel,
+            overwrite=args.overwrite,
         )
     except NotebookFailed as exc:
         print(f"\neokit run stopped: {exc}", file=sys.stderr)

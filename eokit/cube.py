@@ -86,8 +86,10 @@ def open(  # noqa: A001  (module-level verb, used as eokit.cube.open)
     ``"nodata"`` marks them as no observation (flag 255).
     """
     if missing_flags is not None and missing_flags not in MISSING_FLAGS:
-        raise ValueError(f"missing_flags={missing_flags!r} is not understood; expected one of "
-                         f"{', '.join(map(repr, MISSING_FLAGS))} or None")
+        raise ValueError(
+            f"missing_flags={missing_flags!r} is not understood; expected one of "
+            f"{', '.join(map(repr, MISSING_FLAGS))} or None"
+        )
     src = path_or_catalog
     ch = _chunks(chunks)
     if _is_stac(src):
@@ -99,8 +101,10 @@ def open(  # noqa: A001  (module-level verb, used as eokit.cube.open)
         return _open_safe([Path(p) for p in src], ch, bands, missing_flags)
     path = Path(src)
     if not path.exists():
-        raise FileNotFoundError(f"cube source {path} does not exist; expected a folder of GeoTIFFs, a .SAFE "
-                                "folder (or a folder of them) or a STAC catalog.json")
+        raise FileNotFoundError(
+            f"cube source {path} does not exist; expected a folder of GeoTIFFs, a .SAFE "
+            "folder (or a folder of them) or a STAC catalog.json"
+        )
     if path.is_file() and path.suffix.lower() == ".json":
         return _open_stac(path, ch, bands, missing_flags)
     if path.is_dir() and _is_safe_name(path.name):
@@ -120,52 +124,70 @@ def open(  # noqa: A001  (module-level verb, used as eokit.cube.open)
     )
 
 
-def _missing_flag_fill(policy: str | None, source: Any, lacking: Sequence[pd.Timestamp], n_dates: int,
-                       what: str) -> int | None:
+def _missing_flag_fill(
+    policy: str | None, source: Any, lacking: Sequence[pd.Timestamp], n_dates: int, what: str
+) -> int | None:
     """The flag code for dates without a flag layer (None when every date has one); refuses or warns as asked."""
     if not lacking:
         return None
     names = [date_text(d) for d in sorted(lacking)]
     shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
     everything = len(lacking) == n_dates
-    how = ("pass missing_flags='clear' to treat them as clear observations, 'nodata' to treat them as no "
-           "observation (flag 255)")
+    how = (
+        "pass missing_flags='clear' to treat them as clear observations, 'nodata' to treat them as no "
+        "observation (flag 255)"
+    )
     if policy == "raise" or (policy is None and not everything):
         lead = "no date has a flag layer" if everything else f"{len(lacking)} of {n_dates} dates have no {what}"
-        raise ValueError(f"{source}: {lead}: {shown}; clouds there would count as clear; {how}, or add the "
-                         f"missing {what}")
+        raise ValueError(
+            f"{source}: {lead}: {shown}; clouds there would count as clear; {how}, or add the missing {what}"
+        )
     if policy == "nodata":
         return FLAG_NODATA
     if everything:
-        warnings.warn(f"{source}: no flag layer ({what}) at all: every observation will be treated as clear "
-                      f"(flag 0), clouds included; dates: {shown}", UserWarning, stacklevel=4)
+        warnings.warn(
+            f"{source}: no flag layer ({what}) at all: every observation will be treated as clear "
+            f"(flag 0), clouds included; dates: {shown}",
+            UserWarning,
+            stacklevel=4,
+        )
     else:
-        warnings.warn(f"{source}: dates without {what} are treated as clear (missing_flags='clear'): {shown}",
-                      UserWarning, stacklevel=4)
+        warnings.warn(
+            f"{source}: dates without {what} are treated as clear (missing_flags='clear'): {shown}",
+            UserWarning,
+            stacklevel=4,
+        )
     return FLAG_CLEAR
 
 
 # --- the sources: GeoTIFF folders, SAFE products (read by their modules), STAC -----------------------------
 
 
-def _open_tif_folder(folder: Path, ch: dict[str, int], bands: Sequence[str] | None,
-                     missing_flags: str | None = None) -> xr.Dataset:
+def _open_tif_folder(
+    folder: Path, ch: dict[str, int], bands: Sequence[str] | None, missing_flags: str | None = None
+) -> xr.Dataset:
     data, flags, info, grid = tifstack.scan_folder(folder)
     dates = sorted(data)
     band_order = tifstack.order_bands(folder, data, bands)
-    fill = _missing_flag_fill(missing_flags, folder, [d for d in dates if d not in flags], len(dates),
-                              "SCL_<date>.tif / FLAG_<date>.tif file")
+    fill = _missing_flag_fill(
+        missing_flags, folder, [d for d in dates if d not in flags], len(dates), "SCL_<date>.tif / FLAG_<date>.tif file"
+    )
     refl, flag = tifstack.read_folder(data, flags, info, grid, band_order, ch, fill)
     crs, transform, _, _ = grid[1]
     return _assemble(refl, flag, dates, band_order, crs, transform, str(folder))
 
 
-def _open_safe(safes: list[Path], ch: dict[str, int], bands: Sequence[str] | None,
-               missing_flags: str | None = None) -> xr.Dataset:
+def _open_safe(
+    safes: list[Path], ch: dict[str, int], bands: Sequence[str] | None, missing_flags: str | None = None
+) -> xr.Dataset:
     scan = sentinel2.scan_safe(safes, bands)
-    fill = _missing_flag_fill(missing_flags, safes[0].parent if len(safes) > 1 else safes[0],
-                              [d for d, found, _ in scan.products if "SCL" not in found], len(scan.products),
-                              "SCL band")
+    fill = _missing_flag_fill(
+        missing_flags,
+        safes[0].parent if len(safes) > 1 else safes[0],
+        [d for d, found, _ in scan.products if "SCL" not in found],
+        len(scan.products),
+        "SCL band",
+    )
     refl, flag = sentinel2.read_safe(scan, ch, fill)
     crs, transform, _, _ = scan.grid
     src_name = str(safes[0].parent if len(safes) > 1 else safes[0])
@@ -205,8 +227,9 @@ def _stac_items(src: Any) -> list:
     return list(src)
 
 
-def _open_stac(src: Any, ch: dict[str, int], bands: Sequence[str] | None,
-               missing_flags: str | None = None) -> xr.Dataset:
+def _open_stac(
+    src: Any, ch: dict[str, int], bands: Sequence[str] | None, missing_flags: str | None = None
+) -> xr.Dataset:
     import odc.stac
 
     items = _stac_items(src)
@@ -215,8 +238,12 @@ def _open_stac(src: Any, ch: dict[str, int], bands: Sequence[str] | None,
     keys: list[str] = []
     for it in items:
         for k, a in it.assets.items():
-            if k not in keys and (a.media_type is None or "tiff" in a.media_type or "jp2" in a.media_type
-                                  or "geotiff" in str(a.media_type)):
+            if k not in keys and (
+                a.media_type is None
+                or "tiff" in a.media_type
+                or "jp2" in a.media_type
+                or "geotiff" in str(a.media_type)
+            ):
                 keys.append(k)
     flag_key = next((k for k in keys if k.upper() in ("SCL", "FLAG")), None)
     data_keys = [k for k in keys if k != flag_key]
@@ -231,19 +258,36 @@ def _open_stac(src: Any, ch: dict[str, int], bands: Sequence[str] | None,
         lacking = [k for k in data_keys if k not in it.assets]
         if lacking:
             raise ValueError(f"STAC item {it.id}: assets {lacking} missing (other items have them)")
-        if it.properties.get("proj:epsg") is None and it.properties.get("proj:code") is None \
-                and it.properties.get("proj:wkt2") is None:
-            asset_proj = [a.extra_fields.get("proj:epsg") or a.extra_fields.get("proj:code")
-                          for a in it.assets.values()]
+        if (
+            it.properties.get("proj:epsg") is None
+            and it.properties.get("proj:code") is None
+            and it.properties.get("proj:wkt2") is None
+        ):
+            asset_proj = [
+                a.extra_fields.get("proj:epsg") or a.extra_fields.get("proj:code") for a in it.assets.values()
+            ]
             if not any(asset_proj):
                 raise ValueError(f"STAC item {it.id}: no CRS (proj:epsg / proj:code); the cube needs one")
-    no_flag = sorted({pd.Timestamp(it.datetime).tz_convert(None) if pd.Timestamp(it.datetime).tzinfo
-                      else pd.Timestamp(it.datetime) for it in items if flag_key not in it.assets})
+    no_flag = sorted(
+        {
+            pd.Timestamp(it.datetime).tz_convert(None)
+            if pd.Timestamp(it.datetime).tzinfo
+            else pd.Timestamp(it.datetime)
+            for it in items
+            if flag_key not in it.assets
+        }
+    )
     n_dates = len({pd.Timestamp(it.datetime) for it in items})
     fill = _missing_flag_fill(missing_flags, f"STAC source {src}", no_flag, n_dates, "SCL/FLAG asset")
     load_keys = data_keys + ([flag_key] if flag_key else [])
-    ds = odc.stac.load(items, bands=load_keys, chunks={"y": ch["y"], "x": ch["x"]}, resampling="nearest",
-                       groupby="time", fail_on_error=True)
+    ds = odc.stac.load(
+        items,
+        bands=load_keys,
+        chunks={"y": ch["y"], "x": ch["x"]},
+        resampling="nearest",
+        groupby="time",
+        fail_on_error=True,
+    )
     refl = da.stack([ds[k].data for k in data_keys], axis=1).rechunk({1: -1})
     if flag_key is not None:
         fl = ds[flag_key].data
@@ -253,21 +297,29 @@ def _open_stac(src: Any, ch: dict[str, int], bands: Sequence[str] | None,
             lacking = da.from_array(np.asarray(times.isin(pd.DatetimeIndex(no_flag)))[:, None, None])
             flag = da.where(lacking, np.uint8(fill), flag).astype(np.uint8)
     else:
-        flag = da.full((ds.sizes["time"], ds.sizes["y"], ds.sizes["x"]), fill, dtype=np.uint8,
-                       chunks=(1, ch["y"], ch["x"]))
+        flag = da.full(
+            (ds.sizes["time"], ds.sizes["y"], ds.sizes["x"]), fill, dtype=np.uint8, chunks=(1, ch["y"], ch["x"])
+        )
     crs = ds.odc.geobox.crs
     transform = ds.odc.geobox.transform
     dates = list(pd.to_datetime(ds["time"].values))
-    return _assemble(refl, flag, dates, [norm_band(k) for k in data_keys], rasterio.crs.CRS.from_user_input(
-        str(crs)), transform, str(src) if isinstance(src, (str, Path)) else "stac")
-
+    return _assemble(
+        refl,
+        flag,
+        dates,
+        [norm_band(k) for k in data_keys],
+        rasterio.crs.CRS.from_user_input(str(crs)),
+        transform,
+        str(src) if isinstance(src, (str, Path)) else "stac",
+    )
 
 
 # --- common ---------------------------------------------------------------------------------------
 
 
-def _assemble(refl: da.Array, flag: da.Array, dates: Iterable, band_names: list[str], crs: Any,
-              transform: Any, source: str) -> xr.Dataset:
+def _assemble(
+    refl: da.Array, flag: da.Array, dates: Iterable, band_names: list[str], crs: Any, transform: Any, source: str
+) -> xr.Dataset:
     from affine import Affine
 
     t = Affine(*transform[:6]) if not isinstance(transform, Affine) else transform
@@ -281,8 +333,12 @@ def _assemble(refl: da.Array, flag: da.Array, dates: Iterable, band_names: list[
             "reflectance": (("time", "band", "y", "x"), refl),
             "flag": (("time", "y", "x"), flag.astype(np.uint8)),
         },
-        coords={"time": pd.DatetimeIndex(list(dates)).values.astype("datetime64[ns]"), "band": list(band_names),
-                "y": ys, "x": xs},
+        coords={
+            "time": pd.DatetimeIndex(list(dates)).values.astype("datetime64[ns]"),
+            "band": list(band_names),
+            "y": ys,
+            "x": xs,
+        },
         attrs={"source": source},
     )
     if crs is None:

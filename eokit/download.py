@@ -58,69 +58,92 @@ REGISTRY: dict[str, DatasetSpec] = {
     "timesen2crop": DatasetSpec(
         name="timesen2crop",
         title="TimeSen2Crop: a million labeled samples dataset of Sentinel-2 image time series for crop-type "
-              "classification",
-        files={"TimeSen2Crop.zip": ("https://zenodo.org/records/4715631/files/TimeSen2Crop.zip",
-                                    "md5:b5b7aad3fef192e78252e11c9a0e5cb8")},
+        "classification",
+        files={
+            "TimeSen2Crop.zip": (
+                "https://zenodo.org/records/4715631/files/TimeSen2Crop.zip",
+                "md5:b5b7aad3fef192e78252e11c9a0e5cb8",
+            )
+        },
         doi="10.5281/zenodo.4715631",
         expect=("*/dates.csv", "TimeSen2Crop/*/dates.csv"),
-        landing="https://zenodo.org/records/4715631", licence="CC-BY-4.0",
+        landing="https://zenodo.org/records/4715631",
+        licence="CC-BY-4.0",
         citation="Weikmann G., Paris C., Bruzzone L. (2021) TimeSen2Crop: a Million Labeled Samples Dataset of "
-                 "Sentinel 2 Image Time Series for Crop-Type Classification. IEEE JSTARS 14, 4699-4708.",
+        "Sentinel 2 Image Time Series for Crop-Type Classification. IEEE JSTARS 14, 4699-4708.",
         size="1.03 GB zip, 1,212,224 CSV files",
     ),
     "metno_v1": DatasetSpec(
-        name="metno_v1", title="ExtremeEarth sea ice and iceberg analysis (METNO), v1",
-        doi="10.5281/zenodo.3695276", expect=("**/seaice_s1_*.shp",),
-        landing="https://zenodo.org/records/3695276", licence="CC-BY-4.0",
+        name="metno_v1",
+        title="ExtremeEarth sea ice and iceberg analysis (METNO), v1",
+        doi="10.5281/zenodo.3695276",
+        expect=("**/seaice_s1_*.shp",),
+        landing="https://zenodo.org/records/3695276",
+        licence="CC-BY-4.0",
         citation="Norwegian Meteorological Institute (2020) ExtremeEarth polar use case training data: sea ice "
-                 "and iceberg analysis, Danmarkshavn 2018. Zenodo, doi:10.5281/zenodo.3695276.",
+        "and iceberg analysis, Danmarkshavn 2018. Zenodo, doi:10.5281/zenodo.3695276.",
         size="tens of MB (shapefiles)",
     ),
     "metno_v2": DatasetSpec(
-        name="metno_v2", title="ExtremeEarth polar training dataset (METNO), v2.0.0",
-        doi="10.5281/zenodo.4683174", expect=("**/seaice_s1_*.shp",),
-        landing="https://zenodo.org/records/4683174", licence="CC-BY-4.0",
+        name="metno_v2",
+        title="ExtremeEarth polar training dataset (METNO), v2.0.0",
+        doi="10.5281/zenodo.4683174",
+        expect=("**/seaice_s1_*.shp",),
+        landing="https://zenodo.org/records/4683174",
+        licence="CC-BY-4.0",
         citation="Norwegian Meteorological Institute (2021) ExtremeEarth polar use case training data v2.0.0. "
-                 "Zenodo, doi:10.5281/zenodo.4683174.",
+        "Zenodo, doi:10.5281/zenodo.4683174.",
         size="tens of MB (shapefiles)",
     ),
     "uit_icetypes": DatasetSpec(
-        name="uit_icetypes", title="Sea ice types and ice edge from Sentinel-1 SAR (UiT), 31 scenes",
-        doi="10.18710/QAYI4O", expect=("**/*.nc", "**/*.tif", "**/*.tiff", "**/*.npy", "**/*.npz", "**/*.h5",
-                                       "**/*.hdf5", "**/*.mat"),
-        landing="https://doi.org/10.18710/QAYI4O", licence="CC0-1.0 (DataverseNO default; check landing page)",
+        name="uit_icetypes",
+        title="Sea ice types and ice edge from Sentinel-1 SAR (UiT), 31 scenes",
+        doi="10.18710/QAYI4O",
+        expect=("**/*.nc", "**/*.tif", "**/*.tiff", "**/*.npy", "**/*.npz", "**/*.h5", "**/*.hdf5", "**/*.mat"),
+        landing="https://doi.org/10.18710/QAYI4O",
+        licence="CC0-1.0 (DataverseNO default; check landing page)",
         citation="Khaleghian S., Ullah H., Kraemer T., Hughes N., Eltoft T., Marinoni A. (2021) Sea ice "
-                 "classification of SAR imagery based on convolution neural networks. Remote Sensing 13(9), "
-                 "1734. Data: DataverseNO, doi:10.18710/QAYI4O.",
+        "classification of SAR imagery based on convolution neural networks. Remote Sensing 13(9), "
+        "1734. Data: DataverseNO, doi:10.18710/QAYI4O.",
         size="unknown (several GB)",
     ),
     "dlr_belgica_semantic": DatasetSpec(
-        name="dlr_belgica_semantic", title="Belgica Bank Sentinel-1 scenes with semantic labels (DLR)",
-        doi="10.5281/zenodo.5075448", expect=("**/*.tif", "**/*.tiff", "**/*.h5", "**/*.hdf5", "**/*.nc",
-                                              "**/*.npy", "**/*.png"),
-        landing="https://zenodo.org/records/5075448", licence="CC-BY-4.0",
+        name="dlr_belgica_semantic",
+        title="Belgica Bank Sentinel-1 scenes with semantic labels (DLR)",
+        doi="10.5281/zenodo.5075448",
+        expect=("**/*.tif", "**/*.tiff", "**/*.h5", "**/*.hdf5", "**/*.nc", "**/*.npy", "**/*.png"),
+        landing="https://zenodo.org/records/5075448",
+        licence="CC-BY-4.0",
         citation="Karmakar C., Dumitru C.O., Hughes N., Datcu M. (2021) Belgica Bank semantic annotations of "
-                 "Sentinel-1 images. Zenodo, doi:10.5281/zenodo.5075448.",
+        "Sentinel-1 images. Zenodo, doi:10.5281/zenodo.5075448.",
         size="about 24 x 800 MB",
     ),
     "dlr_belgica_lda": DatasetSpec(
-        name="dlr_belgica_lda", title="Belgica Bank Sentinel-1 scenes with LDA topic labels (DLR)",
-        doi="10.5281/zenodo.5075861", expect=("**/*.tif", "**/*.tiff", "**/*.h5", "**/*.hdf5", "**/*.nc",
-                                              "**/*.npy", "**/*.png"),
-        landing="https://zenodo.org/records/5075861", licence="CC-BY-4.0",
+        name="dlr_belgica_lda",
+        title="Belgica Bank Sentinel-1 scenes with LDA topic labels (DLR)",
+        doi="10.5281/zenodo.5075861",
+        expect=("**/*.tif", "**/*.tiff", "**/*.h5", "**/*.hdf5", "**/*.nc", "**/*.npy", "**/*.png"),
+        landing="https://zenodo.org/records/5075861",
+        licence="CC-BY-4.0",
         citation="Karmakar C., Dumitru C.O., Hughes N., Datcu M. (2021) Belgica Bank LDA topic annotations of "
-                 "Sentinel-1 images. Zenodo, doi:10.5281/zenodo.5075861.",
+        "Sentinel-1 images. Zenodo, doi:10.5281/zenodo.5075861.",
         size="unknown (large)",
     ),
     "lucas_2018": DatasetSpec(
-        name="lucas_2018", title="LUCAS 2018 land use / land cover survey points (harmonised, JRC)",
-        files={"lucas_harmo_uf_2018.zip": (
-            "https://jeodpp.jrc.ec.europa.eu/ftp/jrc-opendata/LUCAS/LUCAS_harmonised/1_table/"
-            "lucas_harmo_uf_2018.zip", None)},
+        name="lucas_2018",
+        title="LUCAS 2018 land use / land cover survey points (harmonised, JRC)",
+        files={
+            "lucas_harmo_uf_2018.zip": (
+                "https://jeodpp.jrc.ec.europa.eu/ftp/jrc-opendata/LUCAS/LUCAS_harmonised/1_table/"
+                "lucas_harmo_uf_2018.zip",
+                None,
+            )
+        },
         expect=("*.csv", "**/*.csv", "*.CSV"),
-        landing="https://ec.europa.eu/eurostat/web/lucas/database/2018", licence="Eurostat/JRC reuse (CC-BY-4.0)",
+        landing="https://ec.europa.eu/eurostat/web/lucas/database/2018",
+        licence="Eurostat/JRC reuse (CC-BY-4.0)",
         citation="d'Andrimont R. et al. (2020) Harmonised LUCAS in-situ land cover and use database for field "
-                 "surveys from 2006 to 2018 in the European Union. Scientific Data 7, 352.",
+        "surveys from 2006 to 2018 in the European Union. Scientific Data 7, 352.",
         size="about 100 MB zip (337,854 points)",
     ),
 }
@@ -129,8 +152,15 @@ REGISTRY: dict[str, DatasetSpec] = {
 _INCOMPLETE = ".eokit_incomplete"
 #: What reading a damaged or unreadable archive raises: zlib.error for a corrupt deflate stream, RuntimeError for
 #: an encrypted member, NotImplementedError for a compression method Python cannot read.
-_ARCHIVE_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error, RuntimeError,
-                   NotImplementedError)
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    EOFError,
+    OSError,
+    zlib.error,
+    RuntimeError,
+    NotImplementedError,
+)
 
 
 def _stem(archive: str) -> str:
@@ -175,10 +205,13 @@ class _AtomicUnpack:
             kind = "zip" if fname.lower().endswith(".zip") else "tar"
             if self.downloaded:
                 Path(fname).unlink(missing_ok=True)
-                raise ValueError(f"{fname}: not a readable {kind} archive, corrupted or truncated ({e}); it was "
-                                 "deleted, fetch again") from e
-            raise ValueError(f"{fname}: not a readable {kind} archive, corrupted or truncated ({e}); expected a "
-                             f"complete {kind} archive of the dataset") from e
+                raise ValueError(
+                    f"{fname}: not a readable {kind} archive, corrupted or truncated ({e}); it was deleted, fetch again"
+                ) from e
+            raise ValueError(
+                f"{fname}: not a readable {kind} archive, corrupted or truncated ({e}); expected a "
+                f"complete {kind} archive of the dataset"
+            ) from e
         if self.folder.exists():
             shutil.rmtree(self.folder)
         tmp.rename(self.folder)
@@ -193,8 +226,10 @@ def _verify_archive(archive: Path, known_hash: str | None) -> None:
         alg, _, want = known_hash.partition(":")
         got = pooch.file_hash(str(archive), alg=alg)
         if got.lower() != want.lower():
-            raise ValueError(f"{archive}: {alg} checksum is {got}, expected {want}: the copy is corrupted or "
-                             "incomplete; delete it and copy or download it again")
+            raise ValueError(
+                f"{archive}: {alg} checksum is {got}, expected {want}: the copy is corrupted or "
+                "incomplete; delete it and copy or download it again"
+            )
     elif archive.name.lower().endswith(".zip"):
         try:
             with zipfile.ZipFile(archive) as zf:
@@ -232,13 +267,16 @@ def _unpack_local(archive: Path, known_hash: str | None, spec: DatasetSpec) -> P
     _AtomicUnpack(folder, downloaded=False)(str(archive), "download", None)
     if not _looks_complete(folder, spec):
         shutil.rmtree(folder, ignore_errors=True)
-        raise ValueError(f"{archive}: unpacked, it holds no file of dataset {spec.name} (expected "
-                         f"{' or '.join(spec.expect)} inside); is it the right archive?")
+        raise ValueError(
+            f"{archive}: unpacked, it holds no file of dataset {spec.name} (expected "
+            f"{' or '.join(spec.expect)} inside); is it the right archive?"
+        )
     return folder
 
 
-def _search_root(spec: DatasetSpec, root: Path, problems: list[str], unpack: bool, cleanup: bool,
-                 explicit: bool, home: Path) -> Path | None:
+def _search_root(
+    spec: DatasetSpec, root: Path, problems: list[str], unpack: bool, cleanup: bool, explicit: bool, home: Path
+) -> Path | None:
     """Return a usable copy of `spec` in folder `root` (archive verified, unpacked once), or None."""
     for n, (_, known) in spec.files.items():
         d = root / _stem(n)
@@ -267,8 +305,9 @@ def _search_root(spec: DatasetSpec, root: Path, problems: list[str], unpack: boo
 def _find_explicit(spec: DatasetSpec, root: Path, unpack: bool, home: Path) -> Path:
     """Return the copy of `spec` at ``path=`` `root`; FileNotFoundError/ValueError naming it when it holds none."""
     if not root.exists():
-        raise FileNotFoundError(f"path={root}: no such file or folder; expected a copy of {spec.name}: "
-                                f"{_expected(spec)}")
+        raise FileNotFoundError(
+            f"path={root}: no such file or folder; expected a copy of {spec.name}: {_expected(spec)}"
+        )
     if root.is_file():
         if _is_archive(root.name):
             known = spec.files.get(root.name, (None, None))[1]
@@ -278,17 +317,20 @@ def _find_explicit(spec: DatasetSpec, root: Path, unpack: bool, home: Path) -> P
             return _unpack_local(root, known, spec)
         if any("/" not in pat and fnmatch.fnmatch(root.name, pat) for pat in spec.expect):
             return root
-        raise ValueError(f"path={root}: neither an archive (.zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz) nor a "
-                         f"file of {spec.name}; expected {_expected(spec)}")
+        raise ValueError(
+            f"path={root}: neither an archive (.zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz) nor a "
+            f"file of {spec.name}; expected {_expected(spec)}"
+        )
     found = _search_root(spec, root, [], unpack, cleanup=False, explicit=True, home=home)
     if found is None:
-        what = (f"the archive {' or '.join(spec.files)}" if not unpack else _expected(spec))
+        what = f"the archive {' or '.join(spec.files)}" if not unpack else _expected(spec)
         raise ValueError(f"path={root}: holds no copy of {spec.name}; expected {what}")
     return found
 
 
-def _find_local(spec: DatasetSpec, path: str | Path | None, problems: list[str],
-                unpack: bool = True, cleanup: bool = False) -> Path | None:
+def _find_local(
+    spec: DatasetSpec, path: str | Path | None, problems: list[str], unpack: bool = True, cleanup: bool = False
+) -> Path | None:
     home = _home()
     if path is not None:
         return _find_explicit(spec, Path(path).expanduser(), unpack, home)
@@ -304,13 +346,17 @@ def _home() -> Path:
     """Return the download cache folder; ValueError naming it (and EOKIT_DATA) when it cannot be one."""
     value = os.environ.get("EOKIT_DATA")
     if value is not None and not value.strip():
-        raise ValueError("EOKIT_DATA is set but empty; expected the path of a folder for the download cache "
-                         "(or unset it for ~/.cache/eokit)")
+        raise ValueError(
+            "EOKIT_DATA is set but empty; expected the path of a folder for the download cache "
+            "(or unset it for ~/.cache/eokit)"
+        )
     home = data_home()
     if home.exists() and not home.is_dir():
         origin = f"EOKIT_DATA={value}: " if value is not None else ""
-        raise ValueError(f"{origin}the download cache {home} is a file; expected a folder (point EOKIT_DATA "
-                         "to a folder, or remove the file)")
+        raise ValueError(
+            f"{origin}the download cache {home} is a file; expected a folder (point EOKIT_DATA "
+            "to a folder, or remove the file)"
+        )
     return home
 
 
@@ -339,8 +385,10 @@ def _manual_hint(spec: DatasetSpec, target: Path) -> str:
         unpacked = ", ".join(str(target / _stem(n)) for n in spec.files if _is_archive(n))
         more = f" (or unpack it by hand to {unpacked})" if unpacked else ""
         return f"download {what}{more}"
-    return (f"download every file of {spec.landing} (doi:{spec.doi}) into {target}/ (archives may stay packed "
-            f"or be unpacked there)")
+    return (
+        f"download every file of {spec.landing} (doi:{spec.doi}) into {target}/ (archives may stay packed "
+        f"or be unpacked there)"
+    )
 
 
 def fetch(dataset: str, path: str | Path | None = None, progress: bool = True, unpack: bool = True) -> Path:
@@ -371,8 +419,15 @@ def fetch(dataset: str, path: str | Path | None = None, progress: bool = True, u
             out: Path | None = None
             for name, (url, known) in spec.files.items():
                 proc = _AtomicUnpack(target / _stem(name)) if _is_archive(name) and unpack else None
-                res = pooch.retrieve(url, known_hash=known, fname=name, path=target, processor=proc,
-                                     downloader=pooch.HTTPDownloader(progressbar=progress), progressbar=progress)
+                res = pooch.retrieve(
+                    url,
+                    known_hash=known,
+                    fname=name,
+                    path=target,
+                    processor=proc,
+                    downloader=pooch.HTTPDownloader(progressbar=progress),
+                    progressbar=progress,
+                )
                 out = Path(res) if proc is not None or not unpack else target
             assert out is not None
             return out if len(spec.files) == 1 else target

@@ -24,8 +24,18 @@ from eokit.card import predict as _predict
 from eokit.datasets.lucas import map_lc1
 from eokit.trainingdata import open_training_data
 
-__all__ = ["scores", "write_scores", "plot_confusion", "plot_history", "evaluate", "random_forest", "lucas",
-           "compare", "map_agreement", "add_metrics"]
+__all__ = [
+    "scores",
+    "write_scores",
+    "plot_confusion",
+    "plot_history",
+    "evaluate",
+    "random_forest",
+    "lucas",
+    "compare",
+    "map_agreement",
+    "add_metrics",
+]
 # add_metrics and CARD_SCORES live in eokit.card (they edit the card); re-exported here
 
 
@@ -51,8 +61,10 @@ def _as_index(y: Any, class_names: Sequence[str], what: str) -> np.ndarray:
     if arr.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
         if bad.size:
-            raise ValueError(f"{what}: value {arr[bad[0]]} at position {bad[0]} is not a class index; expected "
-                             f"integers 0..{k - 1} or class names")
+            raise ValueError(
+                f"{what}: value {arr[bad[0]]} at position {bad[0]} is not a class index; expected "
+                f"integers 0..{k - 1} or class names"
+            )
     elif arr.dtype.kind == "b" or (arr.dtype.kind not in "iuUSO" and arr.size):
         raise ValueError(f"{what}: expected class indices 0..{k - 1} or class names, got dtype {arr.dtype}")
     if arr.dtype.kind in ("U", "S", "O"):
@@ -64,8 +76,10 @@ def _as_index(y: Any, class_names: Sequence[str], what: str) -> np.ndarray:
     arr = arr.astype(np.int64)
     bad = np.flatnonzero((arr < 0) | (arr >= k))
     if bad.size:
-        raise ValueError(f"{what}: class index {arr[bad[0]]} at position {bad[0]} is outside 0..{k - 1} "
-                         f"({k} classes: {list(class_names)})")
+        raise ValueError(
+            f"{what}: class index {arr[bad[0]]} at position {bad[0]} is outside 0..{k - 1} "
+            f"({k} classes: {list(class_names)})"
+        )
     return arr
 
 
@@ -87,8 +101,9 @@ def scores(y_true: Any, y_pred: Any, class_names: Sequence[str]) -> dict:
     yt = _as_index(y_true, class_names, "y_true")
     yp = _as_index(y_pred, class_names, "y_pred")
     if yt.shape != yp.shape:
-        raise ValueError(f"y_true has {yt.shape[0]} labels but y_pred has {yp.shape[0]}; expected one prediction "
-                         "per label")
+        raise ValueError(
+            f"y_true has {yt.shape[0]} labels but y_pred has {yp.shape[0]}; expected one prediction per label"
+        )
     if yt.size == 0:
         raise ValueError("y_true and y_pred are empty: cannot score an empty set of predictions")
     present = sorted(set(yt.tolist()) | set(yp.tolist()))
@@ -119,7 +134,6 @@ def write_scores(result: dict, path: str | os.PathLike, overwrite: bool = False)
     return write_json_atomic(result, path, overwrite=overwrite)
 
 
-
 def plot_confusion(result: dict, normalised: bool = True, title: str | None = None) -> Any:
     """Return an hvplot heatmap of the confusion matrix (true class rows, predicted columns)."""
     from eokit import plots
@@ -130,8 +144,17 @@ def plot_confusion(result: dict, normalised: bool = True, title: str | None = No
     df = pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
     long = df.stack().rename("value").reset_index()
     default = f"confusion matrix (OA {result['overall_accuracy']:.3f}, macro F1 {result['macro_f1']:.3f})"
-    plot = long.hvplot.heatmap(x="predicted", y="true", C="value", cmap="Blues", rot=90, width=650, height=550,
-                               title=title or default, clim=(0, 1) if normalised else None)
+    plot = long.hvplot.heatmap(
+        x="predicted",
+        y="true",
+        C="value",
+        cmap="Blues",
+        rot=90,
+        width=650,
+        height=550,
+        title=title or default,
+        clim=(0, 1) if normalised else None,
+    )
     # Explicit category order, first class at the top: categorical y axes run bottom-up in both backends, while
     # `flip_yaxis` turned the matplotlib image upside down under unflipped tick labels (rows mislabelled).
     plot = plot.redim.values(predicted=list(names), true=list(names)[::-1])
@@ -165,8 +188,10 @@ def _true_index(data: xr.Dataset, card: dict) -> np.ndarray:
     bad = sorted(set(lab.tolist()) - set(lut))
     if bad:
         first = int(np.flatnonzero(np.isin(lab, bad))[0])
-        raise ValueError(f"{data.attrs.get('source', 'the data')}: labels {bad} (first at sample {first}) are not "
-                         f"among the model {card['name']!r} classes {dict(zip(ids, card['classes'], strict=True))}")
+        raise ValueError(
+            f"{data.attrs.get('source', 'the data')}: labels {bad} (first at sample {first}) are not "
+            f"among the model {card['name']!r} classes {dict(zip(ids, card['classes'], strict=True))}"
+        )
     return np.array([lut[v] for v in lab.tolist()], np.int64)
 
 
@@ -190,8 +215,14 @@ def _rf_features(ds: xr.Dataset, bands: list[str], n_timesteps: int) -> np.ndarr
     return refl.reshape(len(refl), -1)
 
 
-def random_forest(train: Any, test: Any, seed: int = 0, n_estimators: int = 300, n_jobs: int | None = None,
-                  class_weight: str | None = "balanced") -> tuple[dict, Any]:
+def random_forest(
+    train: Any,
+    test: Any,
+    seed: int = 0,
+    n_estimators: int = 300,
+    n_jobs: int | None = None,
+    class_weight: str | None = "balanced",
+) -> tuple[dict, Any]:
     """Return (scores on `test`, fitted RandomForestClassifier) for a scikit-learn baseline on the same split.
 
     Features are the reflectances of every acquisition and band (flagged/padded ones as missing values,
@@ -204,8 +235,11 @@ def random_forest(train: Any, test: Any, seed: int = 0, n_estimators: int = 300,
     bands = [str(b) for b in tr["band"].values]
     t = max(tr.sizes["time"], te.sizes["time"])
     ids = sorted(int(c) for c in np.unique(tr["label"].values))
-    card: dict[str, Any] = {"name": "random_forest", "class_ids": ids,
-            "classes": dataset_class_names(tr, "timeseries", ids)}
+    card: dict[str, Any] = {
+        "name": "random_forest",
+        "class_ids": ids,
+        "classes": dataset_class_names(tr, "timeseries", ids),
+    }
     y_tr = _true_index(tr, card)
     y_te = _true_index(te, card)
     rf = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs, class_weight=class_weight)
@@ -219,9 +253,16 @@ def compare(results: dict[Any, dict]) -> pd.DataFrame:
     rows = []
     for key, r in results.items():
         key = key if isinstance(key, tuple) else (key,)
-        rows.append({**{f"key{i}": k for i, k in enumerate(key)}, "n": r["n"],
-                     "overall_accuracy": r["overall_accuracy"], "kappa": r["kappa"], "macro_f1": r["macro_f1"],
-                     "weighted_f1": r["weighted_f1"]})
+        rows.append(
+            {
+                **{f"key{i}": k for i, k in enumerate(key)},
+                "n": r["n"],
+                "overall_accuracy": r["overall_accuracy"],
+                "kappa": r["kappa"],
+                "macro_f1": r["macro_f1"],
+                "weighted_f1": r["weighted_f1"],
+            }
+        )
     df = pd.DataFrame(rows)
     keys = [c for c in df.columns if c.startswith("key")]
     names = ["model", "protocol"] + [f"key{i}" for i in range(2, len(keys))]
@@ -245,16 +286,20 @@ def map_agreement(class_map: Any, reference: Any, card: dict, nodata: int | None
     pred = np.asarray(class_map["class"].values if isinstance(class_map, xr.Dataset) else class_map)
     ref = np.asarray(reference.values if isinstance(reference, xr.DataArray) else reference)
     if pred.shape != ref.shape:
-        raise ValueError(f"map_agreement: the class map has shape {pred.shape} but the reference {ref.shape}; "
-                         "expected the reference rasterised on the map's grid")
+        raise ValueError(
+            f"map_agreement: the class map has shape {pred.shape} but the reference {ref.shape}; "
+            "expected the reference rasterised on the map's grid"
+        )
     ids = [int(i) for i in card["class_ids"]]
     truth = np.full(ref.shape, -1, np.int64)
     for k, cid in enumerate(ids):
         truth[ref == cid] = k
     keep = (truth >= 0) & (pred != nodata)
     if not keep.any():
-        raise ValueError(f"map_agreement: no pixel has both a mapped class and a reference id among the model's "
-                         f"class_ids {ids}; reference ids present: {np.unique(ref)[:10].tolist()}")
+        raise ValueError(
+            f"map_agreement: no pixel has both a mapped class and a reference id among the model's "
+            f"class_ids {ids}; reference ids present: {np.unique(ref)[:10].tolist()}"
+        )
     return scores(truth[keep], pred[keep], card["classes"])
 
 
@@ -269,8 +314,9 @@ def _sample_cube(cube: xr.Dataset, points: Any) -> tuple[xr.Dataset, np.ndarray]
     xs, ys = np.asarray(cube["x"].values), np.asarray(cube["y"].values)
     dx = abs(float(xs[1] - xs[0])) if xs.size > 1 else 0.0
     dy = abs(float(ys[1] - ys[0])) if ys.size > 1 else 0.0
-    inside = ((px >= xs.min() - dx / 2) & (px <= xs.max() + dx / 2) & (py >= ys.min() - dy / 2)
-              & (py <= ys.max() + dy / 2))
+    inside = (
+        (px >= xs.min() - dx / 2) & (px <= xs.max() + dx / 2) & (py >= ys.min() - dy / 2) & (py <= ys.max() + dy / 2)
+    )
     keep = np.flatnonzero(inside)
     if keep.size == 0:
         raise ValueError(f"none of the {len(pts)} LUCAS points falls inside the cube extent")
@@ -278,8 +324,14 @@ def _sample_cube(cube: xr.Dataset, points: Any) -> tuple[xr.Dataset, np.ndarray]
     refl = cube["reflectance"].sel(sel, method="nearest").transpose("sample", "time", "band").values
     flag = cube["flag"].sel(sel, method="nearest").transpose("sample", "time").values
     date = np.broadcast_to(np.asarray(cube["time"].values)[None], flag.shape)
-    ds = xr.Dataset({"reflectance": (("sample", "time", "band"), refl), "flag": (("sample", "time"), flag),
-                     "date": (("sample", "time"), date)}, coords={"band": cube["band"].values})
+    ds = xr.Dataset(
+        {
+            "reflectance": (("sample", "time", "band"), refl),
+            "flag": (("sample", "time"), flag),
+            "date": (("sample", "time"), date),
+        },
+        coords={"band": cube["band"].values},
+    )
     return ds, keep
 
 
@@ -307,12 +359,17 @@ def lucas(model: Any, card: dict, cube: xr.Dataset, points: Any, batch_size: int
         raise ValueError(f"none of the {n_points} LUCAS points maps to a class of model {card['name']!r}")
     samples, keep = _sample_cube(cube, mapped)
     bidx = select_bands([str(b) for b in samples["band"].values], card, "the cube")
-    inputs = prepare_inputs(np.asarray(samples["reflectance"].values)[..., bidx], samples["flag"].values,
-                            samples["date"].values, card)
+    inputs = prepare_inputs(
+        np.asarray(samples["reflectance"].values)[..., bidx], samples["flag"].values, samples["date"].values, card
+    )
     probs = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0))
     lut = {c: i for i, c in enumerate(ids)}
     y_true = np.array([lut[int(v)] for v in mapped["ts2c_label"].to_numpy()[keep]])
     result = scores(y_true, probs.argmax(-1), card["classes"])
-    result.update(n_points=int(n_points), n_unmapped=int(n_unmapped), n_unknown_class=n_unknown,
-                  n_outside=int(len(mapped) - len(keep)))
+    result.update(
+        n_points=int(n_points),
+        n_unmapped=int(n_unmapped),
+        n_unknown_class=n_unknown,
+        n_outside=int(len(mapped) - len(keep)),
+    )
     return result

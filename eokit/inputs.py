@@ -70,16 +70,21 @@ def prepare_inputs(reflectance: Any, flag: Any, date: Any, card: Mapping[str, An
         raise ValueError(f"reflectance must be (sample, time, band), got shape {refl.shape}")
     bands = card["bands"]
     if refl.shape[-1] != len(bands):
-        raise ValueError(
-            f"model {card.get('name')!r} takes {len(bands)} bands {bands}, the data has {refl.shape[-1]}"
-        )
+        raise ValueError(f"model {card.get('name')!r} takes {len(bands)} bands {bands}, the data has {refl.shape[-1]}")
     flag = np.asarray(flag)
     date = np.asarray(date)
     if flag.shape != refl.shape[:2] or date.shape != refl.shape[:2]:
         raise ValueError(f"flag {flag.shape} and date {date.shape} must be (sample, time) = {refl.shape[:2]}")
     norm = card["normalisation"]
-    return _prepare_ts(refl, flag, date, np.asarray(norm["mean"]), np.asarray(norm["std"]),
-                       int(card["n_timesteps"]), card.get("flag_handling", "mask"))
+    return _prepare_ts(
+        refl,
+        flag,
+        date,
+        np.asarray(norm["mean"]),
+        np.asarray(norm["std"]),
+        int(card["n_timesteps"]),
+        card.get("flag_handling", "mask"),
+    )
 
 
 def prepare_patches(images: Any, card: Mapping[str, Any]) -> np.ndarray:
@@ -91,8 +96,9 @@ def prepare_patches(images: Any, card: Mapping[str, Any]) -> np.ndarray:
         raise ValueError(f"patches must be (patch, row, col, channel), got shape {img.shape}")
     bands = card["bands"]
     if img.shape[-1] != len(bands):
-        raise ValueError(f"model {card.get('name')!r} takes {len(bands)} channels {bands}, "
-                         f"the data has {img.shape[-1]}")
+        raise ValueError(
+            f"model {card.get('name')!r} takes {len(bands)} channels {bands}, the data has {img.shape[-1]}"
+        )
     p = card.get("patch_size")
     if p is not None and tuple(img.shape[1:3]) != (int(p), int(p)):
         raise ValueError(f"model {card.get('name')!r} takes {p}x{p} patches, got {img.shape[1]}x{img.shape[2]}")

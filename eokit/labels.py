@@ -73,7 +73,8 @@ def load_mapping(mapping: str | Path | Mapping[Any, Any] | pd.DataFrame) -> pd.D
         p = Path(mapping)
         if not p.is_file():
             raise FileNotFoundError(
-                f"mapping table {p} not found (give a CSV path, a dict or one of {sorted(MAPPINGS)})")
+                f"mapping table {p} not found (give a CSV path, a dict or one of {sorted(MAPPINGS)})"
+            )
         table = pd.read_csv(p, dtype={"code": str})
         source = str(p)
     if "code" not in table.columns:
@@ -95,10 +96,14 @@ def load_mapping(mapping: str | Path | Mapping[Any, Any] | pd.DataFrame) -> pd.D
         table["class_name"] = [TS2C_CLASSES[i] if 0 <= i < len(TS2C_CLASSES) else str(i) for i in ids]
     no_code = table["code"].isna() | (table["code"].astype(str).str.strip() == "")
     if no_code.any():
-        raise ValueError(f"{source}: rows {(np.flatnonzero(no_code) + first).tolist()} have no code; "
-                         "expected a code in every row")
-    table = table.assign(code=table["code"].map(_norm_code), class_id=table["class_id"].astype(np.int64),
-                         class_name=table["class_name"].astype(str))
+        raise ValueError(
+            f"{source}: rows {(np.flatnonzero(no_code) + first).tolist()} have no code; expected a code in every row"
+        )
+    table = table.assign(
+        code=table["code"].map(_norm_code),
+        class_id=table["class_id"].astype(np.int64),
+        class_name=table["class_name"].astype(str),
+    )
     dup = table[table["code"].duplicated(keep=False)]
     if not dup.empty and dup.groupby("code")["class_id"].nunique().gt(1).any():
         raise ValueError(f"{source}: codes mapped to two classes: {sorted(dup['code'].unique())}")
@@ -114,8 +119,10 @@ def _whole_ids(values: pd.Series, what: str, offset: int = 0) -> np.ndarray:
     bad = ~np.isfinite(num) | (np.mod(np.where(np.isfinite(num), num, 0), 1) != 0)
     if bad.any():
         rows = (np.flatnonzero(bad) + offset).tolist()
-        raise ValueError(f"{what} must hold whole-number ids; rows {rows[:10]} hold "
-                         f"{[values.tolist()[i] for i in np.flatnonzero(bad)[:10]]}")
+        raise ValueError(
+            f"{what} must hold whole-number ids; rows {rows[:10]} hold "
+            f"{[values.tolist()[i] for i in np.flatnonzero(bad)[:10]]}"
+        )
     return num.astype(np.int64)
 
 
@@ -127,8 +134,10 @@ def _read_any(path: Path) -> gpd.GeoDataFrame:
             return gpd.read_parquet(path)
         return gpd.read_file(path)
     except (OSError, RuntimeError, ValueError) as e:  # pyogrio DataSourceError, pyarrow errors
-        raise ValueError(f"polygon file {path} cannot be read ({e}); expected a GeoPackage, Shapefile, "
-                         "GeoJSON or GeoParquet file of polygons") from e
+        raise ValueError(
+            f"polygon file {path} cannot be read ({e}); expected a GeoPackage, Shapefile, "
+            "GeoJSON or GeoParquet file of polygons"
+        ) from e
 
 
 def _polygonal(geom: Any) -> Any:
@@ -157,13 +166,17 @@ def _check_geometries(gdf: gpd.GeoDataFrame, where: str) -> gpd.GeoDataFrame:
     wrong = geoms.notna() & ~geoms.is_empty & ~kind.isin(["Polygon", "MultiPolygon"])
     if wrong.any():
         rows = gdf.index[wrong.to_numpy()][:10].tolist()
-        raise ValueError(f"{where}: geometries must be Polygon or MultiPolygon; rows {rows} are "
-                         f"{sorted(set(kind[wrong]))}")
+        raise ValueError(
+            f"{where}: geometries must be Polygon or MultiPolygon; rows {rows} are {sorted(set(kind[wrong]))}"
+        )
     invalid = geoms.notna() & ~geoms.is_empty & ~geoms.is_valid
     if invalid.any():
         rows = gdf.index[invalid.to_numpy()][:10].tolist()
-        warnings.warn(f"{where}: {int(invalid.sum())} invalid polygons (e.g. self-intersecting) repaired with "
-                      f"shapely.make_valid: rows {rows}", stacklevel=3)
+        warnings.warn(
+            f"{where}: {int(invalid.sum())} invalid polygons (e.g. self-intersecting) repaired with "
+            f"shapely.make_valid: rows {rows}",
+            stacklevel=3,
+        )
         fixed = geoms.copy()
         fixed[invalid] = [_polygonal(g) for g in geoms[invalid]]
         gdf = gdf.set_geometry(fixed)
@@ -174,12 +187,14 @@ def _to_crs(gdf: gpd.GeoDataFrame, crs: Any, where: str) -> gpd.GeoDataFrame:
     try:
         return gdf.to_crs(crs)
     except (RuntimeError, ValueError, TypeError) as e:  # pyproj CRSError
-        raise ValueError(f"{where}: cannot reproject to crs={crs!r} ({e}); expected a CRS such as "
-                         "'EPSG:32633' or a WKT string") from e
+        raise ValueError(
+            f"{where}: cannot reproject to crs={crs!r} ({e}); expected a CRS such as 'EPSG:32633' or a WKT string"
+        ) from e
 
 
-def _labels_from_codes(gdf: gpd.GeoDataFrame, label_column: str, name_column: str | None, where: str,
-                      on_missing: str) -> gpd.GeoDataFrame:
+def _labels_from_codes(
+    gdf: gpd.GeoDataFrame, label_column: str, name_column: str | None, where: str, on_missing: str
+) -> gpd.GeoDataFrame:
     """`gdf` with ``label``/``label_name`` from its own codes (no mapping): integer ids kept, names enumerated."""
     codes = gdf[label_column]
     null = codes.isna()
@@ -193,15 +208,19 @@ def _labels_from_codes(gdf: gpd.GeoDataFrame, label_column: str, name_column: st
         codes = gdf[label_column]
     if pd.api.types.is_float_dtype(codes) and not np.all(np.mod(codes, 1) == 0):
         frac = np.flatnonzero(np.mod(codes.to_numpy(), 1) != 0)
-        raise ValueError(f"{where}: column {label_column!r} holds numbers that are not whole class ids "
-                         f"(rows {gdf.index[frac][:10].tolist()}: {codes.iloc[frac[:10]].tolist()}); expected "
-                         "integer class ids, or pass mapping= to map these codes")
+        raise ValueError(
+            f"{where}: column {label_column!r} holds numbers that are not whole class ids "
+            f"(rows {gdf.index[frac][:10].tolist()}: {codes.iloc[frac[:10]].tolist()}); expected "
+            "integer class ids, or pass mapping= to map these codes"
+        )
     if pd.api.types.is_integer_dtype(codes) or pd.api.types.is_float_dtype(codes):
         labels = codes.astype(np.int64).to_numpy()
         given = gdf[name_column].tolist() if name_column else [None] * len(labels)
         # a missing or empty name falls back to the code itself
-        names = [str(n).strip() if n is not None and not pd.isna(n) and str(n).strip() else str(v)
-                 for n, v in zip(given, labels, strict=True)]
+        names = [
+            str(n).strip() if n is not None and not pd.isna(n) and str(n).strip() else str(v)
+            for n, v in zip(given, labels, strict=True)
+        ]
     else:
         s = codes.astype(str)
         if s.isin(TS2C_CLASSES).all():
@@ -268,8 +287,9 @@ def read_polygons(
             warnings.warn(msg + "; these polygons are dropped", stacklevel=2)
             keep = norm.isin(lut.keys())
             gdf, norm = gdf[keep], norm[keep]
-        gdf = gdf.assign(label=np.array([lut[c][0] for c in norm], dtype=np.int64),
-                         label_name=[lut[c][1] for c in norm])
+        gdf = gdf.assign(
+            label=np.array([lut[c][0] for c in norm], dtype=np.int64), label_name=[lut[c][1] for c in norm]
+        )
     else:
         gdf = _labels_from_codes(gdf, label_column, name_column, where, on_missing)
     if len(gdf) == 0:
@@ -285,8 +305,10 @@ def read_polygons(
 def _cube_grid(cube: xr.Dataset | xr.DataArray) -> tuple[Any, Affine, int, int]:
     missing = [d for d in ("y", "x") if d not in cube.dims]
     if missing:
-        raise ValueError(f"the cube has no {missing} dimension(s) (dims {list(cube.dims)}); expected a cube "
-                         "with 'y' and 'x' as eokit.cube.open returns")
+        raise ValueError(
+            f"the cube has no {missing} dimension(s) (dims {list(cube.dims)}); expected a cube "
+            "with 'y' and 'x' as eokit.cube.open returns"
+        )
     crs = cube.rio.crs
     if crs is None:
         raise ValueError("the cube has no CRS (cube.rio.crs is None); write one with cube.rio.write_crs(...)")
@@ -303,19 +325,24 @@ def _spatial_chunks(cube: xr.Dataset | xr.DataArray) -> tuple[tuple[int, ...], t
     return (cube.sizes["y"],), (cube.sizes["x"],)
 
 
-def _prepare_polygons(polygons: gpd.GeoDataFrame, crs: Any, label_column: str, what: str = "polygons"
-                      ) -> gpd.GeoDataFrame:
+def _prepare_polygons(
+    polygons: gpd.GeoDataFrame, crs: Any, label_column: str, what: str = "polygons"
+) -> gpd.GeoDataFrame:
     if label_column not in polygons.columns:
         cols = [c for c in polygons.columns if c != polygons.geometry.name]
         raise ValueError(f"{what}: label column {label_column!r} not found; columns are {cols}")
     if not pd.api.types.is_integer_dtype(polygons[label_column]):
-        raise ValueError(f"{what}: label column {label_column!r} must hold integer class ids to rasterise "
-                         f"(it is {polygons[label_column].dtype}); map it with read_polygons(..., mapping=...)")
+        raise ValueError(
+            f"{what}: label column {label_column!r} must hold integer class ids to rasterise "
+            f"(it is {polygons[label_column].dtype}); map it with read_polygons(..., mapping=...)"
+        )
     negative = polygons[label_column].to_numpy() < 0
     if negative.any():
-        raise ValueError(f"{what}: label column {label_column!r} must hold class ids >= 0 ({NO_LABEL} marks "
-                         f"unlabelled pixels); rows {polygons.index[negative][:10].tolist()} hold "
-                         f"{sorted(set(polygons[label_column][negative].tolist()))}")
+        raise ValueError(
+            f"{what}: label column {label_column!r} must hold class ids >= 0 ({NO_LABEL} marks "
+            f"unlabelled pixels); rows {polygons.index[negative][:10].tolist()} hold "
+            f"{sorted(set(polygons[label_column][negative].tolist()))}"
+        )
     polygons = _check_geometries(polygons, what)
     if polygons.crs != crs:
         polygons = _to_crs(polygons, crs, what)
@@ -326,8 +353,15 @@ def _prepare_polygons(polygons: gpd.GeoDataFrame, crs: Any, label_column: str, w
     return polygons
 
 
-def _block_rasters(geoms: Any, eroded: Any, labels: np.ndarray, fids: np.ndarray, transform: Affine,
-                   shape: tuple[int, int], full: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _block_rasters(
+    geoms: Any,
+    eroded: Any,
+    labels: np.ndarray,
+    fids: np.ndarray,
+    transform: Affine,
+    shape: tuple[int, int],
+    full: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(eroded labels, eroded field ids, full labels or None) for one window; overlaps and unlabelled are -1.
 
     Polygons are burnt as their position in the block's list (one pass each for full and eroded shapes) and
@@ -340,17 +374,28 @@ def _block_rasters(geoms: Any, eroded: Any, labels: np.ndarray, fids: np.ndarray
         return lab_e, fid_e, lab_f
     lut_lab = np.concatenate([[NO_LABEL], np.asarray(labels)]).astype(np.int32)
     lut_fid = np.concatenate([[NO_LABEL], np.asarray(fids)]).astype(np.int64)
-    amb = _rio_rasterize(((g, 1) for g in geoms), out_shape=shape, transform=transform, fill=0,
-                         dtype="uint16", merge_alg=MergeAlg.add) > 1
+    amb = (
+        _rio_rasterize(
+            ((g, 1) for g in geoms),
+            out_shape=shape,
+            transform=transform,
+            fill=0,
+            dtype="uint16",
+            merge_alg=MergeAlg.add,
+        )
+        > 1
+    )
     if full:
-        pos_f = _rio_rasterize(((g, k + 1) for k, g in enumerate(geoms)), out_shape=shape, transform=transform,
-                               fill=0, dtype="int32")
+        pos_f = _rio_rasterize(
+            ((g, k + 1) for k, g in enumerate(geoms)), out_shape=shape, transform=transform, fill=0, dtype="int32"
+        )
         pos_f[amb] = 0
         lab_f = lut_lab[pos_f]
     keep = [(k, g) for k, g in enumerate(eroded) if g is not None and not g.is_empty]
     if keep:
-        pos_e = _rio_rasterize(((g, k + 1) for k, g in keep), out_shape=shape, transform=transform, fill=0,
-                               dtype="int32")
+        pos_e = _rio_rasterize(
+            ((g, k + 1) for k, g in keep), out_shape=shape, transform=transform, fill=0, dtype="int32"
+        )
         pos_e[amb] = 0
         lab_e, fid_e = lut_lab[pos_e], lut_fid[pos_e]
     return lab_e, fid_e, lab_f
@@ -359,8 +404,9 @@ def _block_rasters(geoms: Any, eroded: Any, labels: np.ndarray, fids: np.ndarray
 class _BlockPlan:
     """Per-block windows and the polygons touching each, for block-by-block rasterisation."""
 
-    def __init__(self, polygons: gpd.GeoDataFrame, cube: xr.Dataset | xr.DataArray, label_column: str,
-                 erosion: int) -> None:
+    def __init__(
+        self, polygons: gpd.GeoDataFrame, cube: xr.Dataset | xr.DataArray, label_column: str, erosion: int
+    ) -> None:
         if erosion < 0:
             raise ValueError(f"erosion must be >= 0 pixels, got {erosion}")
         self.crs, self.transform, self.ny, self.nx = _cube_grid(cube)
@@ -369,8 +415,9 @@ class _BlockPlan:
         res = min(abs(self.transform.a), abs(self.transform.e))
         # object arrays: dask passes them to tasks whole instead of walking every geometry
         self.geoms = np.asarray(polys.geometry.values, dtype=object)
-        self.eroded = (np.asarray(polys.geometry.buffer(-erosion * res).values, dtype=object) if erosion > 0
-                       else self.geoms)
+        self.eroded = (
+            np.asarray(polys.geometry.buffer(-erosion * res).values, dtype=object) if erosion > 0 else self.geoms
+        )
         self.labels = polys[label_column].to_numpy(np.int64)
         self.fids = polys["field_id"].to_numpy(np.int64)
         self.sindex = polys.sindex
@@ -380,8 +427,11 @@ class _BlockPlan:
 
     def blocks(self) -> list[tuple[int, int, int, int, int, int]]:
         """(i, j, row0, col0, nrows, ncols) for every block."""
-        return [(i, j, int(self.y0[i]), int(self.x0[j]), self.ychunks[i], self.xchunks[j])
-                for i in range(len(self.ychunks)) for j in range(len(self.xchunks))]
+        return [
+            (i, j, int(self.y0[i]), int(self.x0[j]), self.ychunks[i], self.xchunks[j])
+            for i in range(len(self.ychunks))
+            for j in range(len(self.xchunks))
+        ]
 
     def window(self, row0: int, col0: int, nrows: int, ncols: int) -> tuple[Affine, tuple]:
         """The block's transform and the polygons (geoms, eroded, labels, fids) touching it."""
@@ -395,8 +445,9 @@ class _BlockPlan:
         """Whether any polygon intersects the cube's extent."""
         x0, y1 = self.transform @ (0, 0)
         x1, y0 = self.transform @ (self.nx, self.ny)
-        return len(self.sindex.query(_box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
-                                     predicate="intersects")) > 0
+        return (
+            len(self.sindex.query(_box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), predicate="intersects")) > 0
+        )
 
 
 def _box(x0: float, y0: float, x1: float, y1: float):
@@ -414,8 +465,10 @@ def rasterize(
     """Return (labels int32, field_ids int64) rasters (y, x) on the cube's grid and chunks; -1 = no label."""
     plan = _BlockPlan(polygons, cube, label_column, erosion)
     if not plan.bounds_overlap():
-        raise ValueError(f"no polygon overlaps the cube (cube CRS {plan.crs}, polygons bounds "
-                         f"{tuple(np.round(plan.polygons.total_bounds, 1))})")
+        raise ValueError(
+            f"no polygon overlaps the cube (cube CRS {plan.crs}, polygons bounds "
+            f"{tuple(np.round(plan.polygons.total_bounds, 1))})"
+        )
     lab_rows, fid_rows = [], []
     for i in range(len(plan.ychunks)):
         lab_row, fid_row = [], []
@@ -428,10 +481,16 @@ def rasterize(
         lab_rows.append(lab_row)
         fid_rows.append(fid_row)
     coords = {"y": cube["y"].values, "x": cube["x"].values}
-    labels = xr.DataArray(da.block(lab_rows), dims=("y", "x"), coords=coords, name="label",
-                          attrs={"_FillValue": NO_LABEL, "erosion_pixels": erosion})
-    fids = xr.DataArray(da.block(fid_rows), dims=("y", "x"), coords=coords, name="field_id",
-                        attrs={"_FillValue": NO_LABEL})
+    labels = xr.DataArray(
+        da.block(lab_rows),
+        dims=("y", "x"),
+        coords=coords,
+        name="label",
+        attrs={"_FillValue": NO_LABEL, "erosion_pixels": erosion},
+    )
+    fids = xr.DataArray(
+        da.block(fid_rows), dims=("y", "x"), coords=coords, name="field_id", attrs={"_FillValue": NO_LABEL}
+    )
     labels = labels.rio.write_crs(plan.crs).rio.write_transform(plan.transform)
     fids = fids.rio.write_crs(plan.crs).rio.write_transform(plan.transform)
     return labels, fids

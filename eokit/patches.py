@@ -37,10 +37,10 @@ def _strided_window(a: np.ndarray, size: int, stride: int, func: Any) -> np.ndar
     span_r, span_c = (nr - 1) * stride + 1, (nc - 1) * stride + 1
     rows = a[0:span_r:stride].copy()
     for k in range(1, size):
-        func(rows, a[k:k + span_r:stride], out=rows)
+        func(rows, a[k : k + span_r : stride], out=rows)
     out = rows[:, 0:span_c:stride].copy()
     for k in range(1, size):
-        func(out, rows[:, k:k + span_c:stride], out=out)
+        func(out, rows[:, k : k + span_c : stride], out=out)
     return out
 
 
@@ -77,16 +77,24 @@ def _scene_polygons(scene: xr.Dataset, polygons: Any, label_column: str) -> Any:
     ids = pd.to_numeric(gdf["polygon_id"], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(ids) | (np.mod(np.nan_to_num(ids), 1) != 0)
     if bad.any():
-        raise ValueError(f"polygons of scene {name!r}: column 'polygon_id' must hold whole numbers; rows "
-                         f"{np.flatnonzero(bad)[:10].tolist()} hold {gdf['polygon_id'][bad].tolist()[:10]}")
+        raise ValueError(
+            f"polygons of scene {name!r}: column 'polygon_id' must hold whole numbers; rows "
+            f"{np.flatnonzero(bad)[:10].tolist()} hold {gdf['polygon_id'][bad].tolist()[:10]}"
+        )
     # rasterise positions 0..n-1 (any polygon_id values are allowed) and map back afterwards
-    return gpd.GeoDataFrame({"index": np.arange(len(gdf), dtype=np.int64),
-                             "polygon_id": ids.astype(np.int64),
-                             "label": gdf[label_column].astype(np.int64).values}, geometry=pix.values)
+    return gpd.GeoDataFrame(
+        {
+            "index": np.arange(len(gdf), dtype=np.int64),
+            "polygon_id": ids.astype(np.int64),
+            "label": gdf[label_column].astype(np.int64).values,
+        },
+        geometry=pix.values,
+    )
 
 
-def _block_positions(ids: np.ndarray, labels_of: np.ndarray, size: int, stride: int, min_fraction: float,
-                     bad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _block_positions(
+    ids: np.ndarray, labels_of: np.ndarray, size: int, stride: int, min_fraction: float, bad: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (rows, cols, label, polygon index) of the kept patch origins inside one block's id raster.
 
     `ids` holds polygon indices (-1 outside polygons and on invalid pixels); `bad` marks invalid pixels,
@@ -127,14 +135,19 @@ def _block_starts(n_origins: int, per_block: int) -> list[tuple[int, int]]:
 
 def _whole(name: str, value: Any) -> int:
     """`value` as an int when it is a whole number (not a bool); raise naming `name` otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or float(value) != int(value):
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not np.isfinite(value)
+        or float(value) != int(value)
+    ):
         raise ValueError(f"{name} must be a whole number of pixels, got {value!r}")
     return int(value)
 
 
-def _check_args(scene: Any, size: Any, stride: Any, min_fraction: Any, channels: Any,
-                chunks: Any = None) -> tuple[int, int, list[str]]:
+def _check_args(
+    scene: Any, size: Any, stride: Any, min_fraction: Any, channels: Any, chunks: Any = None
+) -> tuple[int, int, list[str]]:
     """Validate the arguments of `positions`/`extract` once; return (size, stride, channel names)."""
     if not isinstance(scene, xr.Dataset):
         raise ValueError(f"scene must be an xarray.Dataset from eokit.sar.open, got {type(scene).__name__}")
@@ -142,19 +155,25 @@ def _check_args(scene: Any, size: Any, stride: Any, min_fraction: Any, channels:
     size, stride = _whole("patch size", size), _whole("stride", stride)
     if size < 1 or stride < 1:
         raise ValueError(f"patch size and stride must be positive, got size={size}, stride={stride}")
-    if isinstance(min_fraction, (bool, np.bool_)) or not isinstance(min_fraction, (int, float, np.number)) \
-            or not 0.0 < min_fraction <= 1.0:
+    if (
+        isinstance(min_fraction, (bool, np.bool_))
+        or not isinstance(min_fraction, (int, float, np.number))
+        or not 0.0 < min_fraction <= 1.0
+    ):
         raise ValueError(f"min_fraction must be a number in (0, 1], got {min_fraction!r}")
     dims = [d for d in ("y", "x") if d not in scene.dims]
     if dims:
-        raise ValueError(f"scene {name!r} has no {dims} dimension(s) (dims {list(scene.dims)}); expected (y, x) "
-                         "images as eokit.sar.open returns")
+        raise ValueError(
+            f"scene {name!r} has no {dims} dimension(s) (dims {list(scene.dims)}); expected (y, x) "
+            "images as eokit.sar.open returns"
+        )
     ny, nx = scene.sizes["y"], scene.sizes["x"]
     if size > ny or size > nx:
         raise ValueError(f"patch size {size} is larger than scene {name!r} ({ny} x {nx} pixels)")
     if isinstance(channels, str):
-        raise ValueError(f"channels must be a list of variable names such as {list(SAR_CHANNELS)}, "
-                         f"got the string {channels!r}")
+        raise ValueError(
+            f"channels must be a list of variable names such as {list(SAR_CHANNELS)}, got the string {channels!r}"
+        )
     channels = [str(c) for c in channels]
     if not channels:
         raise ValueError(f"channels must name at least one variable of scene {name!r}, e.g. {list(SAR_CHANNELS)}")
@@ -209,8 +228,11 @@ def positions(
     if not lazy:
         per_block = max(1, per_block * per_block // max(len(col_origins), 1))
     masks = [*channels, *(["valid"] if "valid" in scene else [])]
-    blocks = [(a, b) for a in _block_starts(len(row_origins), per_block)
-              for b in _block_starts(len(col_origins), per_block_col)]
+    blocks = [
+        (a, b)
+        for a in _block_starts(len(row_origins), per_block)
+        for b in _block_starts(len(col_origins), per_block_col)
+    ]
     found: list[np.ndarray] = []
     for (i0, i1), (j0, j1) in tqdm(blocks, desc=f"patches {name} {size}px", disable=not progress or len(blocks) < 4):
         r0, r1 = int(row_origins[i0]), int(row_origins[i1 - 1]) + size
@@ -219,8 +241,14 @@ def positions(
         if len(hits) == 0:
             continue
         sub = gdf.iloc[np.sort(hits)]  # file order: later polygons burn over earlier ones, as in one rasterize call
-        ids = rasterize(zip(sub.geometry, sub["index"], strict=True), out_shape=(r1 - r0, c1 - c0), fill=-1,
-                        transform=Affine.translation(c0, r0), all_touched=all_touched, dtype=np.int32)
+        ids = rasterize(
+            zip(sub.geometry, sub["index"], strict=True),
+            out_shape=(r1 - r0, c1 - c0),
+            fill=-1,
+            transform=Affine.translation(c0, r0),
+            all_touched=all_touched,
+            dtype=np.int32,
+        )
         win = _window(scene, masks, r0, r1, c0, c1)
         bad = np.zeros(ids.shape, dtype=bool)
         for c in channels:
@@ -232,8 +260,11 @@ def positions(
         if len(rr):
             pid = np.where(pos >= 0, ids_of[np.maximum(pos, 0)], -1)
             n = len(rr)
-            found.append(np.column_stack([rr + r0, cc + c0, lab, pid, np.full(n, r0), np.full(n, r1),
-                                          np.full(n, c0), np.full(n, c1)]).astype(np.int64))
+            found.append(
+                np.column_stack(
+                    [rr + r0, cc + c0, lab, pid, np.full(n, r0), np.full(n, r1), np.full(n, c0), np.full(n, c1)]
+                ).astype(np.int64)
+            )
     cols = ["row0", "col0", "label", "polygon_id", "r0", "r1", "c0", "c1"]
     table = np.concatenate(found) if found else np.empty((0, len(cols)), dtype=np.int64)
     df = pd.DataFrame(table, columns=cols)
@@ -264,18 +295,20 @@ def extract(
     one concatenated patch set. Patches are ordered by scene, then row-major by origin.
     """
     if not isinstance(scene, xr.Dataset):
-        parts = [extract(s, polygons, label_column, size, stride, min_fraction, chunks, channels, all_touched,
-                         progress) for s in scene]
+        parts = [
+            extract(s, polygons, label_column, size, stride, min_fraction, chunks, channels, all_touched, progress)
+            for s in scene
+        ]
         if not parts:
             raise ValueError("extract got an empty list of scenes")
-        out = xr.concat(parts, dim="patch", data_vars="all", coords="minimal", compat="override",
-                        combine_attrs="override")
+        out = xr.concat(
+            parts, dim="patch", data_vars="all", coords="minimal", compat="override", combine_attrs="override"
+        )
         out.attrs["scenes"] = [p.attrs["scene"] for p in parts]
         out.attrs["scene"] = ",".join(out.attrs["scenes"])
         return out
     size, stride, channels = _check_args(scene, size, stride, min_fraction, channels, chunks)
-    pos = positions(scene, polygons, label_column, size, stride, min_fraction, chunks, channels, all_touched,
-                    progress)
+    pos = positions(scene, polygons, label_column, size, stride, min_fraction, chunks, channels, all_touched, progress)
     name = str(scene.attrs.get("scene", ""))
     image = _gather(scene, list(channels), pos, int(size))
     label = pos["label"].to_numpy()
@@ -290,8 +323,14 @@ def extract(
             "scene": ("patch", np.full(len(label), name, dtype=f"<U{max(len(name), 1)}")),
         },
         coords={"channel": list(channels), "row": np.arange(size), "col": np.arange(size)},
-        attrs={"scene": name, "size": int(size), "stride": int(stride), "min_fraction": float(min_fraction),
-               "label_column": label_column, "classes": list(ICE_CLASSES)},
+        attrs={
+            "scene": name,
+            "size": int(size),
+            "stride": int(stride),
+            "min_fraction": float(min_fraction),
+            "label_column": label_column,
+            "classes": list(ICE_CLASSES),
+        },
     )
     check_schema(ds, PATCH_SCHEMA, "patch set")
     return ds
@@ -330,7 +369,7 @@ def _gather(scene: xr.Dataset, channels: list[str], pos: pd.DataFrame, size: int
             img = np.stack([win[c] for c in channels], axis=-1)
             block = _take(img, rows[idx] - r0, cols[idx] - c0, size)
             if idx[-1] - idx[0] + 1 == len(idx):  # contiguous run (always so with one block column)
-                out[idx[0]:idx[-1] + 1] = block
+                out[idx[0] : idx[-1] + 1] = block
             else:
                 out[idx] = block
         return out
@@ -351,8 +390,9 @@ def _gather(scene: xr.Dataset, channels: list[str], pos: pd.DataFrame, size: int
     return result if (where == np.arange(len(pos))).all() else result[where]
 
 
-def write_patches(ds: xr.Dataset, store: str | os.PathLike[str], overwrite: bool = False,
-                  chunk_patches: int = 1024) -> Path:
+def write_patches(
+    ds: xr.Dataset, store: str | os.PathLike[str], overwrite: bool = False, chunk_patches: int = 1024
+) -> Path:
     """Write a patch set to a Zarr store (temp sibling then rename) and return its path."""
     from eokit._io import atomic_output, check_target, write_zarr_dataset
 
@@ -376,8 +416,10 @@ def read_patches(store: str | os.PathLike[str]) -> xr.Dataset:
     try:
         ds = xr.open_zarr(p)
     except (OSError, ValueError, KeyError) as e:  # zarr GroupNotFoundError, missing metadata
-        raise ValueError(f"patch store {p} cannot be opened as a Zarr store ({e}); expected a store written "
-                         "by eokit.patches.write_patches") from e
+        raise ValueError(
+            f"patch store {p} cannot be opened as a Zarr store ({e}); expected a store written "
+            "by eokit.patches.write_patches"
+        ) from e
     check_schema(ds, PATCH_SCHEMA, f"patch store {p}")
     return ds
 
@@ -389,8 +431,10 @@ def _class_labels(ds: Any, what: str) -> np.ndarray:
     labels = np.asarray(ds["label"].values)
     ok = np.isin(labels, np.arange(len(ICE_CLASSES)))
     if not ok.all():
-        raise ValueError(f"{what}: 'label' must hold ice class ids 0..{len(ICE_CLASSES) - 1} ({ICE_CLASSES}); "
-                         f"patches {np.flatnonzero(~ok)[:10].tolist()} hold {sorted(set(labels[~ok].tolist()))[:10]}")
+        raise ValueError(
+            f"{what}: 'label' must hold ice class ids 0..{len(ICE_CLASSES) - 1} ({ICE_CLASSES}); "
+            f"patches {np.flatnonzero(~ok)[:10].tolist()} hold {sorted(set(labels[~ok].tolist()))[:10]}"
+        )
     return labels.astype(np.int64)
 
 
@@ -417,8 +461,9 @@ def patch_counts(patch_sets: xr.Dataset | Mapping[int, xr.Dataset] | Sequence[xr
     return df.astype("Int64")
 
 
-def plot_scene(scene: xr.Dataset, polygons: Any = None, label_column: str = "ice_class",
-               path: str | os.PathLike[str] | None = None) -> Any:
+def plot_scene(
+    scene: xr.Dataset, polygons: Any = None, label_column: str = "ice_class", path: str | os.PathLike[str] | None = None
+) -> Any:
     """Return a holoviews Layout of HH, HV (dB) and IA with the scene's polygons outlined by class.
 
     `path=` is deprecated (save with `eokit.plots.save`): it writes a PNG there and returns the matplotlib
@@ -440,32 +485,51 @@ def plot_scene(scene: xr.Dataset, polygons: Any = None, label_column: str = "ice
             for part in getattr(geom, "geoms", [geom]):
                 xs, ys = part.exterior.xy
                 rings.setdefault(int(lab), []).append(np.column_stack([xs, ny - np.asarray(ys)]))
-        outlines = [plots.backend_opts(hv.Path(r), {"color": colours[k]}, bokeh={"line_width": 1.2},
-                                       matplotlib={"linewidth": 1.2}) for k, r in sorted(rings.items())]
+        outlines = [
+            plots.backend_opts(
+                hv.Path(r), {"color": colours[k]}, bokeh={"line_width": 1.2}, matplotlib={"linewidth": 1.2}
+            )
+            for k, r in sorted(rings.items())
+        ]
     panels = []
     for var, lim in zip(SAR_CHANNELS, [(-30, 0), (-35, -10), None], strict=True):
         values = np.asarray(scene[var].values, dtype=float)
         img = hv.Image(values[::-1], bounds=(0, 0, values.shape[1], values.shape[0]), vdims=[var])
-        common = {"cmap": "gray" if var != "IA" else "viridis", "colorbar": True, "xaxis": None, "yaxis": None,
-                  "clabel": "dB" if var != "IA" else "degrees",
-                  "title": f"{scene.attrs.get('scene', '')} {var}", **({"clim": lim} if lim else {})}
-        panel = hv.Overlay([plots.backend_opts(img, common, bokeh={"frame_width": 300, "data_aspect": 1},
-                                               matplotlib={"aspect": "equal"})] + outlines)
+        common = {
+            "cmap": "gray" if var != "IA" else "viridis",
+            "colorbar": True,
+            "xaxis": None,
+            "yaxis": None,
+            "clabel": "dB" if var != "IA" else "degrees",
+            "title": f"{scene.attrs.get('scene', '')} {var}",
+            **({"clim": lim} if lim else {}),
+        }
+        panel = hv.Overlay(
+            [
+                plots.backend_opts(
+                    img, common, bokeh={"frame_width": 300, "data_aspect": 1}, matplotlib={"aspect": "equal"}
+                )
+            ]
+            + outlines
+        )
         panels.append(panel)
     if outlines:
         legend = plots.legend(list(zip(ICE_CLASSES, colours, strict=True)), sort=False)
-        panels[-1] = plots.backend_opts(panels[-1] * legend,
-                                        {"legend_position": "bottom_right"}, bokeh={}, matplotlib={})
-    layout = plots.backend_opts(hv.Layout(panels).cols(3), bokeh={},
-                                matplotlib={"sublabel_format": "", "fig_inches": (13, 4.2)})
+        panels[-1] = plots.backend_opts(
+            panels[-1] * legend, {"legend_position": "bottom_right"}, bokeh={}, matplotlib={}
+        )
+    layout = plots.backend_opts(
+        hv.Layout(panels).cols(3), bokeh={}, matplotlib={"sublabel_format": "", "fig_inches": (13, 4.2)}
+    )
     if path is None:
         return layout
     plots.legacy_save(layout, path, "eokit.patches.plot_scene", overwrite=True)
     return hv.render(layout, backend="matplotlib")
 
 
-def plot_examples(ds: xr.Dataset, per_class: int = 4, channel: str = "HH", seed: int = 0,
-                  path: str | os.PathLike[str] | None = None) -> Any:
+def plot_examples(
+    ds: xr.Dataset, per_class: int = 4, channel: str = "HH", seed: int = 0, path: str | os.PathLike[str] | None = None
+) -> Any:
     """Return a holoviews Layout of `per_class` random example patches (one channel) for each ice class present.
 
     `path=` is deprecated (save with `eokit.plots.save`): it writes a PNG there and returns the matplotlib
@@ -492,8 +556,12 @@ def plot_examples(ds: xr.Dataset, per_class: int = 4, channel: str = "HH", seed:
         pick = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
         images = [np.asarray(ds["image"][i, :, :, ci].values) for i in pick]
         rows.append(images + [None] * (per_class - len(images)))
-    grid = plots.image_grid(rows, [ICE_CLASSES[k] for k in present], clim=(-30, 0),
-                            title=f"{ds.sizes['row']}x{ds.sizes['col']} patches, {channel} (dB)")
+    grid = plots.image_grid(
+        rows,
+        [ICE_CLASSES[k] for k in present],
+        clim=(-30, 0),
+        title=f"{ds.sizes['row']}x{ds.sizes['col']} patches, {channel} (dB)",
+    )
     if path is None:
         return grid
     plots.legacy_save(grid, path, "eokit.patches.plot_examples", overwrite=True)

@@ -62,8 +62,7 @@ def list_notebooks(folder: str | Path = NOTEBOOK_DIR, select: Iterable[str] | No
     chosen: list[Path] = []
     for key in select:
         key = str(key).strip()
-        hits = [p for p in books if p.stem == key or p.name == key
-                or (key.isdigit() and number[p] == int(key))]
+        hits = [p for p in books if p.stem == key or p.name == key or (key.isdigit() and number[p] == int(key))]
         if not hits:
             names = ", ".join(p.stem for p in books) or "none"
             raise ValueError(f"no pipeline notebook matches {key!r} in {folder}; available: {names}")
@@ -95,8 +94,11 @@ class _Loader(yaml.SafeLoader):
                     break
                 if first is not None:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r} (first given on line {first}); give each key once",
-                        key_node.start_mark)
+                        None,
+                        None,
+                        f"duplicate key {key!r} (first given on line {first}); give each key once",
+                        key_node.start_mark,
+                    )
                 seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep)
 
@@ -127,8 +129,10 @@ def _check_name(name: Any, where: str) -> None:
     """Raise ValueError unless `name` can be a notebook parameter (a Python identifier, not a keyword)."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         why = " (it is a Python keyword)" if isinstance(name, str) and keyword.iskeyword(name) else ""
-        raise ValueError(f"{where}: parameter name {name!r} is not a valid Python identifier{why} (expected a name "
-                         f"such as epochs, or a notebook section such as '02')")
+        raise ValueError(
+            f"{where}: parameter name {name!r} is not a valid Python identifier{why} (expected a name "
+            f"such as epochs, or a notebook section such as '02')"
+        )
 
 
 class _Sourced(dict):
@@ -142,16 +146,20 @@ class _Sourced(dict):
 def _read_parameter_file(f: Path) -> dict[Any, Any]:
     """Return the mapping of one YAML parameter file, its keys checked; ValueError naming the file otherwise."""
     if not f.is_file():
-        raise FileNotFoundError(f"parameter file {f} does not exist" if not f.exists()
-                                else f"parameter file {f} is not a file")
+        raise FileNotFoundError(
+            f"parameter file {f} does not exist" if not f.exists() else f"parameter file {f} is not a file"
+        )
     try:
         loaded = yaml.load(f.read_text(encoding="utf-8-sig"), Loader=_Loader)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"parameter file {f}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a "
-                         f"YAML mapping of name: value") from None
+        raise ValueError(
+            f"parameter file {f}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a "
+            f"YAML mapping of name: value"
+        ) from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"parameter file {f}: not valid YAML at {_yaml_problem(exc)}; expected a mapping of "
-                         f"name: value") from None
+        raise ValueError(
+            f"parameter file {f}: not valid YAML at {_yaml_problem(exc)}; expected a mapping of name: value"
+        ) from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -161,8 +169,10 @@ def _read_parameter_file(f: Path) -> dict[Any, Any]:
             _check_name(key, f"parameter file {f}")
             continue
         if value is not None and not isinstance(value, dict):
-            raise ValueError(f"parameter file {f}: section {str(key)!r} must be a mapping of name: value (the "
-                             f"parameters of notebook {str(key)}), got {type(value).__name__} {value!r}")
+            raise ValueError(
+                f"parameter file {f}: section {str(key)!r} must be a mapping of name: value (the "
+                f"parameters of notebook {str(key)}), got {type(value).__name__} {value!r}"
+            )
         for name in value or {}:
             _check_name(name, f"parameter file {f}, section {str(key)!r}")
     return loaded
@@ -175,8 +185,10 @@ def _parse_value(name: str, text: str) -> Any:
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        raise ValueError(f"-p {name} {text!r}: not a valid YAML value ({_yaml_problem(exc)}); expected a number, "
-                         "a list [a, b], a mapping {k: v}, None, or text (quote it: \"'...'\")") from None
+        raise ValueError(
+            f"-p {name} {text!r}: not a valid YAML value ({_yaml_problem(exc)}); expected a number, "
+            "a list [a, b], a mapping {k: v}, None, or text (quote it: \"'...'\")"
+        ) from None
 
 
 def parse_parameters(pairs: Iterable[tuple[str, str]] = (), files: Iterable[str | Path] = ()) -> dict[str, Any]:
@@ -220,29 +232,39 @@ def _names(books: Iterable[Path]) -> str:
     return ", ".join(b.name for b in books) or "none"
 
 
-def _section_problems(key: str, value: Any, books: list[Path], pool: list[Path], declared: Any,
-                      origin: dict[Any, str]) -> list[str]:
+def _section_problems(
+    key: str, value: Any, books: list[Path], pool: list[Path], declared: Any, origin: dict[Any, str]
+) -> list[str]:
     """Return what is wrong with one per-notebook section: its name, its type, its parameter names."""
     where = f" (from {origin[key]})" if key in origin else ""
     if value is not None and not isinstance(value, dict):
         return [f"section {key!r}{where}: expected a mapping of parameter: value, got {type(value).__name__}"]
     targets = _section_books(key, pool)
     if not targets:
-        hint = (" (name a section by the notebook's two-digit number, quoted in YAML: '02'; an unquoted 02 "
-                "reads as the number 2)" if key.isdigit() and len(key) != 2 else "")
+        hint = (
+            " (name a section by the notebook's two-digit number, quoted in YAML: '02'; an unquoted 02 "
+            "reads as the number 2)"
+            if key.isdigit() and len(key) != 2
+            else ""
+        )
         selected = ", ".join(f"{b.stem[:2]!r} or {b.stem!r}" for b in books)
         rest = ", ".join(repr(b.stem[:2]) for b in pool if b not in books)
-        return [f"section {key!r}{where} names no notebook{hint}; sections of the selected notebooks: {selected}"
-                + (f" (of the others: {rest})" if rest else "")]
+        return [
+            f"section {key!r}{where} names no notebook{hint}; sections of the selected notebooks: {selected}"
+            + (f" (of the others: {rest})" if rest else "")
+        ]
     problems = []
     for book in targets:
         own = declared(book)
         for name in value or {}:
             if name not in own:
                 src = origin.get((key, name))
-                problems.append(f"parameter {name!r} in section {key!r}" + (f" (from {src})" if src else "")
-                                + f": notebook {book.name} does not declare it{_did_you_mean(name, own)}; "
-                                f"its parameters: {', '.join(own) or 'none'}")
+                problems.append(
+                    f"parameter {name!r} in section {key!r}"
+                    + (f" (from {src})" if src else "")
+                    + f": notebook {book.name} does not declare it{_did_you_mean(name, own)}; "
+                    f"its parameters: {', '.join(own) or 'none'}"
+                )
     return problems
 
 
@@ -258,19 +280,26 @@ def _shared_problem(key: Any, books: list[Path], pool: list[Path], declared: Any
     where = f" (from {origin[key]})" if key in origin else ""
     owners = [b for b in pool if key in declared(b)]
     if owners:
-        return (f"parameter {key!r}{where} is declared only by {_names(owners)}, which this run does not select "
-                f"(selected: {_names(books)}); select that notebook or leave the parameter out")
+        return (
+            f"parameter {key!r}{where} is declared only by {_names(owners)}, which this run does not select "
+            f"(selected: {_names(books)}); select that notebook or leave the parameter out"
+        )
     known = list(dict.fromkeys(n for b in pool for n in declared(b)))
     close = difflib.get_close_matches(str(key), known, n=1)
     if close:
-        return (f"unknown parameter {key!r}{where}: no notebook declares it; did you mean {close[0]}? (declared "
-                f"by {_names(b for b in pool if close[0] in declared(b))})")
-    return (f"unknown parameter {key!r}{where}: no notebook declares it; the selected notebooks declare "
-            f"{', '.join(dict.fromkeys(n for b in books for n in declared(b))) or 'nothing'}")
+        return (
+            f"unknown parameter {key!r}{where}: no notebook declares it; did you mean {close[0]}? (declared "
+            f"by {_names(b for b in pool if close[0] in declared(b))})"
+        )
+    return (
+        f"unknown parameter {key!r}{where}: no notebook declares it; the selected notebooks declare "
+        f"{', '.join(dict.fromkeys(n for b in books for n in declared(b))) or 'nothing'}"
+    )
 
 
-def check_parameters(parameters: dict[Any, Any], notebooks: Iterable[str | Path],
-                     others: Iterable[str | Path] = ()) -> dict[Path, dict[str, Any]]:
+def check_parameters(
+    parameters: dict[Any, Any], notebooks: Iterable[str | Path], others: Iterable[str | Path] = ()
+) -> dict[Path, dict[str, Any]]:
     """Return, per notebook, the parameters it declares and gets; ValueError for any that would reach none.
 
     Every shared parameter must be declared by at least one of `notebooks`; every section must name a notebook
@@ -348,13 +377,22 @@ def _refuse_existing(output: Path, notebooks: Iterable[Path], overwrite: bool) -
     """Raise FileExistsError naming the executed copies of an earlier run, unless `overwrite`."""
     existing = [str(_final(output, b)) for b in notebooks if _final(output, b).exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{', '.join(existing)} exist(s) from an earlier run; pass overwrite=True "
-                              f"(--overwrite) or choose another output folder")
+        raise FileExistsError(
+            f"{', '.join(existing)} exist(s) from an earlier run; pass overwrite=True "
+            f"(--overwrite) or choose another output folder"
+        )
 
 
-def run_notebook(notebook: str | Path, output: str | Path, parameters: dict[str, Any] | None = None,
-                 quick: bool = False, progress: bool = True, timeout: int | None = None,
-                 kernel: str | None = None, overwrite: bool = False) -> RunResult:
+def run_notebook(
+    notebook: str | Path,
+    output: str | Path,
+    parameters: dict[str, Any] | None = None,
+    quick: bool = False,
+    progress: bool = True,
+    timeout: int | None = None,
+    kernel: str | None = None,
+    overwrite: bool = False,
+) -> RunResult:
     """Return the result of executing one notebook with papermill, its executed copy under `output/notebooks`.
 
     Every parameter (and section) must be one the notebook declares (ValueError otherwise, before anything
@@ -364,12 +402,30 @@ def run_notebook(notebook: str | Path, output: str | Path, parameters: dict[str,
     notebook = Path(notebook).resolve()
     others = [b.resolve() for b in list_notebooks(notebook.parent)] if _NAME.match(notebook.name) else []
     passed = check_parameters(parameters or {}, [notebook], others)[notebook]
-    return _execute(notebook, Path(output).resolve(), passed, [], quick=quick, progress=progress,
-                    timeout=timeout, kernel=kernel, overwrite=overwrite)
+    return _execute(
+        notebook,
+        Path(output).resolve(),
+        passed,
+        [],
+        quick=quick,
+        progress=progress,
+        timeout=timeout,
+        kernel=kernel,
+        overwrite=overwrite,
+    )
 
 
-def _execute(notebook: Path, output: Path, passed: dict[str, Any], skipped: list[str], quick: bool,
-             progress: bool, timeout: int | None, kernel: str | None, overwrite: bool) -> RunResult:
+def _execute(
+    notebook: Path,
+    output: Path,
+    passed: dict[str, Any],
+    skipped: list[str],
+    quick: bool,
+    progress: bool,
+    timeout: int | None,
+    kernel: str | None,
+    overwrite: bool,
+) -> RunResult:
     """Return the result of executing `notebook` with its checked parameters (the runner's own added)."""
     import papermill as pm
 
@@ -389,8 +445,13 @@ def _execute(notebook: Path, output: Path, passed: dict[str, Any], skipped: list
     start = time.perf_counter()
     try:
         pm.execute_notebook(
-            str(notebook), str(partial), parameters=passed, cwd=str(notebook.parent),
-            progress_bar=progress, kernel_name=kernel, execution_timeout=timeout,
+            str(notebook),
+            str(partial),
+            parameters=passed,
+            cwd=str(notebook.parent),
+            progress_bar=progress,
+            kernel_name=kernel,
+            execution_timeout=timeout,
         )
     except pm.PapermillExecutionError as exc:
         shutil.move(partial, failed)
@@ -400,16 +461,24 @@ def _execute(notebook: Path, output: Path, passed: dict[str, Any], skipped: list
         if partial.exists():
             shutil.move(partial, failed)
         cell, err = _failed_cell(failed) if failed.exists() else (None, None)
-        raise NotebookFailed(notebook, cell, err or f"{type(exc).__name__}: {exc}",
-                             failed if failed.exists() else None) from exc
+        raise NotebookFailed(
+            notebook, cell, err or f"{type(exc).__name__}: {exc}", failed if failed.exists() else None
+        ) from exc
     partial.replace(final)
     return RunResult(notebook, final, passed, time.perf_counter() - start, skipped)
 
 
-def run_pipeline(output: str | Path = "outputs", parameters: dict[str, Any] | None = None, quick: bool = False,
-                 select: Iterable[str] | None = None, folder: str | Path = NOTEBOOK_DIR, progress: bool = True,
-                 timeout: int | None = None, kernel: str | None = None,
-                 overwrite: bool = False) -> list[RunResult]:
+def run_pipeline(
+    output: str | Path = "outputs",
+    parameters: dict[str, Any] | None = None,
+    quick: bool = False,
+    select: Iterable[str] | None = None,
+    folder: str | Path = NOTEBOOK_DIR,
+    progress: bool = True,
+    timeout: int | None = None,
+    kernel: str | None = None,
+    overwrite: bool = False,
+) -> list[RunResult]:
     """Return the results of executing the ordered notebooks in turn, stopping at the first failure.
 
     Before any notebook runs or any folder is made, every parameter is checked (:func:`check_parameters`:
@@ -430,8 +499,19 @@ def run_pipeline(output: str | Path = "outputs", parameters: dict[str, Any] | No
     for book in bar:
         bar.set_postfix_str(book.name)
         skipped = sorted(str(k) for k in parameters_for(book, params) if k not in plan[book])
-        results.append(_execute(book, output, plan[book], skipped, quick=quick, progress=progress,
-                                timeout=timeout, kernel=kernel, overwrite=overwrite))
+        results.append(
+            _execute(
+                book,
+                output,
+                plan[book],
+                skipped,
+                quick=quick,
+                progress=progress,
+                timeout=timeout,
+                kernel=kernel,
+                overwrite=overwrite,
+            )
+        )
     bar.close()
     _write_summary(output, results)
     return results
@@ -442,8 +522,13 @@ def _write_summary(output: Path, results: list[RunResult]) -> Path:
     record = {
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "notebooks": [
-            {"notebook": r.notebook.name, "executed": str(r.executed), "seconds": round(r.seconds, 1),
-             "parameters": r.parameters, "not_declared": r.skipped_parameters}
+            {
+                "notebook": r.notebook.name,
+                "executed": str(r.executed),
+                "seconds": round(r.seconds, 1),
+                "parameters": r.parameters,
+                "not_declared": r.skipped_parameters,
+            }
             for r in results
         ],
     }

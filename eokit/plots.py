@@ -26,8 +26,12 @@ _BACKEND = {"png": "matplotlib", "html": "bokeh"}
 _OTHER_FORMATS = {".svg", ".pdf", ".jpg", ".jpeg", ".gif", ".webp", ".tif", ".tiff", ".json"}
 
 
-def save(obj: Any, path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-         formats: Sequence[str] = FORMATS, overwrite: bool = False) -> list[Path]:
+def save(
+    obj: Any,
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    formats: Sequence[str] = FORMATS,
+    overwrite: bool = False,
+) -> list[Path]:
     """Return the paths written: `obj` as `<path>.png` / `<path>.html` per format, or as the named file(s).
 
     `obj` is a holoviews/hvplot object, or a function of no arguments returning one: it is then called once
@@ -52,8 +56,9 @@ def _targets(path: Any, formats: Sequence[str]) -> list[Path]:
     if isinstance(path, (str, os.PathLike)):
         p = Path(path)
         if p.suffix.lower() in _OTHER_FORMATS:
-            raise ValueError(f"save: {p} names a {p.suffix} file; eokit saves {list(FORMATS)} (pass a stem or "
-                             "a .png/.html path)")
+            raise ValueError(
+                f"save: {p} names a {p.suffix} file; eokit saves {list(FORMATS)} (pass a stem or a .png/.html path)"
+            )
         if p.suffix.lower()[1:] in FORMATS:
             return [p]
         return [Path(f"{p}.{f}") for f in dict.fromkeys(formats)]
@@ -85,13 +90,16 @@ def _render(obj: Any, fmt: str, title: str) -> bytes:
     backend = _BACKEND[fmt]
     if not isinstance(obj, hv.core.Dimensioned):
         if not callable(obj):
-            raise ValueError(f"save: expected a holoviews/hvplot object or a function returning one, got "  # noqa: TRY004
-                             f"{type(obj).__name__}")
+            raise ValueError(
+                f"save: expected a holoviews/hvplot object or a function returning one, got "  # noqa: TRY004
+                f"{type(obj).__name__}"
+            )
         with _current_backend(backend):
             obj = obj()
         if not isinstance(obj, hv.core.Dimensioned):
             raise ValueError(  # noqa: TRY004
-                f"save: the plot function returned {type(obj).__name__}, not a holoviews object")
+                f"save: the plot function returned {type(obj).__name__}, not a holoviews object"
+            )
     if fmt == "png":
         buf: Any = io.BytesIO()
         hv.save(obj, buf, fmt="png", backend=backend)
@@ -145,14 +153,22 @@ def legend(entries: Sequence[tuple[str, str]], sort: bool = True) -> Any:
     unless `sort` is False (then in the order given); the colours hold in both backends."""
     import holoviews as hv
 
-    points = {label: backend_opts(hv.Points([(np.nan, np.nan)]), {"color": colour, "marker": "s"}, bokeh={},
-                                  matplotlib={}) for label, colour in entries}
+    points = {
+        label: backend_opts(hv.Points([(np.nan, np.nan)]), {"color": colour, "marker": "s"}, bokeh={}, matplotlib={})
+        for label, colour in entries
+    }
     return hv.NdOverlay(points, kdims="legend", sort=sort)
 
 
-def image_grid(rows: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[str],
-               col_labels: Sequence[str] | None = None, clim: tuple[float, float] = (-30.0, 0.0),
-               cmap: str = "gray", title: str = "", size: int = 110) -> Any:
+def image_grid(
+    rows: Sequence[Sequence[np.ndarray | None]],
+    row_labels: Sequence[str],
+    col_labels: Sequence[str] | None = None,
+    clim: tuple[float, float] = (-30.0, 0.0),
+    cmap: str = "gray",
+    title: str = "",
+    size: int = 110,
+) -> Any:
     """Return a holoviews Layout of small images, one row per label (name shown on its first image); None
     leaves a cell empty. `col_labels` title the first row; `size` is each image's side in bokeh pixels."""
     import holoviews as hv
@@ -171,19 +187,37 @@ def image_grid(rows: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence
             label = " | ".join(([str(name)] if c == 0 else []) + head)
             a = np.asarray(img, dtype=float)
             el = hv.Image(a[::-1], bounds=(0, 0, a.shape[1], a.shape[0]))
-            cells.append(backend_opts(el, {"cmap": cmap, "clim": clim, "title": label},
-                                      bokeh={"width": size, "height": size, "xaxis": None, "yaxis": None,
-                                             "toolbar": None, "fontsize": {"title": "7pt"}},
-                                      matplotlib={"xaxis": None, "yaxis": None, "fontsize": {"title": 7}}))
+            cells.append(
+                backend_opts(
+                    el,
+                    {"cmap": cmap, "clim": clim, "title": label},
+                    bokeh={
+                        "width": size,
+                        "height": size,
+                        "xaxis": None,
+                        "yaxis": None,
+                        "toolbar": None,
+                        "fontsize": {"title": "7pt"},
+                    },
+                    matplotlib={"xaxis": None, "yaxis": None, "fontsize": {"title": 7}},
+                )
+            )
     grid = hv.Layout(cells).cols(n_cols)
-    return backend_opts(grid, {"title": title}, bokeh={"shared_axes": False},
-                        matplotlib={"sublabel_format": "", "fig_inches": 1.3, "hspace": 0.35, "vspace": 0.35})
+    return backend_opts(
+        grid,
+        {"title": title},
+        bokeh={"shared_axes": False},
+        matplotlib={"sublabel_format": "", "fig_inches": 1.3, "hspace": 0.35, "vspace": 0.35},
+    )
 
 
 def legacy_save(obj: Any, path: str | os.PathLike[str], func: str, overwrite: bool) -> Path:
     """Return the PNG path after saving `obj` there for `func`'s deprecated `path=` argument (warns)."""
     import warnings
 
-    warnings.warn(f"{func}(path=...) is deprecated: {func} returns a holoviews object; save it with "
-                  "eokit.plots.save(obj, path)", DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"{func}(path=...) is deprecated: {func} returns a holoviews object; save it with eokit.plots.save(obj, path)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     return save(obj, path, formats=("png",), overwrite=overwrite)[0]

@@ -71,8 +71,9 @@ def gdal_detail(exc: BaseException) -> str:
     return f"{exc}: {cause}" if cause is not None and str(cause) not in str(exc) else str(exc)
 
 
-def read_band(path: str | Path, what: str, index: int = 1, driver: str | None = None,
-              georeferenced: bool = True) -> tuple[np.ndarray, Any, Any]:
+def read_band(
+    path: str | Path, what: str, index: int = 1, driver: str | None = None, georeferenced: bool = True
+) -> tuple[np.ndarray, Any, Any]:
     """Return (band `index` of `path`, its transform, its CRS); ValueError naming the full path if unreadable."""
     try:
         with warnings.catch_warnings():
@@ -84,8 +85,9 @@ def read_band(path: str | Path, what: str, index: int = 1, driver: str | None = 
         raise ValueError(f"{Path(path).absolute()}: cannot be read as {what} ({gdal_detail(exc)})") from exc
 
 
-def open_rasterio(path: str | Path, what: str, hint: str = "", georeferenced: bool = True,
-                  **kwargs: Any) -> xr.DataArray:
+def open_rasterio(
+    path: str | Path, what: str, hint: str = "", georeferenced: bool = True, **kwargs: Any
+) -> xr.DataArray:
     """Return ``rioxarray.open_rasterio(path, **kwargs)`` (driver of :func:`driver_for`); ValueError naming the path."""
     import rioxarray
 
@@ -96,8 +98,9 @@ def open_rasterio(path: str | Path, what: str, hint: str = "", georeferenced: bo
             # one raster file, no subdatasets: a DataArray (rioxarray's annotation covers lists of Datasets too)
             return cast(xr.DataArray, rioxarray.open_rasterio(path, **_driver_kw(path), **kwargs))
     except (RasterioError, OSError) as exc:
-        raise ValueError(f"{Path(path).absolute()}: cannot be read as {what} ({gdal_detail(exc)})"
-                         + (f"; {hint}" if hint else "")) from exc
+        raise ValueError(
+            f"{Path(path).absolute()}: cannot be read as {what} ({gdal_detail(exc)})" + (f"; {hint}" if hint else "")
+        ) from exc
 
 
 # --- lazy window reads -----------------------------------------------------------------------------------
@@ -139,7 +142,7 @@ class Raster:
         key = key if isinstance(key, tuple) else (key,)
         if any(k is Ellipsis for k in key):
             i = key.index(Ellipsis)
-            key = key[:i] + (slice(None),) * (3 - len(key) + 1) + key[i + 1:]
+            key = key[:i] + (slice(None),) * (3 - len(key) + 1) + key[i + 1 :]
         key = key + (slice(None),) * (3 - len(key))
         idx = [np.arange(n)[k] for n, k in zip(self.shape, key, strict=True)]
         if any(np.size(i) == 0 for i in idx):
@@ -147,13 +150,18 @@ class Raster:
         lo = [int(np.min(i)) for i in idx]
         hi = [int(np.max(i)) + 1 for i in idx]
         try:
-            block = _handle(self.key).read(indexes=list(range(lo[0] + 1, hi[0] + 1)), out_dtype=self.dtype,
-                                           window=Window(lo[2], lo[1], hi[2] - lo[2], hi[1] - lo[1]))
+            block = _handle(self.key).read(
+                indexes=list(range(lo[0] + 1, hi[0] + 1)),
+                out_dtype=self.dtype,
+                window=Window(lo[2], lo[1], hi[2] - lo[2], hi[1] - lo[1]),
+            )
         except (RasterioError, OSError) as exc:
             _drop_handle(self.key)
-            raise ValueError(f"{self.key[0]}: reading bands {lo[0] + 1}-{hi[0]}, rows {lo[1]}-{hi[1] - 1}, "
-                             f"columns {lo[2]}-{hi[2] - 1} failed ({gdal_detail(exc)}); the file is truncated or "
-                             "corrupt") from exc
+            raise ValueError(
+                f"{self.key[0]}: reading bands {lo[0] + 1}-{hi[0]}, rows {lo[1]}-{hi[1] - 1}, "
+                f"columns {lo[2]}-{hi[2] - 1} failed ({gdal_detail(exc)}); the file is truncated or "
+                "corrupt"
+            ) from exc
         for ax in (2, 1, 0):  # outer indexing, last axis first so earlier axis numbers stay valid
             i = idx[ax] - lo[ax]
             if np.ndim(i) == 0:
@@ -183,8 +191,15 @@ def lazy_read(path: Path, ch: dict[str, int], profile: tuple | None = None) -> d
         profile = raster_info(path)[:4]
     count, height, width, dtype = profile
     r = Raster(path, count, height, width, dtype)
-    return da.from_array(r, chunks=(count, ch["y"], ch["x"]), lock=False, fancy=True, asarray=False,
-                         meta=np.empty((0, 0, 0), r.dtype), name="raster-" + tokenize(r.key, r.shape, str(r.dtype)))
+    return da.from_array(
+        r,
+        chunks=(count, ch["y"], ch["x"]),
+        lock=False,
+        fancy=True,
+        asarray=False,
+        meta=np.empty((0, 0, 0), r.dtype),
+        name="raster-" + tokenize(r.key, r.shape, str(r.dtype)),
+    )
 
 
 def raster_info(path: Path) -> RasterInfo:
@@ -193,11 +208,21 @@ def raster_info(path: Path) -> RasterInfo:
     check_extent(path)
     try:
         with open_raster(path) as src:
-            return RasterInfo(src.count, src.height, src.width, np.result_type(*src.dtypes), src.nodata, src.crs,
-                              src.transform, src.tags(), list(src.descriptions))
+            return RasterInfo(
+                src.count,
+                src.height,
+                src.width,
+                np.result_type(*src.dtypes),
+                src.nodata,
+                src.crs,
+                src.transform,
+                src.tags(),
+                list(src.descriptions),
+            )
     except RasterioError as exc:
-        raise ValueError(f"{path}: not a readable raster ({gdal_detail(exc)}); the file is truncated or corrupt"
-                         ) from exc
+        raise ValueError(
+            f"{path}: not a readable raster ({gdal_detail(exc)}); the file is truncated or corrupt"
+        ) from exc
 
 
 # --- header checks: the file must hold every byte its header points to ------------------------------------
@@ -252,8 +277,10 @@ def _tiff_directories(path: Path) -> tuple[list[dict[int, Any]], list[str]]:
         try:
             with tifffile.TiffFile(path) as tif:
                 n = len(tif.pages)  # index the directory chain first: iterating a circular chain never ends
-                pages = [{code: tags[code] for code in (273, 279, 324, 325) if code in tags}
-                         for tags in (tif.pages[i].tags for i in range(n))]  # type: ignore[union-attr]  # pages, not frames
+                pages = [
+                    {code: tags[code] for code in (273, 279, 324, 325) if code in tags}
+                    for tags in (tif.pages[i].tags for i in range(n))  # type: ignore[union-attr]  # pages, not frames
+                ]
                 for page in pages:  # load the offsets and byte counts while the file is open
                     for tag in page.values():
                         _ = tag.value
@@ -265,32 +292,39 @@ def _tiff_directories(path: Path) -> tuple[list[dict[int, Any]], list[str]]:
 def _check_tiff(path: Path, size: int) -> None:
     pages, problems = _tiff_directories(path)
     if problems:
-        raise ValueError(f"{path}: truncated or corrupt TIFF directory structure ({problems[0]}); the file has "
-                         f"{size} bytes")
+        raise ValueError(
+            f"{path}: truncated or corrupt TIFF directory structure ({problems[0]}); the file has {size} bytes"
+        )
     if not pages:
-        raise ValueError(f"{path}: truncated: the first TIFF directory lies past the end of the file ({size} "
-                         "bytes)")
+        raise ValueError(f"{path}: truncated: the first TIFF directory lies past the end of the file ({size} bytes)")
     for n, tags in enumerate(pages, start=1):
         pair = next(((o, c, what) for o, c, what in _DATA_TAGS if o in tags or c in tags), None)
         if pair is None or pair[0] not in tags or pair[1] not in tags:
-            raise ValueError(f"{path}: truncated or corrupt: TIFF directory {n} lacks StripOffsets/StripByteCounts "
-                             "or TileOffsets/TileByteCounts, or their values lie past the end of the file "
-                             f"({size} bytes)")
+            raise ValueError(
+                f"{path}: truncated or corrupt: TIFF directory {n} lacks StripOffsets/StripByteCounts "
+                "or TileOffsets/TileByteCounts, or their values lie past the end of the file "
+                f"({size} bytes)"
+            )
         off_tag, cnt_tag, what = pair
         for tag in (tags[off_tag], tags[cnt_tag]):
             if tag.dtype not in _OFFSET_TYPES:
-                raise ValueError(f"{path}: TIFF offsets/byte counts stored as field type {int(tag.dtype)}; expected "
-                                 "SHORT, LONG or LONG8 (the file is corrupt)")
+                raise ValueError(
+                    f"{path}: TIFF offsets/byte counts stored as field type {int(tag.dtype)}; expected "
+                    "SHORT, LONG or LONG8 (the file is corrupt)"
+                )
         offs = np.atleast_1d(np.asarray(tags[off_tag].value, dtype=np.int64))
         cnts = np.atleast_1d(np.asarray(tags[cnt_tag].value, dtype=np.int64))
         if offs.size != cnts.size:
-            raise ValueError(f"{path}: TIFF {what} have {offs.size} and {cnts.size} entries; expected equal "
-                             "counts (corrupt file)")
+            raise ValueError(
+                f"{path}: TIFF {what} have {offs.size} and {cnts.size} entries; expected equal counts (corrupt file)"
+            )
         ends = offs + cnts
         end = int(ends[cnts > 0].max()) if (cnts > 0).any() else 0
         if end > size:
-            raise ValueError(f"{path}: truncated: TIFF {what} of directory {n} point to image data up to byte "
-                             f"{end}, but the file has {size} bytes")
+            raise ValueError(
+                f"{path}: truncated: TIFF {what} of directory {n} point to image data up to byte "
+                f"{end}, but the file has {size} bytes"
+            )
 
 
 def _check_jp2(path: Path, f: Any, head: bytes, size: int) -> None:
@@ -310,16 +344,17 @@ def _check_jp2(path: Path, f: Any, head: bytes, size: int) -> None:
             elif length == 0:
                 length = size - pos
             if length < 8 or pos + length > size:
-                raise ValueError(f"{path}: truncated: JPEG 2000 box {box.decode('latin-1')!r} at byte {pos} declares "
-                                 f"{length} bytes, the file ends at byte {size}")
+                raise ValueError(
+                    f"{path}: truncated: JPEG 2000 box {box.decode('latin-1')!r} at byte {pos} declares "
+                    f"{length} bytes, the file ends at byte {size}"
+                )
             spans.append((box, pos, pos + length))
             pos += length
     for box, _, end in spans:
         if box == b"jp2c":
             f.seek(end - 2)
             if f.read(2) != b"\xff\xd9":
-                raise ValueError(f"{path}: truncated: the JPEG 2000 codestream does not end with its EOC marker "
-                                 "(FFD9)")
+                raise ValueError(f"{path}: truncated: the JPEG 2000 codestream does not end with its EOC marker (FFD9)")
 
 
 def tiff_text_tag(path: str | Path, tag: int) -> str | None:

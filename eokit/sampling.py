@@ -56,8 +56,17 @@ from eokit._sample_writers import write_points, write_timesen2crop, write_zarr
 from eokit.labels import _BlockPlan, read_polygons
 from eokit.schema import TIMESERIES_SCHEMA, check_schema
 
-__all__ = ["make_training_set", "sampling_report", "allocate", "write_zarr", "write_points",
-           "write_timesen2crop", "STRATEGIES", "oversample", "class_counts"]
+__all__ = [
+    "make_training_set",
+    "sampling_report",
+    "allocate",
+    "write_zarr",
+    "write_points",
+    "write_timesen2crop",
+    "STRATEGIES",
+    "oversample",
+    "class_counts",
+]
 
 STRATEGIES = ("proportional", "balanced", "capped")
 
@@ -93,8 +102,13 @@ def _check_allocation(samples: Any, strategy: Any, min_per_class: Any, cap_per_c
         raise ValueError("strategy='capped' needs cap_per_class (the most samples any class may get)")
 
 
-def allocate(priors: Mapping[int, float], samples: int, strategy: str = "proportional", min_per_class: int = 0,
-             cap_per_class: int | None = None) -> dict[int, int]:
+def allocate(
+    priors: Mapping[int, float],
+    samples: int,
+    strategy: str = "proportional",
+    min_per_class: int = 0,
+    cap_per_class: int | None = None,
+) -> dict[int, int]:
     """Return the number of samples asked per class id for the given class priors (pixel shares)."""
     _check_allocation(samples, strategy, min_per_class, cap_per_class)
     ids = sorted(priors)
@@ -189,63 +203,143 @@ def make_training_set(
     """
     _check_args(samples, strategy, seed, erosion, min_per_class, cap_per_class, max_per_field, max_cloud_fraction)
     cube, polys, names, plan = _open_inputs(cube, polygons, label_column, mapping, on_missing, name_column, erosion)
-    picked, report, notes, values = _draw(cube, plan, names, polygons, scheduler, progress, samples, strategy, seed,
-                                          erosion, min_per_class, cap_per_class, max_per_field, max_cloud_fraction)
+    picked, report, notes, values = _draw(
+        cube,
+        plan,
+        names,
+        polygons,
+        scheduler,
+        progress,
+        samples,
+        strategy,
+        seed,
+        erosion,
+        min_per_class,
+        cap_per_class,
+        max_per_field,
+        max_cloud_fraction,
+    )
     values = np.moveaxis(np.asarray(values), -1, 0)  # (sample, time, band)
-    return _build(cube, values, picked, names, report, notes, tile, dict(
-        strategy=strategy, samples_asked=int(samples), seed=int(seed), erosion=int(erosion),
-        min_per_class=int(min_per_class), cap_per_class=cap_per_class, max_per_field=max_per_field,
-        max_cloud_fraction=float(max_cloud_fraction), label_column=label_column,
-        polygons=_where(polygons), mapping=mapping if isinstance(mapping, (str, type(None))) else str(mapping)))
+    return _build(
+        cube,
+        values,
+        picked,
+        names,
+        report,
+        notes,
+        tile,
+        dict(
+            strategy=strategy,
+            samples_asked=int(samples),
+            seed=int(seed),
+            erosion=int(erosion),
+            min_per_class=int(min_per_class),
+            cap_per_class=cap_per_class,
+            max_per_field=max_per_field,
+            max_cloud_fraction=float(max_cloud_fraction),
+            label_column=label_column,
+            polygons=_where(polygons),
+            mapping=mapping if isinstance(mapping, (str, type(None))) else str(mapping),
+        ),
+    )
 
 
-def _open_inputs(cube: xr.Dataset | str | os.PathLike, polygons: Any, label_column: str, mapping: Any,
-                 on_missing: str, name_column: str | None, erosion: int) -> tuple[xr.Dataset, Any, dict[int, str],
-                                                                              _BlockPlan]:
+def _open_inputs(
+    cube: xr.Dataset | str | os.PathLike,
+    polygons: Any,
+    label_column: str,
+    mapping: Any,
+    on_missing: str,
+    name_column: str | None,
+    erosion: int,
+) -> tuple[xr.Dataset, Any, dict[int, str], _BlockPlan]:
     """Return the checked cube, its polygons (cube CRS), the class names and the block plan."""
     if not isinstance(cube, xr.Dataset):
         cube = _cube.open(cube)
     for v, what in (("reflectance", "(time, band, y, x)"), ("flag", "(time, y, x) uint8, 0 = clear")):
         if v not in cube:
-            raise ValueError(f"the cube has no {v!r} variable {what}; make_training_set needs it: open the cube "
-                             f"with eokit.cube.open (variables given: {sorted(map(str, cube.data_vars))})")
+            raise ValueError(
+                f"the cube has no {v!r} variable {what}; make_training_set needs it: open the cube "
+                f"with eokit.cube.open (variables given: {sorted(map(str, cube.data_vars))})"
+            )
     if cube.rio.crs is None:
         raise ValueError("the cube has no CRS (cube.rio.crs is None); write one with cube.rio.write_crs(...)")
-    polys = read_polygons(polygons, label_column, mapping=mapping, crs=cube.rio.crs, on_missing=on_missing,
-                          name_column=name_column)
+    polys = read_polygons(
+        polygons, label_column, mapping=mapping, crs=cube.rio.crs, on_missing=on_missing, name_column=name_column
+    )
     _check_labels(polys, polygons, label_column)
     names = _class_names(polys)
     plan = _BlockPlan(polys, cube, "label", erosion)
     if not plan.bounds_overlap():
         b = tuple(np.round(polys.total_bounds, 1))
-        raise ValueError(f"no polygon of {_where(polygons)} overlaps the cube (cube CRS {plan.crs}, cube bounds "
-                         f"{tuple(np.round(cube.rio.bounds(), 1))}, polygon bounds in that CRS {b})")
+        raise ValueError(
+            f"no polygon of {_where(polygons)} overlaps the cube (cube CRS {plan.crs}, cube bounds "
+            f"{tuple(np.round(cube.rio.bounds(), 1))}, polygon bounds in that CRS {b})"
+        )
     return cube, polys, names, plan
 
 
-def _draw(cube: xr.Dataset, plan: _BlockPlan, names: dict[int, str], polygons: Any, scheduler: Any, progress: bool,
-          samples: int, strategy: str, seed: int, erosion: int, min_per_class: int, cap_per_class: int | None,
-          max_per_field: int | None, max_cloud_fraction: float) -> tuple[dict[str, np.ndarray], list, list, Any]:
+def _draw(
+    cube: xr.Dataset,
+    plan: _BlockPlan,
+    names: dict[int, str],
+    polygons: Any,
+    scheduler: Any,
+    progress: bool,
+    samples: int,
+    strategy: str,
+    seed: int,
+    erosion: int,
+    min_per_class: int,
+    cap_per_class: int | None,
+    max_per_field: int | None,
+    max_cloud_fraction: float,
+) -> tuple[dict[str, np.ndarray], list, list, Any]:
     """Count, draw and read the sample on the cluster; return (picked pixels, report rows, warnings, series)."""
     flag = cube["flag"].transpose("time", "y", "x").data
-    flag = flag.rechunk((-1, plan.ychunks, plan.xchunks)) if hasattr(flag, "rechunk") else _as_dask(
-        flag, plan)
+    flag = flag.rechunk((-1, plan.ychunks, plan.xchunks)) if hasattr(flag, "rechunk") else _as_dask(flag, plan)
     flag_blocks = flag.to_delayed()
     blocks = {(i, j): (r0, c0, nr, nc) for i, j, r0, c0, nr, nc in plan.blocks()}
     windows = {k: plan.window(*b) for k, b in blocks.items()}
     windows = {k: w for k, w in windows.items() if len(w[1][0])}  # blocks some polygon touches
     with _dask.compute_target(scheduler) as target:
-        tasks = [dask.delayed(_count_block, pure=False)(flag_blocks[0, i, j], windows[(i, j)][1],
-                                                       windows[(i, j)][0], blocks[(i, j)][2:], max_cloud_fraction)
-                 for (i, j) in windows]
+        tasks = [
+            dask.delayed(_count_block, pure=False)(
+                flag_blocks[0, i, j], windows[(i, j)][1], windows[(i, j)][0], blocks[(i, j)][2:], max_cloud_fraction
+            )
+            for (i, j) in windows
+        ]
         counted = dict(zip(windows, _compute(tasks, target, progress, "label pixels"), strict=True))
         touching = {int(k) for w in windows.values() for k in w[1][2]}
-        need, report, notes = _takes(counted, names, touching, samples, strategy, min_per_class, cap_per_class,
-                                     max_per_field, erosion, max_cloud_fraction, _where(polygons))
-        tasks = [dask.delayed(_candidates_block, pure=False)(
-            flag_blocks[0, i, j], windows[(i, j)][1], windows[(i, j)][0], blocks[(i, j)][2:], max_cloud_fraction,
-            need, max_per_field, int(seed), *blocks[(i, j)][:2], plan.nx)
-            for (i, j), (_, elig) in counted.items() if any(need.get(lab, 0) for lab, _ in elig)]
+        need, report, notes = _takes(
+            counted,
+            names,
+            touching,
+            samples,
+            strategy,
+            min_per_class,
+            cap_per_class,
+            max_per_field,
+            erosion,
+            max_cloud_fraction,
+            _where(polygons),
+        )
+        tasks = [
+            dask.delayed(_candidates_block, pure=False)(
+                flag_blocks[0, i, j],
+                windows[(i, j)][1],
+                windows[(i, j)][0],
+                blocks[(i, j)][2:],
+                max_cloud_fraction,
+                need,
+                max_per_field,
+                int(seed),
+                *blocks[(i, j)][:2],
+                plan.nx,
+            )
+            for (i, j), (_, elig) in counted.items()
+            if any(need.get(lab, 0) for lab, _ in elig)
+        ]
         tasks.append(_merge_tree(tasks, need, max_per_field, int(seed)))
         (picked,) = _compute(tasks, target, progress, "draw samples", last_only=True)
         picked = _order(picked, need, plan.nx)
@@ -256,8 +350,16 @@ def _draw(cube: xr.Dataset, plan: _BlockPlan, names: dict[int, str], polygons: A
     return picked, report, notes, values
 
 
-def _check_args(samples: Any, strategy: Any, seed: Any, erosion: Any, min_per_class: Any, cap_per_class: Any,
-                max_per_field: Any, max_cloud_fraction: Any) -> None:
+def _check_args(
+    samples: Any,
+    strategy: Any,
+    seed: Any,
+    erosion: Any,
+    min_per_class: Any,
+    cap_per_class: Any,
+    max_per_field: Any,
+    max_cloud_fraction: Any,
+) -> None:
     _check_allocation(samples, strategy, min_per_class, cap_per_class)
     if not _is_int(seed) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
@@ -265,8 +367,11 @@ def _check_args(samples: Any, strategy: Any, seed: Any, erosion: Any, min_per_cl
         raise ValueError(f"erosion must be an integer >= 0 (pixels), got {erosion!r}")
     if max_per_field is not None and (not _is_int(max_per_field) or max_per_field < 1):
         raise ValueError(f"max_per_field must be an integer >= 1 or None, got {max_per_field!r}")
-    if (not isinstance(max_cloud_fraction, (int, float, np.integer, np.floating))
-            or isinstance(max_cloud_fraction, bool) or not 0 <= max_cloud_fraction <= 1):
+    if (
+        not isinstance(max_cloud_fraction, (int, float, np.integer, np.floating))
+        or isinstance(max_cloud_fraction, bool)
+        or not 0 <= max_cloud_fraction <= 1
+    ):
         raise ValueError(f"max_cloud_fraction must be a number within [0, 1], got {max_cloud_fraction!r}")
 
 
@@ -275,13 +380,25 @@ def _check_labels(polys: Any, polygons: Any, label_column: str) -> None:
     lab = polys["label"].to_numpy()
     bad = (lab < 0) | (lab > np.iinfo(np.int32).max)
     if bad.any():
-        raise ValueError(f"{_where(polygons)}: label column {label_column!r} gives class id {int(lab[bad][0])} (row "
-                         f"{polys.index[bad][0]}); expected class ids from 0 to {np.iinfo(np.int32).max}")
+        raise ValueError(
+            f"{_where(polygons)}: label column {label_column!r} gives class id {int(lab[bad][0])} (row "
+            f"{polys.index[bad][0]}); expected class ids from 0 to {np.iinfo(np.int32).max}"
+        )
 
 
-def _takes(counted: dict, names: dict[int, str], touching: set[int], samples: int, strategy: str,
-           min_per_class: int, cap_per_class: int | None, max_per_field: int | None, erosion: int,
-           max_cloud_fraction: float, where: str) -> tuple[dict[int, int], list, list]:
+def _takes(
+    counted: dict,
+    names: dict[int, str],
+    touching: set[int],
+    samples: int,
+    strategy: str,
+    min_per_class: int,
+    cap_per_class: int | None,
+    max_per_field: int | None,
+    erosion: int,
+    max_cloud_fraction: float,
+    where: str,
+) -> tuple[dict[int, int], list, list]:
     """Samples to take per class (asked, cut to the eligible pixels), the report rows and the warnings."""
     prior_px: dict[int, int] = defaultdict(int)
     elig: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
@@ -292,13 +409,17 @@ def _takes(counted: dict, names: dict[int, str], touching: set[int], samples: in
             elig[lab][fid] += v
     total_px = sum(prior_px.values())
     if total_px == 0:
-        raise ValueError(f"the polygons of {where} cover no pixel centre of the cube (classes "
-                         f"{sorted(names.get(k, str(k)) for k in touching)}); expected polygons of at least "
-                         "one pixel")
+        raise ValueError(
+            f"the polygons of {where} cover no pixel centre of the cube (classes "
+            f"{sorted(names.get(k, str(k)) for k in touching)}); expected polygons of at least "
+            "one pixel"
+        )
     notes: list[str] = []
     for lab in sorted(touching - set(prior_px)):
-        notes.append(f"class {names.get(lab, str(lab))!r} (id {lab}): its polygons reach the cube but cover no "
-                     "pixel centre (smaller than a pixel?); no samples of it")
+        notes.append(
+            f"class {names.get(lab, str(lab))!r} (id {lab}): its polygons reach the cube but cover no "
+            "pixel centre (smaller than a pixel?); no samples of it"
+        )
         warnings.warn(notes[-1], stacklevel=4)  # the caller of make_training_set
     for lab in names:
         prior_px.setdefault(lab, 0)
@@ -310,15 +431,29 @@ def _takes(counted: dict, names: dict[int, str], touching: set[int], samples: in
         available = int((np.minimum(n_f, max_per_field) if max_per_field else n_f).sum())
         need[lab] = min(asked[lab], available)
         if need[lab] < asked[lab]:
-            notes.append(f"class {names.get(lab, str(lab))!r} (id {lab}): {asked[lab]} samples asked, only "
-                         f"{available} eligible pixels (erosion {erosion}, max_cloud_fraction {max_cloud_fraction}"
-                         + (f", max_per_field {max_per_field}" if max_per_field else "") + ")")
+            notes.append(
+                f"class {names.get(lab, str(lab))!r} (id {lab}): {asked[lab]} samples asked, only "
+                f"{available} eligible pixels (erosion {erosion}, max_cloud_fraction {max_cloud_fraction}"
+                + (f", max_per_field {max_per_field}" if max_per_field else "")
+                + ")"
+            )
             warnings.warn(notes[-1], stacklevel=4)
-        report.append({"label": lab, "label_name": names.get(lab, str(lab)), "pixels": prior_px[lab],
-                       "prior": priors[lab], "asked": asked[lab], "available": available, "sampled": need[lab]})
+        report.append(
+            {
+                "label": lab,
+                "label_name": names.get(lab, str(lab)),
+                "pixels": prior_px[lab],
+                "prior": priors[lab],
+                "asked": asked[lab],
+                "available": available,
+                "sampled": need[lab],
+            }
+        )
     if not any(need.values()):
-        raise ValueError("no eligible pixel to sample: every labelled pixel is on a field boundary "
-                         f"(erosion {erosion}) or cloudier than max_cloud_fraction {max_cloud_fraction}")
+        raise ValueError(
+            "no eligible pixel to sample: every labelled pixel is on a field boundary "
+            f"(erosion {erosion}) or cloudier than max_cloud_fraction {max_cloud_fraction}"
+        )
     return need, report, notes
 
 
@@ -340,8 +475,16 @@ def _class_names(polys: Any) -> dict[int, str]:
     return {int(a): str(b) for a, b in zip(pairs["label"], pairs["label_name"], strict=True)}
 
 
-def _build(cube: xr.Dataset, values: np.ndarray, picked: dict, names: dict[int, str], report: list,
-           notes: list, tile: str | None, config: dict) -> xr.Dataset:
+def _build(
+    cube: xr.Dataset,
+    values: np.ndarray,
+    picked: dict,
+    names: dict[int, str],
+    report: list,
+    notes: list,
+    tile: str | None,
+    config: dict,
+) -> xr.Dataset:
     if np.issubdtype(values.dtype, np.integer):
         info = np.iinfo(np.int16)
         if values.size and (values.max() > info.max or values.min() < info.min):
@@ -361,8 +504,7 @@ def _build(cube: xr.Dataset, values: np.ndarray, picked: dict, names: dict[int, 
             "flag": (("sample", "time"), picked["flag"].astype(np.uint8)),
             "date": (("sample", "time"), np.broadcast_to(times, (n, len(times))).copy()),
             "label": (("sample",), picked["label"].astype(np.int64)),
-            "label_name": (("sample",), np.array([names.get(int(k), str(k)) for k in picked["label"]],
-                                                 dtype=str)),
+            "label_name": (("sample",), np.array([names.get(int(k), str(k)) for k in picked["label"]], dtype=str)),
             "tile": (("sample",), np.full(n, tile, dtype=f"<U{max(len(tile), 1)}")),
             "source_file": (("sample",), np.full(n, source, dtype=f"<U{max(len(source), 1)}")),
             "x": (("sample",), cube["x"].values[picked["col"]].astype(float)),
@@ -373,14 +515,16 @@ def _build(cube: xr.Dataset, values: np.ndarray, picked: dict, names: dict[int, 
     )
     for r in report:
         r["sampled_share"] = r["sampled"] / n if n else 0.0
-    ds.attrs.update({
-        "crs": crs_str,
-        "class_priors": json.dumps({names.get(r["label"], str(r["label"])): r["prior"] for r in report}),
-        "sampling_report": json.dumps(report),
-        "sampling_warnings": json.dumps(notes),
-        "sampling_config": json.dumps(config),
-        "title": "eokit weak-label training set",
-    })
+    ds.attrs.update(
+        {
+            "crs": crs_str,
+            "class_priors": json.dumps({names.get(r["label"], str(r["label"])): r["prior"] for r in report}),
+            "sampling_report": json.dumps(report),
+            "sampling_warnings": json.dumps(notes),
+            "sampling_config": json.dumps(config),
+            "title": "eokit weak-label training set",
+        }
+    )
     check_schema(ds, TIMESERIES_SCHEMA, "training set")  # float reflectance (e.g. NDVI) is allowed
     return ds
 
@@ -388,8 +532,10 @@ def _build(cube: xr.Dataset, values: np.ndarray, picked: dict, names: dict[int, 
 def sampling_report(ds: xr.Dataset) -> pd.DataFrame:
     """Return one row per class: pixels, prior, asked, available, sampled, sampled share, shortfall."""
     if "sampling_report" not in ds.attrs:
-        raise ValueError("the dataset has no sampling report (attrs['sampling_report']); was it made by "
-                         "eokit.sampling.make_training_set?")
+        raise ValueError(
+            "the dataset has no sampling report (attrs['sampling_report']); was it made by "
+            "eokit.sampling.make_training_set?"
+        )
     df = pd.DataFrame(json.loads(ds.attrs["sampling_report"]))
     df["shortfall"] = df["asked"] - df["sampled"]
     return df.set_index("label")
@@ -409,8 +555,10 @@ def oversample(labels: Any, seed: int = 0, target: int | None = None) -> np.ndar
         raise ValueError(f"oversample: labels must be a non-empty 1-D array, got shape {y.shape}")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         bad = int(np.flatnonzero(~np.isfinite(y))[0])
-        raise ValueError(f"oversample: labels must be class ids, got {y[bad]} at position {bad} (an empty class "
-                         "cannot be oversampled); drop unlabelled samples first")
+        raise ValueError(
+            f"oversample: labels must be class ids, got {y[bad]} at position {bad} (an empty class "
+            "cannot be oversampled); drop unlabelled samples first"
+        )
     if target is not None and (isinstance(target, bool) or not float(target).is_integer()):
         raise ValueError(f"oversample: target must be an integer number of samples per class, got {target!r}")
     rng = np.random.default_rng(seed)

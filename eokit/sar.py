@@ -73,8 +73,7 @@ def open(path: str | os.PathLike[str], chunks: Mapping[str, int] | int | str | N
 
 def _open_geotiff_folder(folder: Path, chunks: Any) -> xr.Dataset:
     listing = sorted(f.name for f in folder.iterdir())
-    bands = [Band(f.stem, f, single=True) for f in sorted(folder.iterdir())
-             if f.suffix.lower() in RASTER_SUFFIXES]
+    bands = [Band(f.stem, f, single=True) for f in sorted(folder.iterdir()) if f.suffix.lower() in RASTER_SUFFIXES]
     chosen, virtual = select_bands(bands, f"SAR scene folder {folder}")
     hint = "" if chosen else "; a SNAP GeoTIFF export (one multi-band .tif) or a .dim is opened by its own path"
     try:
@@ -117,11 +116,18 @@ def _open_safe(safe: Path, chunks: Any) -> xr.Dataset:
             sigma0 = xs.calibrate_intensity(meas, cal.sigmaNought)
         else:  # calibrate block by block so the LUT is never interpolated to the whole image at once
             sigma0 = xr.map_blocks(
-                lambda block, lut: xs.calibrate_intensity(block, lut), meas, args=[cal.sigmaNought],
+                lambda block, lut: xs.calibrate_intensity(block, lut),
+                meas,
+                args=[cal.sigmaNought],
                 template=meas.astype(np.float32),
             )
-        sigma0 = sigma0.swap_dims({d: c for d, c in (("azimuth_time", "line"), ("ground_range", "pixel"),
-                                                     ("slant_range_time", "pixel")) if d in sigma0.dims})
+        sigma0 = sigma0.swap_dims(
+            {
+                d: c
+                for d, c in (("azimuth_time", "line"), ("ground_range", "pixel"), ("slant_range_time", "pixel"))
+                if d in sigma0.dims
+            }
+        )
         sigma0 = sigma0.reset_coords(drop=True).rename({"line": "y", "pixel": "x"}).astype(np.float32)
         sigma0.attrs = {"units": "linear", "long_name": f"sigma0 {pol}", "source_file": Path(group).as_posix()}
         variables[pol] = sigma0
@@ -135,15 +141,17 @@ def _open_safe(safe: Path, chunks: Any) -> xr.Dataset:
     ds = ds.assign_coords(y=np.arange(ds.sizes["y"]), x=np.arange(ds.sizes["x"]))
     gcps = [
         GroundControlPoint(row=float(line), col=float(pixel), x=float(lon), y=float(lat), z=float(h))
-        for line, lat_row, lon_row, h_row in zip(gcp_ds.line.values, gcp_ds.latitude.values,
-                                                 gcp_ds.longitude.values, gcp_ds.height.values, strict=True)
+        for line, lat_row, lon_row, h_row in zip(
+            gcp_ds.line.values, gcp_ds.latitude.values, gcp_ds.longitude.values, gcp_ds.height.values, strict=True
+        )
         for pixel, lat, lon, h in zip(gcp_ds.pixel.values, lat_row, lon_row, h_row, strict=True)
     ]
     ds = ds.rio.write_gcps(gcps, "EPSG:4326")
     attrs = root.attrs
     ds.attrs = {
         "scene": safe.name[: -len(safe.suffix)] if safe.suffix.lower() == ".safe" else safe.name,
-        "source": str(safe), "format": "safe",
+        "source": str(safe),
+        "format": "safe",
         **{k: attrs[k] for k in ("mode", "pass", "start_time", "stop_time", "product_type") if k in attrs},
         "mission": f"S1{attrs.get('number', '')}",
     }
@@ -217,7 +225,9 @@ def preprocess(
             if float(slope) > 0:
                 warnings.warn(
                     f"ia_correction slope for {pol} is {slope} dB/degree: positive, yet sea-ice and water backscatter "
-                    "falls with incidence angle; pass the (negative) gradient, e.g. -0.24", stacklevel=2)
+                    "falls with incidence angle; pass the (negative) gradient, e.g. -0.24",
+                    stacklevel=2,
+                )
             attrs = out[pol].attrs
             out[pol] = (out[pol] - float(slope) * (ia - float(ref_angle))).astype(np.float32)
             out[pol].attrs = {**attrs, "ia_correction_slope": float(slope), "ref_angle": float(ref_angle)}
@@ -314,8 +324,12 @@ def _land_mask(scene: xr.Dataset, land: Any) -> xr.DataArray:
 
     gdf = gpd.read_file(land) if isinstance(land, (str, os.PathLike)) else land
     geoms = to_pixel_space(gdf, scene)
-    mask = rasterize(((g, 1) for g in geoms if g is not None and not g.is_empty),
-                     out_shape=(scene.sizes["y"], scene.sizes["x"]), fill=0, dtype=np.uint8)
+    mask = rasterize(
+        ((g, 1) for g in geoms if g is not None and not g.is_empty),
+        out_shape=(scene.sizes["y"], scene.sizes["x"]),
+        fill=0,
+        dtype=np.uint8,
+    )
     return xr.DataArray(mask, dims=("y", "x"), coords={"y": scene.y, "x": scene.x}, attrs={"long_name": "1 = land"})
 
 

@@ -21,8 +21,17 @@ import xarray as xr
 
 from eokit.rasterfiles import open_raster, open_rasterio
 
-__all__ = ["POLARISATIONS", "RASTER_SUFFIXES", "Band", "Kind", "assemble", "classify", "grid_to_image",
-           "refuse_missing", "select_bands"]
+__all__ = [
+    "POLARISATIONS",
+    "RASTER_SUFFIXES",
+    "Band",
+    "Kind",
+    "assemble",
+    "classify",
+    "grid_to_image",
+    "refuse_missing",
+    "select_bands",
+]
 
 POLARISATIONS: tuple[str, ...] = ("HH", "HV")
 
@@ -116,26 +125,42 @@ def select_bands(bands: list[Band], source: Any) -> tuple[dict[str, tuple[Band, 
     return chosen, virtual
 
 
-def refuse_missing(source: Any, chosen: Mapping[str, Any], found: list[str], virtual: Mapping[str, list[Band]],
-                   suffix: str = "", what: str = "bands") -> None:
+def refuse_missing(
+    source: Any,
+    chosen: Mapping[str, Any],
+    found: list[str],
+    virtual: Mapping[str, list[Band]],
+    suffix: str = "",
+    what: str = "bands",
+) -> None:
     """Raise ValueError naming what was found unless HH, HV and IA are all chosen."""
     missing = [v for v in (*POLARISATIONS, "IA") if v not in chosen]
     if not missing:
         return
-    notes = [f"{b.name} is a virtual band ({b.expression}) with no data of its own"
-             for v in missing for b in virtual.get(v, [])]
+    notes = [
+        f"{b.name} is a virtual band ({b.expression}) with no data of its own"
+        for v in missing
+        for b in virtual.get(v, [])
+    ]
     if any(n.lower().startswith(("gamma0", "beta0")) for n in found):
         notes.append("Gamma0/Beta0 bands are not sigma0: calibrate to sigma0 in SNAP")
     raise ValueError(
         f"SAR scene {source} lacks {', '.join(missing)}: expected "
         + "; ".join(f"{m}: {_EXPECTED[m].format(s=suffix)}" for m in missing)
-        + f" (any letter case); {what} found {found}" + "".join(f"; {n}" for n in notes)
+        + f" (any letter case); {what} found {found}"
+        + "".join(f"; {n}" for n in notes)
     )
 
 
 def _load_band(b: Band, chunks: Any) -> xr.DataArray:
-    da = open_rasterio(b.path, "a raster", hint="expected a GeoTIFF or ENVI file", georeferenced=False,
-                       chunks=_rio_chunks(chunks), masked=True)
+    da = open_rasterio(
+        b.path,
+        "a raster",
+        hint="expected a GeoTIFF or ENVI file",
+        georeferenced=False,
+        chunks=_rio_chunks(chunks),
+        masked=True,
+    )
     n = da.sizes.get("band", 1)
     if b.single and n != 1:
         raise ValueError(f"{b.path} has {n} bands, expected a single-band raster")
@@ -203,8 +228,9 @@ def _check_linear(da: xr.DataArray, f: Path) -> None:
         da.attrs["units"] = "dB"
 
 
-def _bilinear(g_lines: np.ndarray, g_pixels: np.ndarray, values: np.ndarray, lines: np.ndarray,
-              pixels: np.ndarray) -> np.ndarray:
+def _bilinear(
+    g_lines: np.ndarray, g_pixels: np.ndarray, values: np.ndarray, lines: np.ndarray, pixels: np.ndarray
+) -> np.ndarray:
     """Separable bilinear interpolation of a rectilinear (line, pixel) grid to the given lines/pixels."""
     along_pixel = np.stack([np.interp(pixels, g_pixels, row) for row in values])  # (n_grid_lines, n_pixels)
     # linear weights along lines, clamped at the grid's first and last line like np.interp

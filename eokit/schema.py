@@ -11,14 +11,41 @@ TS2C_BANDS: list[str] = ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"
 TS2C_CSV_COLUMNS: list[str] = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "Flag"]
 #: The 16 TimeSen2Crop classes, index = class id = folder name.
 TS2C_CLASSES: list[str] = [
-    "Legumes", "Grassland", "Maize", "Potato", "Sunflower", "Soy", "Winter barley", "Winter caraway",
-    "Rye", "Rapeseed", "Beet", "Spring cereals", "Winter wheat", "Winter triticale",
-    "Permanent plantation", "Other crops",
+    "Legumes",
+    "Grassland",
+    "Maize",
+    "Potato",
+    "Sunflower",
+    "Soy",
+    "Winter barley",
+    "Winter caraway",
+    "Rye",
+    "Rapeseed",
+    "Beet",
+    "Spring cereals",
+    "Winter wheat",
+    "Winter triticale",
+    "Permanent plantation",
+    "Other crops",
 ]
 #: The published tiles (2019_33UVP is tile 33UVP in the following agronomic year).
 TS2C_TILES: list[str] = [
-    "32TNT", "32TPT", "32TQT", "33TUM", "33TUN", "33TVM", "33TVN", "33TWM", "33TWN", "33TXN",
-    "33UUP", "33UVP", "33UWP", "33UWQ", "33UXP", "2019_33UVP",
+    "32TNT",
+    "32TPT",
+    "32TQT",
+    "33TUM",
+    "33TUN",
+    "33TVM",
+    "33TVN",
+    "33TWM",
+    "33TWN",
+    "33TXN",
+    "33UUP",
+    "33UVP",
+    "33UWP",
+    "33UWQ",
+    "33UXP",
+    "2019_33UVP",
 ]
 
 # --- Observation flags (TimeSen2Crop codes, extended with 255 for "no acquisition") ------------
@@ -29,8 +56,12 @@ SCL_TO_FLAG: dict[int, int] = {0: 255, 1: 255, 3: 2, 8: 1, 9: 1, 10: 1, 11: 3}
 
 # --- Sea ice: the six WMO classes of the UiT ice-type set ----------------------------------------
 ICE_CLASSES: list[str] = [
-    "open water", "newly formed ice", "brash/pancake ice", "young ice",
-    "thin to medium first-year ice", "thick or deformed ice",
+    "open water",
+    "newly formed ice",
+    "brash/pancake ice",
+    "young ice",
+    "thin to medium first-year ice",
+    "thick or deformed ice",
 ]
 #: SAR channels of a patch, in order: HH and HV backscatter (dB) and incidence angle (degrees).
 SAR_CHANNELS: list[str] = ["HH", "HV", "IA"]

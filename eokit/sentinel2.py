@@ -25,8 +25,18 @@ import pandas as pd
 from eokit.rasterfiles import lazy_read, raster_info
 from eokit.schema import FLAG_NODATA, SCL_TO_FLAG, TS2C_BANDS
 
-__all__ = ["DATE_RE", "S2_ORDER", "SafeScan", "band_key", "date_from_name", "date_text", "norm_band", "read_safe",
-           "scan_safe", "scl_to_flag"]
+__all__ = [
+    "DATE_RE",
+    "S2_ORDER",
+    "SafeScan",
+    "band_key",
+    "date_from_name",
+    "date_text",
+    "norm_band",
+    "read_safe",
+    "scan_safe",
+    "scl_to_flag",
+]
 
 S2_ORDER = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
 
@@ -36,8 +46,21 @@ _SAFE_BAND_RE = re.compile(r"_(B\d{2}|B8A|SCL)_(\d{2})m\.jp2$", re.IGNORECASE)
 #: Product metadata: MTD_MSIL2A.xml (PSD 14 and later, any letter case) or the older S2x_USER_MTD_SAFL2A_*.xml.
 _L2A_MTD_RE = re.compile(r"^(MTD_MSIL2A|S2[A-Z]_(USER|OPER)_MTD_SAFL2A_.*)\.xml$", re.IGNORECASE)
 #: Finest resolution at which L2A delivers each band (ESA Sentinel-2 Products Specification, PSD).
-_NATIVE_RES = {"B1": 60, "B2": 10, "B3": 10, "B4": 10, "B5": 20, "B6": 20, "B7": 20, "B8": 10, "B8A": 20,
-               "B9": 60, "B11": 20, "B12": 20, "SCL": 20}
+_NATIVE_RES = {
+    "B1": 60,
+    "B2": 10,
+    "B3": 10,
+    "B4": 10,
+    "B5": 20,
+    "B6": 20,
+    "B7": 20,
+    "B8": 10,
+    "B8A": 20,
+    "B9": 60,
+    "B11": 20,
+    "B12": 20,
+    "SCL": 20,
+}
 _BASELINE_04 = (4, 0)
 _LOCAL_BASELINE = (99, 99)  # N9999: processed by a user's Sen2Cor, baseline not stated
 _FIRST_04_ACQUISITION = pd.Timestamp("2022-01-25")  # ESA switched production to baseline 04.00 that day
@@ -81,15 +104,13 @@ def date_from_name(name: str) -> pd.Timestamp | None:
         except ValueError:
             bad.append(text)
     if bad:
-        raise ValueError(f"{bad[0]!r} in the name {name!r} is not a valid date; expected YYYYMMDD or "
-                         "YYYYMMDDTHHMMSS")
+        raise ValueError(f"{bad[0]!r} in the name {name!r} is not a valid date; expected YYYYMMDD or YYYYMMDDTHHMMSS")
     return None
 
 
 def date_text(d: pd.Timestamp) -> str:
     """Return the date (YYYY-MM-DD), or the ISO time when it is not midnight."""
     return str(d.date()) if d == d.normalize() else d.isoformat()
-
 
 
 # --- Level-2A SAFE products -------------------------------------------------------------------------
@@ -113,8 +134,11 @@ def _safe_files(safe: Path) -> tuple[pd.Timestamp, dict[str, dict[int, Path]]]:
     if d is None:
         raise ValueError(f"{safe}: SAFE name has no acquisition date (expected S2?_MSIL2A_YYYYMMDDTHHMMSS_...)")
     gran_root = _child_ci(safe, "GRANULE")
-    granules = [] if gran_root is None else sorted(
-        img for g in gran_root.iterdir() if g.is_dir() and (img := _child_ci(g, "IMG_DATA")) is not None)
+    granules = (
+        []
+        if gran_root is None
+        else sorted(img for g in gran_root.iterdir() if g.is_dir() and (img := _child_ci(g, "IMG_DATA")) is not None)
+    )
     if len(granules) != 1:
         raise ValueError(f"{safe}: expected one GRANULE/*/IMG_DATA folder, found {len(granules)}")
     found: dict[str, dict[int, Path]] = defaultdict(dict)
@@ -141,12 +165,19 @@ def _parse_baseline(text: str, where: str) -> tuple[int, int]:
 def _safe_metadata(safe: Path) -> dict[str, Any]:
     """What the product says about its radiometry: metadata file, baselines, offsets (band -> int), quantification."""
     m = re.search(r"_N(\d{2})(\d{2})(?:_|\.|$)", safe.name)
-    out: dict[str, Any] = {"file": None, "name_baseline": (int(m.group(1)), int(m.group(2))) if m else None,
-                           "baseline": None, "offsets": None, "quantification": None, "offset_ids": None}
+    out: dict[str, Any] = {
+        "file": None,
+        "name_baseline": (int(m.group(1)), int(m.group(2))) if m else None,
+        "baseline": None,
+        "offsets": None,
+        "quantification": None,
+        "offset_ids": None,
+    }
     mtds = [p for p in safe.iterdir() if p.is_file() and _L2A_MTD_RE.match(p.name)]
     if len(mtds) > 1:
-        raise ValueError(f"{safe}: several product metadata files {sorted(p.name for p in mtds)}; expected one "
-                         "MTD_MSIL2A.xml")
+        raise ValueError(
+            f"{safe}: several product metadata files {sorted(p.name for p in mtds)}; expected one MTD_MSIL2A.xml"
+        )
     if not mtds:
         return out
     import xml.etree.ElementTree as ET
@@ -168,8 +199,9 @@ def _safe_metadata(safe: Path) -> dict[str, Any]:
         except ValueError:
             q = -1.0
         if not q > 0:
-            raise ValueError(f"{mtd}: BOA_QUANTIFICATION_VALUE {text!r} is not understood; expected a positive "
-                             "number (10000)")
+            raise ValueError(
+                f"{mtd}: BOA_QUANTIFICATION_VALUE {text!r} is not understood; expected a positive number (10000)"
+            )
         out["quantification"] = q
     if by_name.get("BOA_ADD_OFFSET_VALUES_LIST") or by_name.get("BOA_ADD_OFFSET"):
         out["offsets"], out["offset_ids"] = _boa_offsets(mtd, by_name)
@@ -194,8 +226,10 @@ def _boa_offsets(mtd: Path, by_name: dict[str, list]) -> tuple[dict[str, int], d
         except ValueError:
             value = float("nan")
         if band is None or not np.isfinite(value) or value != int(value):
-            raise ValueError(f"{mtd}: BOA_ADD_OFFSET with band_id={el.get('band_id')!r} and value {el.text!r} is not "
-                             "understood; expected band_id 0..12 (B01..B12 with B8A after B08) and an integer")
+            raise ValueError(
+                f"{mtd}: BOA_ADD_OFFSET with band_id={el.get('band_id')!r} and value {el.text!r} is not "
+                "understood; expected band_id 0..12 (B01..B12 with B8A after B08) and an integer"
+            )
         if band in out:
             raise ValueError(f"{mtd}: BOA_ADD_OFFSET given twice for {band} (band_id={bid!r}); expected once")
         out[band] = int(value)
@@ -210,31 +244,49 @@ def _safe_radiometry(safe: Path, date: pd.Timestamp, want: Sequence[str]) -> tup
     where = mtd if mtd is not None else safe
     known = [b for b in (name_b, mtd_b) if b is not None and b != _LOCAL_BASELINE]
     if len(known) == 2 and (name_b >= _BASELINE_04) != (mtd_b >= _BASELINE_04):  # known == [name_b, mtd_b]
-        raise ValueError(f"{mtd}: PROCESSING_BASELINE {mtd_b[0]:02d}.{mtd_b[1]:02d} contradicts the product name "
-                         f"{safe.name} (N{name_b[0]:02d}{name_b[1]:02d}); expected the same processing baseline "
-                         "in both (the BOA_ADD_OFFSET depends on it)")
+        raise ValueError(
+            f"{mtd}: PROCESSING_BASELINE {mtd_b[0]:02d}.{mtd_b[1]:02d} contradicts the product name "
+            f"{safe.name} (N{name_b[0]:02d}{name_b[1]:02d}); expected the same processing baseline "
+            "in both (the BOA_ADD_OFFSET depends on it)"
+        )
     offsets = meta["offsets"]
     needs = any(b >= _BASELINE_04 for b in known) or (not known and date >= _FIRST_04_ACQUISITION)
     if needs:
-        said = (f"processing baseline {max(known)[0]:02d}.{max(known)[1]:02d}" if known else
-                f"an acquisition on {date.date()} (from {_FIRST_04_ACQUISITION.date()} on: baseline 04.00 or later)")
+        said = (
+            f"processing baseline {max(known)[0]:02d}.{max(known)[1]:02d}"
+            if known
+            else f"an acquisition on {date.date()} (from {_FIRST_04_ACQUISITION.date()} on: baseline 04.00 or later)"
+        )
         if mtd is None:
-            raise ValueError(f"{safe}: {said} needs BOA_ADD_OFFSET from the product metadata, but no MTD_MSIL2A.xml "
-                             "was found in the product folder; never read without it")
+            raise ValueError(
+                f"{safe}: {said} needs BOA_ADD_OFFSET from the product metadata, but no MTD_MSIL2A.xml "
+                "was found in the product folder; never read without it"
+            )
         if offsets is None:
-            raise ValueError(f"{mtd}: {said} but no BOA_ADD_OFFSET_VALUES_LIST/BOA_ADD_OFFSET (in "
-                             "General_Info/Product_Image_Characteristics); expected one offset per band")
+            raise ValueError(
+                f"{mtd}: {said} but no BOA_ADD_OFFSET_VALUES_LIST/BOA_ADD_OFFSET (in "
+                "General_Info/Product_Image_Characteristics); expected one offset per band"
+            )
     if offsets is not None:
         lacking = [b for b in want if b not in offsets]
         if lacking:
-            raise ValueError(f"{where}: no BOA_ADD_OFFSET for bands {lacking} (band_id "
-                             f"{[S2_ORDER.index(b) for b in lacking if b in S2_ORDER]}); found band_ids "
-                             f"{sorted(meta['offset_ids'].values(), key=lambda s: (len(s), s))}; expected one per band")
+            raise ValueError(
+                f"{where}: no BOA_ADD_OFFSET for bands {lacking} (band_id "
+                f"{[S2_ORDER.index(b) for b in lacking if b in S2_ORDER]}); found band_ids "
+                f"{sorted(meta['offset_ids'].values(), key=lambda s: (len(s), s))}; expected one per band"
+            )
     elif not known:
-        why = ("N9999: processed locally by Sen2Cor" if _LOCAL_BASELINE in (name_b, mtd_b) else
-               "no _Nxxxx_ in the name, no PROCESSING_BASELINE")
-        warnings.warn(f"{safe}: processing baseline unknown ({why}) and no BOA_ADD_OFFSET: DN read as reflectance "
-                      "x 10000, which is right for baselines before 04.00", UserWarning, stacklevel=5)
+        why = (
+            "N9999: processed locally by Sen2Cor"
+            if _LOCAL_BASELINE in (name_b, mtd_b)
+            else "no _Nxxxx_ in the name, no PROCESSING_BASELINE"
+        )
+        warnings.warn(
+            f"{safe}: processing baseline unknown ({why}) and no BOA_ADD_OFFSET: DN read as reflectance "
+            "x 10000, which is right for baselines before 04.00",
+            UserWarning,
+            stacklevel=5,
+        )
     return offsets or {}, meta["quantification"] or 10000.0
 
 
@@ -262,9 +314,12 @@ def _warn_coarse(products: list, want: Sequence[str], target_res: int) -> None:
         shown = ", ".join(names[:5]) + (f", ... ({len(names)} products)" if len(names) > 5 else "")
         lacking_10 = [b for b, _ in coarse if _NATIVE_RES[b] == 10]
         why = f"; no 10 m file (R10m) for {lacking_10}" if lacking_10 else ""
-        warnings.warn(f"{shown}: bands missing at their native resolution: {desc}{why}; they are mapped onto the "
-                      f"{target_res} m grid by nearest neighbour (coarser detail than the product's own bands)",
-                      UserWarning, stacklevel=5)
+        warnings.warn(
+            f"{shown}: bands missing at their native resolution: {desc}{why}; they are mapped onto the "
+            f"{target_res} m grid by nearest neighbour (coarser detail than the product's own bands)",
+            UserWarning,
+            stacklevel=5,
+        )
 
 
 class SafeScan(NamedTuple):
@@ -283,8 +338,10 @@ def scan_safe(safes: list[Path], bands: Sequence[str] | None) -> SafeScan:
     dates = [d for d, _, _ in products]
     if len(set(dates)) != len(dates):
         twice = sorted({d for d in dates if dates.count(d) > 1})
-        raise ValueError(f"two SAFE products share an acquisition time {[date_text(d) for d in twice]}: "
-                         f"{[s.name for d, _, s in products if d in twice]}; expected one product per acquisition")
+        raise ValueError(
+            f"two SAFE products share an acquisition time {[date_text(d) for d in twice]}: "
+            f"{[s.name for d, _, s in products if d in twice]}; expected one product per acquisition"
+        )
     want = [norm_band(b) for b in (bands if bands is not None else TS2C_BANDS)]
     for _, found, safe in products:
         missing = [b for b in want if b not in found]
@@ -322,6 +379,7 @@ def read_safe(scan: SafeScan, ch: dict[str, int], fill: int | None) -> tuple[da.
         flag_arrays.append(f if nodata is None else da.where(nodata, np.uint8(FLAG_NODATA), f).astype(np.uint8))
     return da.stack(ref_arrays).rechunk({1: -1}), da.stack(flag_arrays)
 
+
 def _rescale(a: da.Array, offset: int, quant: float) -> da.Array:
     """int16 reflectance x 10000 from L2A digital numbers: (DN + offset) x 10000 / quantification."""
     return da.map_blocks(_rescale_block, a, offset, quant, dtype=np.int16)
@@ -334,8 +392,9 @@ def _rescale_block(block: np.ndarray, offset: int, quant: float) -> np.ndarray:
     return np.clip(v, -32768, 32767).astype(np.int16)
 
 
-def _safe_band(by_res: dict[int, Path], target_res: int, grid: tuple, ch: dict[str, int], safe: Path,
-               band: str, grid_file: Path) -> da.Array:
+def _safe_band(
+    by_res: dict[int, Path], target_res: int, grid: tuple, ch: dict[str, int], safe: Path, band: str, grid_file: Path
+) -> da.Array:
     """The band on the target grid: native file if available, else the finest one upsampled by repetition."""
     crs, transform, width, height = grid
     res = target_res if target_res in by_res else min(by_res)
@@ -343,20 +402,23 @@ def _safe_band(by_res: dict[int, Path], target_res: int, grid: tuple, ch: dict[s
     count, h, w, dtype, _, f_crs, f_tr, _, _ = raster_info(path)
     if res == target_res:
         if (f_crs, f_tr, w, h) != grid:
-            raise ValueError(f"{path}: its grid ({f_crs}, {f_tr.c},{f_tr.f}, {w}x{h}) differs from {grid_file} "
-                             f"({crs}, {transform.c},{transform.f}, {width}x{height}); open products of one tile "
-                             "at a time")
+            raise ValueError(
+                f"{path}: its grid ({f_crs}, {f_tr.c},{f_tr.f}, {w}x{h}) differs from {grid_file} "
+                f"({crs}, {transform.c},{transform.f}, {width}x{height}); open products of one tile "
+                "at a time"
+            )
         return lazy_read(path, ch, (count, h, w, dtype))[0]
     factor = res / target_res
     if factor != int(factor):
         raise ValueError(f"{path}: {res} m cannot be brought to {target_res} m by an integer factor")
     factor = int(factor)
     if f_crs != crs or (f_tr.c, f_tr.f) != (transform.c, transform.f):
-        raise ValueError(f"{path}: not aligned with the {target_res} m grid of {grid_file} (CRS {f_crs} vs {crs}, "
-                         f"origin {f_tr.c},{f_tr.f} vs {transform.c},{transform.f}); open products of one tile at "
-                         "a time")
-    coarse = lazy_read(path, {"y": max(1, ch["y"] // factor), "x": max(1, ch["x"] // factor)},
-                        (count, h, w, dtype))[0]
+        raise ValueError(
+            f"{path}: not aligned with the {target_res} m grid of {grid_file} (CRS {f_crs} vs {crs}, "
+            f"origin {f_tr.c},{f_tr.f} vs {transform.c},{transform.f}); open products of one tile at "
+            "a time"
+        )
+    coarse = lazy_read(path, {"y": max(1, ch["y"] // factor), "x": max(1, ch["x"] // factor)}, (count, h, w, dtype))[0]
     fine = da.repeat(da.repeat(coarse, factor, axis=0), factor, axis=1)
     if fine.shape != (height, width):
         if fine.shape[0] < height or fine.shape[1] < width:

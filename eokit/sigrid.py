@@ -46,16 +46,34 @@ import pandas as pd
 
 from eokit.schema import ICE_CLASSES
 
-__all__ = ["read_ice_chart", "decode", "to_wmo_class", "code_table", "is_chart", "read_vector",
-           "POLY_TYPES", "CODE_FIELDS", "REQUIRED_FIELDS"]
+__all__ = [
+    "read_ice_chart",
+    "decode",
+    "to_wmo_class",
+    "code_table",
+    "is_chart",
+    "read_vector",
+    "POLY_TYPES",
+    "CODE_FIELDS",
+    "REQUIRED_FIELDS",
+]
 
 #: SIGRID-3 POLY_TYPE values and their meaning (only I and W polygons can carry a WMO class).
 POLY_TYPES: dict[str, str] = {"I": "ice", "W": "water", "L": "land", "N": "no data", "S": "ice shelf"}
 #: SIGRID-3 code fields and the code table (``kind`` in ``code_table()``) each is decoded with.
 CODE_FIELDS: dict[str, str] = {
-    "CT": "concentration", "CA": "concentration", "CB": "concentration", "CC": "concentration",
-    "SA": "stage", "SB": "stage", "SC": "stage", "CN": "stage", "CD": "stage",
-    "FA": "form", "FB": "form", "FC": "form",
+    "CT": "concentration",
+    "CA": "concentration",
+    "CB": "concentration",
+    "CC": "concentration",
+    "SA": "stage",
+    "SB": "stage",
+    "SC": "stage",
+    "CN": "stage",
+    "CD": "stage",
+    "FA": "form",
+    "FB": "form",
+    "FC": "form",
 }
 #: Fields a chart must have to be decoded (in any letter case); the other SIGRID-3 fields may be absent.
 REQUIRED_FIELDS: list[str] = ["POLY_TYPE", "CT", "CA", "SA"]
@@ -167,12 +185,15 @@ def _normalise_names(gdf: Any, src: str) -> Any:
         seen.setdefault(u, []).append(c)
     twice = {u: cs for u, cs in seen.items() if len(cs) > 1}
     if twice:
-        raise ValueError(f"{src}: fields {twice} name the same SIGRID-3 field in different letter case; "
-                         "expected each field once")
+        raise ValueError(
+            f"{src}: fields {twice} name the same SIGRID-3 field in different letter case; expected each field once"
+        )
     missing = [f for f in REQUIRED_FIELDS if f not in ren.values()]
     if missing:
-        raise ValueError(f"{src}: missing SIGRID-3 field(s) {missing} (in any letter case); expected at least "
-                         f"{REQUIRED_FIELDS}; fields are {[str(c) for c in gdf.columns]}")
+        raise ValueError(
+            f"{src}: missing SIGRID-3 field(s) {missing} (in any letter case); expected at least "
+            f"{REQUIRED_FIELDS}; fields are {[str(c) for c in gdf.columns]}"
+        )
     return gdf.rename(columns=ren)
 
 
@@ -183,12 +204,16 @@ def _decode_codes(gdf: Any, field: str, kind: str, src: str, nan: bool, unknown:
         try:
             n = _parse_code(v)
         except _Bad:
-            raise ValueError(f"{src}: {_row(gdf, i)}, field {field} holds {v!r}, which is not a SIGRID-3 code; "
-                             f"expected an integer {kind} code: {_allowed(kind)}") from None
+            raise ValueError(
+                f"{src}: {_row(gdf, i)}, field {field} holds {v!r}, which is not a SIGRID-3 code; "
+                f"expected an integer {kind} code: {_allowed(kind)}"
+            ) from None
         if n is not None and n not in table:
             if not nan:
-                raise ValueError(f"{src}: {_row(gdf, i)}, field {field} holds {n:02d}, which is not a SIGRID-3 "
-                                 f"{kind} code; expected one of {_allowed(kind)}")
+                raise ValueError(
+                    f"{src}: {_row(gdf, i)}, field {field} holds {n:02d}, which is not a SIGRID-3 "
+                    f"{kind} code; expected one of {_allowed(kind)}"
+                )
             unknown.setdefault(field, []).append(n)
             n = None
         out.append(pd.NA if n is None else n)
@@ -202,15 +227,18 @@ def _decode_cf(gdf: Any, src: str, nan: bool, unknown: dict[str, list[int]]) -> 
         try:
             pair = _parse_cf(v)
         except _Bad:
-            raise ValueError(f"{src}: {_row(gdf, i)}, field CF holds {v!r}; expected two 2-character SIGRID-3 "
-                             "form codes run together (predominant, secondary; e.g. '0504', '99-9') or -9/blank"
-                             ) from None
+            raise ValueError(
+                f"{src}: {_row(gdf, i)}, field CF holds {v!r}; expected two 2-character SIGRID-3 "
+                "form codes run together (predominant, secondary; e.g. '0504', '99-9') or -9/blank"
+            ) from None
         vals = []
         for name, n in zip(("FP", "FS"), pair, strict=True):
             if n is not None and n not in table:
                 if not nan:
-                    raise ValueError(f"{src}: {_row(gdf, i)}, field CF holds {v!r}: {name} {n:02d} is not a "
-                                     f"SIGRID-3 form code; expected one of {_allowed('form')}")
+                    raise ValueError(
+                        f"{src}: {_row(gdf, i)}, field CF holds {v!r}: {name} {n:02d} is not a "
+                        f"SIGRID-3 form code; expected one of {_allowed('form')}"
+                    )
                 unknown.setdefault("CF", []).append(n)
                 n = None
             vals.append(pd.NA if n is None else n)
@@ -224,8 +252,10 @@ def _decode_poly_type(gdf: Any, src: str) -> Any:
     for i, v in enumerate(gdf["POLY_TYPE"].tolist()):
         s = "" if _is_null(v) else str(v).strip().upper()
         if s not in POLY_TYPES:
-            raise ValueError(f"{src}: {_row(gdf, i)}, field POLY_TYPE holds {v!r}; expected one of "
-                             + ", ".join(f"{k} ({m})" for k, m in POLY_TYPES.items()))
+            raise ValueError(
+                f"{src}: {_row(gdf, i)}, field POLY_TYPE holds {v!r}; expected one of "
+                + ", ".join(f"{k} ({m})" for k, m in POLY_TYPES.items())
+            )
         out.append(s)
     return pd.array(out, dtype="string")
 
@@ -246,12 +276,15 @@ def _check_sums(gdf: Any, src: str) -> None:
         total = sum(conc[c].low for c in given.values())
         if total > conc[rec["CT"]].high:
             parts = ", ".join(f"{f}={c:02d}" for f, c in given.items())
-            raise ValueError(f"{src}: {_row(gdf, i)}, partial concentrations {parts} add up to at least "
-                             f"{total:g}/10, more than the total CT={rec['CT']:02d}; expected CA + CB + CC <= CT")
+            raise ValueError(
+                f"{src}: {_row(gdf, i)}, partial concentrations {parts} add up to at least "
+                f"{total:g}/10, more than the total CT={rec['CT']:02d}; expected CA + CB + CC <= CT"
+            )
 
 
-def decode(gdf: Any, source: str | os.PathLike[str] = "GeoDataFrame",
-           on_unmapped: Literal["raise", "nan"] = "raise") -> Any:
+def decode(
+    gdf: Any, source: str | os.PathLike[str] = "GeoDataFrame", on_unmapped: Literal["raise", "nan"] = "raise"
+) -> Any:
     """Return a copy of SIGRID-3 chart `gdf` with upper-case fields, Int64 codes, names and ``wmo_class``.
 
     Adds ``<FIELD>_name`` for every code field and ``POLY_TYPE``, ``FP``/``FS`` (from ``CF``), ``wmo_class``
@@ -284,8 +317,12 @@ def decode(gdf: Any, source: str | os.PathLike[str] = "GeoDataFrame",
     if unknown:
         name = Path(src).name
         gdf.attrs.setdefault("unknown_codes", {})[name] = {f: sorted(set(v)) for f, v in unknown.items()}
-        warnings.warn(f"{src}: codes outside the SIGRID-3 tables read as <NA> (on_unmapped='nan'): "
-                      f"{gdf.attrs['unknown_codes'][name]}", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{src}: codes outside the SIGRID-3 tables read as <NA> (on_unmapped='nan'): "
+            f"{gdf.attrs['unknown_codes'][name]}",
+            UserWarning,
+            stacklevel=2,
+        )
     gdf.attrs["sigrid_decoded"] = True
     return gdf
 
@@ -352,9 +389,11 @@ def to_wmo_class(gdf: Any, on_unmapped: Literal["nan", "raise"] = "nan") -> pd.S
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             r = dec.iloc[i]
-            raise ValueError(f"polygon {gdf.index[i]}: ice with CT={r['CT']}, CA={r['CA']}, stage SA={r['SA']}, "
-                             f"SB={r['SB']}, SC={r['SC']} and form FA={r['FA']} has no WMO class in "
-                             f"{TABLE.name} (dominant ice type {r['dominant']})")
+            raise ValueError(
+                f"polygon {gdf.index[i]}: ice with CT={r['CT']}, CA={r['CA']}, stage SA={r['SA']}, "
+                f"SB={r['SB']}, SC={r['SC']} and form FA={r['FA']} has no WMO class in "
+                f"{TABLE.name} (dominant ice type {r['dominant']})"
+            )
     return out
 
 
@@ -368,12 +407,15 @@ def read_vector(path: str | os.PathLike[str], layer: str | int | None = None) ->
     try:
         return gpd.read_file(p, layer=layer) if layer is not None else gpd.read_file(p)
     except Exception as e:  # pyogrio/fiona raise their own types (DataSourceError, DriverError, ...)
-        raise ValueError(f"{p}: not a vector file GDAL can read ({type(e).__name__}: {e}); expected a "
-                         "Shapefile (.shp with .shx/.dbf/.prj), GeoPackage or another OGR format") from None
+        raise ValueError(
+            f"{p}: not a vector file GDAL can read ({type(e).__name__}: {e}); expected a "
+            "Shapefile (.shp with .shx/.dbf/.prj), GeoPackage or another OGR format"
+        ) from None
 
 
-def read_ice_chart(path: str | os.PathLike[str], layer: str | int | None = None,
-                   on_unmapped: Literal["raise", "nan"] = "raise") -> Any:
+def read_ice_chart(
+    path: str | os.PathLike[str], layer: str | int | None = None, on_unmapped: Literal["raise", "nan"] = "raise"
+) -> Any:
     """Return the decoded polygons (GeoDataFrame, see :func:`decode`) of one SIGRID-3 chart of any name."""
     p = Path(path).expanduser()
     if p.is_dir():

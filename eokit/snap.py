@@ -55,17 +55,31 @@ def _dimap_bands(root: ET.Element, source: Path, files: Mapping[int, Path] | Non
             index = int(_text(info, "BAND_INDEX", str(k)))  # type: ignore[arg-type]
             scale = float(_text(info, "SCALING_FACTOR", "1") or 1)
             offset = float(_text(info, "SCALING_OFFSET", "0") or 0)
-            nodata = (float(_text(info, "NO_DATA_VALUE", "nan"))  # type: ignore[arg-type]
-                      if (_text(info, "NO_DATA_VALUE_USED", "false") or "").lower() == "true" else None)
+            nodata = (
+                float(_text(info, "NO_DATA_VALUE", "nan"))  # type: ignore[arg-type]
+                if (_text(info, "NO_DATA_VALUE_USED", "false") or "").lower() == "true"
+                else None
+            )
         except ValueError as exc:
             raise ValueError(f"{source}: Spectral_Band_Info {k} ({name}) has a non-numeric field: {exc}") from exc
         if not name:
             raise ValueError(f"{source}: Spectral_Band_Info {k} has no BAND_NAME")
         expression = _text(info, "EXPRESSION") if (_text(info, "VIRTUAL_BAND", "") or "").lower() == "true" else None
         path = source if files is None else files.get(index, source)
-        out.append((index, Band(name, path, nodata=nodata, scale=scale, offset=offset,
-                                 log10=(_text(info, "LOG10_SCALED", "false") or "").lower() == "true",
-                                 expression=expression)))
+        out.append(
+            (
+                index,
+                Band(
+                    name,
+                    path,
+                    nodata=nodata,
+                    scale=scale,
+                    offset=offset,
+                    log10=(_text(info, "LOG10_SCALED", "false") or "").lower() == "true",
+                    expression=expression,
+                ),
+            )
+        )
     return [b for _, b in sorted(out, key=lambda t: t[0])]
 
 
@@ -110,8 +124,10 @@ def _dimap_files(root: ET.Element, dim: Path) -> tuple[dict[int, Path], dict[str
     bands: dict[int, Path] = {}
     grids: dict[str, Path] = {}
     missing: list[str] = []
-    for tag, path_tag, index_tag in (("Data_File", "DATA_FILE_PATH", "BAND_INDEX"),
-                                     ("Tie_Point_Grid_File", "TIE_POINT_GRID_FILE_PATH", "TIE_POINT_GRID_INDEX")):
+    for tag, path_tag, index_tag in (
+        ("Data_File", "DATA_FILE_PATH", "BAND_INDEX"),
+        ("Tie_Point_Grid_File", "TIE_POINT_GRID_FILE_PATH", "TIE_POINT_GRID_INDEX"),
+    ):
         for entry in root.findall(f"Data_Access/{tag}"):
             ref = entry.find(path_tag)
             href = ref.get("href") if ref is not None else None
@@ -169,8 +185,9 @@ def _has_gcps(ds: xr.Dataset) -> bool:
 
 
 def _dimap_attrs(root: ET.Element) -> dict[str, str]:
-    meta = {a.get("name"): (a.text or "").strip()
-            for a in root.findall(".//MDElem[@name='Abstracted_Metadata']/MDATTR")}
+    meta = {
+        a.get("name"): (a.text or "").strip() for a in root.findall(".//MDElem[@name='Abstracted_Metadata']/MDATTR")
+    }
     out = {}
     if meta.get("ACQUISITION_MODE"):
         out["mode"] = meta["ACQUISITION_MODE"]
@@ -188,8 +205,7 @@ def _grid_info(root: ET.Element, dim: Path, name: str) -> tuple[np.ndarray, np.n
             continue
         try:
             ncols, nrows = int(_text(info, "NCOLS", "") or ""), int(_text(info, "NROWS", "") or "")
-            ox, oy, sx, sy = (float(_text(info, t, "") or "")
-                              for t in ("OFFSET_X", "OFFSET_Y", "STEP_X", "STEP_Y"))
+            ox, oy, sx, sy = (float(_text(info, t, "") or "") for t in ("OFFSET_X", "OFFSET_Y", "STEP_X", "STEP_Y"))
         except ValueError as exc:
             raise ValueError(f"{dim}: Tie_Point_Grid_Info {name!r} lacks NCOLS/NROWS/OFFSET/STEP: {exc}") from exc
         img = dim.parent / dim.with_suffix(".data").name / "tie_point_grids" / f"{name}.img"
@@ -204,8 +220,12 @@ def _grid_info(root: ET.Element, dim: Path, name: str) -> tuple[np.ndarray, np.n
 def _tie_point_grid(root: ET.Element, dim: Path, band: Band, like: xr.DataArray) -> xr.DataArray:
     cols, rows, values = _grid_info(root, dim, band.name)
     data = grid_to_image(rows, cols, values, like)
-    return xr.DataArray(data, dims=("y", "x"), coords=like.coords,
-                        attrs={"units": "degrees", "source_file": f"tie_point_grids/{band.name}"})
+    return xr.DataArray(
+        data,
+        dims=("y", "x"),
+        coords=like.coords,
+        attrs={"units": "degrees", "source_file": f"tie_point_grids/{band.name}"},
+    )
 
 
 def _tie_point_gcps(root: ET.Element, dim: Path) -> list[Any]:
@@ -213,8 +233,11 @@ def _tie_point_gcps(root: ET.Element, dim: Path) -> list[Any]:
 
     cols, rows, lat = _grid_info(root, dim, "latitude")
     _, _, lon = _grid_info(root, dim, "longitude")
-    return [GroundControlPoint(row=float(r) + 0.5, col=float(c) + 0.5, x=float(lon[j, i]), y=float(lat[j, i]))
-            for j, r in enumerate(rows) for i, c in enumerate(cols)]
+    return [
+        GroundControlPoint(row=float(r) + 0.5, col=float(c) + 0.5, x=float(lon[j, i]), y=float(lat[j, i]))
+        for j, r in enumerate(rows)
+        for i, c in enumerate(cols)
+    ]
 
 
 def is_snap_geotiff(path: Path) -> bool:

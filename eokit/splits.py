@@ -33,15 +33,22 @@ class Split:
         dim = _dim(ds)
         top = max((int(p.max()) for p in (self.train, self.val, self.test) if len(p)), default=-1)
         if top >= ds.sizes[dim]:
-            raise ValueError(f"this {self.protocol} split indexes sample {top}, but the dataset has "
-                             f"{ds.sizes[dim]} along {dim!r}; select from the dataset the split was made of")
+            raise ValueError(
+                f"this {self.protocol} split indexes sample {top}, but the dataset has "
+                f"{ds.sizes[dim]} along {dim!r}; select from the dataset the split was made of"
+            )
         val = ds.isel({dim: self.val}) if len(self.val) else None
         return ds.isel({dim: self.train}), val, ds.isel({dim: self.test})
 
     def describe(self) -> dict:
         """Return a JSON-ready summary (protocol, parameters, sizes) for the model card."""
-        return {"protocol": self.protocol, **self.params,
-                "n_train": int(len(self.train)), "n_val": int(len(self.val)), "n_test": int(len(self.test))}
+        return {
+            "protocol": self.protocol,
+            **self.params,
+            "n_train": int(len(self.train)),
+            "n_val": int(len(self.val)),
+            "n_test": int(len(self.test)),
+        }
 
 
 def _dim(ds: xr.Dataset) -> str:
@@ -55,16 +62,20 @@ def _labels(ds: xr.Dataset) -> np.ndarray:
     """The per-sample class ids as int64; raise unless `label` exists and holds whole numbers."""
     if not isinstance(ds, xr.Dataset) or "label" not in ds.variables:
         have = list(ds.variables) if isinstance(ds, xr.Dataset) else type(ds).__name__
-        raise ValueError(f"the dataset has no 'label' variable (has {have}); expected a training set with "
-                         "per-sample integer class ids")
+        raise ValueError(
+            f"the dataset has no 'label' variable (has {have}); expected a training set with "
+            "per-sample integer class ids"
+        )
     raw = np.asarray(ds["label"].values)
     if raw.dtype.kind in "iu":
         return raw.astype(np.int64)
     num = np.asarray(raw, dtype=float) if raw.dtype.kind in "fb" else np.full(raw.shape, np.nan)
     bad = ~np.isfinite(num) | (np.mod(np.nan_to_num(num), 1) != 0)
     if bad.any():
-        raise ValueError(f"variable 'label' must hold whole-number class ids; samples "
-                         f"{np.flatnonzero(bad)[:10].tolist()} hold {raw[bad][:10].tolist()}")
+        raise ValueError(
+            f"variable 'label' must hold whole-number class ids; samples "
+            f"{np.flatnonzero(bad)[:10].tolist()} hold {raw[bad][:10].tolist()}"
+        )
     return num.astype(np.int64)
 
 
@@ -76,8 +87,10 @@ def _check_seed(seed: object) -> None:
 def _check_size(y: np.ndarray, protocol: str, val_fraction: float) -> None:
     need = 3 if val_fraction > 0 else 2
     if len(y) < need:
-        raise ValueError(f"the {protocol} split needs at least {need} samples (train, {'validation, ' * (need == 3)}"
-                         f"test); the dataset has {len(y)}")
+        raise ValueError(
+            f"the {protocol} split needs at least {need} samples (train, {'validation, ' * (need == 3)}"
+            f"test); the dataset has {len(y)}"
+        )
 
 
 def _class_name(ds: xr.Dataset, cid: int) -> str:
@@ -105,8 +118,10 @@ def check_split(ds: xr.Dataset, split: Split, unseen: str = "raise") -> Split:
         return split
     if unseen == "raise":
         desc = "; ".join(
-            f"{part}: " + ", ".join(f"{_class_name(ds, c)!r} (id {c}, "
-                                    f"{int((lab[getattr(split, part)] == c).sum())} samples)" for c in cls)
+            f"{part}: "
+            + ", ".join(
+                f"{_class_name(ds, c)!r} (id {c}, {int((lab[getattr(split, part)] == c).sum())} samples)" for c in cls
+            )
             for part, cls in problems.items()
         )
         raise ValueError(
@@ -138,12 +153,19 @@ def _stratified_groups(y: np.ndarray, groups: np.ndarray, fraction: float, seed:
 
 def _check_fractions(test_fraction: float, val_fraction: float) -> None:
     if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
-        raise ValueError(f"need 0 < test_fraction < 1, 0 <= val_fraction < 1 and their sum < 1, "
-                         f"got {test_fraction}, {val_fraction}")
+        raise ValueError(
+            f"need 0 < test_fraction < 1, 0 <= val_fraction < 1 and their sum < 1, got {test_fraction}, {val_fraction}"
+        )
 
 
-def random_split(ds: xr.Dataset, test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0,
-                 stratify: bool = True, unseen: str = "raise") -> Split:
+def random_split(
+    ds: xr.Dataset,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    stratify: bool = True,
+    unseen: str = "raise",
+) -> Split:
     """Return a random (stratified by class) sample split; the optimistic protocol that ignores space."""
     from sklearn.model_selection import train_test_split
 
@@ -160,8 +182,13 @@ def random_split(ds: xr.Dataset, test_fraction: float = 0.2, val_fraction: float
         enough = np.bincount(np.unique(y[rest], return_inverse=True)[1]).min() >= 2
         s2 = y[rest] if strat is not None and enough else None
         rest, val = train_test_split(rest, test_size=frac, random_state=seed + 1, stratify=s2)
-    sp = Split(np.sort(rest), np.sort(val), np.sort(test), "random",
-               {"test_fraction": test_fraction, "val_fraction": val_fraction, "seed": seed, "stratify": stratify})
+    sp = Split(
+        np.sort(rest),
+        np.sort(val),
+        np.sort(test),
+        "random",
+        {"test_fraction": test_fraction, "val_fraction": val_fraction, "seed": seed, "stratify": stratify},
+    )
     return check_split(ds, sp, unseen)
 
 
@@ -170,16 +197,24 @@ def _groups(ds: xr.Dataset, by: str, block_size: float | None) -> tuple[np.ndarr
     tile = np.asarray(ds["tile"].values).astype(str) if "tile" in have else None
     if by == "xy":
         if "x" not in have or "y" not in have:
-            raise ValueError("block split by='xy' needs per-sample 'x' and 'y' coordinates (sampler output); "
-                             "this dataset has none - use by='tile' or by='field'")
-        if isinstance(block_size, (bool, np.bool_)) or not isinstance(block_size, (int, float, np.number)) \
-                or not np.isfinite(block_size) or block_size <= 0:
+            raise ValueError(
+                "block split by='xy' needs per-sample 'x' and 'y' coordinates (sampler output); "
+                "this dataset has none - use by='tile' or by='field'"
+            )
+        if (
+            isinstance(block_size, (bool, np.bool_))
+            or not isinstance(block_size, (int, float, np.number))
+            or not np.isfinite(block_size)
+            or block_size <= 0
+        ):
             raise ValueError(f"block split by='xy' needs a positive block_size in map units, got {block_size}")
         xs, ys = np.asarray(ds["x"].values, float), np.asarray(ds["y"].values, float)
         bad = ~(np.isfinite(xs) & np.isfinite(ys))
         if bad.any():
-            raise ValueError(f"block split by='xy': variables 'x'/'y' must be finite map coordinates; samples "
-                             f"{np.flatnonzero(bad)[:10].tolist()} have NaN or infinite x/y")
+            raise ValueError(
+                f"block split by='xy': variables 'x'/'y' must be finite map coordinates; samples "
+                f"{np.flatnonzero(bad)[:10].tolist()} have NaN or infinite x/y"
+            )
         bx = np.floor(xs / block_size).astype(np.int64)
         by_ = np.floor(ys / block_size).astype(np.int64)
         key = np.char.add(np.char.add(bx.astype(str), "_"), by_.astype(str))
@@ -208,8 +243,15 @@ def _is_per_sample(ds: xr.Dataset, name: str) -> bool:
     return name in ds.variables and ds[name].dims == (_dim(ds),)
 
 
-def block_split(ds: xr.Dataset, block_size: float | None = None, by: str = "xy", test_fraction: float = 0.2,
-                val_fraction: float = 0.1, seed: int = 0, unseen: str = "raise") -> Split:
+def block_split(
+    ds: xr.Dataset,
+    block_size: float | None = None,
+    by: str = "xy",
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    unseen: str = "raise",
+) -> Split:
     """Return a spatially disjoint split: whole blocks (cells of `block_size` map units), fields or tiles held out.
 
     `by` is "xy" (blocks), "field" (`field_id` within its tile), "tile", or the name of any other per-sample
@@ -221,23 +263,44 @@ def block_split(ds: xr.Dataset, block_size: float | None = None, by: str = "xy",
     _check_size(y, f"by={by!r} block", val_fraction)
     groups, extra = _groups(ds, by, block_size)
     if len(np.unique(groups)) < 2:
-        hint = (f"a block_size of {block_size} map units puts every sample in one block; use smaller blocks"
-                if by == "xy" else f"every sample is in the same {by}")
+        hint = (
+            f"a block_size of {block_size} map units puts every sample in one block; use smaller blocks"
+            if by == "xy"
+            else f"every sample is in the same {by}"
+        )
         raise ValueError(f"cannot split 1 group into train and test: {hint}")
     rest, test = _stratified_groups(y, groups, test_fraction, seed)
     val = np.array([], np.int64)
     if val_fraction > 0:
         r2, v2 = _stratified_groups(y[rest], groups[rest], val_fraction / (1 - test_fraction), seed + 1)
         rest, val = rest[r2], rest[v2]
-    sp = Split(rest, val, test, "block" if by == "xy" else by,
-               {"by": by, **extra, "test_fraction": test_fraction, "val_fraction": val_fraction, "seed": seed,
-                "n_groups": int(groups.max() + 1)})
+    sp = Split(
+        rest,
+        val,
+        test,
+        "block" if by == "xy" else by,
+        {
+            "by": by,
+            **extra,
+            "test_fraction": test_fraction,
+            "val_fraction": val_fraction,
+            "seed": seed,
+            "n_groups": int(groups.max() + 1),
+        },
+    )
     return check_split(ds, sp, unseen)
 
 
-def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[str] | None = None,
-               val_fraction: float = 0.1, seed: int = 0, unseen: str = "raise", by: str = "tile",
-               within: str | None = None) -> Split:
+def tile_split(
+    ds: xr.Dataset,
+    test_tiles: Sequence[str],
+    val_tiles: Sequence[str] | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    unseen: str = "raise",
+    by: str = "tile",
+    within: str | None = None,
+) -> Split:
     """Return a leave-tile(s)-out split: `test_tiles` (e.g. ["33UVP"] or ["2019_33UVP"]) form the test set.
 
     Validation is `val_tiles` if given, else a stratified `val_fraction` of the remaining samples (whole
@@ -257,8 +320,9 @@ def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[st
     if not isinstance(by, str) or by not in ds.variables:
         raise ValueError(f"leave-{by}-out needs a per-sample {by!r} variable")
     if within is not None and within not in ds.variables:
-        raise ValueError(f"leave-{by}-out: within={within!r} is not a variable of the dataset "
-                         f"(has {list(ds.variables)})")
+        raise ValueError(
+            f"leave-{by}-out: within={within!r} is not a variable of the dataset (has {list(ds.variables)})"
+        )
     what = "tiles" if by == "tile" else f"{by!r} values"
     tile = np.asarray(ds[by].values).astype(str)
     have = sorted(set(tile.tolist()))
@@ -277,13 +341,17 @@ def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[st
     elif val_fraction > 0:
         rest = idx[~is_test]
         if len(rest) == 0:
-            raise ValueError(f"leave-{by}-out with test {what} {list(test_tiles)} leaves no training samples; "
-                             f"available {what}: {have}")
+            raise ValueError(
+                f"leave-{by}-out with test {what} {list(test_tiles)} leaves no training samples; "
+                f"available {what}: {have}"
+            )
         y = _labels(ds)[rest]
         inner = within or ("field_id" if "field_id" in ds.variables else None)
         if inner is not None:
-            g = np.unique(np.char.add(np.char.add(tile[rest], ":"),
-                                      np.asarray(ds[inner].values)[rest].astype(str)), return_inverse=True)[1]
+            g = np.unique(
+                np.char.add(np.char.add(tile[rest], ":"), np.asarray(ds[inner].values)[rest].astype(str)),
+                return_inverse=True,
+            )[1]
         else:
             g = np.arange(len(rest))
         r2, v2 = _stratified_groups(y, g, val_fraction, seed)
@@ -292,20 +360,37 @@ def tile_split(ds: xr.Dataset, test_tiles: Sequence[str], val_tiles: Sequence[st
         train, val = idx[~is_test], np.array([], np.int64)
     if len(train) == 0:
         raise ValueError(f"leave-{by}-out with test {what} {list(test_tiles)} leaves no training samples")
-    params = {"test_tiles": list(test_tiles), "val_tiles": list(val_tiles or []), "val_fraction": val_fraction,
-              "seed": seed}
+    params = {
+        "test_tiles": list(test_tiles),
+        "val_tiles": list(val_tiles or []),
+        "val_fraction": val_fraction,
+        "seed": seed,
+    }
     if within is not None:
         params["within"] = within
     if by != "tile":
-        params = {"by": by, "within": within, "test_groups": list(test_tiles), "val_groups": list(val_tiles or []),
-                  "val_fraction": val_fraction, "seed": seed}
+        params = {
+            "by": by,
+            "within": within,
+            "test_groups": list(test_tiles),
+            "val_groups": list(val_tiles or []),
+            "val_fraction": val_fraction,
+            "seed": seed,
+        }
     sp = Split(np.sort(train), np.sort(val), np.sort(test), "tile" if by == "tile" else by, params)
     return check_split(ds, sp, unseen)
 
 
-def make_split(ds: xr.Dataset, protocol: str, seed: int = 0, test_tiles: Sequence[str] | None = None,
-               block_size: float | None = None, test_fraction: float = 0.2, val_fraction: float = 0.1,
-               unseen: str = "raise") -> Split:
+def make_split(
+    ds: xr.Dataset,
+    protocol: str,
+    seed: int = 0,
+    test_tiles: Sequence[str] | None = None,
+    block_size: float | None = None,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.1,
+    unseen: str = "raise",
+) -> Split:
     """Return the split of a named protocol: "random", "block" (xy blocks), "field", "tile" (leave-tiles-out).
 
     Only the arguments that the protocol uses are read: `test_tiles` for "tile", `block_size` for "block",
@@ -314,8 +399,15 @@ def make_split(ds: xr.Dataset, protocol: str, seed: int = 0, test_tiles: Sequenc
     if protocol == "random":
         return random_split(ds, test_fraction, val_fraction, seed=seed, unseen=unseen)
     if protocol in ("block", "field"):
-        return block_split(ds, block_size, by="xy" if protocol == "block" else "field", test_fraction=test_fraction,
-                           val_fraction=val_fraction, seed=seed, unseen=unseen)
+        return block_split(
+            ds,
+            block_size,
+            by="xy" if protocol == "block" else "field",
+            test_fraction=test_fraction,
+            val_fraction=val_fraction,
+            seed=seed,
+            unseen=unseen,
+        )
     if protocol == "tile":
         if not test_tiles:
             raise ValueError("the 'tile' protocol needs test_tiles, e.g. ['33UVP']")

@@ -16,6 +16,7 @@ Physics in brief:
   (about -0.2 dB per degree in HH), class texture (ridges in deformed ice, wind on open water), a
   noise floor with scalloping in HV, and multiplicative gamma speckle.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,13 @@ from eokit._synth_sar import SAR_SCENES, make_sar_sample, make_sar_scene  # noqa
 from eokit.schema import TS2C_CLASSES, TS2C_CSV_COLUMNS
 
 
-def make_timesen2crop_tree(root: str | os.PathLike, tiles: Mapping[str, int] | Sequence[str] | None = None,
-                           samples_per_class: int = 25, seed: int = 0, overwrite: bool = False) -> Path:
+def make_timesen2crop_tree(
+    root: str | os.PathLike,
+    tiles: Mapping[str, int] | Sequence[str] | None = None,
+    samples_per_class: int = 25,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
     """Write a TimeSen2Crop-layout tree under `root`/TimeSen2Crop and return that folder's path.
 
     `tiles` maps tile name -> number of acquisitions (default `SAMPLE_TILES`); a plain list gives each tile
@@ -74,7 +80,8 @@ def make_timesen2crop_tree(root: str | os.PathLike, tiles: Mapping[str, int] | S
                 tdir = tmp / tile
                 tdir.mkdir()
                 (tdir / "dates.csv").write_text(
-                    "acquisition_date\n" + "".join(f"{str(d).replace('-', '')}\n" for d in dates))
+                    "acquisition_date\n" + "".join(f"{str(d).replace('-', '')}\n" for d in dates)
+                )
                 for cid in range(len(TS2C_CLASSES)):
                     refl, flags = timesen2crop_samples(tile, dates, cid, samples_per_class, seed)
                     cdir = tdir / str(cid)

@@ -73,8 +73,10 @@ def scan_folder(folder: Path) -> tuple[dict, dict, dict, tuple]:
     """date -> [(file, band names)], date -> (kind, flag file), file -> raster info, (first file, grid)."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TIF_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"{folder}: no GeoTIFF (*.tif) files found; expected one file per date "
-                                "(S2_YYYYMMDD.tif) or per date and band")
+        raise FileNotFoundError(
+            f"{folder}: no GeoTIFF (*.tif) files found; expected one file per date "
+            "(S2_YYYYMMDD.tif) or per date and band"
+        )
     data: dict[pd.Timestamp, list[tuple[Path, list[str]]]] = defaultdict(list)
     flags: dict[pd.Timestamp, tuple[str, Path]] = {}
     info: dict[Path, tuple] = {}
@@ -99,8 +101,10 @@ def scan_folder(folder: Path) -> tuple[dict, dict, dict, tuple]:
             if count != 1:
                 raise ValueError(f"{p}: a {kind.upper()} file must have 1 band, it has {count}")
             if date in flags:
-                raise ValueError(f"{p}: a second flag/SCL file for {date_text(date)} (first: {flags[date][1]}); "
-                                 "expected one per date")
+                raise ValueError(
+                    f"{p}: a second flag/SCL file for {date_text(date)} (first: {flags[date][1]}); "
+                    "expected one per date"
+                )
             flags[date] = (kind, p)
             continue
         if count == 1 and not descs[0]:
@@ -110,16 +114,19 @@ def scan_folder(folder: Path) -> tuple[dict, dict, dict, tuple]:
         data[date].append((p, names))
     if undated:
         if not data:
-            raise ValueError(f"{undated[0]}: no acquisition date found; expected YYYYMMDD or YYYYMMDDTHHMMSS in "
-                             "the file name or an ACQUISITION_DATE tag")
-        warnings.warn(f"{folder}: {[p.name for p in undated]} have no acquisition date; not part of the "
-                      "time series, skipped", stacklevel=4)
+            raise ValueError(
+                f"{undated[0]}: no acquisition date found; expected YYYYMMDD or YYYYMMDDTHHMMSS in "
+                "the file name or an ACQUISITION_DATE tag"
+            )
+        warnings.warn(
+            f"{folder}: {[p.name for p in undated]} have no acquisition date; not part of the time series, skipped",
+            stacklevel=4,
+        )
     if not data:
         raise FileNotFoundError(f"{folder}: only SCL/FLAG files found, no image files")
     for d in flags:
         if d not in data:
-            raise ValueError(f"{flags[d][1]}: flag file for {date_text(d)} but no image file for that date in "
-                             f"{folder}")
+            raise ValueError(f"{flags[d][1]}: flag file for {date_text(d)} but no image file for that date in {folder}")
     assert grid is not None
     return data, flags, info, grid
 
@@ -133,8 +140,10 @@ def order_bands(folder: Path, data: dict, bands: Sequence[str] | None) -> list[s
         if len(set(names)) != len(names):
             twice = sorted({n for n in names if names.count(n) > 1}, key=band_key)
             files = [p.name for p, ns in data[d] if set(ns) & set(twice)]
-            raise ValueError(f"{folder}: date {date_text(d)} has bands {twice} twice (files {files}); expected "
-                             "each band once per date (two files with one date?)")
+            raise ValueError(
+                f"{folder}: date {date_text(d)} has bands {twice} twice (files {files}); expected "
+                "each band once per date (two files with one date?)"
+            )
         if band_order is None:
             band_order = names
         elif sorted(names) != sorted(band_order):
@@ -157,8 +166,9 @@ def order_bands(folder: Path, data: dict, bands: Sequence[str] | None) -> list[s
     return band_order
 
 
-def read_folder(data: dict, flags: dict, info: dict, grid: tuple, bands: list[str], ch: dict[str, int],
-                fill: int | None) -> tuple[da.Array, da.Array]:
+def read_folder(
+    data: dict, flags: dict, info: dict, grid: tuple, bands: list[str], ch: dict[str, int], fill: int | None
+) -> tuple[da.Array, da.Array]:
     """Return lazy (reflectance (time, band, y, x), flags (time, y, x)) of a scanned folder; `fill`: flag if none."""
     dates = sorted(data)
     _, _, width, height = grid[1]
@@ -197,6 +207,7 @@ def read_folder(data: dict, flags: dict, info: dict, grid: tuple, bands: list[st
     if refl.numblocks[1] != 1:
         refl = refl.rechunk({1: -1})
     return refl, da.stack(flag_arrays)
+
 
 def _is_nodata(arr: da.Array, nd: float) -> da.Array:
     if np.isnan(nd):

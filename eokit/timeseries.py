@@ -26,8 +26,9 @@ def _days(dates: np.ndarray) -> np.ndarray:
     return out
 
 
-def _interp_clear(values: np.ndarray, t: np.ndarray, clear: np.ndarray, tq: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _interp_clear(
+    values: np.ndarray, t: np.ndarray, clear: np.ndarray, tq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Interpolate values (S, T, B) at query times tq (S, Q) from clear observations.
 
     Returns (out (S, Q, B) float64, inside (S, Q) bool: bracketed by clear observations, any (S,) bool: the
@@ -97,10 +98,12 @@ def _check(ds: xr.Dataset) -> None:
     back = ~np.isnan(t[:, 1:]) & (t[:, 1:] < prev[:, :-1])
     if back.any():
         s, k = (int(v[0]) for v in np.nonzero(back))
-        raise ValueError(f"variable 'date' of sample {s} is not in ascending order: time step {k + 1} "
-                         f"({str(dates[s, k + 1])[:10]}) comes after an acquisition on "
-                         f"{str(np.datetime64(int(prev[s, k] * 86400), 's'))[:10]}; expected dates sorted along "
-                         "'time' (padding at the end)")
+        raise ValueError(
+            f"variable 'date' of sample {s} is not in ascending order: time step {k + 1} "
+            f"({str(dates[s, k + 1])[:10]}) comes after an acquisition on "
+            f"{str(np.datetime64(int(prev[s, k] * 86400), 's'))[:10]}; expected dates sorted along "
+            "'time' (padding at the end)"
+        )
 
 
 def gapfill(ds: xr.Dataset) -> xr.Dataset:
@@ -148,8 +151,9 @@ def _grid(lo: pd.Timestamp, hi: pd.Timestamp, every: object) -> pd.DatetimeIndex
         raise ValueError(msg) from exc
 
 
-def resample(ds: xr.Dataset, every: str = "10D", start: str | np.datetime64 | None = None,
-             end: str | np.datetime64 | None = None) -> xr.Dataset:
+def resample(
+    ds: xr.Dataset, every: str = "10D", start: str | np.datetime64 | None = None, end: str | np.datetime64 | None = None
+) -> xr.Dataset:
     """Return the samples on a fixed date grid (start..end every `every`), interpolated from clear observations."""
     _check(ds)
     dates = ds["date"].transpose("sample", "time").values
@@ -172,15 +176,19 @@ def resample(ds: xr.Dataset, every: str = "10D", start: str | np.datetime64 | No
     out, inside, anyc = _interp_clear(vals, np.nan_to_num(t), clear, tq)
     new_flag = np.where(inside & anyc[:, None], FLAG_CLEAR, FLAG_NODATA).astype(np.uint8)
     res = ds.drop_vars(["reflectance", "flag", "date"] + [v for v in ("filled",) if v in ds]).drop_dims(
-        "time", errors="ignore")
+        "time", errors="ignore"
+    )
     if not np.issubdtype(vals.dtype, np.integer):
         out[~anyc] = np.nan  # a sample without any clear observation has no value to give (flag 255)
     res["reflectance"] = (("sample", "time", "band"), _cast_like(out, vals.dtype))
     res["reflectance"].attrs = dict(ds["reflectance"].attrs)
     res["flag"] = (("sample", "time"), new_flag)
     res["date"] = (("sample", "time"), np.broadcast_to(grid.values.astype("datetime64[ns]"), (S, len(grid))).copy())
-    res.attrs = {**ds.attrs, "resample": f"every {every} from {grid[0].date()} to {grid[-1].date()}; linear "
-                 "between clear observations, flag 255 outside the first/last clear observation"}
+    res.attrs = {
+        **ds.attrs,
+        "resample": f"every {every} from {grid[0].date()} to {grid[-1].date()}; linear "
+        "between clear observations, flag 255 outside the first/last clear observation",
+    }
     order = ["reflectance", "flag", "date"] + [v for v in res.data_vars if v not in ("reflectance", "flag", "date")]
     return res[order]
 
@@ -207,7 +215,7 @@ def mean_by_class(ds: xr.Dataset, band: str | None = None) -> pd.DataFrame:
         if name not in bands:
             raise ValueError(f"band {name!r} not in the training set; bands are {bands}")
         val = refl.sel(band=name).values.astype(float)
-    clear = (ds["flag"].transpose("sample", "time").values == FLAG_CLEAR)
+    clear = ds["flag"].transpose("sample", "time").values == FLAG_CLEAR
     dates = ds["date"].transpose("sample", "time").values
     labels = np.broadcast_to(ds["label_name"].values.astype(str)[:, None], clear.shape)
     ok = clear & ~np.isnat(dates) & np.isfinite(val)

@@ -24,8 +24,16 @@ from eokit.datasets import slovenia  # noqa: E402
 SLOVENIA_SRC = ROOT.parent / "shared" / "data" / "slovenia-eopatch"
 BUNDLED_SLOVENIA = ROOT / "data" / "sample" / "slovenia"
 #: The files of the real case, copied byte for byte (the rest of data/sample/slovenia is derived from them).
-SLOVENIA_FILES = ["LICENSE", "README.md", "bbox.geojson", "cloud_mask.npy", "lulc.npy", "lulc_polygons.gpkg",
-                  "ndvi.npy", "timestamps.json"]
+SLOVENIA_FILES = [
+    "LICENSE",
+    "README.md",
+    "bbox.geojson",
+    "cloud_mask.npy",
+    "lulc.npy",
+    "lulc_polygons.gpkg",
+    "ndvi.npy",
+    "timestamps.json",
+]
 PROVENANCE = """# Provenance of data/sample/slovenia
 
 The files LICENSE, README.md, bbox.geojson, cloud_mask.npy, lulc.npy, lulc_polygons.gpkg, ndvi.npy and
@@ -65,11 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="random seed (0 for the committed bundle)")
     ap.add_argument("--scale", type=int, default=1, help="make everything this many times bigger")
     ap.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    ap.add_argument("--only", nargs="*", choices=["timesen2crop", "s2stack", "sar", "slovenia"],
-                    help="make only these parts")
-    ap.add_argument("--slovenia-src", type=Path, default=None,
-                    help="folder of the real Slovenia case (default: ../shared/data/slovenia-eopatch where it "
-                         "exists, else the originals committed in data/sample/slovenia)")
+    ap.add_argument(
+        "--only", nargs="*", choices=["timesen2crop", "s2stack", "sar", "slovenia"], help="make only these parts"
+    )
+    ap.add_argument(
+        "--slovenia-src",
+        type=Path,
+        default=None,
+        help="folder of the real Slovenia case (default: ../shared/data/slovenia-eopatch where it "
+        "exists, else the originals committed in data/sample/slovenia)",
+    )
     a = ap.parse_args(argv)
     if a.scale < 1:
         ap.error("--scale must be >= 1")
@@ -78,15 +91,23 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tiles = dict(synthetic.SAMPLE_TILES)
     if "timesen2crop" in parts:
-        synthetic.make_timesen2crop_tree(out / "timesen2crop", tiles, samples_per_class=25 * a.scale,
-                                         seed=a.seed, overwrite=a.overwrite)
+        synthetic.make_timesen2crop_tree(
+            out / "timesen2crop", tiles, samples_per_class=25 * a.scale, seed=a.seed, overwrite=a.overwrite
+        )
     if "s2stack" in parts:
         # the stack repeats the acquisitions of the sample tile with the most dates, so a model trained
         # on the tree can map it
         tile = max(tiles, key=lambda t: (tiles[t], t))
         dates = synthetic.read_tile_dates(out / "timesen2crop" / "TimeSen2Crop" / tile)
-        synthetic.make_s2_stack(out / "s2stack", dates, seed=a.seed, size=100 * a.scale, n_fields=40 * a.scale ** 2,
-                                tile=tile, overwrite=a.overwrite)
+        synthetic.make_s2_stack(
+            out / "s2stack",
+            dates,
+            seed=a.seed,
+            size=100 * a.scale,
+            n_fields=40 * a.scale**2,
+            tile=tile,
+            overwrite=a.overwrite,
+        )
     if "sar" in parts:
         synthetic.make_sar_sample(out / "sar", seed=a.seed, size=256 * a.scale, overwrite=a.overwrite)
     if "slovenia" in parts:

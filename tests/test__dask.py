@@ -16,12 +16,25 @@ import pytest
 from badinput import refuses
 from eokit import _dask
 
-ALIASES = {"threads": ["threads", "threading", "threaded", "Threads"],
-           "processes": ["processes", "multiprocessing"],
-           "sync": ["sync", "synchronous", "single-threaded", " SYNC "]}
+ALIASES = {
+    "threads": ["threads", "threading", "threaded", "Threads"],
+    "processes": ["processes", "multiprocessing"],
+    "sync": ["sync", "synchronous", "single-threaded", " SYNC "],
+}
 GETS = {"threads": dask.threaded.get, "processes": dask.multiprocessing.get, "sync": dask.local.get_sync}
-ACCEPTED = ("'threads'", "'threading'", "'threaded'", "'processes'", "'multiprocessing'", "'sync'", "'synchronous'",
-            "'single-threaded'", "None", "dask.distributed.Client", "address")
+ACCEPTED = (
+    "'threads'",
+    "'threading'",
+    "'threaded'",
+    "'processes'",
+    "'multiprocessing'",
+    "'sync'",
+    "'synchronous'",
+    "'single-threaded'",
+    "None",
+    "dask.distributed.Client",
+    "address",
+)
 
 
 @pytest.mark.parametrize("name,canon", [(n, c) for c, ns in ALIASES.items() for n in ns])
@@ -52,19 +65,24 @@ def test_none_is_dask_default_and_a_get_function_passes_only_where_allowed() -> 
 
 
 def test_names_need_no_distributed_import() -> None:
-    code = ("import sys, dask, eokit._dask as d\n"
-            "with d.compute_target('threads', 2) as g: assert dask.compute(dask.delayed(1), scheduler=g) == (1,)\n"
-            "assert d.check_scheduler('tcp://127.0.0.1:8786') and not d.is_client(object())\n"
-            "assert 'distributed' not in sys.modules")
+    code = (
+        "import sys, dask, eokit._dask as d\n"
+        "with d.compute_target('threads', 2) as g: assert dask.compute(dask.delayed(1), scheduler=g) == (1,)\n"
+        "assert d.check_scheduler('tcp://127.0.0.1:8786') and not d.is_client(object())\n"
+        "assert 'distributed' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_a_client_and_its_address() -> None:
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None,
-                      host="127.0.0.1") as cluster, \
-            Client(cluster, set_as_default=False) as client:
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None, host="127.0.0.1"
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
         assert _dask.check_scheduler(client) is client and _dask.is_client(client)
         with _dask.compute_target(client, workers=4) as target:
             assert target is client  # workers do not apply to a cluster
@@ -90,16 +108,19 @@ def test_an_unreachable_address_names_it() -> None:
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("value,names", [
-    ("thread", ("scheduler", "'thread'", "did you mean 'threads'")),
-    ("proceses", ("'proceses'", "did you mean 'processes'")),
-    ("synch", ("'synch'", "did you mean 'sync'")),
-    ("distributed", ("'distributed'",)),
-    ("", ("''",)),
-    ("tcp:/nowhere", ("'tcp:/nowhere'", "tcp://")),
-    (42, ("42", "int")),
-    (["threads"], ("list",)),
-])
+@pytest.mark.parametrize(
+    "value,names",
+    [
+        ("thread", ("scheduler", "'thread'", "did you mean 'threads'")),
+        ("proceses", ("'proceses'", "did you mean 'processes'")),
+        ("synch", ("'synch'", "did you mean 'sync'")),
+        ("distributed", ("'distributed'",)),
+        ("", ("''",)),
+        ("tcp:/nowhere", ("'tcp:/nowhere'", "tcp://")),
+        (42, ("42", "int")),
+        (["threads"], ("list",)),
+    ],
+)
 def test_bad_values_name_the_parameter_and_the_accepted_ones(value: object, names: tuple[str, ...]) -> None:
     with refuses(ValueError, "scheduler must be", *ACCEPTED, *names):
         _dask.check_scheduler(value)

@@ -35,10 +35,9 @@ def test_file_is_renamed_into_place_with_the_umask_mode(tmp_path: Path) -> None:
 
 def test_temporary_keeps_every_suffix(tmp_path: Path) -> None:
     # Keras needs .keras / .weights.h5, GDAL and matplotlib pick the format by the suffix
-    for name, end in [("m.keras", ".keras"), ("best.weights.h5", ".weights.h5"), ("a.gpkg", ".gpkg"),
-                      ("store", "")]:
+    for name, end in [("m.keras", ".keras"), ("best.weights.h5", ".weights.h5"), ("a.gpkg", ".gpkg"), ("store", "")]:
         with atomic_output(tmp_path / name) as tmp:
-            assert tmp.name.startswith(f".{name[:len(name) - len(end)]}.tmp-{os.getpid()}-")
+            assert tmp.name.startswith(f".{name[: len(name) - len(end)]}.tmp-{os.getpid()}-")
             assert tmp.name.endswith(end)
             tmp.write_text("x")
 
@@ -94,8 +93,7 @@ def test_bad_kind_and_nothing_written_are_refused(tmp_path: Path) -> None:
     bad_kind: Any = "folder"
     with refuses(ValueError, "kind", "'file' or 'dir'", "'folder'"), atomic_output(tmp_path / "x", kind=bad_kind):
         pytest.fail("the block must not run")
-    with refuses(FileNotFoundError, "nothing was written", str(tmp_path / "x.txt")), \
-            atomic_output(tmp_path / "x.txt"):
+    with refuses(FileNotFoundError, "nothing was written", str(tmp_path / "x.txt")), atomic_output(tmp_path / "x.txt"):
         pass
     with refuses(ValueError, str(tmp_path / "y"), "kind='dir'"), atomic_output(tmp_path / "y") as tmp:
         tmp.mkdir()

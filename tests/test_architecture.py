@@ -28,12 +28,33 @@ DOC = ROOT / "docs" / "ARCHITECTURE.md"
 #: the module and, for a package, everything under it (`eokit.train` covers `eokit/train/*.py`).
 LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("eokit", "eokit.schema", "eokit.paths", "eokit._io", "eokit._dask", "eokit.plots"),
-    "readers": ("eokit.rasterfiles", "eokit.sentinel2", "eokit.tifstack", "eokit.cube", "eokit.snap",
-                "eokit.sarbands", "eokit.sar", "eokit.sigrid", "eokit.labels", "eokit.datasets",
-                "eokit.catalog", "eokit.download", "eokit.synthetic", "eokit._synth_crops", "eokit._synth_s2",
-                "eokit._synth_sar"),
-    "data prep": ("eokit.sampling", "eokit._sample_keys", "eokit._sample_writers", "eokit.patches", "eokit.splits",
-                  "eokit.timeseries", "eokit.trainingdata"),
+    "readers": (
+        "eokit.rasterfiles",
+        "eokit.sentinel2",
+        "eokit.tifstack",
+        "eokit.cube",
+        "eokit.snap",
+        "eokit.sarbands",
+        "eokit.sar",
+        "eokit.sigrid",
+        "eokit.labels",
+        "eokit.datasets",
+        "eokit.catalog",
+        "eokit.download",
+        "eokit.synthetic",
+        "eokit._synth_crops",
+        "eokit._synth_s2",
+        "eokit._synth_sar",
+    ),
+    "data prep": (
+        "eokit.sampling",
+        "eokit._sample_keys",
+        "eokit._sample_writers",
+        "eokit.patches",
+        "eokit.splits",
+        "eokit.timeseries",
+        "eokit.trainingdata",
+    ),
     "models": ("eokit.models", "eokit.augment", "eokit.inputs", "eokit.card"),
     "training": ("eokit.train",),
     "maps/evaluate": ("eokit.maps", "eokit.evaluate"),
@@ -55,8 +76,7 @@ TF_LAZY: dict[str, str] = {
 TF_ROOTS = ("tensorflow", "keras", "tf_keras", "tensorboard")
 
 #: (b) these data-prep modules never reach these (they make training sets, they do not train).
-NO_TRAINING_CODE = {"eokit.sampling": ("eokit.models", "eokit.train"),
-                    "eokit.patches": ("eokit.models", "eokit.train")}
+NO_TRAINING_CODE = {"eokit.sampling": ("eokit.models", "eokit.train"), "eokit.patches": ("eokit.models", "eokit.train")}
 #: (c) the runner (`eokit run`) is imported by the command line only.
 RUNNER = ("eokit.pipeline", "eokit.cli")
 RUNNER_IMPORTERS = ("eokit.cli", "eokit.__main__", "eokit.pipeline")
@@ -107,7 +127,8 @@ def _resolve(name: str) -> str:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 class _Imports(ast.NodeVisitor):
@@ -158,8 +179,12 @@ class _Imports(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         f = node.func
         name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
-        if name in ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant) \
-                and isinstance(node.args[0].value, str):
+        if (
+            name in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             self._add(node.args[0].value, node.lineno)
         self.generic_visit(node)
 
@@ -240,8 +265,12 @@ def test_the_parser_sees_every_kind_of_import() -> None:
     """Function-level, relative and `from eokit import x` imports resolve to eokit modules."""
     edges = {(e.target, e.module_level) for e in _edges()["eokit.cube"]}
     assert ("eokit.sentinel2", True) in edges and ("eokit.tifstack", True) in edges  # from eokit import a, b
-    assert any(e.target == "tensorflow" and not e.module_level for m in _edges() for e in _edges()[m]
-               if _within(m, "eokit.train"))
+    assert any(
+        e.target == "tensorflow" and not e.module_level
+        for m in _edges()
+        for e in _edges()[m]
+        if _within(m, "eokit.train")
+    )
     assert _resolve("eokit.schema.TS2C_BANDS") == "eokit.schema" and _resolve("numpy.random") == "numpy.random"
     assert len(_paths()) > 25 and all(_edges()[m] is not None for m in _paths())
 
@@ -249,8 +278,9 @@ def test_the_parser_sees_every_kind_of_import() -> None:
 def test_every_module_has_a_layer() -> None:
     """A new module is placed in LAYERS here and in docs/ARCHITECTURE.md before it is used."""
     missing = [f"{p.relative_to(ROOT)}" for m, p in _paths().items() if _layer_of(m) is None]
-    assert not missing, (f"modules in no layer of tests/test_architecture.py LAYERS (add them, and to the doc): "
-                         f"{missing}")
+    assert not missing, (
+        f"modules in no layer of tests/test_architecture.py LAYERS (add them, and to the doc): {missing}"
+    )
 
 
 def test_no_import_points_up_the_layers() -> None:
@@ -262,8 +292,10 @@ def test_no_import_points_up_the_layers() -> None:
         for e in edges:
             dst = _layer_of(e.target) if e.target in _paths() else None
             if src is not None and dst is not None and order[dst] > order[src]:
-                bad.append(f"{e.where()}: {module} ({src}) imports {e.target} ({dst}): upward edge, "
-                           f"layers are {' < '.join(LAYERS)}")
+                bad.append(
+                    f"{e.where()}: {module} ({src}) imports {e.target} ({dst}): upward edge, "
+                    f"layers are {' < '.join(LAYERS)}"
+                )
     assert not bad, "\n".join(bad)
 
 
@@ -274,8 +306,10 @@ def test_tensorflow_free_modules_never_reach_tensorflow() -> None:
     for module in _tf_free():
         chain = _path_to(module, _is_tf)
         if chain:
-            bad.append(f"{chain[0].where()}: {module} reaches {chain[-1].target} via {_chain_text(chain)}: "
-                       "rule (a) modules outside the TensorFlow set never import TensorFlow/Keras")
+            bad.append(
+                f"{chain[0].where()}: {module} reaches {chain[-1].target} via {_chain_text(chain)}: "
+                "rule (a) modules outside the TensorFlow set never import TensorFlow/Keras"
+            )
     assert not bad, "\n".join(bad) + f"\n(the modules allowed TensorFlow and why: {allowed})"
 
 
@@ -285,8 +319,10 @@ def test_lazy_modules_import_no_tensorflow_at_module_level() -> None:
     for module in (m for m in _paths() if _group(m, TF_LAZY)):
         chain = _path_to(module, _is_tf, module_level_only=True)
         if chain:
-            bad.append(f"{chain[0].where()}: {module} imports {chain[-1].target} at module level via "
-                       f"{_chain_text(chain)}: rule (a) {TF_LAZY[_group(module, TF_LAZY)]}")
+            bad.append(
+                f"{chain[0].where()}: {module} imports {chain[-1].target} at module level via "
+                f"{_chain_text(chain)}: rule (a) {TF_LAZY[_group(module, TF_LAZY)]}"
+            )
     assert not bad, "\n".join(bad)
 
 
@@ -300,21 +336,29 @@ def test_sampling_and_patches_never_reach_models_or_train() -> None:
         forbidden = NO_TRAINING_CODE[group]
         chain = _path_to(module, lambda t, forbidden=forbidden: any(_within(t, f) for f in forbidden))
         if chain:
-            bad.append(f"{chain[0].where()}: {module} reaches {chain[-1].target} via {_chain_text(chain)}: "
-                       f"rule (b) sampling and patches never import {', '.join(forbidden)}")
+            bad.append(
+                f"{chain[0].where()}: {module} reaches {chain[-1].target} via {_chain_text(chain)}: "
+                f"rule (b) sampling and patches never import {', '.join(forbidden)}"
+            )
     assert not bad, "\n".join(bad)
 
 
 def test_only_the_command_line_imports_the_runner() -> None:
     """(c) Nothing imports pipeline or cli except cli and `python -m eokit`."""
-    bad = [f"{e.where()}: {e.source} imports {e.target}: rule (c) only {', '.join(RUNNER_IMPORTERS[:2])} "
-           "import the runner"
-           for edges in _edges().values() for e in edges
-           if _group(e.target, RUNNER) and not _group(e.source, RUNNER_IMPORTERS)
-           and not (_group(e.target, ("eokit.pipeline",)) and _group(e.source, ("eokit.pipeline",)))]
-    bad += [f"{e.where()}: {e.source} imports {e.target}: rule (c) the runner does not import the command line"
-            for edges in _edges().values() for e in edges
-            if _group(e.source, ("eokit.pipeline",)) and _group(e.target, ("eokit.cli",))]
+    bad = [
+        f"{e.where()}: {e.source} imports {e.target}: rule (c) only {', '.join(RUNNER_IMPORTERS[:2])} import the runner"
+        for edges in _edges().values()
+        for e in edges
+        if _group(e.target, RUNNER)
+        and not _group(e.source, RUNNER_IMPORTERS)
+        and not (_group(e.target, ("eokit.pipeline",)) and _group(e.source, ("eokit.pipeline",)))
+    ]
+    bad += [
+        f"{e.where()}: {e.source} imports {e.target}: rule (c) the runner does not import the command line"
+        for edges in _edges().values()
+        for e in edges
+        if _group(e.source, ("eokit.pipeline",)) and _group(e.target, ("eokit.cli",))
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -350,8 +394,12 @@ def test_no_import_cycles() -> None:
             visit(v)
     msgs = []
     for comp in cycles:
-        lines = [e.where() + f" {e.source} -> {e.target}" for m in comp for e in _edges()[m]
-                 if e.module_level and e.target in comp]
+        lines = [
+            e.where() + f" {e.source} -> {e.target}"
+            for m in comp
+            for e in _edges()[m]
+            if e.module_level and e.target in comp
+        ]
         msgs.append(f"rule (d) import cycle among {comp}: " + "; ".join(lines))
     assert not msgs, "\n".join(msgs)
 
@@ -363,18 +411,24 @@ def test_maps_and_evaluate_reach_models_through_the_card_not_train() -> None:
         if _group(module, ("eokit.maps", "eokit.evaluate", "eokit.card")):
             chain = _path_to(module, lambda t: _within(t, "eokit.train"))
             if chain:
-                bad.append(f"{chain[0].where()}: {module} reaches eokit.train via {_chain_text(chain)}: "
-                           "maps and evaluation load models and prepare inputs through eokit.card")
+                bad.append(
+                    f"{chain[0].where()}: {module} reaches eokit.train via {_chain_text(chain)}: "
+                    "maps and evaluation load models and prepare inputs through eokit.card"
+                )
     assert not bad, "\n".join(bad)
 
 
 def test_loading_a_model_registers_custom_layers_through_models() -> None:
     """Loading a model imports no augmentation module itself: custom layers are registered by eokit.models."""
-    bad = [f"{e.where()}: {e.source} imports {e.target} to load a model: register custom layers through "
-           "eokit.models"
-           for m, edges in _edges().items() if not _group(m, ("eokit.models", "eokit.augment")) for e in edges
-           if e.function and _within(e.target, "eokit.augment")
-           and any(k in e.function.split(".")[-1] for k in ("load_model", "register", "custom_objects"))]
+    bad = [
+        f"{e.where()}: {e.source} imports {e.target} to load a model: register custom layers through eokit.models"
+        for m, edges in _edges().items()
+        if not _group(m, ("eokit.models", "eokit.augment"))
+        for e in edges
+        if e.function
+        and _within(e.target, "eokit.augment")
+        and any(k in e.function.split(".")[-1] for k in ("load_model", "register", "custom_objects"))
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -397,14 +451,15 @@ def test_importing_tensorflow_free_modules_loads_no_tensorflow() -> None:
     todo = [m for m in todo if m != "eokit.__main__"]  # runs the command line when imported
     culprits = []
     while todo:
-        res = subprocess.run([sys.executable, "-c", _PROBE, *todo], capture_output=True, text=True, cwd=ROOT,
-                             timeout=300, check=False)
+        res = subprocess.run(
+            [sys.executable, "-c", _PROBE, *todo], capture_output=True, text=True, cwd=ROOT, timeout=300, check=False
+        )
         assert res.returncode == 0, res.stderr[-3000:]
         seen = json.loads(res.stdout.strip().splitlines()[-1])
         last = list(seen)[-1]
         if seen[last]:
             culprits.append(f"import {last} loads {', '.join(seen[last])}")
-        todo = todo[len(seen):]
+        todo = todo[len(seen) :]
     assert not culprits, "\n".join(culprits)
 
 

@@ -59,8 +59,12 @@ def test_shift_is_a_reflect_padded_translation_within_bounds():
     moved = 0
     for xi, yi in zip(x, y, strict=True):
         padded = np.pad(xi, ((s, s), (s, s), (0, 0)), mode="reflect")
-        offsets = [(dy, dx) for dy in range(2 * s + 1) for dx in range(2 * s + 1)
-                   if np.array_equal(padded[dy:dy + 12, dx:dx + 12], yi)]
+        offsets = [
+            (dy, dx)
+            for dy in range(2 * s + 1)
+            for dx in range(2 * s + 1)
+            if np.array_equal(padded[dy : dy + 12, dx : dx + 12], yi)
+        ]
         assert offsets, "shifted patch is not a crop of the reflect-padded input"
         moved += offsets[0] != (s, s)
     assert moved > 8
@@ -81,8 +85,11 @@ def test_speckle_is_gamma_multiplicative_in_linear_scale_and_spares_incidence_an
         assert (ratio > 0).all()
     # on standardised inputs the dB perturbation is divided by the channel's std
     std = [2.0, 4.0, 7.0]
-    z = np.asarray(make_augmenter(flip=False, rot90=False, shift=0, speckle_looks=looks, seed=0,
-                                  normalisation={"mean": [0, 0, 0], "std": std})(x))
+    z = np.asarray(
+        make_augmenter(
+            flip=False, rot90=False, shift=0, speckle_looks=looks, seed=0, normalisation={"mean": [0, 0, 0], "std": std}
+        )(x)
+    )
     np.testing.assert_allclose((z - x)[..., 0] * std[0], (y - x)[..., 0], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose((z - x)[..., 1] * std[1], (y - x)[..., 1], rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(z[..., 2], x[..., 2])
@@ -154,9 +161,14 @@ def _patch_set(n: int = 12, size: int = 10) -> xr.Dataset:
     img = rng.normal(size=(n, size, size, 3)).astype("float32")
     img[..., 0] += label[:, None, None] * 2 - 15
     return xr.Dataset(
-        {"image": (("patch", "row", "col", "channel"), img), "label": ("patch", label),
-         "row0": ("patch", np.arange(n) * 10), "col0": ("patch", np.zeros(n, "int64")),
-         "polygon_id": ("patch", label.astype("int64")), "scene": ("patch", np.array(["s1"] * n))},
+        {
+            "image": (("patch", "row", "col", "channel"), img),
+            "label": ("patch", label),
+            "row0": ("patch", np.arange(n) * 10),
+            "col0": ("patch", np.zeros(n, "int64")),
+            "polygon_id": ("patch", label.astype("int64")),
+            "scene": ("patch", np.array(["s1"] * n)),
+        },
         coords={"channel": ["HH", "HV", "IA"]},
     )
 
@@ -192,9 +204,16 @@ def test_explicit_seed_is_stateless_and_reproducible_in_a_parallel_map():
     assert not np.array_equal(a1, np.asarray(make_augmenter(seed=3)(x, seed=[0, 3])))
     runs = []
     for _ in range(2):
-        ds = (tf.data.Dataset.from_tensor_slices(x).batch(2).enumerate()
-              .map(lambda i, b: aug(b, seed=tf.stack([tf.constant(1, tf.int64), i])),
-                   num_parallel_calls=4, deterministic=True))
+        ds = (
+            tf.data.Dataset.from_tensor_slices(x)
+            .batch(2)
+            .enumerate()
+            .map(
+                lambda i, b: aug(b, seed=tf.stack([tf.constant(1, tf.int64), i])),
+                num_parallel_calls=4,
+                deterministic=True,
+            )
+        )
         runs.append(np.concatenate([b.numpy() for b in ds]))
     np.testing.assert_array_equal(runs[0], runs[1])
     with pytest.raises(ValueError, match="seed must be 1 to 4 integers"):
@@ -230,8 +249,7 @@ def test_rotation_only_and_flip_only_stay_in_their_subgroups():
     seen_r, seen_f = set(), set()
     for xi, ri, fi in zip(x, rots, flips, strict=True):
         r = [k for k in range(4) if np.array_equal(np.rot90(xi, k, axes=(0, 1)), ri)]
-        f = [(a, b) for a in (0, 1) for b in (0, 1)
-             if np.array_equal(xi[::(-1 if b else 1), ::(-1 if a else 1)], fi)]
+        f = [(a, b) for a in (0, 1) for b in (0, 1) if np.array_equal(xi[:: (-1 if b else 1), :: (-1 if a else 1)], fi)]
         assert r and f
         seen_r.add(r[0])
         seen_f.add(f[0])
@@ -279,15 +297,18 @@ def test_augmentation_layer_saves_and_loads_with_the_model(tmp_path):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("kw,names", [
-    ({"flip": "no"}, ["flip", "True or False", "'no'"]),  # a non-empty string used to mean True
-    ({"rot90": 1}, ["rot90", "True or False"]),
-    ({"speckle_looks": float("inf")}, ["speckle_looks", "> 0 and finite", "inf"]),
-    ({"channels": [], "speckle_looks": None}, ["channels", "non-empty list"]),
-    ({"channels": "HH"}, ["channels", "non-empty list", "'HH'"]),
-    ({"channels": ["HH", "HH", "IA"]}, ["channels", "['HH']", "more than once"]),
-    ({"shift": True}, ["shift", "non-negative integer"]),
-])
+@pytest.mark.parametrize(
+    "kw,names",
+    [
+        ({"flip": "no"}, ["flip", "True or False", "'no'"]),  # a non-empty string used to mean True
+        ({"rot90": 1}, ["rot90", "True or False"]),
+        ({"speckle_looks": float("inf")}, ["speckle_looks", "> 0 and finite", "inf"]),
+        ({"channels": [], "speckle_looks": None}, ["channels", "non-empty list"]),
+        ({"channels": "HH"}, ["channels", "non-empty list", "'HH'"]),
+        ({"channels": ["HH", "HH", "IA"]}, ["channels", "['HH']", "more than once"]),
+        ({"shift": True}, ["shift", "non-negative integer"]),
+    ],
+)
 def test_augmenter_refuses_bad_options(kw, names):
     with refuses(ValueError, "augment", *names):
         make_augmenter(**kw)

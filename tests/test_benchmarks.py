@@ -50,8 +50,10 @@ def test_every_benchmark_exposes_run() -> None:
 def test_runner_table_and_json(tmp_path: Path, monkeypatch) -> None:
     mod = _runner()
     bench = tmp_path / "bench_toy.py"
-    bench.write_text("def run(quick=False):\n    return [{'what': 'toy', 'baseline': 2.0, 'eokit': 8.0, "
-                     "'ratio': 4.0, 'unit': 'items/s'}]\n")
+    bench.write_text(
+        "def run(quick=False):\n    return [{'what': 'toy', 'baseline': 2.0, 'eokit': 8.0, "
+        "'ratio': 4.0, 'unit': 'items/s'}]\n"
+    )
     broken = tmp_path / "bench_broken.py"
     broken.write_text("def run(quick=False):\n    raise RuntimeError('boom')\n")
     monkeypatch.setattr(mod, "HERE", tmp_path)
@@ -78,12 +80,14 @@ def _check_rows(name: str, rows: object) -> None:
             assert ok, f"{name}: {key}={v!r} is not a finite {'non-negative' if memory else 'positive'} number: {r}"
 
 
-@pytest.mark.parametrize("script", [pytest.param(s, id=s.stem, marks=[pytest.mark.slow] if s.stem in SLOW else [])
-                                    for s in BENCHMARKS])
+@pytest.mark.parametrize(
+    "script", [pytest.param(s, id=s.stem, marks=[pytest.mark.slow] if s.stem in SLOW else []) for s in BENCHMARKS]
+)
 def test_benchmark_runs_quick_at_tiny_size(script: Path) -> None:
     """Each benchmark's run(quick=True, tiny=True) returns rows with the runner's keys and finite numbers."""
-    res = subprocess.run([sys.executable, "-c", _DRIVER, str(script)], capture_output=True, text=True, cwd=ROOT,
-                         timeout=300, check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", _DRIVER, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=300, check=False
+    )
     assert res.returncode == 0, f"{script.name} failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
     out = json.loads(res.stdout.strip().splitlines()[-1])
     _check_rows(script.stem, out["rows"])

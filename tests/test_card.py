@@ -17,9 +17,20 @@ BANDS = ["B2", "B3", "B4"]
 
 
 def _card(**change) -> dict:
-    card = mc.build_card(name="m", model="lstm", kind="timeseries", classes=["Maize", "Wheat"], class_ids=[2, 12],
-                         bands=BANDS, mean=np.array([1.0, 2.0, 3.0], np.float32), std=np.array([1.0, 2.0, 4.0]),
-                         n_timesteps=4, dates=None, hparams={"units": (8,)}, split={"test": ["33UVP"]})
+    card = mc.build_card(
+        name="m",
+        model="lstm",
+        kind="timeseries",
+        classes=["Maize", "Wheat"],
+        class_ids=[2, 12],
+        bands=BANDS,
+        mean=np.array([1.0, 2.0, 3.0], np.float32),
+        std=np.array([1.0, 2.0, 4.0]),
+        n_timesteps=4,
+        dates=None,
+        hparams={"units": (8,)},
+        split={"test": ["33UVP"]},
+    )
     return {**card, **change}
 
 
@@ -30,9 +41,25 @@ def test_importing_the_card_module_does_not_import_tensorflow():
 
 def test_build_card_holds_every_field_in_the_written_order():
     card = _card()
-    assert list(card) == ["name", "model", "kind", "classes", "class_ids", "bands", "n_timesteps", "dates",
-                          "normalisation", "flag_handling", "patch_size", "hparams", "training_data", "split",
-                          "metrics", "created", "eokit_version"]
+    assert list(card) == [
+        "name",
+        "model",
+        "kind",
+        "classes",
+        "class_ids",
+        "bands",
+        "n_timesteps",
+        "dates",
+        "normalisation",
+        "flag_handling",
+        "patch_size",
+        "hparams",
+        "training_data",
+        "split",
+        "metrics",
+        "created",
+        "eokit_version",
+    ]
     assert card["normalisation"] == {"mean": [1.0, 2.0, 3.0], "std": [1.0, 2.0, 4.0]}
     assert card["hparams"] == {"units": [8]} and card["flag_handling"] == "mask"
     assert mc.validate_card(card) is card
@@ -71,19 +98,22 @@ def test_read_card_refuses_a_missing_or_broken_file(tmp_path):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("change,names", [
-    ({"bands": None}, ["lacks the field", "'bands'"]),
-    ({"kind": "image"}, ["'kind'", "'timeseries' or 'patch'", "'image'"]),
-    ({"bands": "B2"}, ["'bands'", "non-empty list"]),
-    ({"classes": []}, ["'classes'", "non-empty list"]),
-    ({"class_ids": [2]}, ["'classes' (2)", "'class_ids' (1)", "same length"]),
-    ({"normalisation": {"mean": [0.0], "std": [1.0, 1.0, 1.0]}}, ["'normalisation.mean'", "one number per band"]),
-    ({"normalisation": {"mean": [0.0] * 3, "std": [1.0, 0.0, 1.0]}}, ["'normalisation.std'", "> 0"]),
-    ({"n_timesteps": None}, ["'n_timesteps'", "integer >= 1"]),
-    ({"n_timesteps": True}, ["'n_timesteps'", "integer >= 1"]),
-    ({"kind": "patch", "patch_size": 0}, ["'patch_size'", "integer >= 1"]),
-    ({"flag_handling": "drop"}, ["'flag_handling'", "'mask' or 'gapfill'", "'drop'"]),
-])
+@pytest.mark.parametrize(
+    "change,names",
+    [
+        ({"bands": None}, ["lacks the field", "'bands'"]),
+        ({"kind": "image"}, ["'kind'", "'timeseries' or 'patch'", "'image'"]),
+        ({"bands": "B2"}, ["'bands'", "non-empty list"]),
+        ({"classes": []}, ["'classes'", "non-empty list"]),
+        ({"class_ids": [2]}, ["'classes' (2)", "'class_ids' (1)", "same length"]),
+        ({"normalisation": {"mean": [0.0], "std": [1.0, 1.0, 1.0]}}, ["'normalisation.mean'", "one number per band"]),
+        ({"normalisation": {"mean": [0.0] * 3, "std": [1.0, 0.0, 1.0]}}, ["'normalisation.std'", "> 0"]),
+        ({"n_timesteps": None}, ["'n_timesteps'", "integer >= 1"]),
+        ({"n_timesteps": True}, ["'n_timesteps'", "integer >= 1"]),
+        ({"kind": "patch", "patch_size": 0}, ["'patch_size'", "integer >= 1"]),
+        ({"flag_handling": "drop"}, ["'flag_handling'", "'mask' or 'gapfill'", "'drop'"]),
+    ],
+)
 def test_validate_card_refuses_bad_fields(change, names):
     card = {k: v for k, v in _card(**change).items() if v is not None or k != "bands"}
     with refuses(ValueError, "card.json", *names):
@@ -109,8 +139,14 @@ def test_select_bands_returns_indices_in_the_card_order():
 
 @pytest.mark.bad_input
 def test_select_bands_names_the_missing_bands():
-    with refuses(ValueError, "the cube lacks ['B8A']", "model 'm'", "asks for bands ['B2', 'B8A']",
-                 "has only ['B2', 'B3']", "missing ['B8A']"):
+    with refuses(
+        ValueError,
+        "the cube lacks ['B8A']",
+        "model 'm'",
+        "asks for bands ['B2', 'B8A']",
+        "has only ['B2', 'B3']",
+        "missing ['B8A']",
+    ):
         mc.select_bands(["B2", "B3"], _card(bands=["B2", "B8A"]), "the cube")
     with refuses(ValueError, "model card of 'm'", "lists no 'bands'"):
         mc.select_bands(["B2"], {"name": "m", "bands": []})
@@ -184,9 +220,11 @@ def test_add_metrics_records_the_headline_scores_in_the_card(tmp_path):
 
 
 def test_the_moved_names_stay_importable_from_their_old_modules():
-    code = ("import sys; from eokit import card, evaluate, trainingdata; "
-            "assert evaluate.add_metrics is card.add_metrics and evaluate.CARD_SCORES is card.CARD_SCORES; "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
-            "from eokit import train; assert train.save_model is card.save_model and train.predict is card.predict "
-            "and train.load_model is card.load_model and train.open_training_data is trainingdata.open_training_data")
+    code = (
+        "import sys; from eokit import card, evaluate, trainingdata; "
+        "assert evaluate.add_metrics is card.add_metrics and evaluate.CARD_SCORES is card.CARD_SCORES; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
+        "from eokit import train; assert train.save_model is card.save_model and train.predict is card.predict "
+        "and train.load_model is card.load_model and train.open_training_data is trainingdata.open_training_data"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -101,7 +101,11 @@ def test_describe_reads_other_catalogs(tmp_path: Path) -> None:
     )
     row = catalog.describe(yaml).iloc[0]
     assert (row["name"], row.licence, row["size"], row.url) == (
-        "archive", "CC-BY-4.0", "1.03 GB", "https://a https://b")
+        "archive",
+        "CC-BY-4.0",
+        "1.03 GB",
+        "https://a https://b",
+    )
     if (CATALOG_DIR / "extremeearth.yaml").exists():
         table = catalog.describe("extremeearth")
         assert len(table) >= 7 and (table.licence != "").all()

@@ -69,8 +69,16 @@ def test_geotiff_folder_per_band_files_flag_codes_and_band_subset(tmp_path):
 def test_geotiff_folder_without_flags_is_clear_and_nodata_is_255(tmp_path):
     folder = tmp_path / "nd"
     folder.mkdir()
-    prof = dict(driver="GTiff", height=4, width=5, count=1, dtype="float32", crs="EPSG:32633",
-                transform=from_origin(0, 40, 10, 10), nodata=np.nan)
+    prof = dict(
+        driver="GTiff",
+        height=4,
+        width=5,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32633",
+        transform=from_origin(0, 40, 10, 10),
+        nodata=np.nan,
+    )
     for d in ("20190101T101010", "20190111T101010"):
         a = np.ones((4, 5), np.float32)
         a[0, 0] = np.nan
@@ -87,8 +95,15 @@ def test_geotiff_folder_without_flags_is_clear_and_nodata_is_255(tmp_path):
 def test_date_from_acquisition_date_tag(tmp_path):
     folder = tmp_path / "tagged"
     folder.mkdir()
-    prof = dict(driver="GTiff", height=3, width=3, count=2, dtype="int16", crs="EPSG:32633",
-                transform=from_origin(0, 30, 10, 10))
+    prof = dict(
+        driver="GTiff",
+        height=3,
+        width=3,
+        count=2,
+        dtype="int16",
+        crs="EPSG:32633",
+        transform=from_origin(0, 30, 10, 10),
+    )
     for i, d in enumerate(("2018-05-01", "2018-04-01")):
         with rasterio.open(folder / f"scene_{'ab'[i]}.tif", "w", **prof) as dst:
             dst.write(np.full((2, 3, 3), i, np.int16))
@@ -115,8 +130,9 @@ def test_safe_products_resample_20m_and_map_scl(tmp_path):
     for t, truth in ((0, t0), (1, t1)):
         np.testing.assert_array_equal(ds["reflectance"].sel(band="B2").values[t], truth["bands10"]["B02"])
         for b in ("B05", "B8A", "B12"):
-            np.testing.assert_array_equal(ds["reflectance"].sel(band=sentinel2.norm_band(b)).values[t],
-                                          up(truth["bands20"][b]))
+            np.testing.assert_array_equal(
+                ds["reflectance"].sel(band=sentinel2.norm_band(b)).values[t], up(truth["bands20"][b])
+            )
         np.testing.assert_array_equal(ds["flag"].values[t], _flags(up(truth["scl20"])))
     one = cube.open(p0, bands=["B02", "B08"])
     assert one.sizes["time"] == 1 and list(one["band"].values) == ["B2", "B8"]
@@ -142,8 +158,9 @@ def test_safe_baseline_04_offset_is_applied(tmp_path):
     p, truth = s2.write_safe(tmp_path / "new", date="20230405", boa_offset=-1000)
     ds = cube.open(p)
     assert ds["reflectance"].dtype == np.int16
-    np.testing.assert_array_equal(ds["reflectance"].sel(band="B2").values[0],
-                                  truth["bands10"]["B02"].astype(np.int32) - 1000)
+    np.testing.assert_array_equal(
+        ds["reflectance"].sel(band="B2").values[0], truth["bands10"]["B02"].astype(np.int32) - 1000
+    )
     old, truth_old = s2.write_safe(tmp_path / "old", date="20180405")
     assert "_N0206_" in old.name
     ds_old = cube.open(old)  # before baseline 04.00 (and no offsets): DN is reflectance x 10000
@@ -174,8 +191,9 @@ def test_safe_offsets_follow_band_ids_for_every_new_baseline(tmp_path, baseline)
     ds = cube.open(p, bands=["B02", "B8A", "B11", "B12"])
     for b, bid in (("B02", 1), ("B8A", 8), ("B11", 11), ("B12", 12)):
         dn = truth["bands10"][b] if b == "B02" else UP(truth["bands20"][b])
-        np.testing.assert_array_equal(ds["reflectance"].sel(band=sentinel2.norm_band(b)).values[0],
-                                      dn.astype(np.int32) + offsets[bid])
+        np.testing.assert_array_equal(
+            ds["reflectance"].sel(band=sentinel2.norm_band(b)).values[0], dn.astype(np.int32) + offsets[bid]
+        )
 
 
 def test_safe_quantification_value_rescales_to_reflectance_x_10000(tmp_path):
@@ -194,8 +212,9 @@ def test_safe_locally_processed_n9999(tmp_path):
     # Sen2Cor run by a user: the name says N9999, the metadata 99.99; the offsets list decides
     p, truth = s2.write_safe(tmp_path / "a", date="20230405", boa_offset=-1000, baseline="99.99")
     assert "_N9999_" in p.name
-    np.testing.assert_array_equal(cube.open(p, bands=["B02"])["reflectance"].values[0, 0],
-                                  truth["bands10"]["B02"].astype(np.int32) - 1000)
+    np.testing.assert_array_equal(
+        cube.open(p, bands=["B02"])["reflectance"].values[0, 0], truth["bands10"]["B02"].astype(np.int32) - 1000
+    )
     old, truth_old = s2.write_safe(tmp_path / "b", date="20180405", baseline="99.99")
     with warns_naming(UserWarning, old.name, "N9999", "processing baseline unknown"):
         ds = cube.open(old, bands=["B02"])
@@ -340,18 +359,32 @@ def _truncate(path: Path, keep: float = 0.6) -> None:
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("layout", [{"driver": "COG", "blocksize": 64, "compress": "deflate"},
-                                    {"driver": "GTiff", "tiled": False},
-                                    {"driver": "GTiff", "tiled": True, "blockxsize": 16, "blockysize": 16},
-                                    {"driver": "GTiff", "BIGTIFF": "YES", "tiled": True, "compress": "lzw"},
-                                    {"driver": "GTiff", "ENDIANNESS": "BIG", "tiled": False, "compress": "deflate"}])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"driver": "COG", "blocksize": 64, "compress": "deflate"},
+        {"driver": "GTiff", "tiled": False},
+        {"driver": "GTiff", "tiled": True, "blockxsize": 16, "blockysize": 16},
+        {"driver": "GTiff", "BIGTIFF": "YES", "tiled": True, "compress": "lzw"},
+        {"driver": "GTiff", "ENDIANNESS": "BIG", "tiled": False, "compress": "deflate"},
+    ],
+)
 def test_truncated_geotiff_is_refused_at_open_naming_the_full_path(tmp_path, layout):
     folder = tmp_path / "st"
     s2.write_geotiff_stack(folder, dates=s2.DATES[:2], shape=(100, 120))
     bad = folder / f"S2_{s2.DATES[1]}.tif"
     a = np.arange(9 * 100 * 120, dtype=np.int16).reshape(9, 100, 120)
-    with rasterio.open(bad, "w", height=100, width=120, count=9, dtype="int16", crs=s2.CRS,
-                       transform=from_origin(*s2.ORIGIN, 10, 10), **layout) as dst:
+    with rasterio.open(
+        bad,
+        "w",
+        height=100,
+        width=120,
+        count=9,
+        dtype="int16",
+        crs=s2.CRS,
+        transform=from_origin(*s2.ORIGIN, 10, 10),
+        **layout,
+    ) as dst:
         dst.write(a)
         dst.descriptions = tuple(TS2C_BANDS)
     np.testing.assert_array_equal(cube.open(folder)["reflectance"].values[1], a)  # the whole file passes the check
@@ -369,7 +402,7 @@ def test_corrupt_geotiff_block_names_the_full_path_at_read_time(tmp_path):
         off = int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1))
         size = int(src.get_tag_item("BLOCK_SIZE_0_0", "TIFF", bidx=1))
     data = bytearray(bad.read_bytes())
-    data[off:off + size] = b"\x13" * size  # same length: the header is fine, the compressed tile is not
+    data[off : off + size] = b"\x13" * size  # same length: the header is fine, the compressed tile is not
     bad.write_bytes(bytes(data))
     ds = cube.open(folder, chunks=16)
     with refuses(ValueError, str(bad.absolute()), "rows 0-15", "corrupt"):
@@ -388,12 +421,28 @@ def test_truncated_jp2_in_a_safe_product_is_refused_at_open(tmp_path):
 def test_raster_reader_indexes_like_numpy(tmp_path):
     a = np.arange(3 * 20 * 30, dtype=np.int16).reshape(3, 20, 30)
     path = tmp_path / "r.tif"
-    with rasterio.open(path, "w", driver="GTiff", height=20, width=30, count=3, dtype="int16", crs=s2.CRS,
-                       transform=from_origin(0, 0, 10, 10)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=20,
+        width=30,
+        count=3,
+        dtype="int16",
+        crs=s2.CRS,
+        transform=from_origin(0, 0, 10, 10),
+    ) as dst:
         dst.write(a)
     r = rasterfiles.Raster(path, 3, 20, 30, "int16")
-    keys = [(slice(None), slice(2, 9), slice(5, 30)), (1, slice(None), 4), ([2, 0], slice(3, 4), [7, 1, 7]),
-            (slice(None, None, -1), slice(0, 20, 3), slice(None)), (..., 3), (slice(0, 0),), (np.array([1]),)]
+    keys = [
+        (slice(None), slice(2, 9), slice(5, 30)),
+        (1, slice(None), 4),
+        ([2, 0], slice(3, 4), [7, 1, 7]),
+        (slice(None, None, -1), slice(0, 20, 3), slice(None)),
+        (..., 3),
+        (slice(0, 0),),
+        (np.array([1]),),
+    ]
     for key in keys:
         np.testing.assert_array_equal(r[key], _outer(a, key), err_msg=str(key))
     lazy = rasterfiles.lazy_read(path, {"y": 7, "x": 8})
@@ -404,7 +453,7 @@ def _outer(a: np.ndarray, key: tuple) -> np.ndarray:
     """Outer (per-axis) indexing with numpy, the semantics dask expects from an array-like."""
     if any(k is Ellipsis for k in key):
         i = next(j for j, k in enumerate(key) if k is Ellipsis)
-        key = key[:i] + (slice(None),) * (3 - len(key) + 1) + key[i + 1:]
+        key = key[:i] + (slice(None),) * (3 - len(key) + 1) + key[i + 1 :]
     key = key + (slice(None),) * (3 - len(key))
     out = a
     for ax in (2, 1, 0):
@@ -449,8 +498,16 @@ def test_bad_unknown_missing_flags_value(tmp_path):
 @pytest.mark.bad_input
 def test_bad_file_without_crs(tmp_path):
     (tmp_path / "nocrs").mkdir()
-    with rasterio.open(tmp_path / "nocrs" / "S2_20180101.tif", "w", driver="GTiff", height=3, width=3, count=1,
-                       dtype="int16", transform=from_origin(0, 30, 10, 10)) as dst:
+    with rasterio.open(
+        tmp_path / "nocrs" / "S2_20180101.tif",
+        "w",
+        driver="GTiff",
+        height=3,
+        width=3,
+        count=1,
+        dtype="int16",
+        transform=from_origin(0, 30, 10, 10),
+    ) as dst:
         dst.write(np.zeros((1, 3, 3), np.int16))
     with refuses(ValueError, "S2_20180101.tif", "no CRS", "georeferenced"):
         cube.open(tmp_path / "nocrs")
@@ -461,8 +518,9 @@ def test_bad_file_without_crs(tmp_path):
 def test_bad_files_on_different_grids(tmp_path, what):
     folder = tmp_path / "mixed"
     s2.write_geotiff_stack(folder, dates=["20180101"], bands=["B2"], per_band=True, flags=None)
-    other = {"resolution": dict(res=20, shape=(20, 24)), "crs": dict(crs="EPSG:32634"),
-             "extent": dict(shape=(40, 40))}[what]
+    other = {"resolution": dict(res=20, shape=(20, 24)), "crs": dict(crs="EPSG:32634"), "extent": dict(shape=(40, 40))}[
+        what
+    ]
     s2.write_geotiff_stack(folder, dates=["20180101"], bands=["B5"], per_band=True, flags=None, **other)
     expected = {"resolution": "mismatched resolution", "crs": "one CRS", "extent": "same grid"}[what]
     with refuses(ValueError, "S2_20180101_B5.tif", "S2_20180101_B2.tif", expected):
@@ -472,8 +530,17 @@ def test_bad_files_on_different_grids(tmp_path, what):
 @pytest.mark.bad_input
 def test_bad_file_without_date_is_refused_when_alone(tmp_path):
     (tmp_path / "nodate").mkdir()
-    with rasterio.open(tmp_path / "nodate" / "image.tif", "w", driver="GTiff", height=3, width=3, count=1,
-                       dtype="int16", crs="EPSG:32633", transform=from_origin(0, 30, 10, 10)) as dst:
+    with rasterio.open(
+        tmp_path / "nodate" / "image.tif",
+        "w",
+        driver="GTiff",
+        height=3,
+        width=3,
+        count=1,
+        dtype="int16",
+        crs="EPSG:32633",
+        transform=from_origin(0, 30, 10, 10),
+    ) as dst:
         dst.write(np.zeros((1, 3, 3), np.int16))
     with refuses(ValueError, "image.tif", "no acquisition date", "YYYYMMDD"):
         cube.open(tmp_path / "nodate")
@@ -498,8 +565,7 @@ def test_bad_duplicate_dates(tmp_path):
 
 @pytest.mark.bad_input
 def test_bad_band_missing_on_one_date(tmp_path):
-    s2.write_geotiff_stack(tmp_path / "st", dates=["20180101", "20180111"], bands=["B2", "B3", "B4"],
-                           per_band=True)
+    s2.write_geotiff_stack(tmp_path / "st", dates=["20180101", "20180111"], bands=["B2", "B3", "B4"], per_band=True)
     (tmp_path / "st" / "S2_20180111_B3.tif").unlink()
     with refuses(ValueError, "st", "2018-01-11", "lacks bands ['B3']", "every date needs the same bands"):
         cube.open(tmp_path / "st")

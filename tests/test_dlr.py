@@ -91,8 +91,17 @@ def test_label_raster_in_another_crs(tmp_path):
     from affine import Affine
 
     scene = gen.make(tmp_path, "lda") / S0
-    with rasterio.open(scene / f"{S0}_topics.tif", "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8",
-                       crs="EPSG:4326", transform=Affine(1, 0, 0, 0, -1, 0)) as f:
+    with rasterio.open(
+        scene / f"{S0}_topics.tif",
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:4326",
+        transform=Affine(1, 0, 0, 0, -1, 0),
+    ) as f:
         f.write(np.zeros((1, 64, 64), np.uint8))
     with refuses(ValueError, f"{S0}_topics.tif", "CRS EPSG:4326", "same pixel grid"):
         dlr.open(scene)

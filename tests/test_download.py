@@ -45,10 +45,12 @@ def _md5(p: Path) -> str:
 def published(tmp_path, server, monkeypatch):
     """A generated TimeSen2Crop.zip on the local server, the registry pointing at it, EOKIT_DATA in tmp."""
     url, www, log = server
-    archive = gen.make_zip(tmp_path / "gen", www / "TimeSen2Crop.zip", tiles={"33UVP": 4}, n_classes=2,
-                           samples_per_class=2)
-    spec = dataclasses.replace(download.REGISTRY["timesen2crop"],
-                               files={"TimeSen2Crop.zip": (f"{url}/TimeSen2Crop.zip", _md5(archive))})
+    archive = gen.make_zip(
+        tmp_path / "gen", www / "TimeSen2Crop.zip", tiles={"33UVP": 4}, n_classes=2, samples_per_class=2
+    )
+    spec = dataclasses.replace(
+        download.REGISTRY["timesen2crop"], files={"TimeSen2Crop.zip": (f"{url}/TimeSen2Crop.zip", _md5(archive))}
+    )
     monkeypatch.setitem(download.REGISTRY, "timesen2crop", spec)
     home = tmp_path / "cache"
     monkeypatch.setenv("EOKIT_DATA", str(home))
@@ -120,8 +122,9 @@ def _closed_port_url() -> str:
 
 def test_hand_copied_archive_and_folder_are_used_offline(tmp_path, published, monkeypatch):
     archive, home, log = published
-    spec = dataclasses.replace(download.REGISTRY["timesen2crop"],
-                               files={"TimeSen2Crop.zip": (_closed_port_url(), _md5(archive))})
+    spec = dataclasses.replace(
+        download.REGISTRY["timesen2crop"], files={"TimeSen2Crop.zip": (_closed_port_url(), _md5(archive))}
+    )
     monkeypatch.setitem(download.REGISTRY, "timesen2crop", spec)
     # archive copied by hand straight into EOKIT_DATA
     home.mkdir(parents=True)
@@ -137,8 +140,9 @@ def test_hand_copied_archive_and_folder_are_used_offline(tmp_path, published, mo
 
 def test_offline_without_copy_says_what_to_put_where(published, monkeypatch):
     archive, home, log = published
-    spec = dataclasses.replace(download.REGISTRY["timesen2crop"],
-                               files={"TimeSen2Crop.zip": (_closed_port_url(), _md5(archive))})
+    spec = dataclasses.replace(
+        download.REGISTRY["timesen2crop"], files={"TimeSen2Crop.zip": (_closed_port_url(), _md5(archive))}
+    )
     monkeypatch.setitem(download.REGISTRY, "timesen2crop", spec)
     with pytest.raises(download.DownloadError) as e:
         download.fetch("timesen2crop", progress=False)
@@ -159,14 +163,20 @@ def test_corrupt_hand_copy_given_as_path_is_refused(tmp_path, published):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("call", [
-    lambda name: download.fetch(name, progress=False),
-    lambda name: download.fetch(name, unpack=False),
-    lambda name: download.local_path(name),
-    lambda name: download.EokitSource(dataset=name, reader="eokit.datasets.timesen2crop:open"),
-], ids=["fetch", "fetch-packed", "local_path", "EokitSource"])
-@pytest.mark.parametrize("name, hint", [("nope", ""), ("timesen2cropp", "did you mean timesen2crop?"),
-                                        ("TimeSen2Crop", "did you mean timesen2crop?")])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda name: download.fetch(name, progress=False),
+        lambda name: download.fetch(name, unpack=False),
+        lambda name: download.local_path(name),
+        lambda name: download.EokitSource(dataset=name, reader="eokit.datasets.timesen2crop:open"),
+    ],
+    ids=["fetch", "fetch-packed", "local_path", "EokitSource"],
+)
+@pytest.mark.parametrize(
+    "name, hint",
+    [("nope", ""), ("timesen2cropp", "did you mean timesen2crop?"), ("TimeSen2Crop", "did you mean timesen2crop?")],
+)
 def test_unknown_dataset_lists_the_known_names(call, name, hint, tmp_path, monkeypatch):
     monkeypatch.setenv("EOKIT_DATA", str(tmp_path))
     with refuses(ValueError, f"unknown dataset {name!r}", hint, "known datasets", *sorted(download.REGISTRY)):
@@ -290,9 +300,14 @@ def test_unpack_false_needs_a_single_archive(tmp_path, monkeypatch):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("reader, names", [("eokit.datasets.timesen2crop.open", ["module:function"]),
-                                           ("eokit.nowhere:open", ["eokit.nowhere:open", "cannot be imported"]),
-                                           ("eokit.datasets.timesen2crop:nope", ["timesen2crop:nope", "nope"])])
+@pytest.mark.parametrize(
+    "reader, names",
+    [
+        ("eokit.datasets.timesen2crop.open", ["module:function"]),
+        ("eokit.nowhere:open", ["eokit.nowhere:open", "cannot be imported"]),
+        ("eokit.datasets.timesen2crop:nope", ["timesen2crop:nope", "nope"]),
+    ],
+)
 def test_intake_source_with_a_bad_reader(tmp_path, monkeypatch, reader, names):
     tree = gen.make_tree(tmp_path / "mine", tiles={"32TNT": 1}, n_classes=1, samples_per_class=1)
     monkeypatch.setenv("EOKIT_DATA", str(tmp_path / "cache"))
@@ -301,8 +316,15 @@ def test_intake_source_with_a_bad_reader(tmp_path, monkeypatch, reader, names):
 
 
 def test_registry_has_every_published_dataset():
-    for name in ["timesen2crop", "uit_icetypes", "dlr_belgica_semantic", "dlr_belgica_lda", "metno_v1",
-                 "metno_v2", "lucas_2018"]:
+    for name in [
+        "timesen2crop",
+        "uit_icetypes",
+        "dlr_belgica_semantic",
+        "dlr_belgica_lda",
+        "metno_v1",
+        "metno_v2",
+        "lucas_2018",
+    ]:
         spec = download.REGISTRY[name]
         assert spec.licence and spec.citation and spec.landing and (spec.files or spec.doi)
     assert download.REGISTRY["timesen2crop"].files["TimeSen2Crop.zip"][1] == "md5:b5b7aad3fef192e78252e11c9a0e5cb8"

@@ -57,8 +57,9 @@ def test_environment_yml_matches_pyproject() -> None:
 def test_binder_matches_pyproject_and_pins_python() -> None:
     binder = ROOT / "binder" / "environment.yml"
     assert _diff(_pyproject(), _environment(binder)) == []
-    pythons = [d for d in yaml.safe_load(binder.read_text())["dependencies"]
-               if isinstance(d, str) and d.startswith("python")]
+    pythons = [
+        d for d in yaml.safe_load(binder.read_text())["dependencies"] if isinstance(d, str) and d.startswith("python")
+    ]
     assert pythons and pythons[0].startswith("python=3.1")
 
 

@@ -53,8 +53,9 @@ def test_write_scores_and_plots(tmp_path):
     plot = evaluate.plot_confusion(s)
     hvplot.save(plot, str(tmp_path / "cm.png"), backend="matplotlib")
     assert (tmp_path / "cm.png").stat().st_size > 1000
-    curves = evaluate.plot_history({"loss": [1.0, 0.5], "accuracy": [0.4, 0.6], "val_loss": [1.1, 0.7],
-                                    "val_accuracy": [0.3, 0.5]})
+    curves = evaluate.plot_history(
+        {"loss": [1.0, 0.5], "accuracy": [0.4, 0.6], "val_loss": [1.1, 0.7], "val_accuracy": [0.3, 0.5]}
+    )
     hvplot.save(curves, str(tmp_path / "curves.png"), backend="matplotlib")
     assert (tmp_path / "curves.png").exists()
     table = evaluate.compare({("lstm", "tile"): s, ("rf", "tile"): s})
@@ -89,8 +90,10 @@ def _cube():
     refl = rng.integers(100, 3000, (6, 9, 20, 20)).astype(np.int16)
     flag = np.zeros((6, 20, 20), np.uint8)
     flag[2] = 1
-    cube = xr.Dataset({"reflectance": (("time", "band", "y", "x"), refl), "flag": (("time", "y", "x"), flag)},
-                      coords={"time": t, "band": bands, "x": x, "y": y})
+    cube = xr.Dataset(
+        {"reflectance": (("time", "band", "y", "x"), refl), "flag": (("time", "y", "x"), flag)},
+        coords={"time": t, "band": bands, "x": x, "y": y},
+    )
     return cube.rio.write_crs("EPSG:32633")
 
 
@@ -103,13 +106,26 @@ def test_lucas_scores_points_inside_the_cube():
     from eokit.train import prepare_inputs
 
     cube = _cube()
-    pts_utm = [Point(500055, 5099945), Point(500105, 5099905), Point(500155, 5099855), Point(500025, 5099985),
-               Point(600000, 5000000), Point(500015, 5099995)]
+    pts_utm = [
+        Point(500055, 5099945),
+        Point(500105, 5099905),
+        Point(500155, 5099855),
+        Point(500025, 5099985),
+        Point(600000, 5000000),
+        Point(500015, 5099995),
+    ]
     lc1 = ["B16", "B11", "B16", "C10", "B11", "B33"]  # maize, wheat, maize, woodland, outside, soy (unknown)
     points = gpd.GeoDataFrame({"LC1": lc1}, geometry=pts_utm, crs="EPSG:32633").to_crs("EPSG:4326")
-    card = {"name": "lstm", "kind": "timeseries", "classes": ["Maize", "Winter wheat"], "class_ids": [2, 12],
-            "bands": ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"], "n_timesteps": 8,
-            "normalisation": {"mean": [1500.0] * 9, "std": [800.0] * 9}, "flag_handling": "mask"}
+    card = {
+        "name": "lstm",
+        "kind": "timeseries",
+        "classes": ["Maize", "Winter wheat"],
+        "class_ids": [2, 12],
+        "bands": ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"],
+        "n_timesteps": 8,
+        "normalisation": {"mean": [1500.0] * 9, "std": [800.0] * 9},
+        "flag_handling": "mask",
+    }
     model = build("lstm", 9, 8, 2, units=[4])
     r = evaluate.lucas(model, card, cube, points)
     assert (r["n_points"], r["n_unmapped"], r["n_unknown_class"], r["n_outside"], r["n"]) == (6, 1, 1, 1, 3)
@@ -191,19 +207,22 @@ def test_written_scores_have_normal_permissions(tmp_path):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("y_true,y_pred,names,expect", [
-    ([0, 1, 2], [0, 1], ["a", "b", "c"], ["y_true has 3 labels", "y_pred has 2", "one prediction per label"]),
-    ([0, 1, 2], [0, 1, 2], ["a", "b"], ["y_true", "class index 2", "outside 0..1", "2 classes"]),
-    ([], [], ["a", "b"], ["y_true and y_pred are empty"]),
-    ([0], [0], [], ["class_names is empty", "one name per class"]),
-    ([0, 1], [0, 1], ["a", "a"], ["class_names", "['a']", "more than once"]),
-    ([0, 1], [0, 1], "ab", ["class_names", "list of names", "'ab'"]),
-    ([0.5, 1], [0, 1], ["a", "b"], ["y_true", "value 0.5 at position 0", "not a class index"]),
-    ([np.nan, 1], [0, 1], ["a", "b"], ["y_true", "nan at position 0", "integers 0..1"]),
-    ([0, 1], [[0.9, 0.1], [0.2, 0.8]], ["a", "b"], ["y_pred", "1-D", "(2, 2)", "argmax"]),
-    (1, 1, ["a", "b"], ["y_true", "1-D", "shape ()"]),
-    ([True, False], [True, True], ["a", "b"], ["y_true", "class indices 0..1", "dtype bool"]),
-])
+@pytest.mark.parametrize(
+    "y_true,y_pred,names,expect",
+    [
+        ([0, 1, 2], [0, 1], ["a", "b", "c"], ["y_true has 3 labels", "y_pred has 2", "one prediction per label"]),
+        ([0, 1, 2], [0, 1, 2], ["a", "b"], ["y_true", "class index 2", "outside 0..1", "2 classes"]),
+        ([], [], ["a", "b"], ["y_true and y_pred are empty"]),
+        ([0], [0], [], ["class_names is empty", "one name per class"]),
+        ([0, 1], [0, 1], ["a", "a"], ["class_names", "['a']", "more than once"]),
+        ([0, 1], [0, 1], "ab", ["class_names", "list of names", "'ab'"]),
+        ([0.5, 1], [0, 1], ["a", "b"], ["y_true", "value 0.5 at position 0", "not a class index"]),
+        ([np.nan, 1], [0, 1], ["a", "b"], ["y_true", "nan at position 0", "integers 0..1"]),
+        ([0, 1], [[0.9, 0.1], [0.2, 0.8]], ["a", "b"], ["y_pred", "1-D", "(2, 2)", "argmax"]),
+        (1, 1, ["a", "b"], ["y_true", "1-D", "shape ()"]),
+        ([True, False], [True, True], ["a", "b"], ["y_true", "class indices 0..1", "dtype bool"]),
+    ],
+)
 def test_scores_refuse_inconsistent_labels_and_class_names(y_true, y_pred, names, expect):
     with refuses(ValueError, *expect):
         evaluate.scores(y_true, y_pred, names)

@@ -28,10 +28,28 @@ def test_invekos_table_covers_classes_and_known_names():
     for cid, name in zip(table["class_id"], table["class_name"], strict=True):
         assert TS2C_CLASSES[cid] == name
     lut = dict(zip(table["code"], table["class_id"], strict=True))
-    expected = {"WINTERWEICHWEIZEN": 12, "KOERNERMAIS": 2, "SILOMAIS": 2, "WINTERGERSTE": 6, "SOMMERGERSTE": 11,
-                "SOJABOHNEN": 5, "ZUCKERRUEBEN": 10, "KARTOFFELN": 3, "WINTERRAPS": 9, "SONNENBLUMEN": 4,
-                "DAUERWIESE": 1, "MAEHWIESE": 1, "WINTERROGGEN": 8, "WINTERTRITICALE": 13, "KUEMMEL": 7,
-                "ERBSEN": 0, "ACKERBOHNEN": 0, "OBSTANLAGEN": 14, "WEINGAERTEN": 14, "OELKUERBIS": 15}
+    expected = {
+        "WINTERWEICHWEIZEN": 12,
+        "KOERNERMAIS": 2,
+        "SILOMAIS": 2,
+        "WINTERGERSTE": 6,
+        "SOMMERGERSTE": 11,
+        "SOJABOHNEN": 5,
+        "ZUCKERRUEBEN": 10,
+        "KARTOFFELN": 3,
+        "WINTERRAPS": 9,
+        "SONNENBLUMEN": 4,
+        "DAUERWIESE": 1,
+        "MAEHWIESE": 1,
+        "WINTERROGGEN": 8,
+        "WINTERTRITICALE": 13,
+        "KUEMMEL": 7,
+        "ERBSEN": 0,
+        "ACKERBOHNEN": 0,
+        "OBSTANLAGEN": 14,
+        "WEINGAERTEN": 14,
+        "OELKUERBIS": 15,
+    }
     for code, cid in expected.items():
         assert lut[code] == cid, code
     # the bundled synthetic sample uses these names: the table must agree with it
@@ -68,8 +86,11 @@ def test_read_polygons_formats_umlauts_and_errors(stack, tmp_path):
     raw.loc[1, "crop_code"] = "MARSWEIZEN"
     raw.loc[2, "crop_code"] = "MARSWEIZEN"
     raw.to_file(tmp_path / "bad.gpkg")
-    with pytest.raises(ValueError, match=r"bad.gpkg: column 'crop_code' has codes missing from the mapping: "
-                                         r"'MARSWEIZEN' \(2 polygons\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"bad.gpkg: column 'crop_code' has codes missing from the mapping: "
+        r"'MARSWEIZEN' \(2 polygons\)",
+    ):
         labels.read_polygons(tmp_path / "bad.gpkg", "crop_code", mapping="invekos")
     with pytest.warns(UserWarning, match="MARSWEIZEN"):
         g = labels.read_polygons(tmp_path / "bad.gpkg", "crop_code", mapping="invekos", on_missing="warn")
@@ -86,12 +107,17 @@ def test_read_polygons_without_mapping_and_custom_mapping(stack, tmp_path):
     assert g["label"].tolist() == [codes.index(c) for c in g["crop_code"]]
     g = labels.read_polygons(stack / "fields.gpkg", "field_id")  # integer codes are kept as class ids
     assert g["label"].tolist() == g["field_id"].tolist()
-    pd.DataFrame({"code": ["WINTERWEICHEN", "KOERNERMAIS", "DAUERWIESE", "SOJABOHNEN"],
-                  "class_name": ["cereal", "summer", "grass", "summer"]}).to_csv(tmp_path / "m.csv", index=False)
+    pd.DataFrame(
+        {
+            "code": ["WINTERWEICHEN", "KOERNERMAIS", "DAUERWIESE", "SOJABOHNEN"],
+            "class_name": ["cereal", "summer", "grass", "summer"],
+        }
+    ).to_csv(tmp_path / "m.csv", index=False)
     g = labels.read_polygons(stack / "fields.gpkg", "crop_code", mapping=tmp_path / "m.csv")
     assert set(g["label_name"]) <= {"cereal", "summer", "grass"}
     assert dict(zip(g["label_name"], g["label"], strict=True)) == {
-        n: i for i, n in enumerate(["cereal", "grass", "summer"]) if n in set(g["label_name"])}
+        n: i for i, n in enumerate(["cereal", "grass", "summer"]) if n in set(g["label_name"])
+    }
 
 
 def _square(i0, j0, n, res=10.0):
@@ -102,9 +128,11 @@ def _square(i0, j0, n, res=10.0):
 
 def test_rasterize_erosion_and_overlaps(stack):
     ds = cube.open(stack / "stack", chunks=16)
-    polys = gpd.GeoDataFrame({"label": [3, 5, 7], "field_id": [11, 12, 13]},
-                             geometry=[_square(2, 2, 8), _square(20, 20, 10), _square(24, 24, 10)],
-                             crs="EPSG:32633").to_crs("EPSG:3035")  # reprojected back by rasterize
+    polys = gpd.GeoDataFrame(
+        {"label": [3, 5, 7], "field_id": [11, 12, 13]},
+        geometry=[_square(2, 2, 8), _square(20, 20, 10), _square(24, 24, 10)],
+        crs="EPSG:32633",
+    ).to_crs("EPSG:3035")  # reprojected back by rasterize
     lab0, fid0 = labels.rasterize(polys, ds, erosion=0)
     lab1, fid1 = labels.rasterize(polys, ds, erosion=1)
     lab2, _ = labels.rasterize(polys, ds, erosion=2)
@@ -145,8 +173,11 @@ def test_rasterize_errors(stack):
 
 
 def test_name_column_and_empty_names_fall_back_to_codes(tmp_path):
-    gdf = gpd.GeoDataFrame({"LULC_ID": [0, 2, 3], "LULC_NAME": ["", "forest", None]},
-                           geometry=[_square(0, 0, 2), _square(4, 4, 2), _square(8, 8, 2)], crs="EPSG:32633")
+    gdf = gpd.GeoDataFrame(
+        {"LULC_ID": [0, 2, 3], "LULC_NAME": ["", "forest", None]},
+        geometry=[_square(0, 0, 2), _square(4, 4, 2), _square(8, 8, 2)],
+        crs="EPSG:32633",
+    )
     g = labels.read_polygons(gdf, "LULC_ID")  # LULC_NAME found from the _ID column name
     assert g["label_name"].tolist() == ["0", "forest", "3"] and g["label"].tolist() == [0, 2, 3]
     again = labels.read_polygons(g, "label")

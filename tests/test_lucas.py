@@ -37,8 +37,16 @@ def test_map_lc1_reports_unmapped(tmp_path):
     gdf = lucas.open(gen.make(tmp_path / "p.csv"))
     mapped, report = lucas.map_lc1(gdf)
     assert len(mapped) == len(gdf)  # nothing dropped
-    assert list(mapped["ts2c_class"][:8]) == ["Winter wheat", "Winter barley", "Maize", "Rapeseed", "Sunflower",
-                                              "Soy", "Grassland", "Permanent plantation"]
+    assert list(mapped["ts2c_class"][:8]) == [
+        "Winter wheat",
+        "Winter barley",
+        "Maize",
+        "Rapeseed",
+        "Sunflower",
+        "Soy",
+        "Grassland",
+        "Permanent plantation",
+    ]
     assert mapped["ts2c_class"].iloc[10] == "Beet"
     assert (mapped["ts2c_label"][8:10] == -1).all()
     assert list(report["lc1"]) == ["C10", "A21", "G11"] and list(report["n_points"]) == [2, 1, 1]
@@ -49,9 +57,20 @@ def test_map_lc1_reports_unmapped(tmp_path):
 def test_table_is_consistent_with_schema():
     t = lucas.lc1_table()
     assert t["lc1"].is_unique
-    for code, cls in [("B11", "Winter wheat"), ("B13", "Winter barley"), ("B14", "Rye"), ("B16", "Maize"),
-                      ("B21", "Potato"), ("B22", "Beet"), ("B32", "Rapeseed"), ("B31", "Sunflower"), ("B33", "Soy"),
-                      ("B41", "Legumes"), ("E20", "Grassland"), ("B71", "Permanent plantation")]:
+    for code, cls in [
+        ("B11", "Winter wheat"),
+        ("B13", "Winter barley"),
+        ("B14", "Rye"),
+        ("B16", "Maize"),
+        ("B21", "Potato"),
+        ("B22", "Beet"),
+        ("B32", "Rapeseed"),
+        ("B31", "Sunflower"),
+        ("B33", "Soy"),
+        ("B41", "Legumes"),
+        ("E20", "Grassland"),
+        ("B71", "Permanent plantation"),
+    ]:
         row = t[t.lc1 == code].iloc[0]
         assert row.ts2c_class == cls and TS2C_CLASSES[row.ts2c_label] == cls
     assert set(t["ts2c_class"]) <= set(TS2C_CLASSES)
@@ -85,8 +104,10 @@ def test_missing_lc1_column(tmp_path):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("column, value, coords", [("TH_LAT", "north", "th"), ("TH_LONG", "13,2", "th"),
-                                                   ("GPS_LAT", "abc", "gps"), ("GPS_LONG", "n/a", "gps")])
+@pytest.mark.parametrize(
+    "column, value, coords",
+    [("TH_LAT", "north", "th"), ("TH_LONG", "13,2", "th"), ("GPS_LAT", "abc", "gps"), ("GPS_LONG", "n/a", "gps")],
+)
 def test_coordinates_that_are_not_numbers(tmp_path, column, value, coords):
     # before: a GPS field that is not a number fell back to the grid position without a word
     p = gen.set_field(gen.make(tmp_path / "q.csv"), 3, column, value)

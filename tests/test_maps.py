@@ -33,8 +33,7 @@ def _cube(ny: int = 18, nx: int = 21, n_t: int = 5, bands: list[str] = BANDS, se
         j = BANDS.index(b) if b in BANDS else 0
         for c in range(3):
             curve = base[c][j] * (1 + (c + 1) * 0.4 * np.sin(np.pi * t))
-            refl[:, k][:, truth == c] = (curve[:, None] + rng.normal(0, 30, (n_t, (truth == c).sum()))).astype(
-                np.int16)
+            refl[:, k][:, truth == c] = (curve[:, None] + rng.normal(0, 30, (n_t, (truth == c).sum()))).astype(np.int16)
     flag = np.zeros((n_t, ny, nx), dtype=np.uint8)
     flag[1, :3, :] = 1  # a cloud in the second image
     flag[:, 0, 0] = 255  # never observed -> nodata
@@ -53,10 +52,16 @@ def _cube(ny: int = 18, nx: int = 21, n_t: int = 5, bands: list[str] = BANDS, se
 
 def _card(n_t: int = 7, bands: list[str] = BANDS, **extra) -> dict:
     card = {
-        "name": "lstm", "kind": "timeseries", "classes": CLASSES, "class_ids": [2, 12, 1], "bands": bands,
-        "n_timesteps": n_t, "dates": None,
+        "name": "lstm",
+        "kind": "timeseries",
+        "classes": CLASSES,
+        "class_ids": [2, 12, 1],
+        "bands": bands,
+        "n_timesteps": n_t,
+        "dates": None,
         "normalisation": {"mean": [600.0, 700.0, 3000.0], "std": [300.0, 300.0, 1500.0]},
-        "flag_handling": "mask", "hparams": {"units": [8]},
+        "flag_handling": "mask",
+        "hparams": {"units": [8]},
     }
     card.update(extra)
     return card
@@ -99,8 +104,9 @@ def _bare(model, cube: xr.Dataset, card: dict) -> tuple[np.ndarray, np.ndarray]:
     pix = refl.reshape(n_t, n_b, -1).transpose(2, 0, 1)
     flag = c.flag.values.reshape(n_t, -1).T
     ok = (flag == 0).any(axis=1)
-    probs = model.predict(prepare_inputs(pix[ok], flag[ok], np.broadcast_to(c.time.values, flag.shape)[ok], card),
-                          verbose=0)
+    probs = model.predict(
+        prepare_inputs(pix[ok], flag[ok], np.broadcast_to(c.time.values, flag.shape)[ok], card), verbose=0
+    )
     cls = np.full(ny * nx, 255, np.uint8)
     conf = np.full(ny * nx, np.nan, np.float32)
     cls[ok], conf[ok] = probs.argmax(1), probs.max(1)
@@ -192,8 +198,9 @@ def test_distributed_scheduler_by_address(lstm_path: Path) -> None:
     ref = maps.predict(lstm_path, cube, progress=False)
     model, card = load_model(lstm_path)
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
-        out = maps.predict(lstm_path, cube, chunks={"y": 6, "x": 7}, scheduler=cluster.scheduler_address,
-                           progress=False)
+        out = maps.predict(
+            lstm_path, cube, chunks={"y": 6, "x": 7}, scheduler=cluster.scheduler_address, progress=False
+        )
         with Client(cluster) as client:
             loaded = client.run(lambda: sorted(k.split("|")[0] for k in maps._MODELS))
             from_object = maps.predict(model, cube, card=card, scheduler=client, progress=False)
@@ -239,8 +246,12 @@ def _class_map() -> xr.DataArray:
     c[:, 5:] = 1
     c[6:, :] = 2
     c[0, 0] = 255
-    da = xr.DataArray(c, dims=("y", "x"), coords={"y": 5000.0 - 10 * np.arange(8) - 5,
-                                                  "x": 1000.0 + 10 * np.arange(10) + 5}, name="class")
+    da = xr.DataArray(
+        c,
+        dims=("y", "x"),
+        coords={"y": 5000.0 - 10 * np.arange(8) - 5, "x": 1000.0 + 10 * np.arange(10) + 5},
+        name="class",
+    )
     da.attrs["class_names"] = json.dumps(["a", "b", "c"])
     return da.rio.write_crs("EPSG:32633")
 
@@ -287,8 +298,7 @@ def test_parcel_outlines_and_vectors(tmp_path: Path) -> None:
         maps.boundaries_to_vector(maps.boundaries(cm), class_map=cm, path=tmp_path / "fields.gpkg")
     single = maps.write_cog(maps.boundaries(cm), tmp_path / "edges.tif", progress=False)
     assert single == [tmp_path / "edges.tif"], "a DataArray is written to the path itself"
-    tif, gpkg = maps.write_boundaries(maps.boundaries(cm, parcel), tmp_path / "b.tif", class_map=cm,
-                                      progress=False)
+    tif, gpkg = maps.write_boundaries(maps.boundaries(cm, parcel), tmp_path / "b.tif", class_map=cm, progress=False)
     with rasterio.open(tif) as src:
         np.testing.assert_array_equal(src.read(1), maps.boundaries(cm, parcel).values)
     assert gpkg.exists()
@@ -304,11 +314,19 @@ def cnn():
     from eokit.models import build
 
     keras.utils.set_random_seed(1)
-    model = build("cnn", n_bands=3, n_timesteps=None, n_classes=3, patch_size=8, filters=(4,), dense_units=8,
-                  dropout=0.0)
-    card = {"name": "cnn", "kind": "patch", "classes": ["open water", "young ice", "thick or deformed ice"],
-            "class_ids": [0, 3, 5], "bands": ["HH", "HV", "IA"], "n_timesteps": None, "patch_size": 8,
-            "normalisation": {"mean": [-15.0, -25.0, 35.0], "std": [5.0, 5.0, 8.0]}}
+    model = build(
+        "cnn", n_bands=3, n_timesteps=None, n_classes=3, patch_size=8, filters=(4,), dense_units=8, dropout=0.0
+    )
+    card = {
+        "name": "cnn",
+        "kind": "patch",
+        "classes": ["open water", "young ice", "thick or deformed ice"],
+        "class_ids": [0, 3, 5],
+        "bands": ["HH", "HV", "IA"],
+        "n_timesteps": None,
+        "patch_size": 8,
+        "normalisation": {"mean": [-15.0, -25.0, 35.0], "std": [5.0, 5.0, 8.0]},
+    }
     return model, card
 
 
@@ -321,34 +339,35 @@ def _scene(ny: int = 30, nx: int = 34) -> xr.Dataset:
     hh[0, 0] = np.nan
     land = np.zeros((ny, nx), np.uint8)
     land[-2:, -2:] = 1
-    ds = xr.Dataset({"HH": (("y", "x"), hh), "HV": (("y", "x"), hv), "IA": (("y", "x"), ia),
-                     "land": (("y", "x"), land)},
-                    coords={"y": -1e6 - 40 * np.arange(ny), "x": 6e5 + 40 * np.arange(nx)},
-                    attrs={"scene": "test"})
+    ds = xr.Dataset(
+        {"HH": (("y", "x"), hh), "HV": (("y", "x"), hv), "IA": (("y", "x"), ia), "land": (("y", "x"), land)},
+        coords={"y": -1e6 - 40 * np.arange(ny), "x": 6e5 + 40 * np.arange(nx)},
+        attrs={"scene": "test"},
+    )
     return ds.rio.write_crs("EPSG:3413")
 
 
 def _direct(model, card, scene: xr.Dataset, r0: int, c0: int) -> np.ndarray:
     from eokit.train import prepare_patches
 
-    img = np.stack([scene[c].values for c in card["bands"]], -1)[r0:r0 + 8, c0:c0 + 8]
+    img = np.stack([scene[c].values for c in card["bands"]], -1)[r0 : r0 + 8, c0 : c0 + 8]
     return model.predict(prepare_patches(img[None].astype(np.float32), card), verbose=0)[0]
 
 
 def test_sliding_window_paints_stride_blocks(cnn) -> None:
     model, card = cnn
     scene = _scene()
-    out = maps.predict_patches(model, scene, card, stride=4, mode="sliding", chunks={"y": 12, "x": 12},
-                               progress=False)
-    whole = maps.predict_patches(model, scene, card, stride=4, mode="sliding", chunks={"y": 64, "x": 64},
-                                 progress=False)
+    out = maps.predict_patches(model, scene, card, stride=4, mode="sliding", chunks={"y": 12, "x": 12}, progress=False)
+    whole = maps.predict_patches(
+        model, scene, card, stride=4, mode="sliding", chunks={"y": 64, "x": 64}, progress=False
+    )
     np.testing.assert_array_equal(out["class"].values, whole["class"].values)  # no seams between chunks
     np.testing.assert_allclose(out["probability"].values, whole["probability"].values, atol=1e-5)
     br, bc = 12, 16  # block at rows 12..15, cols 16..19; its 8x8 window starts 2 px up-left
     p = _direct(model, card, scene, br - 2, bc - 2)
-    block = out["probability"].values[:, br:br + 4, bc:bc + 4]
+    block = out["probability"].values[:, br : br + 4, bc : bc + 4]
     np.testing.assert_allclose(block, np.broadcast_to(p[:, None, None], block.shape), atol=1e-5)
-    assert (out["class"].values[br:br + 4, bc:bc + 4] == p.argmax()).all()
+    assert (out["class"].values[br : br + 4, bc : bc + 4] == p.argmax()).all()
     assert out["class"].values[0, 0] == 255 and out["class"].values[-1, -1] == 255
     assert out["probability"].dims == ("label", "y", "x") and out.rio.crs.to_epsg() == 3413
     np.testing.assert_allclose(out["confidence"].values[5, 5], out["probability"].values[:, 5, 5].max())
@@ -378,8 +397,9 @@ def test_gpu_check_dry_run_on_cpu(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("gpu_check", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    summary = mod.main(["--tile-size", "128", "--chunk", "64", "--skip-train", "--minutes-budget", "5",
-                        "--output", str(tmp_path)])
+    summary = mod.main(
+        ["--tile-size", "128", "--chunk", "64", "--skip-train", "--minutes-budget", "5", "--output", str(tmp_path)]
+    )
     record = json.loads((tmp_path / "gpu_check.json").read_text())
     assert record["map"]["full_tile"] and record["map"]["pixels"] == 128 * 128
     assert record["map"]["pixels_per_s"] > 0 and summary["devices"]["tensorflow"]
@@ -440,9 +460,16 @@ def tiny_cnn():
     from eokit.models import build
 
     model = build("cnn", n_bands=3, n_timesteps=None, n_classes=3, patch_size=8, filters=(2,), dense_units=4)
-    card = {"name": "cnn", "kind": "patch", "classes": ["open water", "young ice", "thick or deformed ice"],
-            "class_ids": [0, 3, 5], "bands": ["HH", "HV", "IA"], "n_timesteps": None, "patch_size": 8,
-            "normalisation": {"mean": [-15.0, -25.0, 35.0], "std": [5.0, 5.0, 8.0]}}
+    card = {
+        "name": "cnn",
+        "kind": "patch",
+        "classes": ["open water", "young ice", "thick or deformed ice"],
+        "class_ids": [0, 3, 5],
+        "bands": ["HH", "HV", "IA"],
+        "n_timesteps": None,
+        "patch_size": 8,
+        "normalisation": {"mean": [-15.0, -25.0, 35.0], "std": [5.0, 5.0, 8.0]},
+    }
     return model, card
 
 
@@ -482,8 +509,17 @@ def test_every_local_scheduler_name_gives_the_same_map_threaded_included(untrain
 @pytest.mark.bad_input
 @pytest.mark.parametrize("name", ["processes", "multiprocessing"])
 def test_the_multiprocessing_scheduler_is_refused_saying_why_and_what_instead(untrained: Path, name: str) -> None:
-    with refuses(ValueError, "scheduler", repr(name), "new pool of processes for every chunk", "load the model",
-                 "dask.distributed.Client", "LocalCluster", "'threads'", "'sync'"):
+    with refuses(
+        ValueError,
+        "scheduler",
+        repr(name),
+        "new pool of processes for every chunk",
+        "load the model",
+        "dask.distributed.Client",
+        "LocalCluster",
+        "'threads'",
+        "'sync'",
+    ):
         maps.predict(untrained, _cube(), scheduler=name, progress=False)
 
 
@@ -495,26 +531,31 @@ def test_unknown_scheduler_lists_the_accepted_ones_even_for_a_lazy_map(untrained
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("kw,names", [
-    ({"chunks": {"y": 0, "x": 8}}, ["chunks['y']", "integer >= 1", "got 0"]),
-    ({"chunks": {"y": 8, "x": -1}}, ["chunks['x']", "integer >= 1", "got -1"]),
-    ({"chunks": {"yy": 8}}, ["chunks keys ['yy']", "'y' and/or 'x'"]),
-    ({"batch_size": 0}, ["batch_size", "integer >= 1", "got 0"]),
-])
+@pytest.mark.parametrize(
+    "kw,names",
+    [
+        ({"chunks": {"y": 0, "x": 8}}, ["chunks['y']", "integer >= 1", "got 0"]),
+        ({"chunks": {"y": 8, "x": -1}}, ["chunks['x']", "integer >= 1", "got -1"]),
+        ({"chunks": {"yy": 8}}, ["chunks keys ['yy']", "'y' and/or 'x'"]),
+        ({"batch_size": 0}, ["batch_size", "integer >= 1", "got 0"]),
+    ],
+)
 def test_bad_chunks_and_batch_size_are_refused(untrained: Path, kw: dict, names: list) -> None:
     with refuses(ValueError, *names):
         maps.predict(untrained, _cube(), progress=False, **kw)
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("change,names", [
-    ({"n_timesteps": None}, ["card=", "'n_timesteps'", "integer >= 1"]),
-    ({"normalisation": {"mean": [0.0], "std": [1.0]}}, ["card=", "'normalisation.mean'", "one number per band"]),
-    ({"kind": "patch", "patch_size": 8}, ["card=", "kind 'patch'", "expected a timeseries model"]),
-    ({"n_timesteps": 5}, ["card=", "'n_timesteps' is 5", "takes 7"]),
-])
-def test_a_card_that_does_not_describe_the_model_object_is_refused(untrained: Path, change: dict,
-                                                                   names: list) -> None:
+@pytest.mark.parametrize(
+    "change,names",
+    [
+        ({"n_timesteps": None}, ["card=", "'n_timesteps'", "integer >= 1"]),
+        ({"normalisation": {"mean": [0.0], "std": [1.0]}}, ["card=", "'normalisation.mean'", "one number per band"]),
+        ({"kind": "patch", "patch_size": 8}, ["card=", "kind 'patch'", "expected a timeseries model"]),
+        ({"n_timesteps": 5}, ["card=", "'n_timesteps' is 5", "takes 7"]),
+    ],
+)
+def test_a_card_that_does_not_describe_the_model_object_is_refused(untrained: Path, change: dict, names: list) -> None:
     from eokit.train import load_model
 
     model, card = load_model(untrained)
@@ -560,12 +601,17 @@ def test_patch_stride_must_be_a_positive_integer(tiny_cnn, stride) -> None:
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("change,names", [
-    ({"patch_size": 10}, ["'patch_size' is 10", "model 'cnn' takes 8"]),
-    ({"bands": ["HH", "HV"], "normalisation": {"mean": [0.0, 0.0], "std": [1.0, 1.0]}},
-     ["'bands'", "2 bands", "3 input channels"]),
-    ({"kind": "timeseries", "n_timesteps": 5}, ["kind 'timeseries'", "expected a patch model"]),
-])
+@pytest.mark.parametrize(
+    "change,names",
+    [
+        ({"patch_size": 10}, ["'patch_size' is 10", "model 'cnn' takes 8"]),
+        (
+            {"bands": ["HH", "HV"], "normalisation": {"mean": [0.0, 0.0], "std": [1.0, 1.0]}},
+            ["'bands'", "2 bands", "3 input channels"],
+        ),
+        ({"kind": "timeseries", "n_timesteps": 5}, ["kind 'timeseries'", "expected a patch model"]),
+    ],
+)
 def test_patch_card_that_does_not_describe_the_model_is_refused(tiny_cnn, change: dict, names: list) -> None:
     model, card = tiny_cnn
     with refuses(ValueError, "card=", *names):

@@ -22,8 +22,13 @@ def test_v1_decoded_crs_kept(tmp_path):
     assert gdf["SA"].isna().iloc[0]  # -9 -> missing
     assert gdf["FA_name"].iloc[4] == "pancake ice"
     assert gdf.attrs["version"] == "v1" and gdf.attrs["unknown_codes"] == {}
-    assert gdf["wmo_class"].tolist()[:5] == ["open water", "thick or deformed ice", "young ice", "newly formed ice",
-                                             "brash/pancake ice"]
+    assert gdf["wmo_class"].tolist()[:5] == [
+        "open water",
+        "thick or deformed ice",
+        "young ice",
+        "newly formed ice",
+        "brash/pancake ice",
+    ]
     assert "id" in gdf.columns and "AREA" in gdf.columns  # METNO's own id kept; SIGRID-3 fields upper case
     assert "icebergs" not in set(gdf["source_file"])
 
@@ -45,7 +50,13 @@ def test_to_wmo_class(tmp_path):
     gdf = metno.open(tmp_path)
     w = metno.to_wmo_class(gdf)
     assert list(w[:6].astype(object).where(w[:6].notna(), None)) == [
-        "open water", "thick or deformed ice", "young ice", "newly formed ice", "brash/pancake ice", None]
+        "open water",
+        "thick or deformed ice",
+        "young ice",
+        "newly formed ice",
+        "brash/pancake ice",
+        None,
+    ]
     assert set(w.dropna()) <= set(ICE_CLASSES)
     t = metno.sigrid_table()
     assert {81, 82, 83, 84, 85, 86, 87, 91, 93, 95, 98, 99} <= set(t[t.kind == "stage"].code)

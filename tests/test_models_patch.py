@@ -85,8 +85,9 @@ def test_transfer_finds_the_file_in_keras_cache(tmp_path, monkeypatch):
     assert vgg.keras_cache_weights_path() == path
     with pytest.warns(UserWarning):
         m = models.build("vgg16_transfer", 3, None, 6, patch_size=32, freeze_backbone=True)
-    np.testing.assert_array_equal(m.get_layer("vgg16").get_layer("block1_conv1").get_weights()[0],
-                                  written["block1_conv1"][0])
+    np.testing.assert_array_equal(
+        m.get_layer("vgg16").get_layer("block1_conv1").get_weights()[0], written["block1_conv1"][0]
+    )
     assert not m.get_layer("vgg16").trainable
     assert len(m.trainable_weights) == 4  # head only: two dense layers
 
@@ -180,11 +181,16 @@ def _patch_set(scenes: dict[str, list[int]], n: int = 30, size: int = 10, seed: 
             pid += [100 * k + c] * n
     m = len(labels)
     return xr.Dataset(
-        {"image": (("patch", "row", "col", "channel"), np.concatenate(imgs)),
-         "label": ("patch", np.array(labels, "int64")), "row0": ("patch", np.zeros(m, "int64")),
-         "col0": ("patch", np.zeros(m, "int64")), "polygon_id": ("patch", np.array(pid, "int64")),
-         "scene": ("patch", np.array(scene_of))},
-        coords={"channel": ["HH", "HV", "IA"]})
+        {
+            "image": (("patch", "row", "col", "channel"), np.concatenate(imgs)),
+            "label": ("patch", np.array(labels, "int64")),
+            "row0": ("patch", np.zeros(m, "int64")),
+            "col0": ("patch", np.zeros(m, "int64")),
+            "polygon_id": ("patch", np.array(pid, "int64")),
+            "scene": ("patch", np.array(scene_of)),
+        },
+        coords={"channel": ["HH", "HV", "IA"]},
+    )
 
 
 def test_scene_disjoint_training_with_augmentation_scores_held_out_scene(tmp_path):
@@ -195,19 +201,29 @@ def test_scene_disjoint_training_with_augmentation_scores_held_out_scene(tmp_pat
     tr, te = ds.isel(patch=(ds["scene"] != "C").values), ds.isel(patch=(ds["scene"] == "C").values)
     std = tr["image"].std(("patch", "row", "col")).values.tolist()
     aug = make_augmenter(seed=0, shift=1, normalisation={"std": std})
-    model, card, hist = train.fit("cnn", tr, epochs=4, batch_size=16, seed=0, augment=aug,
-                                  oversample=oversample(tr["label"].values, seed=0),
-                                  hparams={"filters": (8, 16), "dropout": 0.1}, output=tmp_path / "models",
-                                  progress=False, jit_compile=False, split={"protocol": "scene", "test": ["C"]})
+    model, card, hist = train.fit(
+        "cnn",
+        tr,
+        epochs=4,
+        batch_size=16,
+        seed=0,
+        augment=aug,
+        oversample=oversample(tr["label"].values, seed=0),
+        hparams={"filters": (8, 16), "dropout": 0.1},
+        output=tmp_path / "models",
+        progress=False,
+        jit_compile=False,
+        split={"protocol": "scene", "test": ["C"]},
+    )
     assert (tmp_path / "models" / "cnn.keras").exists() and card["hparams"]["augment"].startswith("flip+rot90")
-    assert card["training_data"]["class_counts"] == {"open water": 60, "newly formed ice": 60,
-                                                     "brash/pancake ice": 60}
+    assert card["training_data"]["class_counts"] == {"open water": 60, "newly formed ice": 60, "brash/pancake ice": 60}
     result = evaluate.evaluate(model, card, te)
     assert result["n"] == 90 and result["overall_accuracy"] > 0.6, result["overall_accuracy"]
 
 
 def test_class_absent_from_training_scenes_is_a_clear_error():
     from eokit import splits, train
+
     ds = _patch_set({"A": [0, 1], "B": [0, 1], "C": [0, 1, 3]}, n=6)
     with pytest.raises(ValueError, match="without training samples: test: .*id 3, 6 samples"):
         splits.tile_split(ds.rename({"scene": "tile", "polygon_id": "field_id"}), test_tiles=["C"], val_fraction=0)
@@ -229,9 +245,14 @@ def test_patch_model_without_patch_size_says_it_is_required():
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("name,hp,typo,meant", [("vgg16", {"dens_units": 8}, "dens_units", "dense_units"),
-                                                ("cnn", {"fliters": (8,)}, "fliters", "filters"),
-                                                ("vgg16_nopool", {"widht": 0.5}, "widht", "width")])
+@pytest.mark.parametrize(
+    "name,hp,typo,meant",
+    [
+        ("vgg16", {"dens_units": 8}, "dens_units", "dense_units"),
+        ("cnn", {"fliters": (8,)}, "fliters", "filters"),
+        ("vgg16_nopool", {"widht": 0.5}, "widht", "width"),
+    ],
+)
 def test_mistyped_patch_hparam_names_the_closest_one(name, hp, typo, meant):
     with refuses(ValueError, f"model {name!r}", f"unknown hparams ['{typo}']", f"'{typo}' -> '{meant}'"):
         models.build(name, 3, None, 6, patch_size=10, **hp)

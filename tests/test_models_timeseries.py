@@ -19,10 +19,16 @@ def _inputs(n=4, seed=0, t=T):
     return {"x": rng.normal(size=(n, t, C)).astype("float32"), "mask": mask, "doy": doy}
 
 
-@pytest.fixture(scope="module", params=[("lstm", {"units": [8, 8]}), ("lstm", {"units": 8, "masking": "keras"}),
-                                        ("tempcnn", {"filters": 8, "dense": 16}),
-                                        ("ltae", {"d_model": 16, "n_head": 4, "d_k": 4, "mlp": 8})],
-                ids=["lstm", "lstm-keras-mask", "tempcnn", "ltae"])
+@pytest.fixture(
+    scope="module",
+    params=[
+        ("lstm", {"units": [8, 8]}),
+        ("lstm", {"units": 8, "masking": "keras"}),
+        ("tempcnn", {"filters": 8, "dense": 16}),
+        ("ltae", {"d_model": 16, "n_head": 4, "d_k": 4, "mlp": 8}),
+    ],
+    ids=["lstm", "lstm-keras-mask", "tempcnn", "ltae"],
+)
 def built(request):
     name, hp = request.param
     return name, hp, models.build(name, C, T, K, **hp)
@@ -53,8 +59,9 @@ def test_valid_observations_do_change_the_output(built):
     assert not np.allclose(np.asarray(m(a, training=False)), np.asarray(m(b, training=False)), atol=1e-4)
 
 
-@pytest.mark.parametrize("name,hp", [("lstm", {"units": 8, "masking": "keras"}),
-                                     ("ltae", {"d_model": 16, "n_head": 4, "d_k": 4, "mlp": 8})])
+@pytest.mark.parametrize(
+    "name,hp", [("lstm", {"units": 8, "masking": "keras"}), ("ltae", {"d_model": 16, "n_head": 4, "d_k": 4, "mlp": 8})]
+)
 def test_extra_padding_at_the_end_is_ignored(name, hp):
     short = _inputs(seed=3, t=T)
     long_ = {k: np.pad(v, ((0, 0), (0, 4)) + (((0, 0),) if v.ndim == 3 else ())) for k, v in short.items()}
@@ -108,9 +115,14 @@ def test_unknown_model_lists_the_available_ones():
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("name,hp,typo,meant", [("lstm", {"unitz": 4}, "unitz", "units"),
-                                                ("tempcnn", {"kernel": 3}, "kernel", "kernel_size"),
-                                                ("ltae", {"nhead": 2}, "nhead", "n_head")])
+@pytest.mark.parametrize(
+    "name,hp,typo,meant",
+    [
+        ("lstm", {"unitz": 4}, "unitz", "units"),
+        ("tempcnn", {"kernel": 3}, "kernel", "kernel_size"),
+        ("ltae", {"nhead": 2}, "nhead", "n_head"),
+    ],
+)
 def test_mistyped_hparam_names_the_closest_one(name, hp, typo, meant):
     # was a TypeError from deep inside the builder
     with refuses(ValueError, f"model {name!r}", f"unknown hparams ['{typo}']", f"'{typo}' -> '{meant}'", "accepted"):
@@ -118,16 +130,23 @@ def test_mistyped_hparam_names_the_closest_one(name, hp, typo, meant):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("name,hp", [("lstm", {"units": 4, "dropout": 2.0}), ("tempcnn", {"dropout": -0.1}),
-                                     ("ltae", {"d_model": 8, "n_head": 2, "dropout": 1.0})])
+@pytest.mark.parametrize(
+    "name,hp",
+    [
+        ("lstm", {"units": 4, "dropout": 2.0}),
+        ("tempcnn", {"dropout": -0.1}),
+        ("ltae", {"d_model": 8, "n_head": 2, "dropout": 1.0}),
+    ],
+)
 def test_dropout_outside_0_1_is_refused_naming_the_model(name, hp):
     with refuses(ValueError, f"model {name!r}", "'dropout'", "[0, 1)", repr(hp["dropout"])):
         models.build(name, C, T, K, **hp)
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("args,field", [((2.5, T, K), "n_bands"), ((C, 7.5, K), "n_timesteps"),
-                                        ((C, T, True), "n_classes")])
+@pytest.mark.parametrize(
+    "args,field", [((2.5, T, K), "n_bands"), ((C, 7.5, K), "n_timesteps"), ((C, T, True), "n_classes")]
+)
 def test_sizes_must_be_integers(args, field):
     with refuses(ValueError, "model 'lstm'", field, "(an integer)"):
         models.build("lstm", *args, units=4)

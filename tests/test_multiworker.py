@@ -42,10 +42,17 @@ def test_two_workers_train_the_same_model(tmp_path: Path) -> None:
     code = WORKER.format(tests=str(Path(__file__).parent), out=str(out))
     procs = []
     for i in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
-                   TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-        procs.append(subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+            TF_CPP_MIN_LOG_LEVEL="2",
+            CUDA_VISIBLE_DEVICES="",
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
     results = []
     try:
         for p in procs:
@@ -53,7 +60,7 @@ def test_two_workers_train_the_same_model(tmp_path: Path) -> None:
             assert p.returncode == 0, text[-3000:]
             line = [ln for ln in text.splitlines() if ln.startswith("RESULT ")]
             assert line, text[-3000:]
-            results.append(json.loads(line[-1][len("RESULT "):]))
+            results.append(json.loads(line[-1][len("RESULT ") :]))
     finally:
         for p in procs:
             if p.poll() is None:

@@ -27,14 +27,16 @@ def test_structure(book: Path) -> None:
     cells = nb["cells"]
     assert cells[0]["cell_type"] == "markdown", f"{book.name}: first cell must be markdown"
     assert cells[1]["cell_type"] == "code" and "parameters" in cells[1]["metadata"].get("tags", []), (
-        f"{book.name}: second cell must be the code cell tagged 'parameters'")
+        f"{book.name}: second cell must be the code cell tagged 'parameters'"
+    )
     src = "".join(cells[1]["source"])
     for name in ("output", "quick"):
         assert f"{name} =" in src, f"{book.name}: parameters cell must declare `{name}`"
     for i, cell in enumerate(cells):
         if cell["cell_type"] == "code":
             assert not cell.get("outputs") and cell.get("execution_count") is None, (
-                f"{book.name}: cell {i} carries outputs; strip them before committing")
+                f"{book.name}: cell {i} carries outputs; strip them before committing"
+            )
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,10 @@ from generators import sar as gen
 
 @pytest.fixture()
 def two_scenes(tmp_path):
-    truths = [gen.write_geotiff_scene(tmp_path, f"scene_{k}", seed=k, origin=(600_000.0 + 5_000 * k, -1_100_000.0))
-              for k in range(2)]
+    truths = [
+        gen.write_geotiff_scene(tmp_path, f"scene_{k}", seed=k, origin=(600_000.0 + 5_000 * k, -1_100_000.0))
+        for k in range(2)
+    ]
     poly = gen.write_polygons(tmp_path / "ice_polygons.gpkg", truths)
     scenes = [sar.preprocess(sar.open(t["path"]))[0] for t in truths]
     return truths, poly, scenes
@@ -27,7 +29,7 @@ def _loop_reference(ids: np.ndarray, size: int, stride: int) -> set[tuple[int, i
     out = set()
     for r in range(0, ids.shape[0] - size + 1, stride):
         for c in range(0, ids.shape[1] - size + 1, stride):
-            w = ids[r:r + size, c:c + size]
+            w = ids[r : r + size, c : c + size]
             if w.min() >= 0 and w.min() == w.max():
                 out.add((r, c, int(w[0, 0])))
     return out
@@ -46,8 +48,8 @@ def test_quadrant_counts_and_schema(two_scenes):
     k = 7
     s = scenes[0] if ds["scene"].values[k] == "scene_0" else scenes[1]
     r, c = int(ds["row0"][k]), int(ds["col0"][k])
-    np.testing.assert_array_equal(ds["image"].values[k, :, :, 0], s["HH"].values[r:r + 10, c:c + 10])
-    np.testing.assert_array_equal(ds["image"].values[k, :, :, 2], s["IA"].values[r:r + 10, c:c + 10])
+    np.testing.assert_array_equal(ds["image"].values[k, :, :, 0], s["HH"].values[r : r + 10, c : c + 10])
+    np.testing.assert_array_equal(ds["image"].values[k, :, :, 2], s["IA"].values[r : r + 10, c : c + 10])
     # labels follow the polygons (scene_1's classes are shifted by one)
     first = ds.isel(patch=ds["scene"] == "scene_1")
     assert sorted(set(first["label"].values.tolist())) == [1, 2, 3, 4]
@@ -63,19 +65,28 @@ def test_matches_plain_loop_on_irregular_polygons(tmp_path):
         cx, cy = rng.uniform(0, 80), rng.uniform(0, 96)
         ang = np.sort(rng.uniform(0, 2 * np.pi, 7))
         rad = rng.uniform(10, 30, 7)
-        geoms.append(Polygon([(t.c + (cx + r * np.cos(a)) * t.a, t.f - (cy + r * np.sin(a)) * t.a)
-                              for a, r in zip(ang, rad, strict=True)]))
-    gdf = gpd.GeoDataFrame({"ice_class": rng.integers(0, 6, 6), "polygon_id": np.arange(100, 106)},
-                           geometry=geoms, crs=3413)
+        geoms.append(
+            Polygon(
+                [
+                    (t.c + (cx + r * np.cos(a)) * t.a, t.f - (cy + r * np.sin(a)) * t.a)
+                    for a, r in zip(ang, rad, strict=True)
+                ]
+            )
+        )
+    gdf = gpd.GeoDataFrame(
+        {"ice_class": rng.integers(0, 6, 6), "polygon_id": np.arange(100, 106)}, geometry=geoms, crs=3413
+    )
     scene = sar.open(truth["path"])
     from rasterio.features import rasterize
 
-    ids = rasterize(zip(gdf.geometry, gdf["polygon_id"], strict=True), out_shape=(96, 80), transform=t, fill=-1,
-                    dtype="int32")
+    ids = rasterize(
+        zip(gdf.geometry, gdf["polygon_id"], strict=True), out_shape=(96, 80), transform=t, fill=-1, dtype="int32"
+    )
     for size, stride, chunks in [(10, 10, 2048), (20, 10, 30), (8, 3, 25)]:
         ds = patches.extract(scene, gdf, size=size, stride=stride, chunks=chunks, progress=False)
-        got = set(zip(ds["row0"].values.tolist(), ds["col0"].values.tolist(), ds["polygon_id"].values.tolist(),
-                      strict=True))
+        got = set(
+            zip(ds["row0"].values.tolist(), ds["col0"].values.tolist(), ds["polygon_id"].values.tolist(), strict=True)
+        )
         assert got == _loop_reference(ids, size, stride)
         labels = dict(zip(gdf["polygon_id"], gdf["ice_class"], strict=True))
         assert all(labels[p] == lab for p, lab in zip(ds["polygon_id"].values, ds["label"].values, strict=True))
@@ -137,9 +148,11 @@ def test_bad_inputs(two_scenes):
     truths, poly, scenes = two_scenes
     with pytest.raises(ValueError, match=r"patch size 100 is larger than scene 'scene_0' \(64 x 64"):
         patches.extract(scenes[0], poly, size=100)
-    far = gpd.GeoDataFrame({"ice_class": [1, 2], "polygon_id": [5, 6]},
-                           geometry=[box(0, 0, 1000, 1000), box(600_100, -1_100_500, 600_500, -1_100_100)],
-                           crs=3413)
+    far = gpd.GeoDataFrame(
+        {"ice_class": [1, 2], "polygon_id": [5, 6]},
+        geometry=[box(0, 0, 1000, 1000), box(600_100, -1_100_500, 600_500, -1_100_100)],
+        crs=3413,
+    )
     with pytest.raises(ValueError, match=r"1 of 2 polygons lie outside scene 'scene_0'.*polygon_id \[5\]"):
         patches.extract(scenes[0], far, size=10)
     with pytest.raises(ValueError, match="min_fraction"):
@@ -255,10 +268,14 @@ def test_chunks_must_be_positive(one_scene, chunks):
 @pytest.mark.bad_input
 def test_polygons_outside_the_scene_are_named(one_scene):
     scene, poly = one_scene
-    far = gpd.GeoDataFrame({"ice_class": [1, 2], "polygon_id": [5, 6]},
-                           geometry=[box(0, 0, 1000, 1000), box(600_100, -1_100_500, 600_500, -1_100_100)], crs=3413)
-    with refuses(ValueError, "1 of 2 polygons lie outside scene 'scene_0'", "polygon_id [5]",
-                 "check the polygons' CRS"):
+    far = gpd.GeoDataFrame(
+        {"ice_class": [1, 2], "polygon_id": [5, 6]},
+        geometry=[box(0, 0, 1000, 1000), box(600_100, -1_100_500, 600_500, -1_100_100)],
+        crs=3413,
+    )
+    with refuses(
+        ValueError, "1 of 2 polygons lie outside scene 'scene_0'", "polygon_id [5]", "check the polygons' CRS"
+    ):
         patches.extract(scene, far, size=10, progress=False)
 
 

@@ -47,10 +47,16 @@ def books(tmp_path: Path) -> Path:
     folder = tmp_path / "nbs"
     folder.mkdir()
     write = "import json, pathlib\npathlib.Path(output).mkdir(parents=True, exist_ok=True)\n"
-    _book(folder / "00_first.ipynb", "output = 'x'\nquick = False\nepochs = 5",
-          [write + "pathlib.Path(output, 'first.json').write_text(json.dumps({'quick': quick, 'epochs': epochs}))"])
-    _book(folder / "01_second.ipynb", "output = 'x'\nname = 'a'",
-          [write + "pathlib.Path(output, 'second.json').write_text(json.dumps({'name': name}))"])
+    _book(
+        folder / "00_first.ipynb",
+        "output = 'x'\nquick = False\nepochs = 5",
+        [write + "pathlib.Path(output, 'first.json').write_text(json.dumps({'quick': quick, 'epochs': epochs}))"],
+    )
+    _book(
+        folder / "01_second.ipynb",
+        "output = 'x'\nname = 'a'",
+        [write + "pathlib.Path(output, 'second.json').write_text(json.dumps({'name': name}))"],
+    )
     (folder / "notes.ipynb").write_text("{}")  # not NN_topic: ignored
     return folder
 
@@ -80,10 +86,30 @@ def test_parameters_reach_only_notebooks_that_declare_them(books: Path, tmp_path
 
 
 def test_yaml_values_are_typed(tmp_path: Path) -> None:
-    p = parse_parameters([("a", "3"), ("b", "0.5"), ("c", "[x, y]"), ("d", "None"), ("e", "text"), ("f", "'None'"),
-                          ("g", "[None, null, ~]"), ("h", "True"), ("i", "{k: [1, 2.5]}")])
-    assert p == {"a": 3, "b": 0.5, "c": ["x", "y"], "d": None, "e": "text", "f": "None", "g": [None] * 3,
-                 "h": True, "i": {"k": [1, 2.5]}}
+    p = parse_parameters(
+        [
+            ("a", "3"),
+            ("b", "0.5"),
+            ("c", "[x, y]"),
+            ("d", "None"),
+            ("e", "text"),
+            ("f", "'None'"),
+            ("g", "[None, null, ~]"),
+            ("h", "True"),
+            ("i", "{k: [1, 2.5]}"),
+        ]
+    )
+    assert p == {
+        "a": 3,
+        "b": 0.5,
+        "c": ["x", "y"],
+        "d": None,
+        "e": "text",
+        "f": "None",
+        "g": [None] * 3,
+        "h": True,
+        "i": {"k": [1, 2.5]},
+    }
     yml = tmp_path / "p.yaml"
     yml.write_text("\ufeffd: None\nf: 'None'\ng: [None, null]\n")  # a BOM, as some editors write
     assert parse_parameters([], [yml]) == {"d": None, "f": "None", "g": [None, None]}
@@ -112,8 +138,12 @@ def test_stops_at_first_failure_naming_notebook_and_cell(books: Path, tmp_path: 
 
 
 def test_cli_exit_status_and_message(books: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["run", "--notebook-dir", str(books), "-o", str(tmp_path / "o"), "--no-progress",
-                 "-p", "epochs", "7", "00"]) == 0
+    assert (
+        main(
+            ["run", "--notebook-dir", str(books), "-o", str(tmp_path / "o"), "--no-progress", "-p", "epochs", "7", "00"]
+        )
+        == 0
+    )
     assert "executed 1 notebook(s)" in capsys.readouterr().out
     _book(books / "01_second.ipynb", "output = 'x'", ["1/0"])
     assert main(["run", "--notebook-dir", str(books), "-o", str(tmp_path / "o2"), "--no-progress"]) == 1
@@ -121,8 +151,12 @@ def test_cli_exit_status_and_message(books: Path, tmp_path: Path, capsys: pytest
 
 
 def test_python_m_eokit_lists(books: Path) -> None:
-    res = subprocess.run([sys.executable, "-m", "eokit", "list", "--notebook-dir", str(books)],
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "eokit", "list", "--notebook-dir", str(books)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "00_first.ipynb" in res.stdout and "epochs = 5" in res.stdout
 
 
@@ -145,14 +179,17 @@ def test_committed_parameter_files_and_readme_examples_pass_the_check() -> None:
     assert check_parameters(demo, two, [b for b in books if b not in two]) == {two[0]: {}}  # 05/06 sections unused
     check_parameters(parse_parameters([("epochs", "50"), ("model", "tempcnn")]), two)
     readme = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # the README's example file
-    readme.write('seed: 1\n"02":\n  epochs: 300\n  hparams: {units: [256, 256], use_doy: true}\n'
-                 '"06":\n  models: [cnn, vgg16_nopool]\n')
+    readme.write(
+        'seed: 1\n"02":\n  epochs: 300\n  hparams: {units: [256, 256], use_doy: true}\n'
+        '"06":\n  models: [cnn, vgg16_nopool]\n'
+    )
     readme.close()
     check_parameters(parse_parameters([], [readme.name]), books)
     Path(readme.name).unlink()
     one = [b for b in books if b.stem.startswith("01")]
-    check_parameters(parse_parameters([("cube", "x"), ("polygons", "y.gpkg"), ("label_column", "LULC_ID"),
-                                       ("mapping", "None")]), one)
+    check_parameters(
+        parse_parameters([("cube", "x"), ("polygons", "y.gpkg"), ("label_column", "LULC_ID"), ("mapping", "None")]), one
+    )
 
 
 @pytest.mark.bad_input
@@ -163,8 +200,7 @@ def test_mistyped_parameter_is_refused_before_anything_runs(books: Path, tmp_pat
     assert not out.exists()
 
 
-def test_cli_refuses_mistyped_parameter_in_one_line(books: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture) -> None:
+def test_cli_refuses_mistyped_parameter_in_one_line(books: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "o"
     assert main(["run", "--notebook-dir", str(books), "-o", str(out), "--no-progress", "-p", "epcohs", "5"]) == 2
     err = capsys.readouterr().err
@@ -191,8 +227,7 @@ def test_mistyped_key_in_a_section_names_the_section_and_its_notebook(books: Pat
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("section, shown", [("'08'", "'08'"), ("2", "'2'"), ("02_first", "'02_first'"),
-                                            ("'1'", "'1'")])
+@pytest.mark.parametrize("section, shown", [("'08'", "'08'"), ("2", "'2'"), ("02_first", "'02_first'"), ("'1'", "'1'")])
 def test_section_naming_no_notebook_is_refused(books: Path, tmp_path: Path, section: str, shown: str) -> None:
     yml = tmp_path / "mine.yaml"
     yml.write_text(f"{section}:\n  epochs: 3\n")
@@ -211,8 +246,7 @@ def test_unquoted_two_digit_section_gets_a_quoting_hint(books: Path, tmp_path: P
 @pytest.mark.bad_input
 def test_parameter_of_a_notebook_not_selected_is_refused(books: Path, tmp_path: Path) -> None:
     with refuses(ValueError, "epochs", "declared only by 00_first.ipynb", "selected: 01_second.ipynb"):
-        run_pipeline(tmp_path / "out", parse_parameters([("epochs", "3")]), select=["01"], folder=books,
-                     progress=False)
+        run_pipeline(tmp_path / "out", parse_parameters([("epochs", "3")]), select=["01"], folder=books, progress=False)
     assert not (tmp_path / "out").exists()
 
 
@@ -234,18 +268,21 @@ def test_earlier_outputs_refused_before_the_first_notebook_runs(books: Path, tmp
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("text, names", [
-    ("epochs: [1, 2\n", ["line 2", "expected ',' or ']'", "mapping of name: value"]),
-    ("- epochs\n- 3\n", ["expected a mapping of name: value", "list"]),
-    ("epochs: 3\nname: a\nepochs: 4\n", ["duplicate key 'epochs'", "line 3", "first given on line 1"]),
-    ("epochs: 3\n'00': {epochs: 1, epochs: 2}\n", ["duplicate key 'epochs'", "line 2"]),
-    ("my-epochs: 3\n", ["'my-epochs'", "not a valid Python identifier"]),
-    ("class: 3\n", ["'class'", "keyword"]),
-    ("'00': 3\n", ["section '00'", "must be a mapping"]),
-    ("'00': {bad name: 1}\n", ["section '00'", "'bad name'", "identifier"]),
-    ("epochs: !!python/object:os.system x\n", ["line 1", "python/object"]),
-    ("a: 1\n---\nb: 2\n", ["single document"]),
-])
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        ("epochs: [1, 2\n", ["line 2", "expected ',' or ']'", "mapping of name: value"]),
+        ("- epochs\n- 3\n", ["expected a mapping of name: value", "list"]),
+        ("epochs: 3\nname: a\nepochs: 4\n", ["duplicate key 'epochs'", "line 3", "first given on line 1"]),
+        ("epochs: 3\n'00': {epochs: 1, epochs: 2}\n", ["duplicate key 'epochs'", "line 2"]),
+        ("my-epochs: 3\n", ["'my-epochs'", "not a valid Python identifier"]),
+        ("class: 3\n", ["'class'", "keyword"]),
+        ("'00': 3\n", ["section '00'", "must be a mapping"]),
+        ("'00': {bad name: 1}\n", ["section '00'", "'bad name'", "identifier"]),
+        ("epochs: !!python/object:os.system x\n", ["line 1", "python/object"]),
+        ("a: 1\n---\nb: 2\n", ["single document"]),
+    ],
+)
 def test_malformed_parameter_file_names_file_and_place(tmp_path: Path, text: str, names: list[str]) -> None:
     yml = tmp_path / "mine.yaml"
     yml.write_text(text)
@@ -272,15 +309,18 @@ def test_parameter_file_missing_or_a_folder(tmp_path: Path, kind: str) -> None:
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("pairs, names", [
-    ([("tiles", "[33UVP, 33UWP")], ["-p tiles", "not a valid YAML value", "quote it"]),
-    ([("hparams", "{units: 3, units: 4}")], ["-p hparams", "duplicate key 'units'"]),
-    ([("epochs", "3"), ("epochs", "4")], ["-p epochs", "given twice", "'3'", "'4'"]),
-    ([("not-a-name", "1")], ["'not-a-name'", "not a valid Python identifier"]),
-    ([("lambda", "1")], ["'lambda'", "keyword"]),
-    ([("name", "  ")], ["-p name", "empty value", "None"]),
-    ([("cube", "*nowhere")], ["-p cube", "not a valid YAML value", "alias"]),
-])
+@pytest.mark.parametrize(
+    "pairs, names",
+    [
+        ([("tiles", "[33UVP, 33UWP")], ["-p tiles", "not a valid YAML value", "quote it"]),
+        ([("hparams", "{units: 3, units: 4}")], ["-p hparams", "duplicate key 'units'"]),
+        ([("epochs", "3"), ("epochs", "4")], ["-p epochs", "given twice", "'3'", "'4'"]),
+        ([("not-a-name", "1")], ["'not-a-name'", "not a valid Python identifier"]),
+        ([("lambda", "1")], ["'lambda'", "keyword"]),
+        ([("name", "  ")], ["-p name", "empty value", "None"]),
+        ([("cube", "*nowhere")], ["-p cube", "not a valid YAML value", "alias"]),
+    ],
+)
 def test_bad_pairs_name_the_parameter(pairs: list[tuple[str, str]], names: list[str]) -> None:
     with refuses(ValueError, *names):
         parse_parameters(pairs)
@@ -294,12 +334,14 @@ class _Dumper(yaml.SafeDumper):
 _Dumper.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^None$"), ["N"])
 
 _NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,7}", fullmatch=True).filter(lambda n: not keyword.iskeyword(n))
-_SCALARS = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12))
-_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3)
-                       | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
 _MAPPINGS = st.dictionaries(_NAMES, _VALUES, min_size=1, max_size=5)
-_PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
-                     suppress_health_check=[HealthCheck.too_slow])
+_PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _dump(value: object) -> str:
@@ -309,8 +351,10 @@ def _dump(value: object) -> str:
 def _write_lines(folder: Path, params: dict, keys: list[str] | None = None) -> Path:
     """One `key: value` line per parameter (value in flow style), keys as given (possibly mutated)."""
     f = folder / "p.yaml"
-    lines = [f"{k}: {_dump(v).removesuffix(chr(10) + '...' + chr(10)).strip()}"
-             for k, v in zip(keys or list(params), params.values(), strict=True)]
+    lines = [
+        f"{k}: {_dump(v).removesuffix(chr(10) + '...' + chr(10)).strip()}"
+        for k, v in zip(keys or list(params), params.values(), strict=True)
+    ]
     f.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return f
 
@@ -348,9 +392,11 @@ def test_mutated_key_gives_the_same_values_or_a_clear_error(params: dict, data: 
     pos = data.draw(st.integers(0, len(keys[i]) - 1), label="position")
     aligned = sorted({k[pos] for k in keys if len(k) > pos})  # the letter another key has there: a near-miss
     syntax = sorted(set(" :#'\"-_\t\n{[&*!?|>%@`,"))
-    char = data.draw(st.sampled_from(aligned) | st.sampled_from(syntax) | st.characters(exclude_categories=("Cs",)),
-                     label="character")
-    mutated = keys[:i] + [keys[i][:pos] + char + keys[i][pos + 1:]] + keys[i + 1:]
+    char = data.draw(
+        st.sampled_from(aligned) | st.sampled_from(syntax) | st.characters(exclude_categories=("Cs",)),
+        label="character",
+    )
+    mutated = keys[:i] + [keys[i][:pos] + char + keys[i][pos + 1 :]] + keys[i + 1 :]
     via_file = data.draw(st.booleans(), label="file")
     with tempfile.TemporaryDirectory() as d:
         book = _declaring(Path(d), keys)

@@ -110,13 +110,22 @@ def _every_plot(tmp_path) -> dict[str, object]:
     poly = gen.write_polygons(tmp_path / "in" / "ice_polygons.gpkg", [truth])
     scene = sar.preprocess(sar.open(truth["path"]))[0]
     ds = patches.extract(scene, poly, size=10, progress=False)
-    examples = xr.Dataset({"image": (("class", "example", "row", "col", "channel"), np.zeros((2, 3, 4, 4, 1)))},
-                          coords={"label_name": ("class", ["a", "b"]), "channel": ["HH"]})
-    counts = pd.DataFrame({"label": [0, 2], "before": [5, 1], "after oversampling": [5, 5]},
-                          index=pd.Index(["open water", "brash/pancake ice"], name="class"))
+    examples = xr.Dataset(
+        {"image": (("class", "example", "row", "col", "channel"), np.zeros((2, 3, 4, 4, 1)))},
+        coords={"label_name": ("class", ["a", "b"]), "channel": ["HH"]},
+    )
+    counts = pd.DataFrame(
+        {"label": [0, 2], "before": [5, 1], "after oversampling": [5, 5]},
+        index=pd.Index(["open water", "brash/pancake ice"], name="class"),
+    )
     y, x = np.arange(6.0), np.arange(8.0)
-    cls = xr.DataArray(np.tile(np.arange(8) % 3, (6, 1)).astype("uint8"), coords={"y": y, "x": x}, dims=("y", "x"),
-                       name="class", attrs={"class_names": json.dumps(["w", "c", "s"])})
+    cls = xr.DataArray(
+        np.tile(np.arange(8) % 3, (6, 1)).astype("uint8"),
+        coords={"y": y, "x": x},
+        dims=("y", "x"),
+        name="class",
+        attrs={"class_names": json.dumps(["w", "c", "s"])},
+    )
     class_map = xr.Dataset({"class": cls, "confidence": cls.astype("float32") / 3})
     edges = xr.DataArray(np.eye(6, 8, dtype="uint8"), coords={"y": y, "x": x}, dims=("y", "x"))
     s = evaluate.scores([0, 1, 1], [0, 1, 0], ["p", "q"])
@@ -139,8 +148,12 @@ def test_every_plot_function_returns_a_holoviews_object_and_writes_nothing(tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)  # the new contract uses no deprecated argument
         made = _every_plot(tmp_path)
-    public = {f"{m.__name__.split('.')[-1]}.{n}" for m in (patches, augment, maps, evaluate) for n in dir(m)
-              if n.startswith("plot_") and callable(getattr(m, n))}
+    public = {
+        f"{m.__name__.split('.')[-1]}.{n}"
+        for m in (patches, augment, maps, evaluate)
+        for n in dir(m)
+        if n.startswith("plot_") and callable(getattr(m, n))
+    }
     assert public == set(made)
     for name, obj in made.items():
         assert isinstance(obj, hv.core.Dimensioned), name
@@ -150,8 +163,10 @@ def test_every_plot_function_returns_a_holoviews_object_and_writes_nothing(tmp_p
 
 
 def test_deprecated_path_arguments_still_save_through_the_helper(tmp_path):
-    examples = xr.Dataset({"image": (("class", "example", "row", "col", "channel"), np.zeros((1, 2, 4, 4, 1)))},
-                          coords={"label_name": ("class", ["a"]), "channel": ["HH"]})
+    examples = xr.Dataset(
+        {"image": (("class", "example", "row", "col", "channel"), np.zeros((1, 2, 4, 4, 1)))},
+        coords={"label_name": ("class", ["a"]), "channel": ["HH"]},
+    )
     with pytest.warns(DeprecationWarning, match=r"eokit.plots.save"):
         png = augment.plot_examples(examples, tmp_path / "aug.png")
     assert png == tmp_path / "aug.png" and png.read_bytes()[:8] == PNG
@@ -160,10 +175,12 @@ def test_deprecated_path_arguments_still_save_through_the_helper(tmp_path):
 
 
 def test_plots_and_the_plot_functions_need_no_tensorflow():
-    code = ("import sys, numpy as np, xarray as xr\n"
-            "from eokit import augment, plots\n"
-            "ex = xr.Dataset({'image': (('class', 'example', 'row', 'col', 'channel'), np.zeros((1, 2, 4, 4, 1)))},\n"
-            "                coords={'label_name': ('class', ['a']), 'channel': ['HH']})\n"
-            "augment.plot_examples(ex)\n"
-            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
+    code = (
+        "import sys, numpy as np, xarray as xr\n"
+        "from eokit import augment, plots\n"
+        "ex = xr.Dataset({'image': (('class', 'example', 'row', 'col', 'channel'), np.zeros((1, 2, 4, 4, 1)))},\n"
+        "                coords={'label_name': ('class', ['a']), 'channel': ['HH']})\n"
+        "augment.plot_examples(ex)\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

@@ -28,8 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def case(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sampling")
     truth = s2.write_geotiff_stack(tmp / "stack", shape=(48, 64))
-    s2.write_fields(tmp / "fields.gpkg", shape=(48, 64), codes=("WINTERWEICHEN", "KOERNERMAIS", "DAUERWIESE",
-                                                                  "SOJABOHNEN", "KUEMMEL"))
+    s2.write_fields(
+        tmp / "fields.gpkg",
+        shape=(48, 64),
+        codes=("WINTERWEICHEN", "KOERNERMAIS", "DAUERWIESE", "SOJABOHNEN", "KUEMMEL"),
+    )
     return tmp, truth
 
 
@@ -59,8 +62,9 @@ def test_allocate_strategies():
 
 def test_training_set_schema_values_and_report(case):
     tmp, truth = case
-    ds = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 120, mapping="invekos",
-                                    min_per_class=3, progress=False)
+    ds = sampling.make_training_set(
+        _open(case), tmp / "fields.gpkg", "crop_code", 120, mapping="invekos", min_per_class=3, progress=False
+    )
     check_schema(ds, TIMESERIES_SCHEMA, "training set")
     assert ds["reflectance"].dtype == np.int16 and ds.sizes["time"] == len(truth["dates"])
     assert {"x", "y", "field_id"} <= set(ds.data_vars) and ds.attrs["crs"] == "EPSG:32633"
@@ -77,8 +81,16 @@ def test_training_set_schema_values_and_report(case):
     # no sample is cloudier than the default threshold
     assert ((ds["flag"].values != 0).mean(axis=1) <= 0.5).all()
     rep = sampling.sampling_report(ds)
-    assert list(rep.columns) == ["label_name", "pixels", "prior", "asked", "available", "sampled",
-                                 "sampled_share", "shortfall"]
+    assert list(rep.columns) == [
+        "label_name",
+        "pixels",
+        "prior",
+        "asked",
+        "available",
+        "sampled",
+        "sampled_share",
+        "shortfall",
+    ]
     assert abs(rep["prior"].sum() - 1) < 1e-9 and rep["sampled"].sum() == ds.sizes["sample"]
     assert (rep["sampled"] == np.bincount(ds["label"].values, minlength=16)[rep.index]).all()
     big = rep["prior"] > 0.1
@@ -96,8 +108,7 @@ def test_same_seed_same_samples_and_options(case):
     assert not np.array_equal(a["x"].values, c["x"].values)
     k = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 80, max_per_field=2, **kw)
     assert np.bincount(k["field_id"].values).max() <= 2
-    clear = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 40, max_cloud_fraction=0.0,
-                                       **kw)
+    clear = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 40, max_cloud_fraction=0.0, **kw)
     assert (clear["flag"].values == 0).all()
     bal = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 60, strategy="balanced", **kw)
     counts = np.bincount(bal["label"].values)
@@ -107,8 +118,9 @@ def test_same_seed_same_samples_and_options(case):
 def test_shortfall_is_warned_and_reported(case):
     tmp, _ = case
     with pytest.warns(UserWarning, match=r"samples asked, only \d+ eligible pixels"):
-        ds = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 2000, mapping="invekos",
-                                        progress=False, max_per_field=3)
+        ds = sampling.make_training_set(
+            _open(case), tmp / "fields.gpkg", "crop_code", 2000, mapping="invekos", progress=False, max_per_field=3
+        )
     rep = sampling.sampling_report(ds)
     assert (rep["shortfall"] > 0).any()
     assert (rep["sampled"] == rep[["asked", "available"]].min(axis=1)).all()
@@ -140,21 +152,31 @@ def test_runs_on_a_distributed_scheduler(case):
     from distributed import Client, LocalCluster
 
     tmp, _ = case
-    local = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 50, mapping="invekos",
-                                       progress=False)
+    local = sampling.make_training_set(
+        _open(case), tmp / "fields.gpkg", "crop_code", 50, mapping="invekos", progress=False
+    )
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        remote = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 50, mapping="invekos",
-                                            scheduler=cluster.scheduler_address, progress=True)
+        remote = sampling.make_training_set(
+            _open(case),
+            tmp / "fields.gpkg",
+            "crop_code",
+            50,
+            mapping="invekos",
+            scheduler=cluster.scheduler_address,
+            progress=True,
+        )
         with Client(cluster) as client:
-            again = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 50,
-                                               mapping="invekos", scheduler=client, progress=False)
+            again = sampling.make_training_set(
+                _open(case), tmp / "fields.gpkg", "crop_code", 50, mapping="invekos", scheduler=client, progress=False
+            )
     assert local.identical(remote) and local.identical(again)
 
 
 def test_writers(case, tmp_path):
     tmp, _ = case
-    ds = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 40, mapping="invekos",
-                                    progress=False, tile="33UVP")
+    ds = sampling.make_training_set(
+        _open(case), tmp / "fields.gpkg", "crop_code", 40, mapping="invekos", progress=False, tile="33UVP"
+    )
     store = sampling.write_zarr(ds, tmp_path / "out" / "trainingset.zarr")
     back = xr.open_zarr(store).load()
     for v in ds.variables:
@@ -179,8 +201,9 @@ def test_timesen2crop_layout_round_trip(case, tmp_path):
     from eokit.datasets import timesen2crop
 
     tmp, _ = case
-    ds = sampling.make_training_set(_open(case), tmp / "fields.gpkg", "crop_code", 30, mapping="invekos",
-                                    progress=False, tile="33UVP")
+    ds = sampling.make_training_set(
+        _open(case), tmp / "fields.gpkg", "crop_code", 30, mapping="invekos", progress=False, tile="33UVP"
+    )
     flag = ds["flag"].values.copy()
     flag[0, 1] = 255  # SCL "no data" inside an acquisition (the sample may hold others already)
     ds["flag"] = (("sample", "time"), flag)
@@ -189,6 +212,7 @@ def test_timesen2crop_layout_round_trip(case, tmp_path):
     assert (root / "33UVP" / "dates.csv").exists()
     back = timesen2crop.open(root)
     assert back.sizes["sample"] == ds.sizes["sample"]
+
     def key(d):
         r, lab = d["reflectance"].values, d["label"].values
         return sorted(range(len(lab)), key=lambda i: (lab[i], r[i].astype(np.int64).tolist()))
@@ -208,8 +232,9 @@ def test_bundled_sample_and_slovenia():
     slo = ROOT / "data" / "sample" / "slovenia"
     if not (s2stack / "fields.gpkg").exists() or not (slo / "stack").exists():
         pytest.fail("bundled sample data missing: run scripts/make_sample_data.py")
-    ds = sampling.make_training_set(s2stack, s2stack / "fields.gpkg", "crop_code", 300, mapping="invekos",
-                                    progress=False)
+    ds = sampling.make_training_set(
+        s2stack, s2stack / "fields.gpkg", "crop_code", 300, mapping="invekos", progress=False
+    )
     assert ds.sizes["band"] == 9 and ds.attrs["crs"] == "EPSG:32633"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # LULC.tif (no date) is skipped with a warning; class 1 is too small
@@ -231,9 +256,19 @@ def test_notebook_01_runs_on_slovenia(tmp_path):
     nb = ROOT / "notebooks" / "01_training_set_food_security.ipynb"
     out = tmp_path / "nbout"
     pm.execute_notebook(
-        str(nb), str(tmp_path / "01.ipynb"), cwd=str(nb.parent), progress_bar=False,
-        parameters={"cube": "../data/sample/slovenia/stack", "polygons": "../data/sample/slovenia/lulc_polygons.gpkg",
-                    "label_column": "LULC_ID", "mapping": None, "quick": True, "output": str(out)})
+        str(nb),
+        str(tmp_path / "01.ipynb"),
+        cwd=str(nb.parent),
+        progress_bar=False,
+        parameters={
+            "cube": "../data/sample/slovenia/stack",
+            "polygons": "../data/sample/slovenia/lulc_polygons.gpkg",
+            "label_column": "LULC_ID",
+            "mapping": None,
+            "quick": True,
+            "output": str(out),
+        },
+    )
     ts = xr.open_zarr(out / "trainingset.zarr")
     assert ts.sizes["band"] == 1 and ts.sizes["sample"] > 0
     assert (out / "trainingset_points.gpkg").exists()
@@ -245,8 +280,17 @@ def test_samples_from_safe_products(tmp_path):
     s2.write_safe(tmp_path / "L2A", date="20180415", shape10=(32, 40), seed=1)
     s2.write_fields(tmp_path / "f.gpkg", shape=(32, 40), overlap=False)
     c = cube.open(tmp_path / "L2A", chunks=16)
-    ds = sampling.make_training_set(c, tmp_path / "f.gpkg", "crop_code", 30, mapping="invekos", min_per_class=0,
-                                    max_cloud_fraction=1.0, erosion=0, progress=False)
+    ds = sampling.make_training_set(
+        c,
+        tmp_path / "f.gpkg",
+        "crop_code",
+        30,
+        mapping="invekos",
+        min_per_class=0,
+        max_cloud_fraction=1.0,
+        erosion=0,
+        progress=False,
+    )
     assert ds["reflectance"].dtype == np.int16 and list(ds["band"].values)[:3] == ["B2", "B3", "B4"]
     rows, cols = _rc(ds)
     np.testing.assert_array_equal(ds["reflectance"].values[:, 0, 0], t0["bands10"]["B02"][rows, cols])
@@ -260,9 +304,18 @@ CHUNKINGS = (5, 8, 4096)  # 4096: the whole 48 x 64 image in one block
 
 
 def _draw(case, chunks, scheduler="threads", seed=7, per_field=None):
-    return sampling.make_training_set(_open(case, chunks), case[0] / "fields.gpkg", "crop_code", 30, seed=seed,
-                                      mapping="invekos", min_per_class=2, max_per_field=per_field,
-                                      scheduler=scheduler, progress=False)
+    return sampling.make_training_set(
+        _open(case, chunks),
+        case[0] / "fields.gpkg",
+        "crop_code",
+        30,
+        seed=seed,
+        mapping="invekos",
+        min_per_class=2,
+        max_per_field=per_field,
+        scheduler=scheduler,
+        progress=False,
+    )
 
 
 def test_same_seed_same_set_whatever_the_chunking_scheduler_and_workers(case):
@@ -329,8 +382,12 @@ def _pixels(sizes, rng):
     """Candidates of fields of the given sizes (field f has class f % 2), at distinct random pixel indices."""
     n = sum(sizes)
     fid = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
-    return {"gidx": rng.choice(10**7, n, replace=False).astype(np.int64), "label": fid % 2, "field_id": fid,
-            "flag": np.zeros((n, 3), np.uint8)}
+    return {
+        "gidx": rng.choice(10**7, n, replace=False).astype(np.int64),
+        "label": fid % 2,
+        "field_id": fid,
+        "flag": np.zeros((n, 3), np.uint8),
+    }
 
 
 def _sample(cand, need, per_field, seed, parts=1, rng=None):
@@ -340,8 +397,9 @@ def _sample(cand, need, per_field, seed, parts=1, rng=None):
     for p in range(parts):
         sub = {k: v[where == p] for k, v in cand.items()}
         blocks.append({k: v[sampling._keep(sub, need, per_field, seed, final=False)] for k, v in sub.items()})
-    level = [sampling._merge_candidates(need, per_field, seed, False, *blocks[i:i + 3])
-             for i in range(0, len(blocks), 3)]
+    level = [
+        sampling._merge_candidates(need, per_field, seed, False, *blocks[i : i + 3]) for i in range(0, len(blocks), 3)
+    ]
     return sampling._merge_candidates(need, per_field, seed, True, *level)
 
 
@@ -375,9 +433,15 @@ def test_per_field_cap_is_uniform_over_the_capped_fields():
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(sizes=st.lists(st.integers(1, 30), min_size=1, max_size=12), parts=st.integers(1, 9),
-       per_field=st.sampled_from([None, 1, 3]), n0=st.integers(0, 40), n1=st.integers(0, 40),
-       seed=st.integers(0, 2**64 - 1), split=st.integers(0, 2**32 - 1))
+@given(
+    sizes=st.lists(st.integers(1, 30), min_size=1, max_size=12),
+    parts=st.integers(1, 9),
+    per_field=st.sampled_from([None, 1, 3]),
+    n0=st.integers(0, 40),
+    n1=st.integers(0, 40),
+    seed=st.integers(0, 2**64 - 1),
+    split=st.integers(0, 2**32 - 1),
+)
 def test_blocks_and_merges_give_the_whole_image_sample(sizes, parts, per_field, n0, n1, seed, split):
     cand = _pixels(sizes, np.random.default_rng(split))
     need = {0: n0, 1: n1}
@@ -484,8 +548,9 @@ def test_class_smaller_than_a_pixel_is_warned(case):
     # a polygon of 4 m x 4 m between pixel centres: its class reaches the cube but has no pixel
     g = _labelled(case)
     x, y = s2.ORIGIN[0] + 102, s2.ORIGIN[1] - 102
-    tiny = gpd.GeoDataFrame({"cls": [9], "cls_name": ["tiny crop"], "field_id": [999]},
-                            geometry=[box(x, y - 4, x + 4, y)], crs=g.crs)
+    tiny = gpd.GeoDataFrame(
+        {"cls": [9], "cls_name": ["tiny crop"], "field_id": [999]}, geometry=[box(x, y - 4, x + 4, y)], crs=g.crs
+    )
     g = gpd.GeoDataFrame(pd.concat([g, tiny], ignore_index=True), crs=g.crs)
     with warns_naming(UserWarning, "'tiny crop'", "id 9", "no pixel centre"):
         ds = sampling.make_training_set(_open(case), g, "cls", 20, name_column="cls_name", progress=False)
@@ -499,13 +564,16 @@ def test_class_that_erosion_removes_is_warned(case):
     # fields 2 pixels wide: an erosion of 1 pixel leaves nothing of them
     g = _labelled(case)
     x0, y0 = s2.ORIGIN[0] + 40 * 10, s2.ORIGIN[1] - 41 * 10
-    narrow = gpd.GeoDataFrame({"cls": [8, 8], "cls_name": ["narrow strip"] * 2, "field_id": [901, 902]},
-                              geometry=[box(x0, y0 - 60, x0 + 20, y0), box(x0 + 40, y0 - 60, x0 + 60, y0)],
-                              crs=g.crs)
+    narrow = gpd.GeoDataFrame(
+        {"cls": [8, 8], "cls_name": ["narrow strip"] * 2, "field_id": [901, 902]},
+        geometry=[box(x0, y0 - 60, x0 + 20, y0), box(x0 + 40, y0 - 60, x0 + 60, y0)],
+        crs=g.crs,
+    )
     g = gpd.GeoDataFrame(pd.concat([g[~g.intersects(narrow.union_all())], narrow], ignore_index=True), crs=g.crs)
     with warns_naming(UserWarning, "'narrow strip'", "id 8", "only 0 eligible pixels", "erosion 1"):
-        ds = sampling.make_training_set(_open(case), g, "cls", 20, name_column="cls_name", min_per_class=2,
-                                        progress=False)
+        ds = sampling.make_training_set(
+            _open(case), g, "cls", 20, name_column="cls_name", min_per_class=2, progress=False
+        )
     assert sampling.sampling_report(ds).loc[8, "shortfall"] == 2
 
 

@@ -193,12 +193,24 @@ def test_open_rejects_files_that_are_not_scenes(tmp_path):
 # --- SNAP products: one multi-band GeoTIFF export, BEAM-DIMAP (.dim + .data/) -----------------------------
 
 
-SNAP_BANDS = ("latitude", "Sigma0_HV_db", "incidenceAngleFromEllipsoid", "Sigma0_HH", "longitude",
-              "projectedLocalIncidenceAngle", "Sigma0_HH_db", "Sigma0_HV", "elevation")
+SNAP_BANDS = (
+    "latitude",
+    "Sigma0_HV_db",
+    "incidenceAngleFromEllipsoid",
+    "Sigma0_HH",
+    "longitude",
+    "projectedLocalIncidenceAngle",
+    "Sigma0_HH_db",
+    "Sigma0_HV",
+    "elevation",
+)
 
 
-@pytest.mark.parametrize("bands", [SNAP_BANDS, ("Sigma0_HV", "Sigma0_HH", "incidenceAngleFromEllipsoid")],
-                         ids=["db-and-linear-with-extras", "linear"])
+@pytest.mark.parametrize(
+    "bands",
+    [SNAP_BANDS, ("Sigma0_HV", "Sigma0_HH", "incidenceAngleFromEllipsoid")],
+    ids=["db-and-linear-with-extras", "linear"],
+)
 def test_open_snap_geotiff_names_bands_from_its_dimap_header(tmp_path, bands):
     truth = gen.write_snap_geotiff(tmp_path, bands=bands)
     with rasterio.open(truth["path"]) as src:  # what SNAP writes: no GDAL band descriptions, big-endian
@@ -218,8 +230,9 @@ def test_open_snap_geotiff_names_bands_from_its_dimap_header(tmp_path, bands):
 
 
 def test_open_snap_geotiff_by_gdal_band_descriptions_and_chunked(tmp_path):
-    truth = gen.write_snap_geotiff(tmp_path, header=False, descriptions=True,
-                                   bands=("incidenceAngleFromEllipsoid", "Sigma0_HV_db", "Sigma0_HH_db"))
+    truth = gen.write_snap_geotiff(
+        tmp_path, header=False, descriptions=True, bands=("incidenceAngleFromEllipsoid", "Sigma0_HV_db", "Sigma0_HH_db")
+    )
     scene = sar.open(truth["path"], chunks={"y": 16, "x": 16})
     assert scene["HV"].chunks is not None
     np.testing.assert_allclose(scene["HV"].values, 10 * np.log10(truth["sigma0"]["HV"]), atol=1e-4)
@@ -227,10 +240,12 @@ def test_open_snap_geotiff_by_gdal_band_descriptions_and_chunked(tmp_path):
 
 
 def test_snap_geotiff_virtual_bands_hold_no_samples_and_no_data_is_masked(tmp_path):
-    truth = gen.write_snap_geotiff(tmp_path, bands=("Sigma0_HH", "Sigma0_HH_db", "Sigma0_HV", "Sigma0_HV_db",
-                                                    "incidenceAngleFromEllipsoid"),
-                                   virtual={"Sigma0_HH_db": "log10(Sigma0_HH) * 10",
-                                            "Sigma0_HV_db": "log10(Sigma0_HV) * 10"}, nodata_rows=2)
+    truth = gen.write_snap_geotiff(
+        tmp_path,
+        bands=("Sigma0_HH", "Sigma0_HH_db", "Sigma0_HV", "Sigma0_HV_db", "incidenceAngleFromEllipsoid"),
+        virtual={"Sigma0_HH_db": "log10(Sigma0_HH) * 10", "Sigma0_HV_db": "log10(Sigma0_HV) * 10"},
+        nodata_rows=2,
+    )
     with rasterio.open(truth["path"]) as src:
         assert src.count == 3  # the two virtual bands are listed in the header only
     scene = sar.open(truth["path"])
@@ -294,8 +309,17 @@ def test_find_scenes_lists_snap_products_once(tmp_path):
     dim = gen.write_beam_dimap(tmp_path)
     tif = gen.write_snap_geotiff(tmp_path, name="other_TC")
     rasterio_plain = tmp_path / "quicklook.tif"
-    with rasterio.open(rasterio_plain, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
-                       crs="EPSG:3413", transform=rasterio.transform.from_origin(0, 0, 40, 40)) as dst:
+    with rasterio.open(
+        rasterio_plain,
+        "w",
+        driver="GTiff",
+        width=4,
+        height=4,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:3413",
+        transform=rasterio.transform.from_origin(0, 0, 40, 40),
+    ) as dst:
         dst.write(np.zeros((1, 4, 4), np.uint8))
     assert sar.find_scenes(tmp_path) == sorted([dim["path"], tif["path"]])
 
@@ -303,8 +327,17 @@ def test_find_scenes_lists_snap_products_once(tmp_path):
 @pytest.mark.bad_input
 def test_multiband_geotiff_without_band_names_is_refused(tmp_path):
     path = tmp_path / "stack.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=3, dtype="float32",
-                       crs="EPSG:3413", transform=rasterio.transform.from_origin(0, 0, 40, 40)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=8,
+        height=8,
+        count=3,
+        dtype="float32",
+        crs="EPSG:3413",
+        transform=rasterio.transform.from_origin(0, 0, 40, 40),
+    ) as dst:
         dst.write(np.ones((3, 8, 8), np.float32))
     with refuses(ValueError, "stack.tif", "band descriptions [None, None, None]", "tag 65000", "Sigma0_HH_db"):
         sar.open(path)
@@ -319,8 +352,9 @@ def test_snap_geotiff_without_hv_is_refused(tmp_path):
 
 @pytest.mark.bad_input
 def test_snap_geotiff_with_two_hh_bands_in_db_is_ambiguous(tmp_path):
-    truth = gen.write_snap_geotiff(tmp_path, bands=("Sigma0_HH_db", "HH_db", "Sigma0_HV_db",
-                                                    "incidenceAngleFromEllipsoid"))
+    truth = gen.write_snap_geotiff(
+        tmp_path, bands=("Sigma0_HH_db", "HH_db", "Sigma0_HV_db", "incidenceAngleFromEllipsoid")
+    )
     with refuses(ValueError, truth["path"].name, "2 bands that are each HH in dB", "'HH_db'", "ambiguous"):
         sar.open(truth["path"])
 
@@ -328,10 +362,17 @@ def test_snap_geotiff_with_two_hh_bands_in_db_is_ambiguous(tmp_path):
 @pytest.mark.bad_input
 def test_snap_geotiff_header_not_matching_the_bands_is_refused(tmp_path):
     truth = gen.write_snap_geotiff(tmp_path)
-    xml = gen.dimap_header("x", ["Sigma0_HH_db", "Sigma0_HV_db"], (40, 48), {"Sigma0_HH_db": "dB",
-                                                                             "Sigma0_HV_db": "dB"})
-    path = gen.write_tiff_like_snap(tmp_path / "bad.tif", [truth["values"][b] for b in truth["bands"]], "x", xml,
-                                    transform=truth["transform"], epsg=3413)
+    xml = gen.dimap_header(
+        "x", ["Sigma0_HH_db", "Sigma0_HV_db"], (40, 48), {"Sigma0_HH_db": "dB", "Sigma0_HV_db": "dB"}
+    )
+    path = gen.write_tiff_like_snap(
+        tmp_path / "bad.tif",
+        [truth["values"][b] for b in truth["bands"]],
+        "x",
+        xml,
+        transform=truth["transform"],
+        epsg=3413,
+    )
     with refuses(ValueError, "bad.tif", "lists 2 stored bands", "file has 3 bands"):
         sar.open(path)
 
@@ -354,10 +395,14 @@ def test_dimap_missing_a_listed_band_file_is_refused(tmp_path):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("content, expected", [
-    ("Sigma0_HH_db = data.img\n", "not well-formed XML"),
-    ('<?xml version="1.0"?><graph id="Graph"><node id="Read"/></graph>', "root element <graph>"),
-], ids=["text", "other-xml"])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("Sigma0_HH_db = data.img\n", "not well-formed XML"),
+        ('<?xml version="1.0"?><graph id="Graph"><node id="Read"/></graph>', "root element <graph>"),
+    ],
+    ids=["text", "other-xml"],
+)
 def test_dim_that_is_not_dimap_xml_is_refused(tmp_path, content, expected):
     path = tmp_path / "product.dim"
     path.write_text(content)
@@ -367,17 +412,20 @@ def test_dim_that_is_not_dimap_xml_is_refused(tmp_path, content, expected):
 
 @pytest.mark.bad_input
 def test_dimap_with_hh_only_as_a_virtual_band_is_refused(tmp_path):
-    truth = gen.write_beam_dimap(tmp_path, bands=("Sigma0_HH_db", "Sigma0_HV", "incidenceAngleFromEllipsoid"),
-                                 virtual={"Sigma0_HH_db": "log10(Intensity_HH) * 10"})
-    with refuses(ValueError, truth["path"].name, "lacks HH", "Sigma0_HH_db is a virtual band",
-                 "log10(Intensity_HH) * 10"):
+    truth = gen.write_beam_dimap(
+        tmp_path,
+        bands=("Sigma0_HH_db", "Sigma0_HV", "incidenceAngleFromEllipsoid"),
+        virtual={"Sigma0_HH_db": "log10(Intensity_HH) * 10"},
+    )
+    with refuses(
+        ValueError, truth["path"].name, "lacks HH", "Sigma0_HH_db is a virtual band", "log10(Intensity_HH) * 10"
+    ):
         sar.open(truth["path"])
 
 
 @pytest.mark.bad_input
 def test_dimap_of_gamma0_is_refused_naming_the_bands(tmp_path):
-    truth = gen.write_beam_dimap(tmp_path, bands=("Gamma0_HH", "Gamma0_HV", "incidenceAngleFromEllipsoid"),
-                                 virtual={})
+    truth = gen.write_beam_dimap(tmp_path, bands=("Gamma0_HH", "Gamma0_HV", "incidenceAngleFromEllipsoid"), virtual={})
     with refuses(ValueError, truth["path"].name, "lacks HH, HV", "'Gamma0_HH'", "Sigma0_HH_db", "not sigma0"):
         sar.open(truth["path"])
 

@@ -18,8 +18,12 @@ from eokit.schema import ICE_CLASSES
 from generators import metno as metno_gen
 from generators import sigrid as gen
 
-PROPS = settings(max_examples=60, deadline=None, derandomize=True,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROPS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 CODE_COLUMNS = ["POLY_TYPE", *sigrid.CODE_FIELDS, "FP", "FS"]
 
 
@@ -78,8 +82,14 @@ def test_metno_dialect_any_name(tmp_path):
         if src.with_suffix(ext).exists():
             shutil.copy(src.with_suffix(ext), (tmp_path / "renamed").with_suffix(ext))
     gdf = sigrid.read_ice_chart(tmp_path / "renamed.shp")
-    assert _classes(gdf) == ["open water", "thick or deformed ice", "young ice", "newly formed ice",
-                             "brash/pancake ice", None]
+    assert _classes(gdf) == [
+        "open water",
+        "thick or deformed ice",
+        "young ice",
+        "newly formed ice",
+        "brash/pancake ice",
+        None,
+    ]
     assert "id" in gdf.columns and "AREA" in gdf.columns and "area" not in gdf.columns
     assert metno.open(tmp_path / "renamed.shp")["scene"].iloc[0] == "renamed"
 
@@ -90,32 +100,48 @@ def _rec(pt="I", ct="-9", **kw) -> dict:
     return r
 
 
-@pytest.mark.parametrize(("rec", "cls", "dom"), [
-    (_rec(ct="80", CA="40", SA="95", CB="40", SB="86"), "thick or deformed ice", "A"),  # tie: thicker
-    (_rec(ct="90", CA="30", SA="95", CB="60", SB="83"), "young ice", "B"),
-    (_rec(ct="90", CA="60", SA="86", FA="99", CB="99", SB="99", FB="99"), "thin to medium first-year ice", "A"),
-    (_rec(ct="90", CA="99", SA="95", CB="30", SB="86"), None, None),  # which type dominates is unknown
-    (_rec(ct="90", CA="-9", SA="95", CB="30", SB="86"), None, None),
-    (_rec(ct="30", SA="81", FA="01"), "brash/pancake ice", "A"),
-    (_rec(ct="00", SA="-9"), "open water", None),
-    (_rec(ct="92", SA="80"), None, "A"),
-    (_rec(ct="92", SA="55"), "open water", "A"),
-    (_rec(pt="W", ct="-9"), "open water", None),
-    (_rec(pt="S", ct="92", SA="98"), None, None),  # ice shelf: excluded, never a sea-ice class
-    (_rec(pt="N"), None, None),
-    (_rec(pt="L"), None, None),
-])
+@pytest.mark.parametrize(
+    ("rec", "cls", "dom"),
+    [
+        (_rec(ct="80", CA="40", SA="95", CB="40", SB="86"), "thick or deformed ice", "A"),  # tie: thicker
+        (_rec(ct="90", CA="30", SA="95", CB="60", SB="83"), "young ice", "B"),
+        (_rec(ct="90", CA="60", SA="86", FA="99", CB="99", SB="99", FB="99"), "thin to medium first-year ice", "A"),
+        (_rec(ct="90", CA="99", SA="95", CB="30", SB="86"), None, None),  # which type dominates is unknown
+        (_rec(ct="90", CA="-9", SA="95", CB="30", SB="86"), None, None),
+        (_rec(ct="30", SA="81", FA="01"), "brash/pancake ice", "A"),
+        (_rec(ct="00", SA="-9"), "open water", None),
+        (_rec(ct="92", SA="80"), None, "A"),
+        (_rec(ct="92", SA="55"), "open water", "A"),
+        (_rec(pt="W", ct="-9"), "open water", None),
+        (_rec(pt="S", ct="92", SA="98"), None, None),  # ice shelf: excluded, never a sea-ice class
+        (_rec(pt="N"), None, None),
+        (_rec(pt="L"), None, None),
+    ],
+)
 def test_dominant_type_and_poly_type_rules(rec, cls, dom):
     d = sigrid.decode(gen.frame([rec]))
     assert _classes(d) == [cls]
     assert (None if d["dominant"].iloc[0] is pd.NA else d["dominant"].iloc[0]) == dom
 
 
-@pytest.mark.parametrize(("cf", "fp", "fs"), [
-    ("99-9", 99, None), ("0504", 5, 4), (" 0504 ", 5, 4), (504, 5, 4), (504.0, 5, 4), ("504", 5, 4),
-    ("-9-9", None, None), ("-9", None, None), (-9, None, None), ("", None, None), (None, None, None),
-    ("-922", None, 22), ("2299", 22, 99),
-])
+@pytest.mark.parametrize(
+    ("cf", "fp", "fs"),
+    [
+        ("99-9", 99, None),
+        ("0504", 5, 4),
+        (" 0504 ", 5, 4),
+        (504, 5, 4),
+        (504.0, 5, 4),
+        ("504", 5, 4),
+        ("-9-9", None, None),
+        ("-9", None, None),
+        (-9, None, None),
+        ("", None, None),
+        (None, None, None),
+        ("-922", None, 22),
+        ("2299", 22, 99),
+    ],
+)
 def test_cf_predominant_and_secondary_form(cf, fp, fs):
     d = sigrid.decode(gen.frame([_rec(ct="30", SA="81", CF=cf)]))
     assert [None if v is pd.NA else v for v in (d["FP"].iloc[0], d["FS"].iloc[0])] == [fp, fs]
@@ -190,8 +216,11 @@ def _case(name: str, k: int) -> str:
 def _mutated(draw, recs: list[dict]) -> list[dict]:
     """The same records with field names in another letter case and codes in another (equivalent) form."""
     names = {f: _case(f, draw(st.integers(0, 3))) for f in recs[0]}
-    drop = {f for f in ("CC", "SC", "FC", "CN", "CD", "CF")
-            if all(r[f] in ("-9", "-9-9") for r in recs) and draw(st.booleans())}
+    drop = {
+        f
+        for f in ("CC", "SC", "FC", "CN", "CD", "CF")
+        if all(r[f] in ("-9", "-9-9") for r in recs) and draw(st.booleans())
+    }
     out = []
     for r in recs:
         m = {}
@@ -201,8 +230,13 @@ def _mutated(draw, recs: list[dict]) -> list[dict]:
             if f == "POLY_TYPE":
                 val = draw(st.sampled_from([v, v.lower(), f" {v}", f"{v.lower()} "]))
             elif f == "CF":
-                val = draw(st.sampled_from([v, f" {v} "] + ([None, "", "-9", -9, -9.0] if v == "-9-9" else [])
-                                           + ([int(v)] if v.isdigit() and v[0] == "0" else [])))
+                val = draw(
+                    st.sampled_from(
+                        [v, f" {v} "]
+                        + ([None, "", "-9", -9, -9.0] if v == "-9-9" else [])
+                        + ([int(v)] if v.isdigit() and v[0] == "0" else [])
+                    )
+                )
             else:
                 val = draw(st.sampled_from(_variants(v)))
             m[names[f]] = val
@@ -240,8 +274,11 @@ def test_a_code_outside_the_tables_is_refused_never_silent(data, recs):
     field = data.draw(st.sampled_from(sorted(sigrid.CODE_FIELDS)))
     kind = sigrid.CODE_FIELDS[field]
     bad = data.draw(st.sampled_from(_BAD[kind] + ["8.5", "abc", "9-", "1e", True]))
-    recs[i][field] = bad if not isinstance(bad, int) or isinstance(bad, bool) else data.draw(
-        st.sampled_from([bad, str(bad), float(bad), f" {bad:02d}"]))
+    recs[i][field] = (
+        bad
+        if not isinstance(bad, int) or isinstance(bad, bool)
+        else data.draw(st.sampled_from([bad, str(bad), float(bad), f" {bad:02d}"]))
+    )
     with pytest.raises(ValueError) as info:
         sigrid.decode(gen.frame(recs), source="chart.shp")
     msg = str(info.value)
@@ -262,22 +299,26 @@ def _write(tmp_path, edit=None, name="chart.shp"):
 def _set(i, field, value):
     def f(recs):
         recs[i][field] = value
+
     return f
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize(("edit", "names"), [
-    (_set(3, "SA", "77"), ["feature 3", "field SA", "77", "stage", "86"]),
-    (_set(1, "CT", "95"), ["feature 1", "field CT", "95", "concentration code", "92"]),
-    (_set(2, "CA", "8.5"), ["feature 2", "field CA", "8.5", "integer concentration code"]),
-    (_set(4, "FA", "00"), ["feature 4", "field FA", "00", "form code", "22"]),
-    (_set(5, "POLY_TYPE", "X"), ["feature 5", "field POLY_TYPE", "'X'", "I (ice)", "S (ice shelf)"]),
-    (_set(0, "POLY_TYPE", ""), ["feature 0", "field POLY_TYPE", "N (no data)"]),
-    (_set(3, "CF", "9"), ["feature 3", "field CF", "'9'", "two 2-character", "99-9"]),
-    (_set(6, "CF", "0577"), ["feature 6", "field CF", "FS 77", "form code"]),
-    (_set(2, "CT", "50"), ["feature 2", "partial concentrations", "CA=60", "CB=30", "CT=50", "<= CT"]),
-    (_set(4, "CN", "90"), ["feature 4", "field CN", "90", "stage"]),
-])
+@pytest.mark.parametrize(
+    ("edit", "names"),
+    [
+        (_set(3, "SA", "77"), ["feature 3", "field SA", "77", "stage", "86"]),
+        (_set(1, "CT", "95"), ["feature 1", "field CT", "95", "concentration code", "92"]),
+        (_set(2, "CA", "8.5"), ["feature 2", "field CA", "8.5", "integer concentration code"]),
+        (_set(4, "FA", "00"), ["feature 4", "field FA", "00", "form code", "22"]),
+        (_set(5, "POLY_TYPE", "X"), ["feature 5", "field POLY_TYPE", "'X'", "I (ice)", "S (ice shelf)"]),
+        (_set(0, "POLY_TYPE", ""), ["feature 0", "field POLY_TYPE", "N (no data)"]),
+        (_set(3, "CF", "9"), ["feature 3", "field CF", "'9'", "two 2-character", "99-9"]),
+        (_set(6, "CF", "0577"), ["feature 6", "field CF", "FS 77", "form code"]),
+        (_set(2, "CT", "50"), ["feature 2", "partial concentrations", "CA=60", "CB=30", "CT=50", "<= CT"]),
+        (_set(4, "CN", "90"), ["feature 4", "field CN", "90", "stage"]),
+    ],
+)
 def test_bad_codes_refused(tmp_path, edit, names):
     path = _write(tmp_path, edit)
     with refuses(ValueError, "chart.shp", "expected", *names):

@@ -30,7 +30,7 @@ def test_open_returns_the_arrays_on_their_grid() -> None:
     assert t.c == pytest.approx(465181.0522318204) and t.f == pytest.approx(5080254.63349641)
     assert t.a == pytest.approx((466180.53145382757 - 465181.0522318204) / 100)
     assert t.e == pytest.approx(-(5080254.63349641 - 5079244.8912012065) / 101)
-    assert ds.y.values[0] > ds.y.values[-1]   # row 0 is north
+    assert ds.y.values[0] > ds.y.values[-1]  # row 0 is north
     times = json.loads((SRC / "timestamps.json").read_text())
     assert str(ds.time.values[0])[:19] == times[0] and ds.time.to_index().is_monotonic_increasing
 
@@ -47,7 +47,8 @@ def test_stack_holds_the_same_data() -> None:
     ndvi = sorted(stack.glob("NDVI_*.tif"))
     assert len(ndvi) == 68 and len(list(stack.glob("FLAG_*.tif"))) == 68
     assert any(p.name.startswith("NDVI_20151208T1004") for p in ndvi) and any(
-        p.name.startswith("NDVI_20151208T1011") for p in ndvi)   # two acquisitions on one date
+        p.name.startswith("NDVI_20151208T1011") for p in ndvi
+    )  # two acquisitions on one date
     with rasterio.open(ndvi[0]) as src:
         assert src.count == 1 and src.dtypes[0] == "float32" and src.descriptions == ("NDVI",)
         assert src.crs.to_epsg() == 32633
@@ -158,11 +159,14 @@ def test_cloud_mask_values_outside_0_1(case: Path) -> None:
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("text, expected", [
-    ("{not json", "not valid JSON"),
-    (json.dumps({"type": "Polygon", "coordinates": [[[1, 2], [1, 2]]]}), "spans no area"),
-    (json.dumps({"type": "Polygon", "coordinates": [[1, 2, 3]]}), "one polygon ring of [x, y] pairs"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"type": "Polygon", "coordinates": [[[1, 2], [1, 2]]]}), "spans no area"),
+        (json.dumps({"type": "Polygon", "coordinates": [[1, 2, 3]]}), "one polygon ring of [x, y] pairs"),
+    ],
+)
 def test_bad_bbox(case: Path, text: str, expected: str) -> None:
     # before: JSONDecodeError without the file, a zero-size grid, an IndexError
     (case / "bbox.geojson").write_text(text)
@@ -223,8 +227,13 @@ def test_scale_ndvi_gives_int16_ndvi_x_10000_lazily() -> None:
     import xarray as xr
 
     ndvi = np.array([[[0.5, -0.25], [np.nan, 0.99996]]], np.float32)[:, None]  # (time, band, y, x)
-    cube = xr.Dataset({"reflectance": (("time", "band", "y", "x"), ndvi),
-                       "flag": (("time", "y", "x"), np.zeros((1, 2, 2), np.uint8))}, coords={"band": ["NDVI"]})
+    cube = xr.Dataset(
+        {
+            "reflectance": (("time", "band", "y", "x"), ndvi),
+            "flag": (("time", "y", "x"), np.zeros((1, 2, 2), np.uint8)),
+        },
+        coords={"band": ["NDVI"]},
+    )
     got = slovenia.scale_ndvi(cube.chunk({"y": 1}))
     assert got["reflectance"].chunks is not None and got["reflectance"].dtype == np.int16
     assert got["reflectance"].values.ravel().tolist() == [5000, -2500, 0, 10000]

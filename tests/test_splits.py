@@ -39,8 +39,10 @@ def test_block_split_never_shares_a_field_or_block(ds, by, kw):
     fid = ds["field_id"].values
     assert not set(fid[sp.train]) & set(fid[sp.test])
     if by == "xy":
+
         def cell(i):
             return (ds["tile"].values[i], np.floor(ds["x"].values[i] / 5000), np.floor(ds["y"].values[i] / 5000))
+
         assert not {cell(i) for i in sp.train} & {cell(i) for i in sp.test}
     if by == "tile":
         assert len(set(ds["tile"].values[sp.test])) == 1
@@ -212,8 +214,9 @@ def patches():
 
 def test_tile_split_by_scene_within_polygons_equals_the_renamed_split(patches):
     sp = splits.tile_split(patches, ["sceneB"], val_fraction=0.25, seed=0, by="scene", within="polygon_id")
-    old = splits.tile_split(patches.rename({"scene": "tile", "polygon_id": "field_id"}), ["sceneB"],
-                            val_fraction=0.25, seed=0)
+    old = splits.tile_split(
+        patches.rename({"scene": "tile", "polygon_id": "field_id"}), ["sceneB"], val_fraction=0.25, seed=0
+    )
     for part in ("train", "val", "test"):
         np.testing.assert_array_equal(getattr(sp, part), getattr(old, part))
     scene, poly = patches["scene"].values, patches["polygon_id"].values

@@ -33,8 +33,11 @@ def _content(path: Path) -> bytes:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.md5(_content(p)).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.md5(_content(p)).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _ndvi(refl: np.ndarray) -> np.ndarray:
@@ -93,10 +96,10 @@ def test_phenology_has_the_agronomic_calendar() -> None:
     np.testing.assert_array_equal(day, [75, 231, 343])
     mean = {c: np.mean([synthetic.phenology(c, day, rng) for rng in range(20)], axis=0) for c in range(16)}
     wheat, maize, barley, grass = mean[12], mean[2], mean[6], mean[1]
-    assert wheat[0] > 0.1 and maize[0] < 0.05            # winter crops emerge in autumn, maize is not sown
-    assert wheat[1] > 0.5 > maize[1]                      # April: cereals green, maize bare
-    assert maize[2] > 0.6 > wheat[2]                      # August: wheat harvested, maize green
-    assert barley[2] < 0.35 and grass.min() > 0.2         # grassland never bare
+    assert wheat[0] > 0.1 and maize[0] < 0.05  # winter crops emerge in autumn, maize is not sown
+    assert wheat[1] > 0.5 > maize[1]  # April: cereals green, maize bare
+    assert maize[2] > 0.6 > wheat[2]  # August: wheat harvested, maize green
+    assert barley[2] < 0.35 and grass.min() > 0.2  # grassland never bare
     for c in range(16):
         g = synthetic.phenology(c, np.arange(365), 3)
         assert g.min() >= 0 and g.max() <= 1
@@ -115,7 +118,7 @@ def test_flags_match_reflectance(tree: Path) -> None:
     refl, flags = np.concatenate(refl), np.concatenate(flags)
     blue = refl[:, 0]
     assert (flags == 1).sum() > 20 and (flags == 2).sum() > 5
-    assert np.median(blue[flags == 1]) > 3 * np.median(blue[flags == 0])   # clouds are bright
+    assert np.median(blue[flags == 1]) > 3 * np.median(blue[flags == 0])  # clouds are bright
     assert np.median(refl[flags == 2, 6]) < 0.7 * np.median(refl[flags == 0, 6])  # shadows are dark
 
 
@@ -130,7 +133,7 @@ def test_classes_are_learnable_but_not_trivial(tmp_path: Path) -> None:
             X.append(pd.read_csv(f).to_numpy()[:, :9].ravel())
             y.append(c)
     acc = cross_val_score(RandomForestClassifier(100, random_state=0), np.array(X), np.array(y), cv=3).mean()
-    assert 0.35 < acc < 0.995, acc   # far above chance (1/16), yet some classes look alike
+    assert 0.35 < acc < 0.995, acc  # far above chance (1/16), yet some classes look alike
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +175,9 @@ def test_s2_fields_in_another_crs_match_the_pixels(stack: Path) -> None:
     utm = fields.to_crs(32633)
     with rasterio.open(sorted(stack.glob("S2_*.tif"))[-1]) as src:
         transform, data = src.transform, src.read().astype(float)
-    ids = rasterio.features.rasterize(zip(utm.geometry, utm.field_id, strict=True), out_shape=(48, 48),
-                                      transform=transform)
+    ids = rasterio.features.rasterize(
+        zip(utm.geometry, utm.field_id, strict=True), out_shape=(48, 48), transform=transform
+    )
     assert len(np.unique(ids)) > 5
     # pixels of one field are more alike than pixels of different fields (fields drive the reflectance)
     nir = data[6]
@@ -219,11 +223,15 @@ def test_sar_scenes_and_polygons(sar: Path) -> None:
         hh, hv = layers["Sigma0_HH_db"], layers["Sigma0_HV_db"]
         assert -35 < np.median(hh) < -5 and np.median(hv) < np.median(hh)
         sub = polys[polys.scene == scene]
-        cls = rasterio.features.rasterize(zip(sub.geometry, sub.ice_class + 1, strict=True), out_shape=hh.shape,
-                                          transform=transform) - 1
+        cls = (
+            rasterio.features.rasterize(
+                zip(sub.geometry, sub.ice_class + 1, strict=True), out_shape=hh.shape, transform=transform
+            )
+            - 1
+        )
         level = {k: np.median(hh[cls == k]) for k in range(6) if (cls == k).any()}
         if 1 in level and 5 in level:
-            assert level[5] > level[1] + 8   # deformed ice far brighter than new ice
+            assert level[5] > level[1] + 8  # deformed ice far brighter than new ice
 
 
 def test_sar_incidence_angle_slope(sar: Path) -> None:
@@ -234,8 +242,12 @@ def test_sar_incidence_angle_slope(sar: Path) -> None:
         hh, transform = src.read(1), src.transform
     with rasterio.open(sar / scene / "incidence_angle.tif") as src:
         ia = src.read(1)
-    m = rasterio.features.rasterize(zip(sub.geometry, [1] * len(sub), strict=True), out_shape=hh.shape,
-                                    transform=transform) == 1
+    m = (
+        rasterio.features.rasterize(
+            zip(sub.geometry, [1] * len(sub), strict=True), out_shape=hh.shape, transform=transform
+        )
+        == 1
+    )
     lin = 10 ** (hh[m] / 10)
     # fit in linear power per 1-degree bin (speckle averages out), then slope in dB/degree
     bins = np.floor(ia[m]).astype(int)
@@ -258,6 +270,7 @@ def test_every_ice_polygon_holds_a_32px_patch(sar: Path) -> None:
 
 # --- the committed bundle -------------------------------------------------------------------------
 
+
 def test_bundle_is_small_and_complete() -> None:
     total = sum(p.stat().st_size for p in SAMPLE_DIR.rglob("*") if p.is_file())
     assert total < 12e6, f"bundled sample is {total / 1e6:.1f} MB"
@@ -265,16 +278,21 @@ def test_bundle_is_small_and_complete() -> None:
     assert len(tiles) == 3 and len({d.size for d in tiles.values()}) == 3
     longest = max(tiles.values(), key=len)
     stack_dates = sorted(p.stem[3:] for p in (SAMPLE_DIR / "s2stack").glob("S2_*.tif"))
-    assert stack_dates == [str(d).replace("-", "") for d in longest]   # a model trained on the tree maps the stack
+    assert stack_dates == [str(d).replace("-", "") for d in longest]  # a model trained on the tree maps the stack
     fields = gpd.read_file(SAMPLE_DIR / "s2stack" / "fields.gpkg")
     assert len(fields) >= 35 and fields.class_id.nunique() >= 8
     utm = fields.to_crs(32633)
-    touching = sum(utm.geometry.iloc[i].intersection(utm.geometry.iloc[j]).length > 1
-                   for i in range(len(utm)) for j in range(i + 1, len(utm)))
+    touching = sum(
+        utm.geometry.iloc[i].intersection(utm.geometry.iloc[j]).length > 1
+        for i in range(len(utm))
+        for j in range(i + 1, len(utm))
+    )
     assert touching >= 5
     for tile in tiles:
-        assert all(len(list((SAMPLE_DIR / "timesen2crop" / "TimeSen2Crop" / tile / str(c)).glob("*.csv"))) >= 20
-                   for c in range(16))
+        assert all(
+            len(list((SAMPLE_DIR / "timesen2crop" / "TimeSen2Crop" / tile / str(c)).glob("*.csv"))) >= 20
+            for c in range(16)
+        )
 
 
 def test_script_rebuilds_the_committed_bundle(tmp_path: Path) -> None:

@@ -131,8 +131,12 @@ def test_to_zarr_runs_on_a_distributed_address_and_client(tree, tmp_path):
     from distributed import Client, LocalCluster
 
     ref = ts.open(tree).drop_attrs()
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
         for i, scheduler in enumerate((cluster.scheduler_address, client)):
             store = ts.to_zarr(tree, tmp_path / f"d{i}.zarr", chunks=16, scheduler=scheduler, progress=True)
             assert ts.open(store).load().drop_attrs().equals(ref)
@@ -178,8 +182,9 @@ def test_skip_bad_files_reports_them(tree, tmp_path):
     assert "33UVP/3/1.csv" not in set(ds["source_file"].values)
     assert any("32TNT/0/0.csv: 5 data rows" in s for s in ds.attrs["skipped"])
     with pytest.warns(UserWarning, match="skipped 2"):
-        store = ts.to_zarr(tree, tmp_path / "k.zarr", chunks=20, scheduler="synchronous", on_error="skip",
-                           progress=False)
+        store = ts.to_zarr(
+            tree, tmp_path / "k.zarr", chunks=20, scheduler="synchronous", on_error="skip", progress=False
+        )
     z = ts.open(store).load()
     assert z.drop_attrs().equals(ds.drop_attrs()) and len(z.attrs["skipped"]) == 2
     with pytest.raises(ValueError, match="32TNT/0/0.csv: 5 data rows"):
@@ -195,8 +200,13 @@ def test_not_a_tree(tmp_path):
 
 
 def test_zip_read_in_place(tmp_path):
-    archive = gen.make_zip(tmp_path / "g", tmp_path / "TimeSen2Crop.zip", tiles={"33UVP": 5, "2019_33UVP": 4},
-                           n_classes=3, samples_per_class=2)
+    archive = gen.make_zip(
+        tmp_path / "g",
+        tmp_path / "TimeSen2Crop.zip",
+        tiles={"33UVP": 5, "2019_33UVP": 4},
+        n_classes=3,
+        samples_per_class=2,
+    )
     tree = ts.open(tmp_path / "g")
     z = ts.open(archive)
     assert z.drop_attrs().equals(tree.drop_attrs())
@@ -250,6 +260,7 @@ def _field(line_no, col, value):
         parts[col] = value
         lines[line_no - 1] = ",".join(parts)
         return lines
+
     return fn
 
 
@@ -282,18 +293,26 @@ _SAMPLE_CASES = {
     "lone_cr": (_field(3, 3, "1\r2"), ["line 3", "column B4", "expected an integer"]),
     "nan": (_field(3, 3, "nan"), ["line 3", "column B4", "expected an integer"]),
     # columns and lines
-    "too_few_columns": (_lines(lambda ls: ls[:2] + [ls[2].rsplit(",", 1)[0]] + ls[3:]),
-                        ["line 3", "expected 10 comma-separated fields", "got 9"]),
-    "too_many_columns": (_lines(lambda ls: ls[:2] + [ls[2] + ",0"] + ls[3:]),
-                         ["line 3", "expected 10 comma-separated fields", "got 11"]),
-    "semicolons": (_lines(lambda ls: ls[:1] + [x.replace(",", ";") for x in ls[1:]]),
-                   ["line 2", "expected 10 comma-separated fields", "got 1"]),
+    "too_few_columns": (
+        _lines(lambda ls: ls[:2] + [ls[2].rsplit(",", 1)[0]] + ls[3:]),
+        ["line 3", "expected 10 comma-separated fields", "got 9"],
+    ),
+    "too_many_columns": (
+        _lines(lambda ls: ls[:2] + [ls[2] + ",0"] + ls[3:]),
+        ["line 3", "expected 10 comma-separated fields", "got 11"],
+    ),
+    "semicolons": (
+        _lines(lambda ls: ls[:1] + [x.replace(",", ";") for x in ls[1:]]),
+        ["line 2", "expected 10 comma-separated fields", "got 1"],
+    ),
     "blank_line_between_rows": (_lines(lambda ls: ls[:3] + [""] + ls[3:-1]), ["line 4", "blank line"]),
     "byte_turned_into_newline": (_lines(lambda ls: ls[:3] + ["", ls[3][1:]] + ls[4:]), ["line 4", "blank line"]),
     "fewer_rows_than_dates": (_lines(lambda ls: ls[:-1]), ["5 data rows", "lists 6 acquisitions"]),
     "more_rows_than_dates": (_lines(lambda ls: ls + ls[-1:]), ["7 data rows", "lists 6 acquisitions"]),
-    "wrong_header": (_lines(lambda ls: [ls[0].replace("B9,Flag", "B9,QA")] + ls[1:]),
-                     ["line 1", "expected header", "B9,Flag", "B9,QA"]),
+    "wrong_header": (
+        _lines(lambda ls: [ls[0].replace("B9,Flag", "B9,QA")] + ls[1:]),
+        ["line 1", "expected header", "B9,Flag", "B9,QA"],
+    ),
     "header_lower_case": (_lines(lambda ls: [ls[0].lower()] + ls[1:]), ["line 1", "expected header"]),
     "no_header": (_lines(lambda ls: ls[1:]), ["line 1", "expected header"]),
     "header_twice": (_lines(lambda ls: ls[:1] + ls), ["line 2", "column B1", "expected an integer", "'B1'"]),
@@ -338,16 +357,17 @@ def test_skip_names_each_hostile_file(tree):
 _DATES_CASES = {
     "day_30_february": (_lines(lambda ls: ls[:2] + ["20180230"] + ls[3:]), ["line 3", "not a valid date"]),
     "month_13": (_lines(lambda ls: ls[:2] + ["20181301"] + ls[3:]), ["line 3", "not a valid date", "YYYYMMDD"]),
-    "not_ascending": (_lines(lambda ls: ls[:2] + [ls[3], ls[2]] + ls[4:]),
-                      ["line 4", "is before", "strictly increasing"]),
+    "not_ascending": (
+        _lines(lambda ls: ls[:2] + [ls[3], ls[2]] + ls[4:]),
+        ["line 4", "is before", "strictly increasing"],
+    ),
     "duplicate": (_lines(lambda ls: ls[:3] + [ls[2]] + ls[4:]), ["line 4", "repeats", "no duplicates"]),
     "missing_header": (_lines(lambda ls: ls[1:]), ["line 1", "expected header 'acquisition_date'"]),
     "header_typo": (_lines(lambda ls: ["acquisition date"] + ls[1:]), ["line 1", "expected header"]),
     "blank_line": (_lines(lambda ls: ls[:2] + [""] + ls[2:]), ["line 3", "blank line"]),
     "seven_digits": (_lines(lambda ls: ls[:2] + [ls[2][1:]] + ls[3:]), ["line 3", "expected a date YYYYMMDD"]),
     "iso_dashes": (_lines(lambda ls: ls[:2] + ["2018-01-05"] + ls[3:]), ["line 3", "expected a date YYYYMMDD"]),
-    "year_1": (_lines(lambda ls: ["acquisition_date", "00010101"] + ls[1:]),
-               ["line 2", "outside the supported years"]),
+    "year_1": (_lines(lambda ls: ["acquisition_date", "00010101"] + ls[1:]), ["line 2", "outside the supported years"]),
     "no_dates": (_lines(lambda ls: ls[:1]), ["no acquisition dates", "YYYYMMDD"]),
 }
 
@@ -398,8 +418,12 @@ def test_bom_crlf_and_trailing_lines_read_as_published(tree, source):
     r.write_bytes(r.read_bytes().rstrip(b"\n"))
     (tree / "33UVP" / "dates.csv").write_bytes(b"\xef\xbb\xbf" + (tree / "33UVP" / "dates.csv").read_bytes())
     z = tree / "33UVP" / "2" / "0.csv"
-    _edit_lines(z, lambda ls: ls[:1] + [",".join(("000" + v) if not v.startswith("-") else v
-                                                 for v in x.split(",")) for x in ls[1:]])
+    _edit_lines(
+        z,
+        lambda ls: (
+            ls[:1] + [",".join(("000" + v) if not v.startswith("-") else v for v in x.split(",")) for x in ls[1:]]
+        ),
+    )
     got = ts.open(source())
     assert got.attrs["skipped"] == []
     assert got.drop_attrs().equals(expect)
@@ -426,7 +450,7 @@ def _mut_replace(b, d):
     new = d.draw(st.sampled_from(list(_NOT_VALUE) + [ord("-")]))
     if new == ord("-") and chr(b[i]).isdigit():
         return b  # '-' over a leading digit can make another valid number
-    return b[:i] + bytes([new]) + b[i + 1:]
+    return b[:i] + bytes([new]) + b[i + 1 :]
 
 
 def _mut_insert(b, d):
@@ -437,7 +461,7 @@ def _mut_insert(b, d):
 def _mut_delete(b, d):
     at = [i for i, c in enumerate(b) if not chr(c).isdigit() and c != ord("-")]
     i = d.draw(st.sampled_from(at))
-    return b[:i] + b[i + 1:]
+    return b[:i] + b[i + 1 :]
 
 
 def _mut_blank_line(b, d):
@@ -449,7 +473,7 @@ def _mut_blank_line(b, d):
 def _mut_byte_to_newline(b, d):  # the reported fault: a byte turned into LF (1505 -> blank line + 505)
     starts = [i + 1 for i, c in enumerate(b[:-1]) if c == ord("\n")]
     i = d.draw(st.sampled_from(starts + [d.draw(st.integers(0, len(b) - 1))]))
-    return b[:i] + b"\n" + b[i + 1:]
+    return b[:i] + b"\n" + b[i + 1 :]
 
 
 def _lines_of(b):
@@ -469,8 +493,24 @@ def _mut_field(b, d, values):
 def _bad_value(ci):
     if ci == 9:
         return [b"4", b"-1", b"256", b"4294967296", b"4294967299", b"18446744073709551619", b"1.0", b""]
-    return [b"32768", b"-32769", b"65536", b"4294967296", b"4294967295", b"9" * 25, b"-" + b"9" * 25,
-            b"12.5", b"12.0", b"1e3", b"0x10", b"+1", b" 1", b"", b"--1", b"nan"]
+    return [
+        b"32768",
+        b"-32769",
+        b"65536",
+        b"4294967296",
+        b"4294967295",
+        b"9" * 25,
+        b"-" + b"9" * 25,
+        b"12.5",
+        b"12.0",
+        b"1e3",
+        b"0x10",
+        b"+1",
+        b" 1",
+        b"",
+        b"--1",
+        b"nan",
+    ]
 
 
 def _mut_columns(b, d):
@@ -497,14 +537,18 @@ def _mut_rows(b, d):
 
 def _mut_header(b, d):
     ls = _lines_of(b)
-    ls[0] = d.draw(st.sampled_from([ls[0].lower(), ls[0].upper(), ls[0] + b" ", b" " + ls[0], ls[0][:-1],
-                                    ls[0].replace(b",", b";")]))
+    ls[0] = d.draw(
+        st.sampled_from(
+            [ls[0].lower(), ls[0].upper(), ls[0] + b" ", b" " + ls[0], ls[0][:-1], ls[0].replace(b",", b";")]
+        )
+    )
     return b"\n".join(ls)
 
 
 def _mut_keep(b, d):  # variants that must read as the same values
-    how = d.draw(st.sampled_from(["bom", "crlf", "bom+crlf", "no_final_newline", "trailing_blank_lines",
-                                  "leading_zeros"]))
+    how = d.draw(
+        st.sampled_from(["bom", "crlf", "bom+crlf", "no_final_newline", "trailing_blank_lines", "leading_zeros"])
+    )
     if how == "bom":
         return b"\xef\xbb\xbf" + b
     if how == "crlf":
@@ -527,16 +571,27 @@ def _mut_keep(b, d):  # variants that must read as the same values
 
 
 _CSV_MUTATIONS = {
-    "replace_byte": _mut_replace, "insert_byte": _mut_insert, "delete_byte": _mut_delete,
-    "blank_line": _mut_blank_line, "byte_to_newline": _mut_byte_to_newline,
-    "bad_value": lambda b, d: _mut_field(b, d, _bad_value), "columns": _mut_columns, "rows": _mut_rows,
-    "header": _mut_header, "keep": _mut_keep,
+    "replace_byte": _mut_replace,
+    "insert_byte": _mut_insert,
+    "delete_byte": _mut_delete,
+    "blank_line": _mut_blank_line,
+    "byte_to_newline": _mut_byte_to_newline,
+    "bad_value": lambda b, d: _mut_field(b, d, _bad_value),
+    "columns": _mut_columns,
+    "rows": _mut_rows,
+    "header": _mut_header,
+    "keep": _mut_keep,
 }
 
 
 @_PROPS
-@given(seed=st.integers(0, 2 ** 32 - 1), n_dates=st.integers(1, 6), kind=st.sampled_from(list(_CSV_MUTATIONS)),
-       neg=st.booleans(), data=st.data())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_dates=st.integers(1, 6),
+    kind=st.sampled_from(list(_CSV_MUTATIONS)),
+    neg=st.booleans(),
+    data=st.data(),
+)
 def test_property_sample_csv_mutation_same_values_or_refused(seed, n_dates, kind, neg, data):
     rng = np.random.default_rng(seed)
     rows = gen.random_rows(rng, n_dates)
@@ -592,16 +647,30 @@ def _mut_dates_lines(b, d):
 
 
 _DATES_MUTATIONS = {
-    "replace_byte": _mut_replace, "insert_byte": _mut_insert, "delete_byte": _mut_delete,
-    "blank_line": _mut_blank_line, "byte_to_newline": _mut_byte_to_newline, "lines": _mut_dates_lines,
-    "keep": lambda b, d: d.draw(st.sampled_from([b"\xef\xbb\xbf" + b, b.replace(b"\n", b"\r\n"), b.rstrip(b"\n"),
-                                                 b + b"\n\n", b"\xef\xbb\xbf" + b.replace(b"\n", b"\r\n")])),
+    "replace_byte": _mut_replace,
+    "insert_byte": _mut_insert,
+    "delete_byte": _mut_delete,
+    "blank_line": _mut_blank_line,
+    "byte_to_newline": _mut_byte_to_newline,
+    "lines": _mut_dates_lines,
+    "keep": lambda b, d: d.draw(
+        st.sampled_from(
+            [
+                b"\xef\xbb\xbf" + b,
+                b.replace(b"\n", b"\r\n"),
+                b.rstrip(b"\n"),
+                b + b"\n\n",
+                b"\xef\xbb\xbf" + b.replace(b"\n", b"\r\n"),
+            ]
+        )
+    ),
 }
 
 
 @_PROPS
-@given(seed=st.integers(0, 2 ** 32 - 1), n=st.integers(1, 8), kind=st.sampled_from(list(_DATES_MUTATIONS)),
-       data=st.data())
+@given(
+    seed=st.integers(0, 2**32 - 1), n=st.integers(1, 8), kind=st.sampled_from(list(_DATES_MUTATIONS)), data=st.data()
+)
 def test_property_dates_csv_mutation_same_dates_or_refused(seed, n, kind, data):
     text, dates = _dates_bytes(np.random.default_rng(seed), n)
     valid = gen.dates_csv(text)

@@ -14,22 +14,31 @@ from eokit.schema import TIMESERIES_SCHEMA, check_schema
 
 def _set():
     dates = pd.to_datetime(["2018-01-01", "2018-01-11", "2018-01-21", "2018-01-31"]).values
-    refl = np.array([
-        [[100, 10], [999, 999], [300, 30], [400, 40]],   # cloud in the middle: 200 / 20 expected
-        [[999, 9], [200, 20], [300, 30], [999, 9]],      # flagged at both ends: nearest clear value
-        [[5, 5], [5, 5], [5, 5], [0, 0]],                # no clear observation at all, then padding
-        [[100, 0], [999, 0], [700, 0], [0, 0]],          # padding at the end (NaT, flag 255)
-    ], dtype=np.int16)
+    refl = np.array(
+        [
+            [[100, 10], [999, 999], [300, 30], [400, 40]],  # cloud in the middle: 200 / 20 expected
+            [[999, 9], [200, 20], [300, 30], [999, 9]],  # flagged at both ends: nearest clear value
+            [[5, 5], [5, 5], [5, 5], [0, 0]],  # no clear observation at all, then padding
+            [[100, 0], [999, 0], [700, 0], [0, 0]],  # padding at the end (NaT, flag 255)
+        ],
+        dtype=np.int16,
+    )
     flag = np.array([[0, 1, 0, 0], [2, 0, 0, 3], [1, 1, 1, 255], [0, 1, 0, 255]], dtype=np.uint8)
     date = np.broadcast_to(dates, (4, 4)).copy()
     date[2, 3] = date[3, 3] = np.datetime64("NaT")
     date[3, :3] = pd.to_datetime(["2018-01-01", "2018-01-04", "2018-01-07"]).values  # another tile's dates
     return xr.Dataset(
-        {"reflectance": (("sample", "time", "band"), refl), "flag": (("sample", "time"), flag),
-         "date": (("sample", "time"), date), "label": ("sample", np.arange(4)),
-         "label_name": ("sample", np.array(list("abcd"))), "tile": ("sample", np.array(["T"] * 4)),
-         "source_file": ("sample", np.array(["f"] * 4))},
-        coords={"band": ["B4", "B8"]})
+        {
+            "reflectance": (("sample", "time", "band"), refl),
+            "flag": (("sample", "time"), flag),
+            "date": (("sample", "time"), date),
+            "label": ("sample", np.arange(4)),
+            "label_name": ("sample", np.array(list("abcd"))),
+            "tile": ("sample", np.array(["T"] * 4)),
+            "source_file": ("sample", np.array(["f"] * 4)),
+        },
+        coords={"band": ["B4", "B8"]},
+    )
 
 
 def test_gapfill_interpolates_flagged_observations_only():
@@ -45,8 +54,12 @@ def test_gapfill_interpolates_flagged_observations_only():
     # uneven dates: 2018-01-04 lies 1/2 of the way between 01-01 and 01-07; padding is left alone
     assert r[3, :, 0].tolist() == [100, 400, 700, 0]
     np.testing.assert_array_equal(out["flag"].values, raw["flag"].values)
-    assert out["filled"].values.tolist() == [[False, True, False, False], [True, False, False, True],
-                                             [False] * 4, [False, True, False, False]]
+    assert out["filled"].values.tolist() == [
+        [False, True, False, False],
+        [True, False, False, True],
+        [False] * 4,
+        [False, True, False, False],
+    ]
     check_schema(out, TIMESERIES_SCHEMA)
 
 

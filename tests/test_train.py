@@ -25,8 +25,9 @@ def data():
 def trained(data, tmp_path_factory):
     tr, va = data
     out = tmp_path_factory.mktemp("models")
-    model, card, hist = train.fit("lstm", tr, va, epochs=2, batch_size=16, seed=1, output=out, hparams=SMALL,
-                                  augment=True, progress=False)
+    model, card, hist = train.fit(
+        "lstm", tr, va, epochs=2, batch_size=16, seed=1, output=out, hparams=SMALL, augment=True, progress=False
+    )
     return out, model, card, hist
 
 
@@ -35,9 +36,24 @@ def test_fit_writes_model_and_card(trained, data):
     tr, va = data
     assert (out / "lstm.keras").exists() and (out / "lstm.json").exists()
     on_disk = json.loads((out / "lstm.json").read_text())
-    for key in ("name", "kind", "classes", "class_ids", "bands", "n_timesteps", "dates", "normalisation",
-                "flag_handling", "patch_size", "hparams", "training_data", "split", "metrics", "created",
-                "eokit_version"):
+    for key in (
+        "name",
+        "kind",
+        "classes",
+        "class_ids",
+        "bands",
+        "n_timesteps",
+        "dates",
+        "normalisation",
+        "flag_handling",
+        "patch_size",
+        "hparams",
+        "training_data",
+        "split",
+        "metrics",
+        "created",
+        "eokit_version",
+    ):
         assert key in on_disk, key
     assert on_disk["classes"] == ["class0", "class1", "class2"] and on_disk["class_ids"] == [0, 1, 2]
     assert on_disk["bands"] == BANDS and on_disk["n_timesteps"] == tr.sizes["time"] and on_disk["kind"] == "timeseries"
@@ -70,8 +86,9 @@ def test_load_model_and_prepare_inputs_reproduce_training_predictions(trained, d
     p = train.predict(m2, card2, va)
     assert np.allclose(p, np.asarray(m2(x)), atol=1e-5)
     # shorter series are padded at the end to the model's length; doy 0 there
-    short = train.prepare_inputs(va["reflectance"].values[:, :5], va["flag"].values[:, :5], va["date"].values[:, :5],
-                                 card2)
+    short = train.prepare_inputs(
+        va["reflectance"].values[:, :5], va["flag"].values[:, :5], va["date"].values[:, :5], card2
+    )
     assert short["x"].shape[1] == card["n_timesteps"] and (short["doy"][:, 5:] == 0).all()
     with pytest.raises(ValueError, match="takes 9 bands"):
         train.prepare_inputs(va["reflectance"].values[..., :4], va["flag"].values, va["date"].values, card2)
@@ -107,9 +124,19 @@ def test_same_seed_same_result_and_resume_from_checkpoint(data, tmp_path):
 def test_early_stopping(data, tmp_path):
     tr, va = data
     seen = []
-    _, card, hist = train.fit("lstm", tr, va, epochs=6, batch_size=32, learning_rate=0.0, early_stopping=1,
-                              hparams=SMALL, progress=False, output=tmp_path,
-                              callbacks=[lambda epoch, logs: seen.append((epoch, sorted(logs)))])
+    _, card, hist = train.fit(
+        "lstm",
+        tr,
+        va,
+        epochs=6,
+        batch_size=32,
+        learning_rate=0.0,
+        early_stopping=1,
+        hparams=SMALL,
+        progress=False,
+        output=tmp_path,
+        callbacks=[lambda epoch, logs: seen.append((epoch, sorted(logs)))],
+    )
     assert len(hist["loss"]) == 2 and card["metrics"]["best_epoch"] == 1
     assert [e for e, _ in seen] == [0, 1]
     assert seen[0][1] == ["accuracy", "loss", "seconds", "val_accuracy", "val_loss"]
@@ -120,8 +147,17 @@ def test_fit_reads_a_zarr_store_lazily(data, tmp_path):
     tr, va = data
     store = tmp_path / "train.zarr"
     tr.chunk({"sample": 10}).to_zarr(store, zarr_format=2)  # a plain xarray store, as another tool writes it
-    model, card, hist = train.fit("tempcnn", str(store), va, epochs=1, batch_size=16, seed=0, progress=False,
-                                  hparams={"filters": 4, "dense": 8}, output=tmp_path / "m")
+    model, card, hist = train.fit(
+        "tempcnn",
+        str(store),
+        va,
+        epochs=1,
+        batch_size=16,
+        seed=0,
+        progress=False,
+        hparams={"filters": 4, "dense": 8},
+        output=tmp_path / "m",
+    )
     assert card["training_data"]["source"] == str(store) and card["training_data"]["n_samples"] == tr.sizes["sample"]
     src = train._Source(train.open_training_data(store), "timeseries", list(range(9)), card)
     assert src.block == 10  # reads one store chunk at a time
@@ -154,8 +190,9 @@ def test_patch_set_with_augmentation_and_oversampling(tmp_path):
         return tf.image.flip_left_right(batch)
 
     over = np.concatenate([np.arange(24), np.arange(8)])  # class 0 twice
-    model, card, hist = train.fit(net, ps, ps, epochs=1, batch_size=8, augment=flip, oversample=over,
-                                  output=tmp_path, progress=False)
+    model, card, hist = train.fit(
+        net, ps, ps, epochs=1, batch_size=8, augment=flip, oversample=over, output=tmp_path, progress=False
+    )
     assert calls and card["kind"] == "patch" and card["patch_size"] == 8 and card["bands"] == ["HH", "HV", "IA"]
     assert card["training_data"]["n_samples"] == 32
     assert card["training_data"]["class_counts"]["open water"] == 16
@@ -165,8 +202,9 @@ def test_patch_set_with_augmentation_and_oversampling(tmp_path):
     with pytest.raises(ValueError, match="takes 8x8 patches"):
         train.prepare_patches(np.zeros((1, 10, 10, 3)), card)
     m2, c2 = train.load_model(tmp_path / "tinycnn.keras")
-    assert np.allclose(train.predict(m2, c2, ps), np.asarray(model(train.prepare_patches(ps["image"].values, card))),
-                       atol=1e-5)
+    assert np.allclose(
+        train.predict(m2, c2, ps), np.asarray(model(train.prepare_patches(ps["image"].values, card))), atol=1e-5
+    )
 
 
 def test_bad_input_is_a_clear_error(data):
@@ -223,18 +261,31 @@ def test_load_model_with_the_augmentation_layer_in_a_fresh_process(tmp_path):
     h = augmentation_layers(seed=3)(inp)
     h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(h))
     net = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(h), name="augcnn")
-    card = {"name": "augcnn", "kind": "patch", "classes": ["a", "b"], "class_ids": [0, 1], "bands": ["HH", "HV", "IA"],
-            "normalisation": {"mean": [0.0] * 3, "std": [1.0] * 3}, "patch_size": 8}
+    card = {
+        "name": "augcnn",
+        "kind": "patch",
+        "classes": ["a", "b"],
+        "class_ids": [0, 1],
+        "bands": ["HH", "HV", "IA"],
+        "normalisation": {"mean": [0.0] * 3, "std": [1.0] * 3},
+        "patch_size": 8,
+    }
     path = train.save_model(net, card, tmp_path / "augcnn.keras")
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "want.npy", np.asarray(net(x, training=False)))
-    code = ("import numpy as np, sys; from eokit import train; m, c = train.load_model(sys.argv[1]); "
-            "x = np.load(sys.argv[2]); "
-            "assert any(type(l).__name__ == 'SARAugmentation' for l in m.layers); "
-            "assert np.allclose(np.asarray(m(x, training=False)), np.load(sys.argv[3]), atol=1e-6)")
-    run = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "want.npy")],
-                         capture_output=True, text=True, env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    code = (
+        "import numpy as np, sys; from eokit import train; m, c = train.load_model(sys.argv[1]); "
+        "x = np.load(sys.argv[2]); "
+        "assert any(type(l).__name__ == 'SARAugmentation' for l in m.layers); "
+        "assert np.allclose(np.asarray(m(x, training=False)), np.load(sys.argv[3]), atol=1e-6)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "want.npy")],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
 
 
@@ -325,8 +376,10 @@ def small():
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("var,expect", [("reflectance", "time-series set"), ("label", "eokit schema"),
-                                        ("flag", "eokit schema"), ("date", "eokit schema")])
+@pytest.mark.parametrize(
+    "var,expect",
+    [("reflectance", "time-series set"), ("label", "eokit schema"), ("flag", "eokit schema"), ("date", "eokit schema")],
+)
 def test_fit_refuses_a_set_missing_a_variable(small, var, expect):
     with refuses(ValueError, "synthetic test set", f"'{var}'", expect):
         train.fit("lstm", small.drop_vars(var), **FAST)
@@ -372,18 +425,26 @@ def test_nan_at_clear_observations_warns_that_they_are_treated_as_missing(small)
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("arg,value", [("batch_size", 0), ("batch_size", 2.5), ("epochs", 0), ("epochs", -1),
-                                       ("epochs", 1.5)])
+@pytest.mark.parametrize(
+    "arg,value", [("batch_size", 0), ("batch_size", 2.5), ("epochs", 0), ("epochs", -1), ("epochs", 1.5)]
+)
 def test_fit_refuses_bad_epochs_and_batch_size(small, arg, value):
     with refuses(ValueError, arg, "integer >= 1", repr(value)):
         train.fit("lstm", small, **{**FAST, arg: value})
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("arg,value,expect", [
-    ("learning_rate", -0.1, "finite number >= 0"), ("learning_rate", float("nan"), "finite number >= 0"),
-    ("early_stopping", -1, "patience"), ("flag_handling", "maskk", "'mask' or 'gapfill'"),
-    ("class_weight", "balanced", "True (balanced)"), ("bands", [], "non-empty list")])
+@pytest.mark.parametrize(
+    "arg,value,expect",
+    [
+        ("learning_rate", -0.1, "finite number >= 0"),
+        ("learning_rate", float("nan"), "finite number >= 0"),
+        ("early_stopping", -1, "patience"),
+        ("flag_handling", "maskk", "'mask' or 'gapfill'"),
+        ("class_weight", "balanced", "True (balanced)"),
+        ("bands", [], "non-empty list"),
+    ],
+)
 def test_fit_refuses_bad_training_options(small, arg, value, expect):
     with refuses(ValueError, arg, expect):
         train.fit("lstm", small, **{**FAST, arg: value})
@@ -414,9 +475,14 @@ def test_fit_refuses_an_unknown_model_listing_the_available_ones(small):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("model,hp,typo,meant", [("lstm", {"unitz": [4]}, "unitz", "units"),
-                                                 ("tempcnn", {"filter": 4}, "filter", "filters"),
-                                                 ("ltae", {"d_modle": 8}, "d_modle", "d_model")])
+@pytest.mark.parametrize(
+    "model,hp,typo,meant",
+    [
+        ("lstm", {"unitz": [4]}, "unitz", "units"),
+        ("tempcnn", {"filter": 4}, "filter", "filters"),
+        ("ltae", {"d_modle": 8}, "d_modle", "d_model"),
+    ],
+)
 def test_fit_refuses_a_mistyped_hparam(small, model, hp, typo, meant):
     with refuses(ValueError, f"model {model!r}", "unknown hparams", typo, f"did you mean '{typo}' -> '{meant}'"):
         train.fit(model, small, **{**FAST, "hparams": hp})
@@ -429,19 +495,29 @@ def test_fit_refuses_n_timesteps_shorter_than_the_data(small):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("augment,expect", [({"drop": 1.5}, "probability in [0, 1)"),
-                                            ({"noise": -1}, "standard deviation >= 0"),
-                                            ({"dropp": 0.1}, "did you mean 'drop'")])
+@pytest.mark.parametrize(
+    "augment,expect",
+    [
+        ({"drop": 1.5}, "probability in [0, 1)"),
+        ({"noise": -1}, "standard deviation >= 0"),
+        ({"dropp": 0.1}, "did you mean 'drop'"),
+    ],
+)
 def test_fit_refuses_bad_time_series_augmentation(small, augment, expect):
     with refuses(ValueError, "augmentation", next(iter(augment)), expect):
         train.fit("lstm", small, **{**FAST, "augment": augment})
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("over,expect", [(np.array([0, 1, 10_000]), "index 10000 (position 2) is outside 0..35"),
-                                         (np.array([0, -1]), "index -1 (position 1) is outside 0..35"),
-                                         (np.array([], np.int64), "non-empty"),
-                                         (np.array([0.0, 1.5]), "integer indices")])
+@pytest.mark.parametrize(
+    "over,expect",
+    [
+        (np.array([0, 1, 10_000]), "index 10000 (position 2) is outside 0..35"),
+        (np.array([0, -1]), "index -1 (position 1) is outside 0..35"),
+        (np.array([], np.int64), "non-empty"),
+        (np.array([0.0, 1.5]), "integer indices"),
+    ],
+)
 def test_fit_refuses_bad_oversample_indices(small, over, expect):
     with refuses(ValueError, "oversample", expect, "synthetic test set"):
         train.fit("lstm", small, **{**FAST, "oversample": over})
@@ -466,15 +542,19 @@ def test_existing_model_file_is_not_overwritten_before_training(small, tmp_path)
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("model,hp,expect", [
-    ("tempcnn", {"filters": 4, "dense": 8}, "model: checkpoint 'lstm', now 'tempcnn'"),
-    ("lstm", {"units": [6]}, "weight shapes differ"),
-])
+@pytest.mark.parametrize(
+    "model,hp,expect",
+    [
+        ("tempcnn", {"filters": 4, "dense": 8}, "model: checkpoint 'lstm', now 'tempcnn'"),
+        ("lstm", {"units": [6]}, "weight shapes differ"),
+    ],
+)
 def test_resume_from_the_checkpoints_of_another_model_is_refused(small, tmp_path, model, hp, expect):
     train.fit("lstm", small, output=tmp_path, name="m", **FAST)
     with refuses(ValueError, str(tmp_path / "checkpoints" / "m"), "another run", expect, "resume=False"):
-        train.fit(model, small, output=tmp_path, name="m", resume=True, epochs=2, batch_size=16, hparams=hp,
-                  progress=False)
+        train.fit(
+            model, small, output=tmp_path, name="m", resume=True, epochs=2, batch_size=16, hparams=hp, progress=False
+        )
 
 
 @pytest.fixture(scope="module")
@@ -484,9 +564,18 @@ def saved(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("saved")
     net = build("lstm", 9, 24, 3, units=[4])
-    card = {"name": "m", "model": "lstm", "kind": "timeseries", "classes": ["a", "b", "c"], "class_ids": [0, 1, 2],
-            "bands": BANDS, "n_timesteps": 24, "normalisation": {"mean": [0.0] * 9, "std": [1.0] * 9},
-            "flag_handling": "mask", "patch_size": None}
+    card = {
+        "name": "m",
+        "model": "lstm",
+        "kind": "timeseries",
+        "classes": ["a", "b", "c"],
+        "class_ids": [0, 1, 2],
+        "bands": BANDS,
+        "n_timesteps": 24,
+        "normalisation": {"mean": [0.0] * 9, "std": [1.0] * 9},
+        "flag_handling": "mask",
+        "patch_size": None,
+    }
     train.save_model(net, card, folder / "m.keras")
     return folder, card
 
@@ -514,18 +603,23 @@ def test_load_model_refuses_a_model_without_its_card(saved, tmp_path):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("change,names", [
-    ({"bands": None}, ["lacks the field", "'bands'"]),
-    ({"bands": BANDS[:4], "normalisation": {"mean": [0.0] * 4, "std": [1.0] * 4}},
-     ["'bands'", "4 bands", "9 input channels"]),
-    ({"bands": BANDS[:4]}, ["'normalisation.mean'", "one number per band"]),
-    ({"normalisation": {"mean": [0.0], "std": [1.0]}}, ["'normalisation.mean'", "one number per band"]),
-    ({"classes": ["a", "b"], "class_ids": [0, 1]}, ["'classes'", "2 classes", "outputs 3"]),
-    ({"class_ids": [0, 1]}, ["'classes' (3)", "'class_ids' (2)", "same length"]),
-    ({"kind": "patch", "patch_size": 8}, ["'kind'", "'patch'", "timeseries inputs"]),
-    ({"n_timesteps": 5}, ["'n_timesteps'", "is 5", "takes 24"]),
-    ({"n_timesteps": None}, ["'n_timesteps'", "integer >= 1"]),
-])
+@pytest.mark.parametrize(
+    "change,names",
+    [
+        ({"bands": None}, ["lacks the field", "'bands'"]),
+        (
+            {"bands": BANDS[:4], "normalisation": {"mean": [0.0] * 4, "std": [1.0] * 4}},
+            ["'bands'", "4 bands", "9 input channels"],
+        ),
+        ({"bands": BANDS[:4]}, ["'normalisation.mean'", "one number per band"]),
+        ({"normalisation": {"mean": [0.0], "std": [1.0]}}, ["'normalisation.mean'", "one number per band"]),
+        ({"classes": ["a", "b"], "class_ids": [0, 1]}, ["'classes'", "2 classes", "outputs 3"]),
+        ({"class_ids": [0, 1]}, ["'classes' (3)", "'class_ids' (2)", "same length"]),
+        ({"kind": "patch", "patch_size": 8}, ["'kind'", "'patch'", "timeseries inputs"]),
+        ({"n_timesteps": 5}, ["'n_timesteps'", "is 5", "takes 24"]),
+        ({"n_timesteps": None}, ["'n_timesteps'", "integer >= 1"]),
+    ],
+)
 def test_load_model_refuses_a_card_that_does_not_describe_the_model(saved, tmp_path, change, names):
     card = {**saved[1], **change}
     card = {k: v for k, v in card.items() if v is not None or k not in ("bands",)}

@@ -12,12 +12,18 @@ from eokit import trainingdata as td
 
 def _series(n: int = 3) -> xr.Dataset:
     return xr.Dataset(
-        {"reflectance": (("sample", "time", "band"), np.ones((n, 2, 2), np.int16)),
-         "flag": (("sample", "time"), np.zeros((n, 2), np.uint8)),
-         "date": (("sample", "time"), np.full((n, 2), np.datetime64("2020-05-01", "ns"))),
-         "label": ("sample", np.arange(n, dtype=np.int64)), "label_name": ("sample", [f"c{i}" for i in range(n)]),
-         "tile": ("sample", ["33UVP"] * n), "source_file": ("sample", ["f.csv"] * n)},
-        coords={"band": ["B4", "B8"]}, attrs={"source": "mine"})
+        {
+            "reflectance": (("sample", "time", "band"), np.ones((n, 2, 2), np.int16)),
+            "flag": (("sample", "time"), np.zeros((n, 2), np.uint8)),
+            "date": (("sample", "time"), np.full((n, 2), np.datetime64("2020-05-01", "ns"))),
+            "label": ("sample", np.arange(n, dtype=np.int64)),
+            "label_name": ("sample", [f"c{i}" for i in range(n)]),
+            "tile": ("sample", ["33UVP"] * n),
+            "source_file": ("sample", ["f.csv"] * n),
+        },
+        coords={"band": ["B4", "B8"]},
+        attrs={"source": "mine"},
+    )
 
 
 def test_open_training_data_returns_a_dataset_as_given_and_tells_its_kind():

@@ -42,16 +42,25 @@ _READER = textwrap.dedent("""
 
 def _open_elsewhere(store, names):
     """Return what a fresh interpreter without eokit reads from `store` (text of the variables `names`)."""
-    r = subprocess.run([sys.executable, "-c", _READER, str(store), ",".join(names)], capture_output=True,
-                       text=True, cwd=store.parent, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", _READER, str(store), ",".join(names)],
+        capture_output=True,
+        text=True,
+        cwd=store.parent,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
 
 
 def _zarr_warnings(record):
-    return [f"{w.category.__name__}: {w.message}" for w in record
-            if w.category.__module__.startswith("zarr") or "specification" in str(w.message).lower()
-            or "zarr" in str(w.message).lower()]
+    return [
+        f"{w.category.__name__}: {w.message}"
+        for w in record
+        if w.category.__module__.startswith("zarr")
+        or "specification" in str(w.message).lower()
+        or "zarr" in str(w.message).lower()
+    ]
 
 
 def _write_quietly(fn, *a, **k):
@@ -78,8 +87,7 @@ def tree(tmp_path):
 
 
 def test_timesen2crop_store_opens_without_eokit(tree, tmp_path):
-    store = _write_quietly(ts.to_zarr, tree, tmp_path / "ts.zarr", chunks=4, scheduler="synchronous",
-                           progress=False)
+    store = _write_quietly(ts.to_zarr, tree, tmp_path / "ts.zarr", chunks=4, scheduler="synchronous", progress=False)
     ds = ts.open(tree)
     back = xr.open_zarr(store)
     _check(store, back, ["source_file", "tile_names", "band"])
@@ -110,12 +118,17 @@ def test_training_set_store_opens_without_eokit(tree, tmp_path):
 def test_patch_store_opens_without_eokit(tmp_path):
     n = 5
     rng = np.random.default_rng(0)
-    ds = xr.Dataset({
-        "image": (("patch", "row", "col", "channel"), rng.normal(size=(n, 4, 4, 2)).astype(np.float32)),
-        "label": ("patch", np.arange(n) % 3), "row0": ("patch", np.arange(n) * 4),
-        "col0": ("patch", np.zeros(n, int)), "polygon_id": ("patch", np.arange(n)),
-        "scene": ("patch", np.array(["S1A_EW_GRDM_1SDH_α", "scène 2", "s3", "s4", "s5"])),
-    }, coords={"channel": ["HH", "HV"]})
+    ds = xr.Dataset(
+        {
+            "image": (("patch", "row", "col", "channel"), rng.normal(size=(n, 4, 4, 2)).astype(np.float32)),
+            "label": ("patch", np.arange(n) % 3),
+            "row0": ("patch", np.arange(n) * 4),
+            "col0": ("patch", np.zeros(n, int)),
+            "polygon_id": ("patch", np.arange(n)),
+            "scene": ("patch", np.array(["S1A_EW_GRDM_1SDH_α", "scène 2", "s3", "s4", "s5"])),
+        },
+        coords={"channel": ["HH", "HV"]},
+    )
     store = _write_quietly(patches.write_patches, ds, tmp_path / "patches.zarr", chunk_patches=2)
     _check(store, ds, ["scene", "channel"])
     np.testing.assert_array_equal(patches.read_patches(store)["image"].values, ds["image"].values)

@@ -79,8 +79,10 @@ def _parse_dates(path: str, data: bytes) -> np.ndarray:
             raise ValueError(f"{path}, line {i}: date {s} outside the supported years 1678..2261")
         if prev and s <= prev:
             what = "repeats" if s == prev else "is before"
-            raise ValueError(f"{path}, line {i}: date {s} {what} {prev} of line {i - 1} (expected dates "
-                             "strictly increasing, oldest first, no duplicates)")
+            raise ValueError(
+                f"{path}, line {i}: date {s} {what} {prev} of line {i - 1} (expected dates "
+                "strictly increasing, oldest first, no duplicates)"
+            )
         prev = s
         out.append((day - _EPOCH).days)
     if not out:
@@ -98,8 +100,7 @@ def _bad_row(path: str, i: int, line: bytes) -> str:
     """Return the message for data line `i` that does not match the row grammar."""
     parts = line.split(b",")
     if len(parts) != _NCOL:
-        return (f"{path}, line {i}: expected {_NCOL} comma-separated fields ({HEADER}), got {len(parts)}: "
-                f"{_show(line)}")
+        return f"{path}, line {i}: expected {_NCOL} comma-separated fields ({HEADER}), got {len(parts)}: {_show(line)}"
     for col, v in zip(TS2C_CSV_COLUMNS, parts, strict=True):
         if not _INT_RE.fullmatch(v):
             return f"{path}, line {i}, column {col}: expected an integer, got {_show(v)}"
@@ -116,8 +117,9 @@ def _parse_one(path: str, data: bytes, n_dates: int) -> np.ndarray:
     rows = []
     for i, line in enumerate(lines[1:], start=2):
         if not line:
-            raise ValueError(f"{path}, line {i}: blank line between data rows (expected one row "
-                             f"{HEADER} per acquisition)")
+            raise ValueError(
+                f"{path}, line {i}: blank line between data rows (expected one row {HEADER} per acquisition)"
+            )
         if not _ROW_RE.fullmatch(line):
             raise ValueError(_bad_row(path, i, line))
         vals = [int(v) for v in line.split(b",")]
@@ -126,8 +128,10 @@ def _parse_one(path: str, data: bytes, n_dates: int) -> np.ndarray:
                 raise ValueError(f"{path}, line {i}, column {TS2C_CSV_COLUMNS[col]}: {_range_msg(col)}, got {v}")
         rows.append(vals)
     if len(rows) != n_dates:
-        raise ValueError(f"{path}: {len(rows)} data rows, but the tile's dates.csv lists {n_dates} acquisitions "
-                         "(expected one row per date)")
+        raise ValueError(
+            f"{path}: {len(rows)} data rows, but the tile's dates.csv lists {n_dates} acquisitions "
+            "(expected one row per date)"
+        )
     return np.array(rows, dtype=np.int16).reshape(n_dates, _NCOL)
 
 
@@ -156,8 +160,9 @@ def _fast_parse(datas: list[bytes], n_dates: int) -> np.ndarray | None:
     a = np.frombuffer(buf, dtype=np.uint8)
     sep = np.flatnonzero(a < ord("-"))  # among the allowed bytes only ',' (44) and LF (10) are below '-' (45)
     step = sep[1:] - sep[:-1]  # field width + 1 (field 0 starts at byte 0, so its width is sep[0])
-    if not 1 <= sep[0] <= _FAST_MAX_FIELD or (step.size and not (
-            step.min() >= 2 and step.max() <= _FAST_MAX_FIELD + 1)):  # no empty field or blank line, no overflow
+    if not 1 <= sep[0] <= _FAST_MAX_FIELD or (
+        step.size and not (step.min() >= 2 and step.max() <= _FAST_MAX_FIELD + 1)
+    ):  # no empty field or blank line, no overflow
         return None
     if b"-" in buf:  # '-' only as the first character of a field and followed by a digit
         m = np.flatnonzero(a == ord("-"))
@@ -178,8 +183,9 @@ def _fast_parse(datas: list[bytes], n_dates: int) -> np.ndarray | None:
     return vals.astype(np.int16)
 
 
-def _parse_many(datas: list[bytes], where: Callable[[int], str], n_dates: int, on_error: OnError,
-                skipped: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _parse_many(
+    datas: list[bytes], where: Callable[[int], str], n_dates: int, on_error: OnError, skipped: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Parse the bytes of many sample CSVs (bulk fast path, else file by file); `where(i)` names file i."""
     n = len(datas)
     if n:

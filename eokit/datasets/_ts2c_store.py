@@ -40,8 +40,11 @@ def _open_store(p: Path, tiles: Iterable[str] | None) -> xr.Dataset:
         z = xr.open_zarr(p)
     if not z.attrs.get(_COMPLETE_ATTR, False):
         raise ValueError(f"{p}: Zarr store is not marked complete (an interrupted to_zarr?); rerun to_zarr")
-    missing = [v for v in ("reflectance", "flag", "label", "tile_index", "tile_dates", "tile_names", "source_file")
-               if v not in z.variables]
+    missing = [
+        v
+        for v in ("reflectance", "flag", "label", "tile_index", "tile_dates", "tile_names", "source_file")
+        if v not in z.variables
+    ]
     if missing:
         raise ValueError(f"{p}: not a TimeSen2Crop store written by eokit (missing {missing})")
     names = z["tile_names"].values.astype(str)
@@ -60,13 +63,15 @@ def _open_store(p: Path, tiles: Iterable[str] | None) -> xr.Dataset:
     if not isinstance(idx, da.Array):
         idx = da.from_array(idx, chunks=-1)
     nat = np.datetime64("NaT", "ns")
-    date = idx.map_blocks(lambda i: _lookup(i, dates, nat), dtype="datetime64[ns]", new_axis=1,
-                          chunks=(idx.chunks[0], (n_time,)))
+    date = idx.map_blocks(
+        lambda i: _lookup(i, dates, nat), dtype="datetime64[ns]", new_axis=1, chunks=(idx.chunks[0], (n_time,))
+    )
     tile = idx.map_blocks(lambda i: _lookup(i, names, ""), dtype=names.dtype)
     lab = z["label"].data
     label_name = lab.map_blocks(lambda v: _CLASS_ARR[np.where(v < 0, -1, v)], dtype=_CLASS_ARR.dtype)
     ds = z.drop_vars(["tile_index", "tile_dates", "tile_names"]).assign(
-        date=(("sample", "time"), date), tile=(("sample",), tile), label_name=(("sample",), label_name))
+        date=(("sample", "time"), date), tile=(("sample",), tile), label_name=(("sample",), label_name)
+    )
     ds = ds[["reflectance", "flag", "date", "label", "label_name", "tile", "source_file"]]
     ds.attrs = {k: v for k, v in z.attrs.items()}
     return ds
@@ -134,8 +139,9 @@ def _template(n: int, n_time: int, scanned: list[_Tile], width: int, chunk: int)
     )
 
 
-def _create_store(path: Path, n: int, n_time: int, scanned: list[_Tile], width: int, chunk: int,
-                  attrs: dict[str, Any]) -> None:
+def _create_store(
+    path: Path, n: int, n_time: int, scanned: list[_Tile], width: int, chunk: int, attrs: dict[str, Any]
+) -> None:
     """Create the empty store (format `ZARR_FORMAT`): small tables through xarray (CF dates), per-sample arrays
     directly with zarr (the same metadata xarray writes, without its dask-graph overhead)."""
     import zarr
@@ -150,8 +156,15 @@ def _create_store(path: Path, n: int, n_time: int, scanned: list[_Tile], width: 
         shape = (n,) + var.shape[1:]
         # no fill value, as xarray writes: in format 2 xarray reads one as _FillValue (label 0 would become NaN);
         # every chunk is written by its task anyway
-        g.create_array(v, shape=shape, chunks=(chunk,) + shape[1:], dtype=var.dtype, compressors=zarr_compressors(),
-                       fill_value=None, attributes={"_ARRAY_DIMENSIONS": [str(d) for d in var.dims]})
+        g.create_array(
+            v,
+            shape=shape,
+            chunks=(chunk,) + shape[1:],
+            dtype=var.dtype,
+            compressors=zarr_compressors(),
+            fill_value=None,
+            attributes={"_ARRAY_DIMENSIONS": [str(d) for d in var.dims]},
+        )
 
 
 def _manifest(scanned: list[_Tile], n: int, n_time: int, chunks: int) -> tuple[str, int]:
@@ -166,8 +179,17 @@ def _manifest(scanned: list[_Tile], n: int, n_time: int, chunks: int) -> tuple[s
     return f"v3-zarr{ZARR_FORMAT}:{h.hexdigest()}:{n}:{n_time}:{chunks}", width
 
 
-def _prepare_partial(partial: Path, prog: Path, manifest: str, n: int, n_time: int, scanned: list[_Tile],
-                     width: int, chunks: int, source: str) -> None:
+def _prepare_partial(
+    partial: Path,
+    prog: Path,
+    manifest: str,
+    n: int,
+    n_time: int,
+    scanned: list[_Tile],
+    width: int,
+    chunks: int,
+    source: str,
+) -> None:
     """Keep `partial` and its `prog` markers when they belong to `manifest` (a resumed run), else start both anew."""
     resume = False
     if _is_zarr(partial) and prog.is_dir():
@@ -179,8 +201,15 @@ def _prepare_partial(partial: Path, prog: Path, manifest: str, n: int, n_time: i
         for p in (partial, prog):
             if p.exists():
                 shutil.rmtree(p)
-        _create_store(partial, n, n_time, scanned, width, chunks,
-                      {"dataset": "TimeSen2Crop", "source": source, "eokit_manifest": manifest})
+        _create_store(
+            partial,
+            n,
+            n_time,
+            scanned,
+            width,
+            chunks,
+            {"dataset": "TimeSen2Crop", "source": source, "eokit_manifest": manifest},
+        )
         prog.mkdir()
 
 
@@ -211,5 +240,6 @@ def _finish_store(partial: Path, prog: Path, store: Path, skipped: list[str]) ->
     swap_in(partial, store)  # the resumable `.partial` store becomes `store` only now, complete
     shutil.rmtree(prog, ignore_errors=True)
     if skipped:
-        warnings.warn(f"TimeSen2Crop: skipped {len(skipped)} item(s) (store attrs 'skipped'); "
-                      f"first: {skipped[0]}", stacklevel=3)
+        warnings.warn(
+            f"TimeSen2Crop: skipped {len(skipped)} item(s) (store attrs 'skipped'); first: {skipped[0]}", stacklevel=3
+        )

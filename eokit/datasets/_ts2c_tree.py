@@ -66,16 +66,24 @@ class _ZipSource:
             raise ValueError(f"{path}: not a readable zip archive ({e}); truncated or corrupted?") from e
         names = [i.filename for i in infos]
         roots = {n.split("/", 1)[0] for n in names if n.endswith("/dates.csv") and n.count("/") == 2}
-        prefix = "TimeSen2Crop/" if "TimeSen2Crop" in roots else ("" if any(
-            n.endswith("/dates.csv") and n.count("/") == 1 for n in names) else None)
+        prefix = (
+            "TimeSen2Crop/"
+            if "TimeSen2Crop" in roots
+            else ("" if any(n.endswith("/dates.csv") and n.count("/") == 1 for n in names) else None)
+        )
         if prefix is None:
-            raise FileNotFoundError(f"{path}: no <tile>/dates.csv or TimeSen2Crop/<tile>/dates.csv inside the "
-                                    f"archive (found e.g. {names[:5]})")
+            raise FileNotFoundError(
+                f"{path}: no <tile>/dates.csv or TimeSen2Crop/<tile>/dates.csv inside the "
+                f"archive (found e.g. {names[:5]})"
+            )
         self.prefix: str = prefix
         self.base = f"{path}!{self.prefix}"
         k = len(self.prefix)
-        self._info = {i.filename[k:]: (i.header_offset, i.compress_size, i.compress_type, i.file_size)
-                      for i in infos if i.filename.startswith(self.prefix) and not i.is_dir()}
+        self._info = {
+            i.filename[k:]: (i.header_offset, i.compress_size, i.compress_type, i.file_size)
+            for i in infos
+            if i.filename.startswith(self.prefix) and not i.is_dir()
+        }
         # the folders the archive holds, as os.scandir would list them unpacked (empty folders included, names
         # starting with '.' left out), so a zip and its unpacked tree are read and refused alike
         self._tree: dict[str, dict[str, list[str]]] = {}
@@ -121,11 +129,11 @@ class _ZipSource:
                 self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         off, csize, ctype, size = self._info[rel]
         mm = self._mm
-        if mm[off:off + 4] != b"PK\x03\x04":
+        if mm[off : off + 4] != b"PK\x03\x04":
             raise ValueError(f"{self.where(rel)}: bad local header in the archive (corrupted?)")
         n, m = struct.unpack_from("<HH", mm, off + 26)
         start = off + 30 + n + m
-        raw = mm[start:start + csize]
+        raw = mm[start : start + csize]
         if len(raw) != csize:
             raise ValueError(f"{self.where(rel)}: archive truncated inside this member")
         if ctype == 0:
@@ -145,8 +153,9 @@ def _source(path: str | Path) -> _DirSource | _ZipSource:
     """Return the tree under `path` (folder, its TimeSen2Crop/ child, or the TimeSen2Crop.zip archive)."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise FileNotFoundError(f"TimeSen2Crop: {p} does not exist (expected the unpacked TimeSen2Crop/ tree "
-                                "or TimeSen2Crop.zip)")
+        raise FileNotFoundError(
+            f"TimeSen2Crop: {p} does not exist (expected the unpacked TimeSen2Crop/ tree or TimeSen2Crop.zip)"
+        )
     if p.is_file():
         if p.suffix.lower() != ".zip":
             raise ValueError(f"TimeSen2Crop: {p} is a file but not a .zip archive")
@@ -154,8 +163,7 @@ def _source(path: str | Path) -> _DirSource | _ZipSource:
     if (p / "TimeSen2Crop").is_dir():
         return _DirSource(p / "TimeSen2Crop")
     subdirs = [d for d in p.iterdir() if d.is_dir() and not d.name.startswith(".")]
-    if any((d / "dates.csv").exists() or any(c.name.isdigit() for c in d.iterdir() if c.is_dir())
-           for d in subdirs):
+    if any((d / "dates.csv").exists() or any(c.name.isdigit() for c in d.iterdir() if c.is_dir()) for d in subdirs):
         return _DirSource(p)
     found = sorted(x.name for x in p.iterdir())[:20]
     raise FileNotFoundError(
@@ -167,8 +175,9 @@ def _source(path: str | Path) -> _DirSource | _ZipSource:
 def _read_dates(src: _DirSource | _ZipSource, rel: str) -> np.ndarray:
     path = src.where(rel)
     if not src.exists(rel):
-        raise FileNotFoundError(f"{path}: missing; every tile folder must hold dates.csv "
-                                "(header acquisition_date, one YYYYMMDD per line)")
+        raise FileNotFoundError(
+            f"{path}: missing; every tile folder must hold dates.csv (header acquisition_date, one YYYYMMDD per line)"
+        )
     return _parse_dates(path, src.read(rel))
 
 
@@ -180,8 +189,9 @@ def _csv_sort_key(name: str) -> tuple[int, Any]:
     return _num_key(name[:-4])
 
 
-def _scan(src: _DirSource | _ZipSource, tiles: Iterable[str] | None, on_error: OnError,
-          skipped: list[str]) -> list[_Tile]:
+def _scan(
+    src: _DirSource | _ZipSource, tiles: Iterable[str] | None, on_error: OnError, skipped: list[str]
+) -> list[_Tile]:
     available = sorted(src.dirs())
     if tiles is None:
         names = available
@@ -196,8 +206,10 @@ def _scan(src: _DirSource | _ZipSource, tiles: Iterable[str] | None, on_error: O
             tile = _Tile(name, _read_dates(src, f"{name}/dates.csv"))
             for cname in sorted(src.dirs(name), key=_num_key):
                 if cname not in _CLASS_DIRS:
-                    msg = (f"{src.where(name + '/' + cname)}: class folder {cname!r} is not a class id "
-                           f"(expected folders named 0..{len(TS2C_CLASSES) - 1}, written without leading zeros)")
+                    msg = (
+                        f"{src.where(name + '/' + cname)}: class folder {cname!r} is not a class id "
+                        f"(expected folders named 0..{len(TS2C_CLASSES) - 1}, written without leading zeros)"
+                    )
                     if on_error == "skip":
                         skipped.append(msg)
                         continue
@@ -206,8 +218,9 @@ def _scan(src: _DirSource | _ZipSource, tiles: Iterable[str] | None, on_error: O
                 names_csv = sorted(src.csvs(f"{name}/{cname}"), key=_csv_sort_key)
                 tile.files.extend((label, f"{name}/{cname}/{n}") for n in names_csv)
             if not tile.files:
-                raise ValueError(f"{src.where(name)}: empty tile, no sample CSV under <class 0..15>/ "
-                                 "(expected <n>.csv files)")
+                raise ValueError(
+                    f"{src.where(name)}: empty tile, no sample CSV under <class 0..15>/ (expected <n>.csv files)"
+                )
         except (ValueError, FileNotFoundError) as e:
             if on_error == "skip":
                 skipped.append(str(e))
@@ -232,16 +245,24 @@ def _read_bytes(path: str | Path) -> bytes:
     return data
 
 
-def _parse_files(src: _DirSource | _ZipSource, rel: list[str], n_dates: int, on_error: OnError,
-                 skipped: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _parse_files(
+    src: _DirSource | _ZipSource, rel: list[str], n_dates: int, on_error: OnError, skipped: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Parse sample CSVs of one tile; return (values (n, n_dates, 10) int16, kept mask (n,) bool)."""
     read = src.read
     datas = [read(r) for r in rel]
     return _parse_many(datas, lambda i: src.where(rel[i]), n_dates, on_error, skipped)
 
 
-def _tile_block(src: _DirSource | _ZipSource, tile: _Tile, rel_idx: slice, n_time: int, on_error: OnError,
-                skipped: list[str], lite: bool = False) -> dict[str, np.ndarray]:
+def _tile_block(
+    src: _DirSource | _ZipSource,
+    tile: _Tile,
+    rel_idx: slice,
+    n_time: int,
+    on_error: OnError,
+    skipped: list[str],
+    lite: bool = False,
+) -> dict[str, np.ndarray]:
     """Parse a slice of one tile's files into padded arrays (dict of numpy arrays, per sample)."""
     files = tile.files[rel_idx]
     rel = [f for _, f in files]
@@ -261,8 +282,12 @@ def _tile_block(src: _DirSource | _ZipSource, tile: _Tile, rel_idx: slice, n_tim
     date[:, :T] = tile.dates
     names = np.array(TS2C_CLASSES, dtype=object)[labels] if n else np.array([], dtype=object)
     return {
-        "reflectance": refl, "flag": flag, "date": date, "label": labels,
-        "label_name": names.astype(str), "tile": np.full(n, tile.name).astype(str),
+        "reflectance": refl,
+        "flag": flag,
+        "date": date,
+        "label": labels,
+        "label_name": names.astype(str),
+        "tile": np.full(n, tile.name).astype(str),
         "source_file": np.array(rel, dtype=str),
     }
 
@@ -286,16 +311,16 @@ def _to_dataset(parts: list[dict[str, np.ndarray]], n_time: int) -> xr.Dataset:
         coords={"band": TS2C_BANDS},
     )
     ds["reflectance"].attrs.update(long_name="surface reflectance x 10000", source_columns="B1..B9")
-    ds["flag"].attrs.update(flag_values=[0, 1, 2, 3, 255],
-                            flag_meanings="clear cloud shadow snow no_acquisition")
+    ds["flag"].attrs.update(flag_values=[0, 1, 2, 3, 255], flag_meanings="clear cloud shadow snow no_acquisition")
     return ds
 
 
 def _report_skipped(ds: xr.Dataset, skipped: list[str]) -> None:
     ds.attrs["skipped"] = list(skipped)
     if skipped:
-        warnings.warn(f"TimeSen2Crop: skipped {len(skipped)} item(s) (see ds.attrs['skipped']); first: "
-                      f"{skipped[0]}", stacklevel=3)
+        warnings.warn(
+            f"TimeSen2Crop: skipped {len(skipped)} item(s) (see ds.attrs['skipped']); first: {skipped[0]}", stacklevel=3
+        )
 
 
 def _is_zarr(p: Path) -> bool:

@@ -22,8 +22,10 @@ _TIF = (".tif", ".tiff")
 _ROW = ("row", "row0", "y", "r", "line")
 _COL = ("col", "col0", "x", "c", "column", "sample")
 _LAB = ("label", "class", "topic", "label_id", "class_id", "topic_id")
-_EXPECTED = ("per scene folder: HH and HV GeoTIFFs (*HH*.tif, *HV*.tif, or one 2-band .tif) and a patch table "
-             "CSV (columns row, col, label or topic) or a label GeoTIFF (*label*.tif / *topic*.tif)")
+_EXPECTED = (
+    "per scene folder: HH and HV GeoTIFFs (*HH*.tif, *HV*.tif, or one 2-band .tif) and a patch table "
+    "CSV (columns row, col, label or topic) or a label GeoTIFF (*label*.tif / *topic*.tif)"
+)
 
 
 def _is_label_tif(p: Path) -> bool:
@@ -63,12 +65,17 @@ def _raster(path: Path, single: bool = True) -> xr.DataArray:
 
 def _same_grid(ref: xr.DataArray, ref_path: Path, other: xr.DataArray, path: Path) -> None:
     """Raise unless `other` lies on `ref`'s pixel grid (shape, transform, CRS)."""
-    checks = [("shape", ref.shape, other.shape), ("CRS", ref.rio.crs, other.rio.crs),
-              ("transform", tuple(ref.rio.transform()), tuple(other.rio.transform()))]
+    checks = [
+        ("shape", ref.shape, other.shape),
+        ("CRS", ref.rio.crs, other.rio.crs),
+        ("transform", tuple(ref.rio.transform()), tuple(other.rio.transform())),
+    ]
     for what, a, b in checks:
         if a != b:
-            raise ValueError(f"{path}: {what} {b} differs from {ref_path.name}'s {a}; expected every raster of "
-                             "a scene on the same pixel grid")
+            raise ValueError(
+                f"{path}: {what} {b} differs from {ref_path.name}'s {a}; expected every raster of "
+                "a scene on the same pixel grid"
+            )
 
 
 def _open_scene(folder: Path) -> xr.Dataset:
@@ -88,8 +95,10 @@ def _open_scene(folder: Path) -> xr.Dataset:
             raise ValueError(f"{images[0]}: {da.sizes['band']} band(s), expected 2 (HH, HV); {_EXPECTED}")
         ds = xr.Dataset({"HH": da.isel(band=0, drop=True), "HV": da.isel(band=1, drop=True)})
     else:
-        raise ValueError(f"DLR Belgica Bank: {folder} holds {_found(folder)}; could not tell the HH and HV "
-                         f"images apart. Expected {_EXPECTED}")
+        raise ValueError(
+            f"DLR Belgica Bank: {folder} holds {_found(folder)}; could not tell the HH and HV "
+            f"images apart. Expected {_EXPECTED}"
+        )
     ds.attrs["scene"] = folder.name
     label_tifs = [p for p in tifs if _is_label_tif(p)]
     csvs = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".csv", ".txt"))
@@ -115,8 +124,10 @@ def _open_scene(folder: Path) -> xr.Dataset:
         if out.any():
             i = int(np.flatnonzero(out)[0])
             span = "" if size is None else f" (size {size[i]}: it ends at row {ext_r[i]}, col {ext_c[i]})"
-            raise ValueError(f"{c}, line {i + 2}: patch at row {rows[i]}, col {cols[i]} is outside the "
-                             f"{ny}x{nx} image{span}; expected patches inside the image")
+            raise ValueError(
+                f"{c}, line {i + 2}: patch at row {rows[i]}, col {cols[i]} is outside the "
+                f"{ny}x{nx} image{span}; expected patches inside the image"
+            )
         ds["row0"] = ("patch", rows)
         ds["col0"] = ("patch", cols)
         ds["label"] = ("patch", labels)
@@ -157,8 +168,7 @@ def open(path: str | Path, scene: str | None = None) -> Any:  # noqa: A001
     if not dirs:
         root = Path(path).expanduser()
         found = sorted({p.suffix for p in root.rglob("*") if p.is_file()}) if root.is_dir() else [root.suffix]
-        raise ValueError(f"DLR Belgica Bank: no GeoTIFF under {root} (found file types {found}). "
-                         f"Expected {_EXPECTED}")
+        raise ValueError(f"DLR Belgica Bank: no GeoTIFF under {root} (found file types {found}). Expected {_EXPECTED}")
     if scene is not None:
         dirs = [d for d in dirs if scene in d.name]
         if len(dirs) != 1:

@@ -27,8 +27,14 @@ _MISSING_COORD = 88.888888
 
 #: LC1 codes of the LUCAS 2018 nomenclature that are not crops (level 1 and level 2 names).
 LC1_NAMES: dict[str, str] = {
-    "A": "Artificial land", "B": "Cropland", "C": "Woodland", "D": "Shrubland", "E": "Grassland",
-    "F": "Bare land and lichens/moss", "G": "Water areas", "H": "Wetlands",
+    "A": "Artificial land",
+    "B": "Cropland",
+    "C": "Woodland",
+    "D": "Shrubland",
+    "E": "Grassland",
+    "F": "Bare land and lichens/moss",
+    "G": "Water areas",
+    "H": "Wetlands",
 }
 
 
@@ -38,8 +44,10 @@ def lc1_table() -> pd.DataFrame:
     t = pd.read_csv(TABLES / "lucas_lc1_to_timesen2crop.csv", keep_default_na=False, dtype={"ts2c_label": int})
     for row in t.itertuples():
         if TS2C_CLASSES[row.ts2c_label] != row.ts2c_class:
-            raise ValueError(f"lucas_lc1_to_timesen2crop.csv, {row.lc1}: class {row.ts2c_label} is "
-                             f"{TS2C_CLASSES[row.ts2c_label]!r}, not {row.ts2c_class!r}")
+            raise ValueError(
+                f"lucas_lc1_to_timesen2crop.csv, {row.lc1}: class {row.ts2c_label} is "
+                f"{TS2C_CLASSES[row.ts2c_label]!r}, not {row.ts2c_class!r}"
+            )
     return t
 
 
@@ -73,8 +81,10 @@ def _read(p: Path) -> pd.DataFrame:
     try:
         df = pd.read_csv(p, dtype=str, keep_default_na=False, low_memory=False, encoding="utf-8-sig")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise ValueError(f"{p}: cannot be read as a LUCAS point CSV ({e}); expected a UTF-8, comma-separated "
-                         "file with a header row (POINT_ID, TH_LAT, TH_LONG, LC1, ...)") from e
+        raise ValueError(
+            f"{p}: cannot be read as a LUCAS point CSV ({e}); expected a UTF-8, comma-separated "
+            "file with a header row (POINT_ID, TH_LAT, TH_LONG, LC1, ...)"
+        ) from e
     return df
 
 
@@ -98,8 +108,9 @@ def _point_ids(df: pd.DataFrame, col: str, p: Path) -> pd.Series:
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
         lines = (np.flatnonzero(ids.eq(ids[dup].iloc[0]).to_numpy()) + 2).tolist()
-        raise ValueError(f"{p}, field {col}: point {ids[dup].iloc[0]} appears on lines {lines}; expected each "
-                         "survey point once")
+        raise ValueError(
+            f"{p}, field {col}: point {ids[dup].iloc[0]} appears on lines {lines}; expected each survey point once"
+        )
     return ids
 
 
@@ -109,13 +120,18 @@ def _lc1_codes(df: pd.DataFrame, col: str, p: Path) -> pd.Series:
     bad = (code.ne("") & ~code.str.fullmatch(_LC1_CODE)).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{p}, line {i + 2}, field {col}: {df[col].iloc[i]!r} is not a LUCAS land cover code; "
-                         "expected a letter A..H and up to two digits, e.g. B11")
+        raise ValueError(
+            f"{p}, line {i + 2}, field {col}: {df[col].iloc[i]!r} is not a LUCAS land cover code; "
+            "expected a letter A..H and up to two digits, e.g. B11"
+        )
     return code
 
 
-def open(path: str | Path, coords: Literal["th", "gps"] = "th",  # noqa: A001
-         countries: list[str] | None = None) -> Any:
+def open(
+    path: str | Path,
+    coords: Literal["th", "gps"] = "th",  # noqa: A001
+    countries: list[str] | None = None,
+) -> Any:
     """Return the LUCAS points of a CSV (or a folder holding one) as a GeoDataFrame in EPSG:4326.
 
     `coords="th"` places points at the theoretical grid position; `"gps"` at the observed GPS position where
@@ -129,12 +145,18 @@ def open(path: str | Path, coords: Literal["th", "gps"] = "th",  # noqa: A001
         countries = [countries]
     p = _csv_path(path)
     df = _read(p)
-    need = {"POINT_ID": _col(df, "POINT_ID"), "TH_LAT": _col(df, "TH_LAT"), "TH_LONG": _col(df, "TH_LONG"),
-            "LC1": _col(df, "LC1")}
+    need = {
+        "POINT_ID": _col(df, "POINT_ID"),
+        "TH_LAT": _col(df, "TH_LAT"),
+        "TH_LONG": _col(df, "TH_LONG"),
+        "LC1": _col(df, "LC1"),
+    }
     missing = [k for k, v in need.items() if v is None]
     if missing:
-        raise ValueError(f"{p}: missing column(s) {missing}; expected POINT_ID, TH_LAT, TH_LONG, LC1 "
-                         f"(any case); found {list(df.columns)[:15]}")
+        raise ValueError(
+            f"{p}: missing column(s) {missing}; expected POINT_ID, TH_LAT, TH_LONG, LC1 "
+            f"(any case); found {list(df.columns)[:15]}"
+        )
     cols = {k: v for k, v in need.items() if v is not None}  # all of them, now
     out = pd.DataFrame({"point_id": _point_ids(df, cols["POINT_ID"], p)})
     for k in ("TH_LAT", "TH_LONG"):
@@ -152,8 +174,9 @@ def open(path: str | Path, coords: Literal["th", "gps"] = "th",  # noqa: A001
             odd = ~np.isin(code, ["1", "2", "8", ""])
             if odd.any():
                 i = int(np.flatnonzero(odd)[0])
-                raise ValueError(f"{p}, line {i + 2}, field {ew}: expected 1 (east), 2 (west) or 8 (no GPS), "
-                                 f"got {df[ew].iloc[i]!r}")
+                raise ValueError(
+                    f"{p}, line {i + 2}, field {ew}: expected 1 (east), 2 (west) or 8 (no GPS), got {df[ew].iloc[i]!r}"
+                )
             glon = np.where(code == "2", -np.abs(glon), glon)
         missing = (np.abs(glat - _MISSING_COORD) < 1e-6) | (np.abs(np.abs(glon) - _MISSING_COORD) < 1e-6)
         ok = np.isfinite(glat) & np.isfinite(glon) & ~missing
@@ -162,8 +185,9 @@ def open(path: str | Path, coords: Literal["th", "gps"] = "th",  # noqa: A001
     bad = ~(np.isfinite(lat) & np.isfinite(lon)) | (np.abs(lat) > 90) | (np.abs(lon) > 180)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{p}, line {i + 2}: point {out['point_id'].iloc[i]} has no valid coordinates "
-                         f"(lat {lat[i]}, lon {lon[i]})")
+        raise ValueError(
+            f"{p}, line {i + 2}: point {out['point_id'].iloc[i]} has no valid coordinates (lat {lat[i]}, lon {lon[i]})"
+        )
     out["lat"], out["lon"] = lat, lon
     out["lc1"] = _lc1_codes(df, cols["LC1"], p)
     lab = _col(df, "LC1_LABEL")
@@ -199,11 +223,16 @@ def map_lc1(gdf: Any) -> tuple[Any, pd.DataFrame]:
     out["ts2c_class"] = code.map(dict(zip(t["lc1"], t["ts2c_class"], strict=True))).astype("string")
     un = out.loc[out["ts2c_label"] < 0]
     names = out["lc1_label"] if "lc1_label" in out else code
-    rep = (pd.DataFrame({"lc1": code[un.index], "lc1_label": names[un.index]})
-           .groupby("lc1", as_index=False).agg(lc1_label=("lc1_label", "first"), n_points=("lc1", "size")))
-    rep["reason"] = np.select([rep["lc1"].eq(""), rep["lc1"].str.startswith("B")],
-                              ["no LC1 code recorded", "cropland code without a TimeSen2Crop class"],
-                              "not cropland or grassland")
+    rep = (
+        pd.DataFrame({"lc1": code[un.index], "lc1_label": names[un.index]})
+        .groupby("lc1", as_index=False)
+        .agg(lc1_label=("lc1_label", "first"), n_points=("lc1", "size"))
+    )
+    rep["reason"] = np.select(
+        [rep["lc1"].eq(""), rep["lc1"].str.startswith("B")],
+        ["no LC1 code recorded", "cropland code without a TimeSen2Crop class"],
+        "not cropland or grassland",
+    )
     rep = rep.sort_values("n_points", ascending=False, ignore_index=True)
     out.attrs["unmapped"] = rep.to_dict("records")
     return out, rep

@@ -53,8 +53,11 @@ def _find(path: Path, pattern: str) -> list[Path]:
     return sorted(p for p in path.rglob(pattern) if "__MACOSX" not in p.parts)
 
 
-def open(path: str | Path, scenes: list[str] | None = None,  # noqa: A001
-         on_unmapped: Literal["raise", "nan"] = "raise") -> Any:
+def open(
+    path: str | Path,
+    scenes: list[str] | None = None,  # noqa: A001
+    on_unmapped: Literal["raise", "nan"] = "raise",
+) -> Any:
     """Return all sea-ice chart polygons under `path` (v1 or v2 folder, or one chart file) as one GeoDataFrame.
 
     `on_unmapped`: what a code outside the SIGRID-3 tables does (see ``eokit.sigrid.decode``).
@@ -65,8 +68,10 @@ def open(path: str | Path, scenes: list[str] | None = None,  # noqa: A001
     files = [p for p in _find(path, "seaice_s1_*.shp") if "iceberg" not in str(p.parent).lower()]
     if not files:
         found = sorted({p.suffix for p in path.rglob("*") if p.is_file()}) if path.is_dir() else []
-        raise FileNotFoundError(f"METNO: no seaice_s1_<yyyymmddThhmmss>.shp under {path} (found file types "
-                                f"{found}); expected the unpacked Zenodo 3695276 (v1) or 4683174 (v2) record")
+        raise FileNotFoundError(
+            f"METNO: no seaice_s1_<yyyymmddThhmmss>.shp under {path} (found file types "
+            f"{found}); expected the unpacked Zenodo 3695276 (v1) or 4683174 (v2) record"
+        )
     if scenes is not None:
         files = [f for f in files if any(s in f.stem for s in scenes)]
         if not files:

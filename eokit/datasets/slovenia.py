@@ -18,8 +18,14 @@ from eokit.paths import SAMPLE_DIR
 #: The Slovenia case's CRS (UTM 33N).
 CRS = "EPSG:32633"
 #: Land-use class ids of lulc.npy / the polygons' LULC_ID.
-LULC_CLASSES: dict[int, str] = {0: "no data", 1: "cultivated land", 2: "forest", 3: "grassland",
-                                4: "shrubland", 8: "artificial surface"}
+LULC_CLASSES: dict[int, str] = {
+    0: "no data",
+    1: "cultivated land",
+    2: "forest",
+    3: "grassland",
+    4: "shrubland",
+    8: "artificial surface",
+}
 _FILES = ("ndvi.npy", "cloud_mask.npy", "lulc.npy", "timestamps.json", "bbox.geojson")
 
 
@@ -51,13 +57,16 @@ def _bbox(folder: Path) -> tuple[float, float, float, float]:
     except (KeyError, IndexError, TypeError, ValueError) as e:
         raise ValueError(f"{p}: field 'coordinates' must hold one polygon ring of [x, y] pairs") from e
     if coords.ndim != 2 or coords.shape[1] < 2 or not np.isfinite(coords).all():
-        raise ValueError(f"{p}: field 'coordinates' must hold one polygon ring of [x, y] pairs, got shape "
-                         f"{coords.shape}")
+        raise ValueError(
+            f"{p}: field 'coordinates' must hold one polygon ring of [x, y] pairs, got shape {coords.shape}"
+        )
     xmin, ymin = coords[:, :2].min(axis=0)
     xmax, ymax = coords[:, :2].max(axis=0)
     if not (xmax > xmin and ymax > ymin):
-        raise ValueError(f"{p}: field 'coordinates' spans no area (x {xmin}..{xmax}, y {ymin}..{ymax}); expected "
-                         "the raster's bounding box")
+        raise ValueError(
+            f"{p}: field 'coordinates' spans no area (x {xmin}..{xmax}, y {ymin}..{ymax}); expected "
+            "the raster's bounding box"
+        )
     return float(xmin), float(ymin), float(xmax), float(ymax)
 
 
@@ -89,8 +98,9 @@ def _load(folder: Path, name: str, ndim: int) -> np.ndarray:
     if not isinstance(a, np.ndarray) or a.ndim != ndim:
         raise ValueError(f"{p}: expected {ndim} dimensions, got shape {getattr(a, 'shape', None)}")
     if a.shape[-1] != 1:
-        raise ValueError(f"{p}: expected one feature in the last axis (eo-learn layout, shape (..., 1)), "
-                         f"got shape {a.shape}")
+        raise ValueError(
+            f"{p}: expected one feature in the last axis (eo-learn layout, shape (..., 1)), got shape {a.shape}"
+        )
     return a[..., 0]
 
 
@@ -100,8 +110,9 @@ def _timestamps(folder: Path) -> np.ndarray:
         raise FileNotFoundError(f"{p} is missing: it lists the ISO acquisition times")
     items = _json(p)
     if not isinstance(items, list):
-        raise ValueError(f"{p}: expected a JSON list of ISO times, e.g. '2015-07-11T10:00:08'; got a JSON "
-                         f"{type(items).__name__}")
+        raise ValueError(
+            f"{p}: expected a JSON list of ISO times, e.g. '2015-07-11T10:00:08'; got a JSON {type(items).__name__}"
+        )
     try:
         times = pd.to_datetime(items, format="ISO8601").values.astype("datetime64[ns]")
     except (ValueError, TypeError) as e:
@@ -113,13 +124,17 @@ def _timestamps(folder: Path) -> np.ndarray:
 def _ascending(times: np.ndarray, where: str) -> None:
     """Raise unless `times` (one per time step) strictly increase and none is missing."""
     if np.isnat(times).any():
-        raise ValueError(f"{where}: time step {int(np.flatnonzero(np.isnat(times))[0])} has no time; "
-                         "expected an ISO time for every step")
+        raise ValueError(
+            f"{where}: time step {int(np.flatnonzero(np.isnat(times))[0])} has no time; "
+            "expected an ISO time for every step"
+        )
     back = np.flatnonzero(np.diff(times) <= np.timedelta64(0, "ns"))
     if back.size:
         k = int(back[0])
-        raise ValueError(f"{where}: time step {k + 1} ({str(times[k + 1])[:19]}) does not come after step {k} "
-                         f"({str(times[k])[:19]}); expected strictly ascending acquisition times")
+        raise ValueError(
+            f"{where}: time step {k + 1} ({str(times[k + 1])[:19]}) does not come after step {k} "
+            f"({str(times[k])[:19]}); expected strictly ascending acquisition times"
+        )
 
 
 def _coords(transform: Any, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -130,20 +145,31 @@ def _coords(transform: Any, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndar
     return x, y
 
 
-def _dataset(ndvi: np.ndarray, cloud: np.ndarray, lulc: np.ndarray, times: np.ndarray, transform: Any,
-             source: str) -> xr.Dataset:
+def _dataset(
+    ndvi: np.ndarray, cloud: np.ndarray, lulc: np.ndarray, times: np.ndarray, transform: Any, source: str
+) -> xr.Dataset:
     x, y = _coords(transform, lulc.shape)
     ds = xr.Dataset(
         {
             "ndvi": (("time", "y", "x"), ndvi.astype(np.float32), {"long_name": "NDVI", "source": "Sentinel-2 L1C"}),
-            "cloud_mask": (("time", "y", "x"), cloud.astype(np.uint8),
-                           {"long_name": "cloud mask", "flag_values": "0 clear, 1 cloud"}),
-            "lulc": (("y", "x"), lulc.astype(np.uint16),
-                     {"long_name": "land use (RABA)", "classes": json.dumps(LULC_CLASSES)}),
+            "cloud_mask": (
+                ("time", "y", "x"),
+                cloud.astype(np.uint8),
+                {"long_name": "cloud mask", "flag_values": "0 clear, 1 cloud"},
+            ),
+            "lulc": (
+                ("y", "x"),
+                lulc.astype(np.uint16),
+                {"long_name": "land use (RABA)", "classes": json.dumps(LULC_CLASSES)},
+            ),
         },
         coords={"time": times, "y": y, "x": x},
-        attrs={"title": "Slovenia: Sentinel-2 NDVI time series and land-use register (eo-learn TestEOPatch)",
-               "licence": "MIT", "source": source, "crs": CRS},
+        attrs={
+            "title": "Slovenia: Sentinel-2 NDVI time series and land-use register (eo-learn TestEOPatch)",
+            "licence": "MIT",
+            "source": source,
+            "crs": CRS,
+        },
     )
     ds = ds.rio.write_crs(CRS).rio.write_transform(transform)
     return ds
@@ -162,11 +188,14 @@ def open(path: str | os.PathLike | None = None) -> xr.Dataset:  # noqa: A001 - t
     lulc = _load(folder, "lulc.npy", 3)
     times = _timestamps(folder)
     if ndvi.shape != cloud.shape or ndvi.shape[1:] != lulc.shape:
-        raise ValueError(f"{folder}: ndvi.npy {ndvi.shape}, cloud_mask.npy {cloud.shape} and lulc.npy "
-                         f"{lulc.shape} must share (time, y, x) / (y, x)")
+        raise ValueError(
+            f"{folder}: ndvi.npy {ndvi.shape}, cloud_mask.npy {cloud.shape} and lulc.npy "
+            f"{lulc.shape} must share (time, y, x) / (y, x)"
+        )
     if ndvi.shape[0] != times.size:
-        raise ValueError(f"{folder / 'timestamps.json'}: {times.size} timestamps, but ndvi.npy has "
-                         f"{ndvi.shape[0]} time steps")
+        raise ValueError(
+            f"{folder / 'timestamps.json'}: {times.size} timestamps, but ndvi.npy has {ndvi.shape[0]} time steps"
+        )
     _check_codes(cloud, folder / "cloud_mask.npy", (0, 1), "0 clear, 1 cloud")
     _check_codes(lulc, folder / "lulc.npy", tuple(LULC_CLASSES), "the LULC_ID classes")
     _, transform = grid(folder, lulc.shape)
@@ -177,8 +206,10 @@ def _check_codes(a: np.ndarray, p: Path, allowed: tuple[int, ...], meaning: str)
     """Raise unless every value of `a` is one of `allowed` (the values are cast to small integers)."""
     bad = ~np.isin(a, allowed)
     if bad.any():
-        raise ValueError(f"{p}: {int(bad.sum())} values outside {list(allowed)} ({meaning}), e.g. "
-                         f"{sorted(set(np.asarray(a)[bad].ravel()[:1000].tolist()))[:5]}")
+        raise ValueError(
+            f"{p}: {int(bad.sum())} values outside {list(allowed)} ({meaning}), e.g. "
+            f"{sorted(set(np.asarray(a)[bad].ravel()[:1000].tolist()))[:5]}"
+        )
 
 
 def polygons(path: str | os.PathLike | None = None) -> Any:
@@ -205,8 +236,9 @@ def _stamp(t: np.datetime64) -> str:
     return pd.Timestamp(t).strftime("%Y%m%dT%H%M%S")
 
 
-def write_stack(out: str | os.PathLike | None = None, path: str | os.PathLike | None = None,
-                overwrite: bool = False) -> Path:
+def write_stack(
+    out: str | os.PathLike | None = None, path: str | os.PathLike | None = None, overwrite: bool = False
+) -> Path:
     """Write the case as GeoTIFFs NDVI_/FLAG_<YYYYMMDDTHHMMSS>.tif (+ LULC.tif) in `out`; return `out`.
 
     Default `out` is `<path>/stack`. FLAG holds TimeSen2Crop flag codes (1 cloud, 0 clear).
@@ -218,8 +250,16 @@ def write_stack(out: str | os.PathLike | None = None, path: str | os.PathLike | 
     final = Path(out) if out is not None else _folder(path) / "stack"
     with atomic_output(final, overwrite, kind="dir") as tmp:
         rows, cols = ds.sizes["y"], ds.sizes["x"]
-        prof = dict(driver="GTiff", width=cols, height=rows, count=1, crs=CRS, transform=ds.rio.transform(),
-                    compress="deflate", zlevel=9)  # 100 x 101 pixels: strips beat padded 128-px tiles
+        prof = dict(
+            driver="GTiff",
+            width=cols,
+            height=rows,
+            count=1,
+            crs=CRS,
+            transform=ds.rio.transform(),
+            compress="deflate",
+            zlevel=9,
+        )  # 100 x 101 pixels: strips beat padded 128-px tiles
         for i, t in enumerate(tqdm(ds.time.values, desc="Slovenia stack", unit="date")):
             stamp = _stamp(t)
             iso = pd.Timestamp(t).isoformat()
@@ -248,8 +288,10 @@ def _band(p: Path, grid_of: list) -> np.ndarray:
     first, t0, shape0, crs0 = grid_of
     for what, got, want in (("shape", a.shape, shape0), ("transform", transform, t0), ("CRS", crs, crs0)):
         if got != want:
-            raise ValueError(f"{p}: {what} {got} differs from the first file's ({first.name}) {want}; expected "
-                             "every file of the stack on one grid")
+            raise ValueError(
+                f"{p}: {what} {got} differs from the first file's ({first.name}) {want}; expected "
+                "every file of the stack on one grid"
+            )
     return a
 
 
@@ -262,7 +304,7 @@ def open_stack(path: str | os.PathLike | None = None) -> xr.Dataset:
     ndvi, cloud, times = [], [], []
     grid_of: list[Any] = []  # path, transform, shape, crs of the first band read
     for f in ndvi_files:
-        stamp = f.stem[len("NDVI_"):]
+        stamp = f.stem[len("NDVI_") :]
         try:
             times.append(pd.to_datetime(stamp, format="%Y%m%dT%H%M%S"))
         except ValueError as e:
@@ -289,8 +331,12 @@ def rasterize_lulc(path: str | os.PathLike | None = None) -> np.ndarray:
     ds = open(path)
     gdf = polygons(path).to_crs(CRS)
     return rasterio.features.rasterize(
-        zip(gdf.geometry, gdf["LULC_ID"].astype(int), strict=True), out_shape=ds.lulc.shape,
-        transform=ds.rio.transform(), fill=0, dtype="uint16")
+        zip(gdf.geometry, gdf["LULC_ID"].astype(int), strict=True),
+        out_shape=ds.lulc.shape,
+        transform=ds.rio.transform(),
+        fill=0,
+        dtype="uint16",
+    )
 
 
 def scale_ndvi(cube: xr.Dataset, scale: int = 10000) -> xr.Dataset:
@@ -304,8 +350,10 @@ def scale_ndvi(cube: xr.Dataset, scale: int = 10000) -> xr.Dataset:
         have = list(cube.variables) if isinstance(cube, xr.Dataset) else type(cube).__name__
         raise ValueError(f"scale_ndvi: expected an image cube with a 'reflectance' variable (NDVI), got {have}")
     if cube["reflectance"].dtype.kind != "f":
-        raise ValueError(f"scale_ndvi: 'reflectance' is already {cube['reflectance'].dtype} (scaled?); expected "
-                         "float NDVI in [-1, 1] as read from the NDVI GeoTIFFs")
+        raise ValueError(
+            f"scale_ndvi: 'reflectance' is already {cube['reflectance'].dtype} (scaled?); expected "
+            "float NDVI in [-1, 1] as read from the NDVI GeoTIFFs"
+        )
     out = cube.copy()
     out["reflectance"] = (cube["reflectance"].fillna(0) * scale).round().astype("int16")
     return out

@@ -16,6 +16,7 @@ per-tile tables ``tile_names`` and ``tile_dates``;
 :func:`open` rebuilds ``date``, ``tile`` and ``label_name`` lazily from the tables, so a store opens as the same
 Dataset as the tree.
 """
+
 from __future__ import annotations
 
 import json
@@ -87,7 +88,7 @@ def open(path: str | Path, tiles: Iterable[str] | None = None, on_error: OnError
         for t in scanned:
             for i in range(0, len(t.files), step):
                 parts.append(_tile_block(src, t, slice(i, i + step), n_time, on_error, skipped))
-                bar.update(len(t.files[i:i + step]))
+                bar.update(len(t.files[i : i + step]))
     ds = _to_dataset(parts, n_time)
     ds.attrs.update(dataset="TimeSen2Crop", source=str(src.base))
     _report_skipped(ds, skipped)
@@ -116,14 +117,17 @@ def write(ds: xr.Dataset, root: str | os.PathLike[str], overwrite: bool = False)
             valid = ~np.isnat(date[idx[0]])
             n_t = int(valid.sum())
             if not valid[:n_t].all():
-                raise ValueError(f"sample {idx[0]} (tile {t}): missing dates must be padding at the end of the "
-                                 "time axis")
+                raise ValueError(
+                    f"sample {idx[0]} (tile {t}): missing dates must be padding at the end of the time axis"
+                )
             dates = date[idx[0], :n_t]
             same = (date[idx][:, :n_t] == dates).all(axis=1) & np.isnat(date[idx][:, n_t:]).all(axis=1)
             if not same.all():
                 bad = int(idx[np.flatnonzero(~same)[0]])
-                raise ValueError(f"sample {bad} (tile {t}): dates differ from the tile's other samples; "
-                                 "a TimeSen2Crop tile has one date list")
+                raise ValueError(
+                    f"sample {bad} (tile {t}): dates differ from the tile's other samples; "
+                    "a TimeSen2Crop tile has one date list"
+                )
             tdir = tmp / t
             tdir.mkdir(parents=True, exist_ok=True)
             days = [str(d)[:10].replace("-", "") for d in dates.astype("datetime64[D]")]
@@ -131,8 +135,11 @@ def write(ds: xr.Dataset, root: str | os.PathLike[str], overwrite: bool = False)
             for i in idx:
                 c = int(label[i])
                 parts = src[i].split("/")
-                name = parts[-1] if (len(parts) == 3 and parts[0] == t and parts[1] == str(c)
-                                     and parts[2].endswith(".csv")) else None
+                name = (
+                    parts[-1]
+                    if (len(parts) == 3 and parts[0] == t and parts[1] == str(c) and parts[2].endswith(".csv"))
+                    else None
+                )
                 rel = f"{t}/{c}/{name}" if name else None
                 if rel is None or rel in used:
                     while True:
@@ -144,8 +151,9 @@ def write(ds: xr.Dataset, root: str | os.PathLike[str], overwrite: bool = False)
                 used.add(rel)
                 rows = np.column_stack([refl[i, :n_t].astype(np.int64), flag[i, :n_t].astype(np.int64)])
                 if np.any(flag[i, :n_t] == FLAG_NODATA):
-                    raise ValueError(f"sample {i} (tile {t}): flag 255 inside the acquisitions; "
-                                     "the CSV format has no such flag")
+                    raise ValueError(
+                        f"sample {i} (tile {t}): flag 255 inside the acquisitions; the CSV format has no such flag"
+                    )
                 body = "\n".join(",".join(map(str, r)) for r in rows.tolist())
                 out = tmp / rel
                 out.parent.mkdir(exist_ok=True)
@@ -153,8 +161,15 @@ def write(ds: xr.Dataset, root: str | os.PathLike[str], overwrite: bool = False)
     return final
 
 
-def _chunk_arrays(src: _DirSource | _ZipSource, pieces: list[tuple[Any, ...]], n_time: int, tile_names: list[str],
-                  width: int, on_error: OnError, skipped: list[str]) -> dict[str, np.ndarray]:
+def _chunk_arrays(
+    src: _DirSource | _ZipSource,
+    pieces: list[tuple[Any, ...]],
+    n_time: int,
+    tile_names: list[str],
+    width: int,
+    on_error: OnError,
+    skipped: list[str],
+) -> dict[str, np.ndarray]:
     """Parse one chunk's files into the store's per-sample arrays; slots of skipped files (at the end) hold
     label -1, tile_index -1 and flag 255."""
     n = sum(len(f) for _, _, f in pieces)
@@ -176,9 +191,18 @@ def _chunk_arrays(src: _DirSource | _ZipSource, pieces: list[tuple[Any, ...]], n
     return out
 
 
-def _write_chunk(src: _DirSource | _ZipSource, partial: str, progress: str, k: int, start: int,
-                 pieces: list[tuple[Any, ...]], n_time: int, tile_names: list[str], width: int,
-                 on_error: OnError) -> list[str]:
+def _write_chunk(
+    src: _DirSource | _ZipSource,
+    partial: str,
+    progress: str,
+    k: int,
+    start: int,
+    pieces: list[tuple[Any, ...]],
+    n_time: int,
+    tile_names: list[str],
+    width: int,
+    on_error: OnError,
+) -> list[str]:
     """Parse the files of sample chunk `k` and write them into its region of the partial store."""
     marker = Path(progress) / f"{k}.done"
     if marker.exists():
@@ -191,7 +215,7 @@ def _write_chunk(src: _DirSource | _ZipSource, partial: str, progress: str, k: i
     for v, a in arrays.items():  # chunk-aligned region: no other task writes these chunks
         arr = g[v]
         assert isinstance(arr, zarr.Array)  # created by _prepare_partial
-        arr[start:start + len(a)] = a
+        arr[start : start + len(a)] = a
     write_json_atomic(skipped, marker)
     return skipped
 
@@ -209,10 +233,17 @@ def _run_job(job: _Job) -> list[str]:
     return _write_chunk(*job.args)
 
 
-def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite: bool = False,
-            tiles: Iterable[str] | None = None, workers: int | None = None,
-            scheduler: Literal["processes", "threads", "sync", "synchronous"] | Any = "processes",
-            on_error: OnError = "raise", progress: bool = True) -> Path:
+def to_zarr(
+    root: str | Path,
+    store: str | Path,
+    chunks: int = 20000,
+    overwrite: bool = False,
+    tiles: Iterable[str] | None = None,
+    workers: int | None = None,
+    scheduler: Literal["processes", "threads", "sync", "synchronous"] | Any = "processes",
+    on_error: OnError = "raise",
+    progress: bool = True,
+) -> Path:
     """Convert the CSV tree under `root` (or TimeSen2Crop.zip) to a chunked Zarr store in parallel; return it.
 
     Each dask task parses `chunks` consecutive samples and writes them into their own chunk-aligned region, so
@@ -237,8 +268,10 @@ def to_zarr(root: str | Path, store: str | Path, chunks: int = 20000, overwrite:
     partial = store.with_name(store.name + ".partial")
     prog = store.with_name(store.name + ".progress")
     _prepare_partial(partial, prog, manifest, n, n_time, scanned, width, chunks, str(src.base))
-    jobs = [_Job(src, str(partial), str(prog), k, start, pieces, n_time, tile_names, width, on_error)
-            for k, (start, pieces) in enumerate(_chunk_plan(scanned, chunks))]
+    jobs = [
+        _Job(src, str(partial), str(prog), k, start, pieces, n_time, tile_names, width, on_error)
+        for k, (start, pieces) in enumerate(_chunk_plan(scanned, chunks))
+    ]
     for r in _run_jobs(jobs, sched, workers, progress):
         skipped.extend(r)
     _finish_store(partial, prog, store, skipped)

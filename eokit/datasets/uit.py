@@ -48,8 +48,11 @@ def _arrays(root: Path) -> list[_Array]:
                 import h5py
 
                 with h5py.File(f, "r") as h:
-                    h.visititems(lambda name, obj, f=f: out.append(_Array(f, name, obj.shape, obj.dtype))
-                                 if isinstance(obj, h5py.Dataset) else None)
+                    h.visititems(
+                        lambda name, obj, f=f: (
+                            out.append(_Array(f, name, obj.shape, obj.dtype)) if isinstance(obj, h5py.Dataset) else None
+                        )
+                    )
         except (OSError, ValueError) as e:
             raise ValueError(f"{f}: cannot be read as {suf} ({e})") from e
     return out
@@ -77,25 +80,31 @@ def inspect(path: str | Path) -> dict[int, tuple[_Array, _Array]]:
         size = _patch_size(img)
         if size is None:
             continue
-        siblings = [a for a in arrays if a.container == img.container and a.key != img.key
-                    and a.dtype.kind in "iuf" and 1 <= len(a.shape) <= 2]
-        labels = [a for a in siblings
-                  if a.shape in ((img.shape[0],), (img.shape[0], 1), (img.shape[0], len(ICE_CLASSES)))]
+        siblings = [
+            a
+            for a in arrays
+            if a.container == img.container and a.key != img.key and a.dtype.kind in "iuf" and 1 <= len(a.shape) <= 2
+        ]
+        labels = [
+            a for a in siblings if a.shape in ((img.shape[0],), (img.shape[0], 1), (img.shape[0], len(ICE_CLASSES)))
+        ]
         if len(labels) > 1:
             named = [a for a in labels if a.key.split("/")[-1].lower() in _LABEL_NAMES]
-            labels = named or [a for a in labels if a.dtype.kind != "f" or a.shape[-1] == len(ICE_CLASSES)] \
-                or labels
+            labels = named or [a for a in labels if a.dtype.kind != "f" or a.shape[-1] == len(ICE_CLASSES)] or labels
         if not labels:
             named = [a for a in siblings if a.key.split("/")[-1].lower() in _LABEL_NAMES]
             if named:  # the label array is there but does not fit: say so instead of "nothing recognised"
                 raise ValueError(
                     f"{img.container}: image array {img.key!r} holds {img.shape[0]} patches {img.shape}, but label "
                     f"array {named[0].key!r} has shape {named[0].shape}; expected one label per patch "
-                    f"(({img.shape[0]},) class ids or ({img.shape[0]}, {len(ICE_CLASSES)}) one-hot rows)")
+                    f"(({img.shape[0]},) class ids or ({img.shape[0]}, {len(ICE_CLASSES)}) one-hot rows)"
+                )
             continue
         if size in pairs:
-            raise ValueError(f"UiT ice types: two {size}x{size} patch sets ({pairs[size][0].container}/"
-                             f"{pairs[size][0].key} and {img.container}/{img.key}); pass the folder of one")
+            raise ValueError(
+                f"UiT ice types: two {size}x{size} patch sets ({pairs[size][0].container}/"
+                f"{pairs[size][0].key} and {img.container}/{img.key}); pass the folder of one"
+            )
         pairs[size] = (img, labels[0])
     if not pairs:
         found = [f"{a.container.name}:{a.key} {a.shape} {a.dtype}" for a in arrays][:20]
@@ -139,32 +148,42 @@ def open(path: str | Path, patch_size: int | None = None, label_offset: int = 0)
     if img.shape[1] <= 4 and img.shape[2] == img.shape[3]:  # channels first
         img = np.moveaxis(img, 1, -1)
     if img.shape[-1] != len(SAR_CHANNELS):
-        raise ValueError(f"{img_a.container}:{img_a.key}: {img.shape[-1]} channels, expected "
-                         f"{len(SAR_CHANNELS)} ({', '.join(SAR_CHANNELS)})")
+        raise ValueError(
+            f"{img_a.container}:{img_a.key}: {img.shape[-1]} channels, expected "
+            f"{len(SAR_CHANNELS)} ({', '.join(SAR_CHANNELS)})"
+        )
     bad = ~np.isfinite(img).all(axis=(1, 2, 3)) if img.dtype.kind == "f" else np.zeros(len(img), bool)
     if bad.any():
-        raise ValueError(f"{img_a.container}:{img_a.key}: {int(bad.sum())} patches hold NaN or infinite pixels "
-                         f"(patches {np.flatnonzero(bad)[:10].tolist()}); expected finite HH, HV (dB) and IA values")
+        raise ValueError(
+            f"{img_a.container}:{img_a.key}: {int(bad.sum())} patches hold NaN or infinite pixels "
+            f"(patches {np.flatnonzero(bad)[:10].tolist()}); expected finite HH, HV (dB) and IA values"
+        )
     raw = _load(lab_a)
     if raw.ndim == 2 and raw.shape[1] == len(ICE_CLASSES):  # one-hot rows
         if not (np.isin(raw, (0, 1)).all() and (raw.sum(axis=1) == 1).all()):
             i = int(np.flatnonzero(~(np.isin(raw, (0, 1)).all(axis=1) & (raw.sum(axis=1) == 1)))[0])
-            raise ValueError(f"{lab_a.container}:{lab_a.key}, patch {i}: a {len(ICE_CLASSES)}-column label row "
-                             f"must be one-hot (one 1, five 0), got {raw[i].tolist()}")
+            raise ValueError(
+                f"{lab_a.container}:{lab_a.key}, patch {i}: a {len(ICE_CLASSES)}-column label row "
+                f"must be one-hot (one 1, five 0), got {raw[i].tolist()}"
+            )
         raw = raw.argmax(axis=1) + label_offset
     raw = raw.reshape(-1)
     if raw.dtype.kind == "f":
         frac = ~np.isfinite(raw) | (np.mod(np.nan_to_num(raw), 1) != 0)
         if frac.any():
             i = int(np.flatnonzero(frac)[0])
-            raise ValueError(f"{lab_a.container}:{lab_a.key}, patch {i}: label {raw[i]} is not a whole number; "
-                             f"expected class ids 0..{len(ICE_CLASSES) - 1} (or one-hot rows)")
+            raise ValueError(
+                f"{lab_a.container}:{lab_a.key}, patch {i}: label {raw[i]} is not a whole number; "
+                f"expected class ids 0..{len(ICE_CLASSES) - 1} (or one-hot rows)"
+            )
     lab = raw.astype(np.int64) - label_offset
     bad = (lab < 0) | (lab >= len(ICE_CLASSES))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{lab_a.container}:{lab_a.key}, patch {i}: label {lab[i] + label_offset} outside "
-                         f"0..{len(ICE_CLASSES) - 1} after label_offset={label_offset} (classes {ICE_CLASSES})")
+        raise ValueError(
+            f"{lab_a.container}:{lab_a.key}, patch {i}: label {lab[i] + label_offset} outside "
+            f"0..{len(ICE_CLASSES) - 1} after label_offset={label_offset} (classes {ICE_CLASSES})"
+        )
     n = img.shape[0]
     ds = xr.Dataset(
         {
@@ -177,8 +196,12 @@ def open(path: str | Path, patch_size: int | None = None, label_offset: int = 0)
             "scene": (("patch",), np.full(n, "")),
         },
         coords={"channel": SAR_CHANNELS},
-        attrs={"dataset": "UiT sea ice types (doi:10.18710/QAYI4O)", "patch_size": patch_size,
-               "source": f"{img_a.container}:{img_a.key}", "positions_known": 0},
+        attrs={
+            "dataset": "UiT sea ice types (doi:10.18710/QAYI4O)",
+            "patch_size": patch_size,
+            "source": f"{img_a.container}:{img_a.key}",
+            "positions_known": 0,
+        },
     )
     check_schema(ds, PATCH_SCHEMA, "UiT patch set")
     return ds

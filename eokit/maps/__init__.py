@@ -27,6 +27,16 @@ from eokit.maps.prediction import predict, predict_patches
 _MODELS = _CACHE.models
 
 __all__: list[str] = [
-    "NODATA_CLASS", "predict", "predict_patches", "write_cog", "class_colours", "boundaries",
-    "boundaries_to_vector", "write_boundaries", "plot_classes", "plot_confidence", "composite", "plot_boundaries",
+    "NODATA_CLASS",
+    "predict",
+    "predict_patches",
+    "write_cog",
+    "class_colours",
+    "boundaries",
+    "boundaries_to_vector",
+    "write_boundaries",
+    "plot_classes",
+    "plot_confidence",
+    "composite",
+    "plot_boundaries",
 ]

@@ -34,16 +34,21 @@ def _map_dataset(stack: da.Array, src: xr.Dataset, card: dict, probabilities: bo
     """Return the map Dataset (class, confidence[, probability]) on the grid and CRS of `src`."""
     names = _class_names(card)
     coords = {"y": src["y"], "x": src["x"]}
-    cls = xr.DataArray(da.where(da.isnan(stack[0]), NODATA_CLASS, stack[0]).astype(np.uint8),
-                       dims=("y", "x"), coords=coords)
+    cls = xr.DataArray(
+        da.where(da.isnan(stack[0]), NODATA_CLASS, stack[0]).astype(np.uint8), dims=("y", "x"), coords=coords
+    )
     if probabilities:
         prob = xr.DataArray(stack[1:], dims=("label", "y", "x"), coords={**coords, "label": names})
         conf = prob.max("label", skipna=True)
     else:
         prob, conf = None, xr.DataArray(stack[1], dims=("y", "x"), coords=coords)
     ids = card.get("class_ids") or list(range(len(names)))
-    cls.attrs.update(long_name="class index (model output order)", class_names=json.dumps(names),
-                     class_ids=json.dumps([int(i) for i in ids]), _FillValue=NODATA_CLASS)
+    cls.attrs.update(
+        long_name="class index (model output order)",
+        class_names=json.dumps(names),
+        class_ids=json.dumps([int(i) for i in ids]),
+        _FillValue=NODATA_CLASS,
+    )
     conf.attrs.update(long_name="probability of the predicted class")
     ds = xr.Dataset({"class": cls, "confidence": conf.astype(np.float32)})
     if prob is not None:
@@ -74,11 +79,14 @@ def _crs(ds: Any) -> Any:
         return None
 
 
-_NO_PROCESSES = {"processes": (
-    "maps cannot run on dask's multiprocessing scheduler: it starts a new pool of processes for every chunk, so "
-    "each chunk would import TensorFlow and load the model again, and a model object cannot reach them; for "
-    "several processes pass a dask.distributed.Client (e.g. Client(LocalCluster(n_workers=4))) or its scheduler "
-    "address, whose workers load the model once each")}
+_NO_PROCESSES = {
+    "processes": (
+        "maps cannot run on dask's multiprocessing scheduler: it starts a new pool of processes for every chunk, so "
+        "each chunk would import TensorFlow and load the model again, and a model object cannot reach them; for "
+        "several processes pass a dask.distributed.Client (e.g. Client(LocalCluster(n_workers=4))) or its scheduler "
+        "address, whose workers load the model once each"
+    )
+}
 
 
 def _spatial_stack(ds: xr.Dataset | xr.DataArray) -> tuple[da.Array, list[tuple[str, int, np.dtype]]]:
@@ -99,16 +107,20 @@ def _spatial_stack(ds: xr.Dataset | xr.DataArray) -> tuple[da.Array, list[tuple[
     return da.concatenate(parts, axis=0).rechunk({0: -1}), layout
 
 
-def _iter_blocks(arr: da.Array, scheduler: Any = None, progress: bool = True,
-                 desc: str = "map") -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+def _iter_blocks(
+    arr: da.Array, scheduler: Any = None, progress: bool = True, desc: str = "map"
+) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
     """Yield ((y slice, x slice), block) of a (band, y, x) dask array, computing a few chunks at a time."""
     from tqdm.auto import tqdm
 
     ys = np.cumsum((0,) + arr.chunks[1])
     xs = np.cumsum((0,) + arr.chunks[2])
     delayed = arr.to_delayed(optimize_graph=True)
-    tasks = [((slice(ys[i], ys[i + 1]), slice(xs[j], xs[j + 1])), delayed[0, i, j])
-             for i in range(len(ys) - 1) for j in range(len(xs) - 1)]
+    tasks = [
+        ((slice(ys[i], ys[i + 1]), slice(xs[j], xs[j + 1])), delayed[0, i, j])
+        for i in range(len(ys) - 1)
+        for j in range(len(xs) - 1)
+    ]
     bar = tqdm(total=len(tasks), desc=desc, unit="chunk", disable=not progress)
     try:
         scheduler = _check_scheduler(scheduler)
@@ -171,7 +183,7 @@ def _maybe_compute(ds: xr.Dataset, compute: bool, scheduler: Any, progress: bool
     for (sy, sx), block in _iter_blocks(arr, scheduler, progress, desc="predict"):
         b0 = 0
         for name, nb, dt in layout:
-            out[name][:, sy, sx] = block[b0:b0 + nb].astype(dt)
+            out[name][:, sy, sx] = block[b0 : b0 + nb].astype(dt)
             b0 += nb
     loaded = ds.copy()
     for name, _nb, _dt in layout:

@@ -57,13 +57,16 @@ def write_cog(
     from rasterio.windows import Window
 
     if not isinstance(blocksize, (int, np.integer)) or isinstance(blocksize, bool) or blocksize < 16 or blocksize % 16:
-        raise ValueError(f"blocksize must be a multiple of 16 pixels (GeoTIFF tiles), e.g. 256 or 512; "
-                         f"got {blocksize!r}")
+        raise ValueError(
+            f"blocksize must be a multiple of 16 pixels (GeoTIFF tiles), e.g. 256 or 512; got {blocksize!r}"
+        )
     _check_scheduler(scheduler)
     if _crs(map_ds) is None and _gcps(map_ds) is None:
-        raise ValueError(f"map to write to {path} has no CRS (nor ground control points): a GeoTIFF without "
-                         "georeferencing cannot be placed; expected a map from eokit.maps.predict or set one with "
-                         ".rio.write_crs(...)")
+        raise ValueError(
+            f"map to write to {path} has no CRS (nor ground control points): a GeoTIFF without "
+            "georeferencing cannot be placed; expected a map from eokit.maps.predict or set one with "
+            ".rio.write_crs(...)"
+        )
     path = Path(path)
     targets = _cog_targets(map_ds, path)
     for p in targets.values():
@@ -85,9 +88,18 @@ def write_cog(
             for name, nb, dt in layout:
                 var = variables[name]
                 nodata = _nodata_for(var, dt)
-                profile = dict(driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=nb, dtype=dt,
-                               tiled=True, blockxsize=min(blocksize, 512), blockysize=min(blocksize, 512),
-                               BIGTIFF="IF_SAFER", nodata=nodata)
+                profile = dict(
+                    driver="GTiff",
+                    width=arr.shape[2],
+                    height=arr.shape[1],
+                    count=nb,
+                    dtype=dt,
+                    tiled=True,
+                    blockxsize=min(blocksize, 512),
+                    blockysize=min(blocksize, 512),
+                    BIGTIFF="IF_SAFER",
+                    nodata=nodata,
+                )
                 if crs is not None and gcps is None:
                     profile["crs"] = crs
                 if transform is not None and gcps is None:
@@ -100,15 +112,23 @@ def write_cog(
                 window = Window(sx.start, sy.start, sx.stop - sx.start, sy.stop - sy.start)
                 b0 = 0
                 for name, nb, dt in layout:
-                    dsts[name].write(block[b0:b0 + nb].astype(dt), window=window)
+                    dsts[name].write(block[b0 : b0 + nb].astype(dt), window=window)
                     b0 += nb
             for name, _nb, _dt in layout:
                 dsts[name].close()
             for name, _nb, dt in layout:
                 resampling = "NEAREST" if np.dtype(dt).kind in "iu" else "AVERAGE"
-                rasterio.shutil.copy(tmp[name], cog[name], driver="COG", COMPRESS="DEFLATE", OVERVIEWS="AUTO",
-                                     RESAMPLING=resampling, BLOCKSIZE=str(blocksize), BIGTIFF="IF_SAFER",
-                                     NUM_THREADS="ALL_CPUS")
+                rasterio.shutil.copy(
+                    tmp[name],
+                    cog[name],
+                    driver="COG",
+                    COMPRESS="DEFLATE",
+                    OVERVIEWS="AUTO",
+                    RESAMPLING=resampling,
+                    BLOCKSIZE=str(blocksize),
+                    BIGTIFF="IF_SAFER",
+                    NUM_THREADS="ALL_CPUS",
+                )
         finally:
             for d in dsts.values():
                 if not d.closed:

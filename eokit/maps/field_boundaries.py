@@ -45,8 +45,9 @@ def _parcel_block(block: np.ndarray, block_info: dict | None = None, *, geoms: A
     hit = geoms[shapely.intersects(geoms, box)]
     if len(hit) == 0:
         return np.zeros(block.shape, dtype=np.uint8)
-    return rasterio.features.rasterize(((g, BOUNDARY_PARCEL) for g in hit), out_shape=block.shape, transform=t,
-                                       fill=0, dtype="uint8")
+    return rasterio.features.rasterize(
+        ((g, BOUNDARY_PARCEL) for g in hit), out_shape=block.shape, transform=t, fill=0, dtype="uint8"
+    )
 
 
 def _read_parcels(parcels: Any, crs: Any) -> Any:
@@ -84,12 +85,15 @@ def boundaries(class_map: xr.Dataset | xr.DataArray, parcels: Any = None) -> xr.
     if parcels is not None:
         crs = _crs(cls)
         geoms = _read_parcels(parcels, crs)
-        outline = da.map_blocks(partial(_parcel_block, geoms=geoms, transform=cls.rio.transform()), d,
-                                dtype=np.uint8)
+        outline = da.map_blocks(partial(_parcel_block, geoms=geoms, transform=cls.rio.transform()), d, dtype=np.uint8)
         edges = edges | outline
     out = xr.DataArray(edges if lazy else edges.compute(), dims=("y", "x"), coords=cls.coords, name="boundary")
-    out.attrs.update(long_name="crop field boundaries", flag_values="1 2 3",
-                     flag_meanings="class_edge parcel_outline class_edge_and_parcel_outline", _FillValue=0)
+    out.attrs.update(
+        long_name="crop field boundaries",
+        flag_values="1 2 3",
+        flag_meanings="class_edge parcel_outline class_edge_and_parcel_outline",
+        _FillValue=0,
+    )
     crs = _crs(cls)
     if crs is not None:
         out = out.rio.write_crs(crs)
@@ -135,7 +139,8 @@ def boundaries_to_vector(
 
     gdf = gpd.GeoDataFrame(
         {"class": [r["class"] for r in rows]},
-        geometry=[shape(r["geometry"]) for r in rows], crs=crs,
+        geometry=[shape(r["geometry"]) for r in rows],
+        crs=crs,
     )
     gdf["n_pixels"] = np.round(gdf.geometry.area / res).astype(np.int64)
     gdf = gdf[gdf["n_pixels"] >= int(min_pixels)].reset_index(drop=True)
@@ -157,8 +162,13 @@ def _write_gpkg(gdf: Any, path: Path, overwrite: bool) -> None:
     write_gpkg({"fields": gdf, "boundaries": lines}, path, overwrite)
 
 
-def write_boundaries(boundary: xr.DataArray, path: str | os.PathLike, class_map: Any = None,
-                     overwrite: bool = False, progress: bool = True) -> tuple[Path, Path]:
+def write_boundaries(
+    boundary: xr.DataArray,
+    path: str | os.PathLike,
+    class_map: Any = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> tuple[Path, Path]:
     """Return (COG path, GeoPackage path): the boundary raster `path` and its field polygons beside it (.gpkg)."""
     path = Path(path)
     gpkg = check_target(path.with_suffix(".gpkg"), overwrite)

@@ -31,9 +31,19 @@ def plot_classes(class_map: xr.Dataset | xr.DataArray, title: str = "class map",
         names = [str(i) for i in range(max(present, default=0) + 1)]
     table = class_colours(names)
     shown = range(len(names)) if all_classes else present
-    img = cls.where(cls != NODATA_CLASS).astype(np.float32).hvplot.image(
-        x="x", y="y", cmap=[_hex(table[i]) for i in range(len(names))], clim=(-0.5, len(names) - 0.5),
-        colorbar=False, data_aspect=1, title=title)
+    img = (
+        cls.where(cls != NODATA_CLASS)
+        .astype(np.float32)
+        .hvplot.image(
+            x="x",
+            y="y",
+            cmap=[_hex(table[i]) for i in range(len(names))],
+            clim=(-0.5, len(names) - 0.5),
+            colorbar=False,
+            data_aspect=1,
+            title=title,
+        )
+    )
     return (img * plots.legend([(names[i], _hex(table[i])) for i in shown])).opts(legend_position="right")
 
 
@@ -42,12 +52,12 @@ def plot_confidence(map_ds: xr.Dataset, title: str = "confidence") -> Any:
     from eokit import plots
 
     plots.use_hvplot("xarray")
-    return map_ds["confidence"].hvplot.image(x="x", y="y", cmap="viridis", clim=(0, 1), data_aspect=1,
-                                             title=title)
+    return map_ds["confidence"].hvplot.image(x="x", y="y", cmap="viridis", clim=(0, 1), data_aspect=1, title=title)
 
 
-def composite(cube: xr.Dataset, bands: tuple[str, ...] = ("B4", "B3", "B2"), time: Any = None,
-              scale: float | None = None) -> xr.DataArray:
+def composite(
+    cube: xr.Dataset, bands: tuple[str, ...] = ("B4", "B3", "B2"), time: Any = None, scale: float | None = None
+) -> xr.DataArray:
     """Return a display image of the clearest acquisition (or `time`): RGB (band, y, x) in 0..1, or one band.
 
     Bands missing from the cube fall back to its first band (e.g. NDVI stacks) shown as one grey band.
@@ -72,15 +82,17 @@ def composite(cube: xr.Dataset, bands: tuple[str, ...] = ("B4", "B3", "B2"), tim
     return out
 
 
-def plot_boundaries(boundary: xr.DataArray, image: xr.DataArray | None = None,
-                    title: str = "field boundaries") -> Any:
+def plot_boundaries(boundary: xr.DataArray, image: xr.DataArray | None = None, title: str = "field boundaries") -> Any:
     """Return boundary pixels (class edges, parcel outlines) drawn over `image` (from `composite`)."""
     from eokit import plots
 
     plots.use_hvplot("xarray")
     colours = ["#ff2020", "#ffd000", "#ff00ff"]
-    edges = boundary.where(boundary > 0).astype(np.float32).hvplot.image(
-        x="x", y="y", cmap=colours, clim=(0.5, 3.5), colorbar=False, data_aspect=1, title=title)
+    edges = (
+        boundary.where(boundary > 0)
+        .astype(np.float32)
+        .hvplot.image(x="x", y="y", cmap=colours, clim=(0.5, 3.5), colorbar=False, data_aspect=1, title=title)
+    )
     labels = [("class edge", colours[0]), ("parcel outline", colours[1]), ("both", colours[2])]
     present = [labels[i] for i in range(3) if bool((boundary == i + 1).any())]
     if image is None:

@@ -28,8 +28,9 @@ def _check_cube(cube: xr.Dataset, card: dict) -> tuple[xr.DataArray, xr.DataArra
     name = card.get("name", "?")
     for var in ("reflectance", "flag"):
         if var not in cube.variables:
-            raise ValueError(f"cube has no {var!r} variable (found {sorted(map(str, cube.data_vars))}); "
-                             "open it with eokit.cube.open")
+            raise ValueError(
+                f"cube has no {var!r} variable (found {sorted(map(str, cube.data_vars))}); open it with eokit.cube.open"
+            )
     refl = cube["reflectance"]
     if set(refl.dims) != {"time", "band", "y", "x"}:
         raise ValueError(f"cube 'reflectance' has dims {refl.dims}, expected ('time', 'band', 'y', 'x')")
@@ -48,8 +49,7 @@ def _check_cube(cube: xr.Dataset, card: dict) -> tuple[xr.DataArray, xr.DataArra
     max_t = card.get("n_timesteps")
     if max_t is not None and n_t > int(max_t):
         raise ValueError(
-            f"cube has {n_t} time steps ({_fmt_dates(cube_dates)}) but model {name!r} takes at most "
-            f"n_timesteps={max_t}"
+            f"cube has {n_t} time steps ({_fmt_dates(cube_dates)}) but model {name!r} takes at most n_timesteps={max_t}"
         )
     refl = refl.sel(band=want).transpose("time", "band", "y", "x")
     flag = cube["flag"].transpose("time", "y", "x")
@@ -63,8 +63,16 @@ def _fmt_dates(d: pd.DatetimeIndex) -> str:
     return f"{d[0].date()}..{d[-1].date()}"
 
 
-def _predict_ts_block(refl: np.ndarray, flag: np.ndarray, *, key: str, card: dict, dates: np.ndarray,
-                      batch_size: int, jit: bool | None = None) -> np.ndarray:
+def _predict_ts_block(
+    refl: np.ndarray,
+    flag: np.ndarray,
+    *,
+    key: str,
+    card: dict,
+    dates: np.ndarray,
+    batch_size: int,
+    jit: bool | None = None,
+) -> np.ndarray:
     """Return (2, h, w) float32: class (255 nodata) and confidence of one cube chunk."""
     n_t, n_b, h, w = refl.shape
     pix = np.moveaxis(refl.reshape(n_t, n_b, h * w), 2, 0)  # (pixel, time, band)
@@ -75,7 +83,7 @@ def _predict_ts_block(refl: np.ndarray, flag: np.ndarray, *, key: str, card: dic
     out[0] = NODATA_CLASS
     idx = np.flatnonzero((flg == FLAG_CLEAR).any(axis=1))  # pixels with at least one clear observation
     for s in range(0, len(idx), batch_size):
-        sel = idx[s:s + batch_size]
+        sel = idx[s : s + batch_size]
         date = np.broadcast_to(dates, (len(sel), n_t))
         inputs = prepare_inputs(pix[sel], flg[sel], date, card)
         probs = _run_model(key, inputs, batch_size, jit)
@@ -84,21 +92,25 @@ def _predict_ts_block(refl: np.ndarray, flag: np.ndarray, *, key: str, card: dic
     return out.reshape(2, h, w)
 
 
-def _check_map_args(data: Any, what: str, chunks: Mapping[str, int] | None, batch_size: Any, scheduler: Any,
-                    default_chunk: int) -> tuple[int, int]:
+def _check_map_args(
+    data: Any, what: str, chunks: Mapping[str, int] | None, batch_size: Any, scheduler: Any, default_chunk: int
+) -> tuple[int, int]:
     """Return the (y, x) chunk sizes after refusing a non-Dataset, bad chunks, batch size or scheduler."""
     if not isinstance(data, xr.Dataset):
         got = type(data).__name__
         raise ValueError(f"{what} must be an xarray.Dataset, got {got}")  # noqa: TRY004
     if _crs(data) is None and _gcps(data) is None:
-        raise ValueError(f"{what} {data.attrs.get('scene', '')!r} has no CRS (nor ground control points): the map "
-                         "could not be placed; expected ds.rio.crs as eokit.cube.open / eokit.sar.open give, or "
-                         "set one with ds.rio.write_crs(...)")
+        raise ValueError(
+            f"{what} {data.attrs.get('scene', '')!r} has no CRS (nor ground control points): the map "
+            "could not be placed; expected ds.rio.crs as eokit.cube.open / eokit.sar.open give, or "
+            "set one with ds.rio.write_crs(...)"
+        )
     chunks = dict(chunks or {})
     unknown = sorted(str(k) for k in chunks if k not in ("y", "x"))
     if unknown:
-        raise ValueError(f"chunks keys {unknown} are not map dimensions; expected 'y' and/or 'x', e.g. "
-                         "{'y': 256, 'x': 256}")
+        raise ValueError(
+            f"chunks keys {unknown} are not map dimensions; expected 'y' and/or 'x', e.g. {{'y': 256, 'x': 256}}"
+        )
     sizes = []
     for dim in ("y", "x"):
         v = chunks.get(dim, default_chunk)
@@ -141,11 +153,20 @@ def predict(
     f = f.rechunk({0: -1, 1: cy, 2: cx})
     f = f.astype(np.uint8) if f.dtype != np.uint8 else f
     dates = np.asarray(cube["time"].values).astype("datetime64[ns]")
-    func = partial(_predict_ts_block, key=key, card=card, dates=dates, batch_size=int(batch_size),
-                   jit=jit_compile)
-    stack = da.blockwise(func, "kyx", r, "tbyx", f, "tyx", new_axes={"k": 2}, dtype=np.float32,
-                         concatenate=True, meta=np.empty((0, 0, 0), dtype=np.float32),
-                         name="eokit-predict-" + dask.base.tokenize(key, card, r.name, f.name, batch_size))
+    func = partial(_predict_ts_block, key=key, card=card, dates=dates, batch_size=int(batch_size), jit=jit_compile)
+    stack = da.blockwise(
+        func,
+        "kyx",
+        r,
+        "tbyx",
+        f,
+        "tyx",
+        new_axes={"k": 2},
+        dtype=np.float32,
+        concatenate=True,
+        meta=np.empty((0, 0, 0), dtype=np.float32),
+        name="eokit-predict-" + dask.base.tokenize(key, card, r.name, f.name, batch_size),
+    )
     ds = _map_dataset(stack, cube, card, probabilities=False)
     ds.attrs.update(model=str(card.get("name", "")), kind="timeseries")
     return _maybe_compute(ds, compute, scheduler, progress)
@@ -163,9 +184,20 @@ def _patch_geometry(patch: int, stride: int, mode: str) -> tuple[int, int]:
     return max(-off, off + patch - 1, 0), off
 
 
-def _predict_patch_block(block: np.ndarray, *, key: str, card: dict, patch: int, stride: int, mode: str,
-                         halo: int, off: int, n_classes: int, batch_size: int,
-                         jit: bool | None = None) -> np.ndarray:
+def _predict_patch_block(
+    block: np.ndarray,
+    *,
+    key: str,
+    card: dict,
+    patch: int,
+    stride: int,
+    mode: str,
+    halo: int,
+    off: int,
+    n_classes: int,
+    batch_size: int,
+    jit: bool | None = None,
+) -> np.ndarray:
     """Return (1 + n_classes, h, w) float32: class and per-class probabilities of one halo'd scene chunk."""
     hp, wp, _ = block.shape
     h, w = hp - 2 * halo, wp - 2 * halo
@@ -182,11 +214,11 @@ def _predict_patch_block(block: np.ndarray, *, key: str, card: dict, patch: int,
     rr, cc = grid_r.ravel(), grid_c.ravel()
     probs = np.empty((len(rr), n_classes), dtype=np.float32)
     for s in range(0, len(rr), batch_size):
-        r0 = rr[s:s + batch_size] + halo + off
-        c0 = cc[s:s + batch_size] + halo + off
+        r0 = rr[s : s + batch_size] + halo + off
+        c0 = cc[s : s + batch_size] + halo + off
         images = np.ascontiguousarray(view[r0, c0].transpose(0, 2, 3, 1), dtype=np.float32)
         images = prepare_patches(images, card)  # NaN -> 0 (the channel mean)
-        probs[s:s + batch_size] = _run_model(key, images, batch_size, jit)
+        probs[s : s + batch_size] = _run_model(key, images, batch_size, jit)
     if mode == "sliding":
         grid = probs.reshape(len(rows), len(cols), n_classes)
         grid = np.repeat(np.repeat(grid, stride, axis=0), stride, axis=1)[:h, :w]
@@ -233,8 +265,9 @@ def predict_patches(
         raise ValueError(f"stride must be an integer >= 1 (pixels between patches), got {stride!r}")
     stride = int(stride)
     channels = [str(c) for c in (card.get("bands") or SAR_CHANNELS)]
-    select_bands(sorted(map(str, scene.data_vars)), {**card, "bands": channels},
-                 f"scene {scene.attrs.get('scene', '')!r}")
+    select_bands(
+        sorted(map(str, scene.data_vars)), {**card, "bands": channels}, f"scene {scene.attrs.get('scene', '')!r}"
+    )
     n_classes = len(_class_names(card))
     if mode == "sliding":  # chunk edges on the stride grid, so every chunk paints whole blocks
         cy, cx = max(stride, cy // stride * stride), max(stride, cx // stride * stride)
@@ -246,20 +279,41 @@ def predict_patches(
     stacked = da.stack(layers, axis=-1).rechunk({0: cy, 1: cx, 2: -1})
     ny, nx = stacked.shape[:2]
     if min(ny, nx) < halo + 1:
-        raise ValueError(f"scene {scene.attrs.get('scene', '')!r} is {ny} x {nx} pixels, smaller than the "
-                         f"{patch} x {patch} patches of model {name!r}")
+        raise ValueError(
+            f"scene {scene.attrs.get('scene', '')!r} is {ny} x {nx} pixels, smaller than the "
+            f"{patch} x {patch} patches of model {name!r}"
+        )
     # Halos larger than the smallest chunk need bigger chunks; keep the stride grid.
     min_chunk = halo if mode == "centred" else math.ceil(halo / stride) * stride
     if min(stacked.chunks[0][-1], stacked.chunks[1][-1]) < min_chunk:
-        stacked = stacked.rechunk({0: _merge_last(stacked.chunks[0], min_chunk),
-                                   1: _merge_last(stacked.chunks[1], min_chunk)})
-    func = partial(_predict_patch_block, key=key, card=card, patch=patch, stride=stride, mode=mode,
-                   halo=halo, off=off, n_classes=n_classes, batch_size=int(batch_size), jit=jit_compile)
+        stacked = stacked.rechunk(
+            {0: _merge_last(stacked.chunks[0], min_chunk), 1: _merge_last(stacked.chunks[1], min_chunk)}
+        )
+    func = partial(
+        _predict_patch_block,
+        key=key,
+        card=card,
+        patch=patch,
+        stride=stride,
+        mode=mode,
+        halo=halo,
+        off=off,
+        n_classes=n_classes,
+        batch_size=int(batch_size),
+        jit=jit_compile,
+    )
 
     out = da.map_overlap(
-        func, stacked, depth={0: halo, 1: halo, 2: 0}, boundary="reflect", trim=False,
-        chunks=((1 + n_classes,), stacked.chunks[0], stacked.chunks[1]), drop_axis=2, new_axis=0,
-        dtype=np.float32, meta=np.empty((0, 0, 0), dtype=np.float32),
+        func,
+        stacked,
+        depth={0: halo, 1: halo, 2: 0},
+        boundary="reflect",
+        trim=False,
+        chunks=((1 + n_classes,), stacked.chunks[0], stacked.chunks[1]),
+        drop_axis=2,
+        new_axis=0,
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), dtype=np.float32),
     )
     valid = da.stack([da.isfinite(x) for x in layers], axis=0).all(axis=0)
     if "valid" in scene.variables:

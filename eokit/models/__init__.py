@@ -58,8 +58,7 @@ def _check_hparams(name: str, given: dict[str, Any]) -> None:
         raise ValueError(f"model {name!r}: unknown hparams {unknown}{hint}; accepted: {', '.join(accepted)}")
     required = [p for p in accepted if params[p].default is inspect.Parameter.empty and p not in given]
     if required:
-        raise ValueError(f"model {name!r}: the hparams {required} are required (e.g. patch_size=10 for patch "
-                         "models)")
+        raise ValueError(f"model {name!r}: the hparams {required} are required (e.g. patch_size=10 for patch models)")
     for k, v in given.items():
         if "dropout" in k and isinstance(v, numbers.Real) and not 0.0 <= float(v) < 1.0:
             raise ValueError(f"model {name!r}: hparam {k!r} is a dropout rate and must be in [0, 1), got {v!r}")

@@ -45,8 +45,10 @@ def build_cnn(
     from keras import layers
 
     if unused:
-        raise ValueError(f"model 'cnn': unknown hparams {sorted(unused)}; expected filters, kernel_size, "
-                         "dense_units, dropout, bn_momentum")
+        raise ValueError(
+            f"model 'cnn': unknown hparams {sorted(unused)}; expected filters, kernel_size, "
+            "dense_units, dropout, bn_momentum"
+        )
     size = _check_patch_args("cnn", n_bands, n_classes, patch_size)
     if not filters or any(int(f) < 1 for f in filters):
         raise ValueError(f"model 'cnn': filters must be a non-empty list of positive ints, got {filters!r}")

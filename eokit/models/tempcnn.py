@@ -26,7 +26,8 @@ def build_tempcnn(
 
     if n_conv < 1 or filters < 1 or kernel_size < 1:
         raise ValueError(
-            f"tempcnn: n_conv, filters and kernel_size must be >= 1, got {n_conv}, {filters}, {kernel_size}")
+            f"tempcnn: n_conv, filters and kernel_size must be >= 1, got {n_conv}, {filters}, {kernel_size}"
+        )
     inputs = timeseries_inputs(n_timesteps, n_bands)
     h = masked_features(inputs)
     for i in range(n_conv):

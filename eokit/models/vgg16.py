@@ -27,9 +27,7 @@ from eokit.models.cnn import _check_patch_args
 #: File name of Keras' VGG-16 ImageNet weights without the classifier top (legacy Keras HDF5 layout).
 IMAGENET_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 #: Where Keras publishes that file.
-IMAGENET_NOTOP_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_NOTOP_FILE
-)
+IMAGENET_NOTOP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_NOTOP_FILE
 #: md5 of the published file (the `file_hash` keras.applications.VGG16 checks).
 IMAGENET_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
 
@@ -73,13 +71,18 @@ def _imagenet_backbone(weights_path: str | os.PathLike | None, size: int):
 
     path = find_imagenet_weights(weights_path)
     if _md5(path) != IMAGENET_NOTOP_MD5:
-        warnings.warn(f"{path} is not byte-identical to Keras' published ImageNet file (md5 differs from "
-                      f"{IMAGENET_NOTOP_MD5}); loading it anyway as VGG-16 notop weights", stacklevel=4)
+        warnings.warn(
+            f"{path} is not byte-identical to Keras' published ImageNet file (md5 differs from "
+            f"{IMAGENET_NOTOP_MD5}); loading it anyway as VGG-16 notop weights",
+            stacklevel=4,
+        )
     try:
         return keras.applications.VGG16(include_top=False, weights=str(path), input_shape=(size, size, 3))
     except (ValueError, OSError, KeyError) as exc:
-        raise ValueError(f"{path}: not a VGG-16 notop weights file in Keras' HDF5 layout "
-                         f"(expected the 13 conv layers of {IMAGENET_NOTOP_FILE}): {exc}") from exc
+        raise ValueError(
+            f"{path}: not a VGG-16 notop weights file in Keras' HDF5 layout "
+            f"(expected the 13 conv layers of {IMAGENET_NOTOP_FILE}): {exc}"
+        ) from exc
 
 
 def _resize_input(inputs, patch_size: int, input_size: int | None, name: str):
@@ -155,16 +158,17 @@ def build_vgg16_transfer(
     _no_unused("vgg16_transfer", unused, "weights_path, input_size, freeze_backbone, dense_units, dropout")
     size = _check_patch_args("vgg16_transfer", n_bands, n_classes, patch_size)
     if n_bands != 3:
-        raise ValueError(f"model 'vgg16_transfer': ImageNet filters take exactly 3 input channels "
-                         f"(HH, HV, IA); got n_bands={n_bands}")
+        raise ValueError(
+            f"model 'vgg16_transfer': ImageNet filters take exactly 3 input channels "
+            f"(HH, HV, IA); got n_bands={n_bands}"
+        )
     find_imagenet_weights(weights_path)  # fail before building anything when the file is missing
     inputs = keras.Input(shape=(size, size, n_bands), name="patch", dtype="float32")
     x, s = _resize_input(inputs, size, input_size, "vgg16_transfer")
     backbone = _imagenet_backbone(weights_path, s)
     backbone.trainable = not freeze_backbone
     x = backbone(x, training=False if freeze_backbone else None)
-    model = keras.Model(inputs, _head(x, n_classes, dense_units, dropout, "vgg16_transfer"),
-                        name="vgg16_transfer")
+    model = keras.Model(inputs, _head(x, n_classes, dense_units, dropout, "vgg16_transfer"), name="vgg16_transfer")
     return model
 
 
@@ -194,8 +198,10 @@ def build_vgg16_nopool(
     if not width > 0:
         raise ValueError(f"model 'vgg16_nopool': width must be > 0, got {width}")
     if weights_path is not None and (n_bands != 3 or width != 1.0):
-        raise ValueError("model 'vgg16_nopool': ImageNet weights need n_bands == 3 and width == 1.0, got "
-                         f"n_bands={n_bands}, width={width}")
+        raise ValueError(
+            "model 'vgg16_nopool': ImageNet weights need n_bands == 3 and width == 1.0, got "
+            f"n_bands={n_bands}, width={width}"
+        )
     inputs = keras.Input(shape=(size, size, n_bands), name="patch", dtype="float32")
     x = inputs
     for block, n_conv, filters in _VGG16_BLOCKS:

@@ -29,8 +29,10 @@ def _check_labels(ds: xr.Dataset, kind: str, what: str) -> None:
         raise ValueError(f"{where}: the {what} set holds no {_sample_dim(kind)}s; at least 2 classes are needed")
     bad = np.flatnonzero(lab < 0)
     if bad.size:
-        raise ValueError(f"{where}: 'label' holds negative class ids {sorted(set(lab[bad].tolist()))[:10]} (first at "
-                         f"{_sample_dim(kind)} {int(bad[0])}); class ids must be >= 0 - drop unlabelled samples first")
+        raise ValueError(
+            f"{where}: 'label' holds negative class ids {sorted(set(lab[bad].tolist()))[:10]} (first at "
+            f"{_sample_dim(kind)} {int(bad[0])}); class ids must be >= 0 - drop unlabelled samples first"
+        )
 
 
 def _resolve_classes(train: xr.Dataset, val: xr.Dataset | None, kind: str, hparams_classes: Any) -> list[int]:
@@ -65,8 +67,9 @@ def _hint(key: str, candidates: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _check_fit_args(epochs: Any, batch_size: Any, learning_rate: Any, early_stopping: Any, flag_handling: Any,
-                    bands: Any) -> None:
+def _check_fit_args(
+    epochs: Any, batch_size: Any, learning_rate: Any, early_stopping: Any, flag_handling: Any, bands: Any
+) -> None:
     """Refuse fit arguments of the wrong type or range before any data is read."""
     for what, v in (("epochs", epochs), ("batch_size", batch_size)):
         if not _is_int(v) or v < 1:
@@ -76,8 +79,10 @@ def _check_fit_args(epochs: Any, batch_size: Any, learning_rate: Any, early_stop
     if early_stopping not in (None, False) and (not _is_int(early_stopping) or early_stopping < 0):
         raise ValueError(f"early_stopping must be None or a patience of >= 1 epochs (0 = off), got {early_stopping!r}")
     if flag_handling not in ("mask", "gapfill"):
-        raise ValueError(f"flag_handling must be 'mask' or 'gapfill', got {flag_handling!r}"
-                         f"{_hint(str(flag_handling), ['mask', 'gapfill'])}")
+        raise ValueError(
+            f"flag_handling must be 'mask' or 'gapfill', got {flag_handling!r}"
+            f"{_hint(str(flag_handling), ['mask', 'gapfill'])}"
+        )
     if bands is not None:
         if isinstance(bands, str) or len(bands) == 0:
             raise ValueError(f"bands must be a non-empty list of band names, got {bands!r}")
@@ -114,8 +119,10 @@ def _check_oversample(oversample: Any, n: int, where: str) -> np.ndarray:
         raise ValueError(f"oversample must hold integer indices into {where}, got dtype {idx.dtype}")
     bad = np.flatnonzero((idx < 0) | (idx >= n))
     if bad.size:
-        raise ValueError(f"oversample index {int(idx[bad[0]])} (position {int(bad[0])}) is outside 0..{n - 1}: "
-                         f"indices must point into the {n} samples of {where}")
+        raise ValueError(
+            f"oversample index {int(idx[bad[0]])} (position {int(bad[0])}) is outside 0..{n - 1}: "
+            f"indices must point into the {n} samples of {where}"
+        )
     return idx.astype(np.int64)
 
 
@@ -124,16 +131,18 @@ def _check_class_weight(class_weight: dict, class_ids: list[int], classes: list[
     known = set(class_ids) | set(classes)
     unknown = [k for k in class_weight if k not in known]
     if unknown:
-        raise ValueError(f"class_weight keys {unknown} are neither class ids {class_ids} nor class names "
-                         f"{classes} of the training data{_hint(str(unknown[0]), [str(c) for c in classes])}")
-    bad = {k: v for k, v in class_weight.items()
-           if not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0}
+        raise ValueError(
+            f"class_weight keys {unknown} are neither class ids {class_ids} nor class names "
+            f"{classes} of the training data{_hint(str(unknown[0]), [str(c) for c in classes])}"
+        )
+    bad = {k: v for k, v in class_weight.items() if not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0}
     if bad:
         raise ValueError(f"class_weight values must be finite numbers >= 0, got {bad}")
 
 
-def _check_model_shapes(net: Any, kind: str, n_bands: int, n_timesteps: int | None, patch_size: int | None,
-                        n_classes: int) -> None:
+def _check_model_shapes(
+    net: Any, kind: str, n_bands: int, n_timesteps: int | None, patch_size: int | None, n_classes: int
+) -> None:
     if kind == "timeseries":
         shape = tuple(net.input["x"].shape[1:])
         if shape[-1] != n_bands or (shape[0] is not None and shape[0] != n_timesteps):
@@ -141,8 +150,9 @@ def _check_model_shapes(net: Any, kind: str, n_bands: int, n_timesteps: int | No
     else:
         shape = tuple(net.input.shape[1:])
         if shape[-1] != n_bands or (shape[0] is not None and shape[0] != patch_size):
-            raise ValueError(f"model {net.name!r} takes patches {shape}, the data gives "
-                             f"({patch_size}, {patch_size}, {n_bands})")
+            raise ValueError(
+                f"model {net.name!r} takes patches {shape}, the data gives ({patch_size}, {patch_size}, {n_bands})"
+            )
     out = net.output.shape[-1]
     if out != n_classes:
         raise ValueError(f"model {net.name!r} outputs {out} classes, the training data has {n_classes}")
@@ -150,9 +160,15 @@ def _check_model_shapes(net: Any, kind: str, n_bands: int, n_timesteps: int | No
 
 def _run_identity(name: str, net: Any, card: dict) -> dict:
     """Return what a checkpoint folder must match to be resumed: model, weight shapes, bands, classes."""
-    return {"model": card["model"], "name": name, "bands": list(card["bands"]),
-            "class_ids": [int(c) for c in card["class_ids"]], "n_timesteps": card["n_timesteps"],
-            "patch_size": card["patch_size"], "weights": [list(map(int, w.shape)) for w in net.weights]}
+    return {
+        "model": card["model"],
+        "name": name,
+        "bands": list(card["bands"]),
+        "class_ids": [int(c) for c in card["class_ids"]],
+        "n_timesteps": card["n_timesteps"],
+        "patch_size": card["patch_size"],
+        "weights": [list(map(int, w.shape)) for w in net.weights],
+    }
 
 
 def _check_resume(ckpt_dir: Path, identity: dict) -> None:
@@ -163,12 +179,15 @@ def _check_resume(ckpt_dir: Path, identity: dict) -> None:
     try:
         saved = json.loads(run_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"checkpoint record {run_file} is not valid JSON ({e}); remove {ckpt_dir} or pass "
-                         "resume=False") from e
+        raise ValueError(
+            f"checkpoint record {run_file} is not valid JSON ({e}); remove {ckpt_dir} or pass resume=False"
+        ) from e
     diff = [k for k in identity if saved.get(k) != identity[k]]
     if diff:
         shown = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {identity[k]!r}" for k in diff if k != "weights")
         if "weights" in diff:
             shown = (shown + "; " if shown else "") + "the layers' weight shapes differ (other model or hparams)"
-        raise ValueError(f"cannot resume from {ckpt_dir}: it holds checkpoints of another run ({shown}); "
-                         "resume with the same model, hparams, bands and classes, or pass resume=False")
+        raise ValueError(
+            f"cannot resume from {ckpt_dir}: it holds checkpoints of another run ({shown}); "
+            "resume with the same model, hparams, bands and classes, or pass resume=False"
+        )

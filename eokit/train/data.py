@@ -69,16 +69,24 @@ class _Source:
         if self.kind == "timeseries":
             refl = np.asarray(sub["reflectance"].values)[..., self.band_idx]
             norm = self.card["normalisation"]
-            x = _prepare_ts(refl, sub["flag"].values, sub["date"].values, np.asarray(norm["mean"]),
-                            np.asarray(norm["std"]), int(self.card["n_timesteps"]), self.card["flag_handling"])
+            x = _prepare_ts(
+                refl,
+                sub["flag"].values,
+                sub["date"].values,
+                np.asarray(norm["mean"]),
+                np.asarray(norm["std"]),
+                int(self.card["n_timesteps"]),
+                self.card["flag_handling"],
+            )
         else:
             img = np.asarray(sub["image"].values)[..., self.band_idx]
             x = prepare_patches(img, self.card)
         return x, y
 
 
-def _band_statistics(ds: xr.Dataset, kind: str, band_idx: list[int], flag_handling: str,
-                     progress: bool) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+def _band_statistics(
+    ds: xr.Dataset, kind: str, band_idx: list[int], flag_handling: str, progress: bool
+) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
     """Per-band mean/std over valid observations, read block by block; also the common date grid if any."""
     from tqdm.auto import tqdm
 
@@ -114,12 +122,17 @@ def _band_statistics(ds: xr.Dataset, kind: str, band_idx: list[int], flag_handli
         ss += (v * v).sum(axis=axes)
         cnt += ok.sum(axis=axes)
     if nan_clear:
-        warnings.warn(f"{ds.attrs.get('source', 'training data')}: {nan_clear} band values of observations flagged "
-                      f"{'clear' if flag_handling == 'mask' else 'observed'} are NaN in 'reflectance'; they are "
-                      "treated as missing observations (flag them 255 to say so)", stacklevel=3)
+        warnings.warn(
+            f"{ds.attrs.get('source', 'training data')}: {nan_clear} band values of observations flagged "
+            f"{'clear' if flag_handling == 'mask' else 'observed'} are NaN in 'reflectance'; they are "
+            "treated as missing observations (flag them 255 to say so)",
+            stacklevel=3,
+        )
     if (cnt == 0).any():
-        raise ValueError(f"{ds.attrs.get('source', 'training data')}: no valid observation for bands "
-                         f"{[i for i, k in zip(band_idx, cnt, strict=True) if k == 0]}")
+        raise ValueError(
+            f"{ds.attrs.get('source', 'training data')}: no valid observation for bands "
+            f"{[i for i, k in zip(band_idx, cnt, strict=True) if k == 0]}"
+        )
     mean = s / cnt
     std = np.sqrt(np.maximum(ss / cnt - mean * mean, 0.0))
     std = np.where(std < 1e-6, 1.0, std)
@@ -138,13 +151,23 @@ def _refuse_infinite(v: np.ndarray, offset: int, ds: xr.Dataset, kind: str, band
         pos[-1] = _data_bands(ds, kind)[band_idx[pos[-1]]]
         var = "reflectance" if kind == "timeseries" else "image"
         where = ", ".join(f"{d} {i}" for d, i in zip(ds[var].dims, pos, strict=True))
-        raise ValueError(f"{ds.attrs.get('source', 'training data')}: {int(inf.sum())} infinite values in {var!r} "
-                         f"of this block (first at {where}); expected finite values (NaN or flag 255 for missing)")
+        raise ValueError(
+            f"{ds.attrs.get('source', 'training data')}: {int(inf.sum())} infinite values in {var!r} "
+            f"of this block (first at {where}); expected finite values (NaN or flag 255 for missing)"
+        )
 
 
-def _epoch_batches(src: _Source, batch_size: int, rng: np.random.Generator | None, *, pipeline: int = 0,
-                   n_pipelines: int = 1, weights: np.ndarray | None = None, ts_augment: dict | None = None,
-                   aug_rng: np.random.Generator | None = None) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+def _epoch_batches(
+    src: _Source,
+    batch_size: int,
+    rng: np.random.Generator | None,
+    *,
+    pipeline: int = 0,
+    n_pipelines: int = 1,
+    weights: np.ndarray | None = None,
+    ts_augment: dict | None = None,
+    aug_rng: np.random.Generator | None = None,
+) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
     """Yield (inputs, y, w) batches of one epoch: shuffled store blocks, mixed in a window, sliced per pipeline.
 
     Every pipeline (worker) draws the same global order and keeps its slice of each global batch, so all
@@ -179,7 +202,7 @@ def _epoch_batches(src: _Source, batch_size: int, rng: np.random.Generator | Non
         return x, y.astype(np.int32), w
 
     for start in range(0, len(order), per_window):
-        parts = [src.read(*blocks[i]) for i in order[start:start + per_window]]
+        parts = [src.read(*blocks[i]) for i in order[start : start + per_window]]
         xs = pending_x + [p[0] for p in parts]
         ys = pending_y + [p[1] for p in parts]
         x, y = _cat(xs), np.concatenate(ys)
@@ -196,8 +219,9 @@ def _epoch_batches(src: _Source, batch_size: int, rng: np.random.Generator | Non
         yield _emit(pending_x[0], pending_y[0])
 
 
-def _augment_ts(x: dict[str, np.ndarray], rng: np.random.Generator, drop: float = 0.0,
-                noise: float = 0.0) -> dict[str, np.ndarray]:
+def _augment_ts(
+    x: dict[str, np.ndarray], rng: np.random.Generator, drop: float = 0.0, noise: float = 0.0
+) -> dict[str, np.ndarray]:
     """Randomly drop acquisitions (mask -> 0) and add Gaussian noise to valid normalised values."""
     mask = x["mask"]
     xx = x["x"]
@@ -215,8 +239,11 @@ def _output_signature(kind: str, card: dict, batch: int | None = None) -> tuple:
 
     t, c = card.get("n_timesteps"), len(card["bands"])
     if kind == "timeseries":
-        x = {"x": tf.TensorSpec((batch, t, c), tf.float32), "mask": tf.TensorSpec((batch, t), tf.float32),
-             "doy": tf.TensorSpec((batch, t), tf.float32)}
+        x = {
+            "x": tf.TensorSpec((batch, t, c), tf.float32),
+            "mask": tf.TensorSpec((batch, t), tf.float32),
+            "doy": tf.TensorSpec((batch, t), tf.float32),
+        }
     else:
         p = card["patch_size"]
         x = tf.TensorSpec((batch, p, p, c), tf.float32)

@@ -94,16 +94,34 @@ def fit(
     chief = is_chief() if multi else True
     show = progress and chief
     n_replicas = strategy.num_replicas_in_sync
-    d = _prepare_data(model, train, val, hparams, bands=bands, flag_handling=flag_handling, oversample=oversample,
-                      split=split, name=name, show=show)
+    d = _prepare_data(
+        model,
+        train,
+        val,
+        hparams,
+        bands=bands,
+        flag_handling=flag_handling,
+        oversample=oversample,
+        split=split,
+        name=name,
+        show=show,
+    )
     weights = _class_weights(class_weight, d)
     ts_aug, tf_aug = _augmentation(augment, d, seed)
     card = d.card
     card["hparams"]["augment"] = ts_aug if ts_aug else (getattr(tf_aug, "__name__", "callable") if tf_aug else None)
-    card["hparams"].update({"learning_rate": learning_rate, "batch_size": batch_size, "seed": seed,
-                            "class_weight": bool(class_weight), "early_stopping": early_stopping})
-    model_path, ckpt_dir = _output_paths(output, d.name, checkpoint=checkpoint, chief=chief, resume=resume,
-                                         overwrite=overwrite)
+    card["hparams"].update(
+        {
+            "learning_rate": learning_rate,
+            "batch_size": batch_size,
+            "seed": seed,
+            "class_weight": bool(class_weight),
+            "early_stopping": early_stopping,
+        }
+    )
+    model_path, ckpt_dir = _output_paths(
+        output, d.name, checkpoint=checkpoint, chief=chief, resume=resume, overwrite=overwrite
+    )
     run = _build_model(model, d, hparams, strategy, learning_rate, seed)
     _restore(run, d, ckpt_dir, resume=resume, chief=chief, show=show)
     # compiled steps (XLA on one machine; recurrent layers run faster without it on CPU)
@@ -116,21 +134,36 @@ def fit(
         raise ValueError(f"batch_size {batch_size} must be divisible by the {n_replicas} replicas")
     dataset_fn = _make_dataset_fn(d, batch_size, seed, weights, ts_aug, tf_aug)
     predict_fn = tf.function(lambda x: run.net(x, training=False), jit_compile=jit_compile, reduce_retracing=True)
-    patience = _run_epochs(run, d, strategy, train_step, dataset_fn, predict_fn, epochs=epochs, batch_size=batch_size,
-                           early_stopping=early_stopping, show=show, callbacks=callbacks)
+    patience = _run_epochs(
+        run,
+        d,
+        strategy,
+        train_step,
+        dataset_fn,
+        predict_fn,
+        epochs=epochs,
+        batch_size=batch_size,
+        early_stopping=early_stopping,
+        show=show,
+        callbacks=callbacks,
+    )
     if patience is not None and run.best_weights is not None:
         run.net.set_weights(run.best_weights)
     card["metrics"] = _final_metrics(run.history, run.epoch_seconds, d.val_src is not None)
-    card["distribution"] = {"strategy": type(strategy).__name__, "replicas": int(n_replicas),
-                            "workers": int(n_pipelines)}
+    card["distribution"] = {
+        "strategy": type(strategy).__name__,
+        "replicas": int(n_replicas),
+        "workers": int(n_pipelines),
+    }
     if model_path is not None:
         _save_outputs(run.net, card, model_path, ckpt_dir, chief=chief, name=d.name)
     return run.net, card, run.history
 
 
 # ------------------------------------------------------------------------------------------------ model and outputs
-def _output_paths(output: str | os.PathLike | None, name: str, *, checkpoint: bool, chief: bool, resume: bool,
-                  overwrite: bool) -> tuple[Path | None, Path | None]:
+def _output_paths(
+    output: str | os.PathLike | None, name: str, *, checkpoint: bool, chief: bool, resume: bool, overwrite: bool
+) -> tuple[Path | None, Path | None]:
     """Return (model path, checkpoint folder), refusing an existing model and clearing old checkpoints."""
     out_dir = Path(output) if output is not None else None
     model_path = out_dir / f"{name}.keras" if out_dir is not None else None
@@ -157,8 +190,9 @@ def _build_model(model: Any, d: _Data, hparams: dict, strategy: Any, learning_ra
     n_classes = len(d.class_ids)
     with strategy.scope():
         if isinstance(model, str):
-            net = registry.build(d.model_name, n_bands=len(d.want), n_timesteps=d.n_timesteps, n_classes=n_classes,
-                                 **hparams)
+            net = registry.build(
+                d.model_name, n_bands=len(d.want), n_timesteps=d.n_timesteps, n_classes=n_classes, **hparams
+            )
         else:
             net = model
         _check_model_shapes(net, d.kind, len(d.want), d.n_timesteps, d.patch_size, n_classes)
@@ -170,8 +204,9 @@ def _build_model(model: Any, d: _Data, hparams: dict, strategy: Any, learning_ra
     # the dropout seed-generator states are not tracked by the model: checkpoint them explicitly, so that a
     # resumed run continues exactly as an uninterrupted one
     seed_states = {f"s{i}": v.value for i, v in enumerate(net.non_trainable_variables) if "seed_generator" in v.path}
-    ckpt = tf.train.Checkpoint(model=net, optimizer=optimizer, epoch=epoch_var, best=best_var, wait=wait_var,
-                               seed_states=seed_states)
+    ckpt = tf.train.Checkpoint(
+        model=net, optimizer=optimizer, epoch=epoch_var, best=best_var, wait=wait_var, seed_states=seed_states
+    )
     return _Run(net, optimizer, epoch_var, best_var, wait_var, ckpt)
 
 
@@ -194,9 +229,11 @@ def _restore(run: _Run, d: _Data, ckpt_dir: Path | None, *, resume: bool, chief:
         try:
             run.ckpt.restore(manager.latest_checkpoint)
         except (ValueError, tf.errors.OpError) as e:  # a folder from before run.json was written
-            raise ValueError(f"cannot resume from {ckpt_dir}: its checkpoint {manager.latest_checkpoint} does not fit "
-                             f"model {d.model_name!r} with these hparams ({str(e).splitlines()[0]}); resume with the "
-                             "same model and hparams, or pass resume=False") from e
+            raise ValueError(
+                f"cannot resume from {ckpt_dir}: its checkpoint {manager.latest_checkpoint} does not fit "
+                f"model {d.model_name!r} with these hparams ({str(e).splitlines()[0]}); resume with the "
+                "same model and hparams, or pass resume=False"
+            ) from e
         hist_file = ckpt_dir / "history.json"
         if hist_file.exists():
             run.history = json.loads(hist_file.read_text())
@@ -237,8 +274,9 @@ def _make_train_step(strategy: Any, grad_fn: Callable) -> Callable:
     return _train_step
 
 
-def _make_dataset_fn(d: _Data, batch_size: int, seed: int, weights: np.ndarray | None, ts_aug: dict | None,
-                     tf_aug: Callable | None) -> Callable[[int], Callable]:
+def _make_dataset_fn(
+    d: _Data, batch_size: int, seed: int, weights: np.ndarray | None, ts_aug: dict | None, tf_aug: Callable | None
+) -> Callable[[int], Callable]:
     """Return epoch -> the function `distribute_datasets_from_function` calls once per input pipeline."""
     import tensorflow as tf
 
@@ -256,8 +294,16 @@ def _make_dataset_fn(d: _Data, batch_size: int, seed: int, weights: np.ndarray |
             aug_rng = np.random.default_rng([seed, epoch, pid, 1])
 
             def gen() -> Iterator:
-                return _epoch_batches(src, batch_size, rng, pipeline=pid, n_pipelines=n_pipe,
-                                      weights=weights, ts_augment=ts_aug, aug_rng=aug_rng)
+                return _epoch_batches(
+                    src,
+                    batch_size,
+                    rng,
+                    pipeline=pid,
+                    n_pipelines=n_pipe,
+                    weights=weights,
+                    ts_augment=ts_aug,
+                    aug_rng=aug_rng,
+                )
 
             data = tf.data.Dataset.from_generator(gen, output_signature=_output_signature(kind, card))
             if ctx.num_replicas_in_sync // n_pipe > 1:  # several replicas per worker: per-replica batches
@@ -266,12 +312,17 @@ def _make_dataset_fn(d: _Data, batch_size: int, seed: int, weights: np.ndarray |
                 # one stateless seed per (epoch, pipeline, batch): a parallel map gives the same draws on every
                 # run and on resume, whatever order the batches are augmented in
                 data = data.enumerate().map(
-                    lambda i, b: (tf_aug(b[0], seed=tf.stack([tf.constant(epoch, tf.int64), tf.constant(pid, tf.int64),
-                                                                  i])), b[1], b[2]),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+                    lambda i, b: (
+                        tf_aug(b[0], seed=tf.stack([tf.constant(epoch, tf.int64), tf.constant(pid, tf.int64), i])),
+                        b[1],
+                        b[2],
+                    ),
+                    num_parallel_calls=tf.data.AUTOTUNE,
+                )
             elif tf_aug is not None:  # a plain callable: keep its calls in batch order (a stateful one stays seeded)
                 data = data.map(lambda x, y, w: (tf_aug(x), y, w))
             return data.prefetch(tf.data.AUTOTUNE).with_options(options)
+
         return fn
 
     return _dataset_fn
@@ -308,9 +359,20 @@ def _end_epoch(run: _Run, epoch: int, monitor: float) -> None:
         (run.ckpt_dir / "history.json").write_text(json.dumps(run.history))
 
 
-def _run_epochs(run: _Run, d: _Data, strategy: Any, train_step: Callable, dataset_fn: Callable[[int], Callable],
-                predict_fn: Callable, *, epochs: int, batch_size: int, early_stopping: int | None, show: bool,
-                callbacks: Sequence[Callable[[int, dict], Any]] | None) -> int | None:
+def _run_epochs(
+    run: _Run,
+    d: _Data,
+    strategy: Any,
+    train_step: Callable,
+    dataset_fn: Callable[[int], Callable],
+    predict_fn: Callable,
+    *,
+    epochs: int,
+    batch_size: int,
+    early_stopping: int | None,
+    show: bool,
+    callbacks: Sequence[Callable[[int, dict], Any]] | None,
+) -> int | None:
     """Train epoch by epoch up to `epochs` or early stopping; return the patience (None: no early stopping)."""
     from tqdm.auto import tqdm
 
@@ -333,8 +395,12 @@ def _run_epochs(run: _Run, d: _Data, strategy: Any, train_step: Callable, datase
             vl, va = _evaluate_source(predict_fn, d.val_src, batch_size)
             history["val_loss"].append(vl)
             history["val_accuracy"].append(va)
-            bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", acc=f"{history['accuracy'][-1]:.3f}",
-                            val_loss=f"{vl:.4f}", val_acc=f"{va:.3f}")
+            bar.set_postfix(
+                loss=f"{history['loss'][-1]:.4f}",
+                acc=f"{history['accuracy'][-1]:.3f}",
+                val_loss=f"{vl:.4f}",
+                val_acc=f"{va:.3f}",
+            )
             monitor = vl
         bar.close()
         _end_epoch(run, epoch, monitor)
@@ -360,8 +426,9 @@ def _final_metrics(history: dict[str, list[float]], epoch_seconds: list[float], 
         "accuracy": history["accuracy"][best_epoch - 1] if best_epoch else None,
     }
     if has_val and best_epoch:
-        metrics.update(val_loss=history["val_loss"][best_epoch - 1],
-                       val_accuracy=history["val_accuracy"][best_epoch - 1])
+        metrics.update(
+            val_loss=history["val_loss"][best_epoch - 1], val_accuracy=history["val_accuracy"][best_epoch - 1]
+        )
     return metrics
 
 

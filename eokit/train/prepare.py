@@ -58,8 +58,9 @@ def _open_sets(model: Any, train: Any, val: Any) -> tuple[xr.Dataset, xr.Dataset
     if isinstance(model, str):
         model_name = model
         if registry.kind(model_name) != kind:
-            raise ValueError(f"model {model_name!r} is a {registry.kind(model_name)} model but the data is a {kind} "
-                             "set")
+            raise ValueError(
+                f"model {model_name!r} is a {registry.kind(model_name)} model but the data is a {kind} set"
+            )
     else:
         model_name = model.name
         if _model_kind(model) != kind:
@@ -67,18 +68,22 @@ def _open_sets(model: Any, train: Any, val: Any) -> tuple[xr.Dataset, xr.Dataset
     return train_ds, val_ds, kind, model_name
 
 
-def _input_shape(train_ds: xr.Dataset, val_ds: xr.Dataset | None, kind: str,
-                 hparams: dict) -> tuple[int | None, int | None]:
+def _input_shape(
+    train_ds: xr.Dataset, val_ds: xr.Dataset | None, kind: str, hparams: dict
+) -> tuple[int | None, int | None]:
     """Return (n_timesteps, patch_size) of the model inputs; takes `n_timesteps` from hparams, sets `patch_size`."""
     if kind == "timeseries":
         n_timesteps = hparams.pop("n_timesteps", train_ds.sizes["time"])
         if not _is_int(n_timesteps) or n_timesteps < train_ds.sizes["time"]:
-            raise ValueError(f"hparam n_timesteps must be an integer >= the {train_ds.sizes['time']} time steps of "
-                             f"{train_ds.attrs.get('source', 'the training data')}, got {n_timesteps!r}")
+            raise ValueError(
+                f"hparam n_timesteps must be an integer >= the {train_ds.sizes['time']} time steps of "
+                f"{train_ds.attrs.get('source', 'the training data')}, got {n_timesteps!r}"
+            )
         n_timesteps = int(n_timesteps)
         if val_ds is not None and val_ds.sizes["time"] > n_timesteps:
-            raise ValueError(f"validation series have {val_ds.sizes['time']} steps, more than the model's "
-                             f"{n_timesteps}")
+            raise ValueError(
+                f"validation series have {val_ds.sizes['time']} steps, more than the model's {n_timesteps}"
+            )
         return n_timesteps, None
     if train_ds.sizes["row"] != train_ds.sizes["col"]:
         raise ValueError(f"patches must be square, got {train_ds.sizes['row']}x{train_ds.sizes['col']}")
@@ -87,28 +92,55 @@ def _input_shape(train_ds: xr.Dataset, val_ds: xr.Dataset | None, kind: str,
     return None, patch_size
 
 
-def _prepare_data(model: Any, train: Any, val: Any, hparams: dict, *, bands: Sequence[str] | None, flag_handling: str,
-                  oversample: np.ndarray | None, split: dict | None, name: str | None, show: bool) -> _Data:
+def _prepare_data(
+    model: Any,
+    train: Any,
+    val: Any,
+    hparams: dict,
+    *,
+    bands: Sequence[str] | None,
+    flag_handling: str,
+    oversample: np.ndarray | None,
+    split: dict | None,
+    name: str | None,
+    show: bool,
+) -> _Data:
     """Return the opened sets, their bands and classes, the card with normalisation statistics, and the sources."""
     train_ds, val_ds, kind, model_name = _open_sets(model, train, val)
     name = name or model_name
     data_bands = _data_bands(train_ds, kind)
     want = [str(b) for b in bands] if bands is not None else data_bands
-    band_idx = _card.select_bands(data_bands, {"name": name, "bands": want},
-                                  str(train_ds.attrs.get("source", "the training data")))
+    band_idx = _card.select_bands(
+        data_bands, {"name": name, "bands": want}, str(train_ds.attrs.get("source", "the training data"))
+    )
     if val_ds is not None and _data_bands(val_ds, kind) != data_bands:
         raise ValueError(f"validation bands {_data_bands(val_ds, kind)} differ from training bands {data_bands}")
     class_ids = _resolve_classes(train_ds, val_ds, kind, hparams.pop("classes", None))
     classes = _class_names(train_ds, kind, class_ids)
     n_timesteps, patch_size = _input_shape(train_ds, val_ds, kind, hparams)
     mean, std, dates = _band_statistics(train_ds, kind, band_idx, flag_handling, show)
-    card: dict[str, Any] = dict(_card.build_card(
-        name=name, model=model_name, kind=kind, classes=classes, class_ids=class_ids, bands=want, mean=mean, std=std,
-        n_timesteps=n_timesteps, dates=dates, flag_handling=flag_handling, patch_size=patch_size, hparams=hparams,
-        split=split))
+    card: dict[str, Any] = dict(
+        _card.build_card(
+            name=name,
+            model=model_name,
+            kind=kind,
+            classes=classes,
+            class_ids=class_ids,
+            bands=want,
+            mean=mean,
+            std=std,
+            n_timesteps=n_timesteps,
+            dates=dates,
+            flag_handling=flag_handling,
+            patch_size=patch_size,
+            hparams=hparams,
+            split=split,
+        )
+    )
     if oversample is not None:
-        oversample = _check_oversample(oversample, train_ds.sizes[_sample_dim(kind)],
-                                       str(train_ds.attrs.get("source", "the training data")))
+        oversample = _check_oversample(
+            oversample, train_ds.sizes[_sample_dim(kind)], str(train_ds.attrs.get("source", "the training data"))
+        )
     src = _Source(train_ds, kind, band_idx, card, indices=oversample)
     val_src = _Source(val_ds, kind, band_idx, card) if val_ds is not None else None
     counts = np.bincount(src.labels if oversample is None else src.labels[src.indices], minlength=len(class_ids))
@@ -121,23 +153,40 @@ def _prepare_data(model: Any, train: Any, val: Any, hparams: dict, *, bands: Seq
     }
     if kind == "timeseries" and "tile" in train_ds.variables:
         card["training_data"]["tiles"] = sorted({str(t) for t in np.unique(train_ds["tile"].values)})
-    return _Data(train_ds, val_ds, kind, model_name, name, want, class_ids, classes, n_timesteps, patch_size, card,
-                 src, val_src, counts)
+    return _Data(
+        train_ds,
+        val_ds,
+        kind,
+        model_name,
+        name,
+        want,
+        class_ids,
+        classes,
+        n_timesteps,
+        patch_size,
+        card,
+        src,
+        val_src,
+        counts,
+    )
 
 
 def _class_weights(class_weight: bool | dict | None, d: _Data) -> np.ndarray | None:
     """Return the per-class loss weights (balanced for True, from a dict, None for none), recorded in the card."""
     if not isinstance(class_weight, (bool, dict)) and class_weight is not None:
-        raise ValueError(f"class_weight must be True (balanced), False/None or a dict {{class id or name: weight}}, "
-                         f"got {class_weight!r}")
+        raise ValueError(
+            f"class_weight must be True (balanced), False/None or a dict {{class id or name: weight}}, "
+            f"got {class_weight!r}"
+        )
     if isinstance(class_weight, dict):
         _check_class_weight(class_weight, d.class_ids, d.classes)
     weights: np.ndarray | None
     if class_weight is True:
         weights = d.counts.sum() / (len(d.class_ids) * np.maximum(d.counts, 1))
     elif isinstance(class_weight, dict):
-        weights = np.array([float(class_weight.get(c, class_weight.get(n, 1.0)))
-                            for c, n in zip(d.class_ids, d.classes, strict=True)])
+        weights = np.array(
+            [float(class_weight.get(c, class_weight.get(n, 1.0))) for c, n in zip(d.class_ids, d.classes, strict=True)]
+        )
     else:
         weights = None
     d.card["training_data"]["class_weights"] = weights.tolist() if weights is not None else None

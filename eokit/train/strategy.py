@@ -48,16 +48,19 @@ def get_strategy(strategy: Any = None) -> Any:
         return tf.distribute.get_strategy()
     if name == "multiworker" or (name == "auto" and _n_workers(_tf_config()) > 1):
         opts = tf.distribute.experimental.CommunicationOptions(
-            implementation=tf.distribute.experimental.CommunicationImplementation.RING)
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING
+        )
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=opts)
     if name != "auto":
-        raise ValueError(f"strategy must be a tf.distribute.Strategy, 'auto', 'default' or 'multiworker', "
-                         f"got {strategy!r}")
+        raise ValueError(
+            f"strategy must be a tf.distribute.Strategy, 'auto', 'default' or 'multiworker', got {strategy!r}"
+        )
     return tf.distribute.get_strategy()
 
 
 def _is_multiworker(strategy: Any) -> bool:
     import tensorflow as tf
 
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or \
-        type(strategy).__name__.startswith("CollectiveAllReduceStrategy")
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or type(strategy).__name__.startswith(
+        "CollectiveAllReduceStrategy"
+    )

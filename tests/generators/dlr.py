@@ -20,9 +20,17 @@ def _write(path: Path, data: np.ndarray) -> None:
     from affine import Affine
 
     data = data if data.ndim == 3 else data[None]
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs="EPSG:3413",
-                       transform=Affine(40.0, 0.0, 400000.0, 0.0, -40.0, -1000000.0)) as f:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=data.shape[2],
+        height=data.shape[1],
+        count=data.shape[0],
+        dtype=data.dtype,
+        crs="EPSG:3413",
+        transform=Affine(40.0, 0.0, 400000.0, 0.0, -40.0, -1000000.0),
+    ) as f:
         f.write(data)
 
 
@@ -41,8 +49,9 @@ def make(root: str | Path, kind: str = "semantic", size: int = 64, patch: int = 
             rows, cols = np.meshgrid(np.arange(0, size, patch), np.arange(0, size, patch), indexing="ij")
             n = rows.size
             lines = ["patch_id,row,col,size,label"] + [
-                f"{i},{r},{c},{patch},{lab}" for i, (r, c, lab) in
-                enumerate(zip(rows.ravel(), cols.ravel(), rng.integers(0, 10, n), strict=True))]
+                f"{i},{r},{c},{patch},{lab}"
+                for i, (r, c, lab) in enumerate(zip(rows.ravel(), cols.ravel(), rng.integers(0, 10, n), strict=True))
+            ]
             (d / f"{s}_labels.csv").write_text("\n".join(lines) + "\n")
         else:
             _write(d / f"{s}.tif", np.stack([hh, hv]))

@@ -33,8 +33,20 @@ def _frame(seed: int, v2: bool, x0: float):
     recs = []
     for i, (pt, ct, ca, sa, fa) in enumerate(ROWS):
         g = box(x0 + i * 10000.0, -1.0e6, x0 + (i + 1) * 10000.0, -1.0e6 + 8000.0 + rng.integers(0, 2000))
-        r = {"id": i + 1, "CA": ca, "SA": sa, "FA": fa, "CB": "-9", "SB": "-9", "FB": "-9", "CT": ct,
-             "poly_type": pt, "area": g.area, "perimeter": g.length, "geometry": g}
+        r = {
+            "id": i + 1,
+            "CA": ca,
+            "SA": sa,
+            "FA": fa,
+            "CB": "-9",
+            "SB": "-9",
+            "FB": "-9",
+            "CT": ct,
+            "poly_type": pt,
+            "area": g.area,
+            "perimeter": g.length,
+            "geometry": g,
+        }
         if v2:
             r["SD"] = "-9"
         recs.append(r)
@@ -57,6 +69,7 @@ def make(root: str | Path, version: str = "v1", seed: int = 0) -> Path:
             _frame(seed + 10 * k, version == "v2", 0.0).to_file(folder / f"seaice_s1_{s}.shp")
     berg = (root / "icebergs") if version == "v1" else folder.parent / "Icebergs" / "icebergs"
     berg.mkdir(parents=True, exist_ok=True)
-    gpd.GeoDataFrame({"id": [1, 2]}, geometry=[Point(0, -1e6).buffer(300), Point(5e3, -1e6).buffer(200)],
-                     crs="EPSG:3413").to_file(berg / f"icebergs_s1_{SCENES[0]}.shp")
+    gpd.GeoDataFrame(
+        {"id": [1, 2]}, geometry=[Point(0, -1e6).buffer(300), Point(5e3, -1e6).buffer(200)], crs="EPSG:3413"
+    ).to_file(berg / f"icebergs_s1_{SCENES[0]}.shp")
     return folder

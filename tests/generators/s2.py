@@ -28,8 +28,9 @@ DATES = ["20180405", "20180415", "20180502", "20180520", "20180611", "20180703"]
 def reflectance(n_bands: int, n_dates: int, shape: tuple[int, int], seed: int = 0) -> np.ndarray:
     """Return a (time, band, y, x) int16 array whose values encode band, date and position."""
     rng = np.random.default_rng(seed)
-    t, b, y, x = np.meshgrid(np.arange(n_dates), np.arange(n_bands), np.arange(shape[0]), np.arange(shape[1]),
-                             indexing="ij")
+    t, b, y, x = np.meshgrid(
+        np.arange(n_dates), np.arange(n_bands), np.arange(shape[0]), np.arange(shape[1]), indexing="ij"
+    )
     v = 100 * (b + 1) + 7 * t + (y + 3 * x) % 50 + rng.integers(0, 5, size=t.shape)
     return v.astype(np.int16)
 
@@ -65,8 +66,18 @@ def write_geotiff_stack(
     refl = reflectance(len(bands), len(dates), shape, seed)
     sc = scl(len(dates), shape, seed)
     transform = from_origin(ORIGIN[0], ORIGIN[1], res, res)
-    prof = dict(driver="GTiff", height=shape[0], width=shape[1], dtype="int16", crs=crs, transform=transform,
-                tiled=True, blockxsize=16, blockysize=16, compress="deflate")
+    prof = dict(
+        driver="GTiff",
+        height=shape[0],
+        width=shape[1],
+        dtype="int16",
+        crs=crs,
+        transform=transform,
+        tiled=True,
+        blockxsize=16,
+        blockysize=16,
+        compress="deflate",
+    )
     for ti, d in enumerate(dates):
         if per_band:
             for bi, b in enumerate(bands):
@@ -84,8 +95,14 @@ def write_geotiff_stack(
 
             with rasterio.open(folder / f"FLAG_{d}.tif", "w", count=1, **{**prof, "dtype": "uint8"}) as dst:
                 dst.write(scl_to_flag(sc[ti]), 1)
-    return {"reflectance": refl, "scl": sc, "transform": transform, "crs": crs, "dates": list(dates),
-            "bands": list(bands)}
+    return {
+        "reflectance": refl,
+        "scl": sc,
+        "transform": transform,
+        "crs": crs,
+        "dates": list(dates),
+        "bands": list(bands),
+    }
 
 
 _R10 = ["B02", "B03", "B04", "B08"]
@@ -130,9 +147,11 @@ def write_safe(
     h20, w20 = shape10[0] // 2, shape10[1] // 2
     h60, w60 = -(-shape10[0] // 6), -(-shape10[1] // 6)
     all_bands = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]
-    refl = {10: reflectance(len(all_bands), 1, shape10, seed)[0],
-            20: reflectance(len(all_bands), 1, (h20, w20), seed + 7)[0],
-            60: reflectance(len(all_bands), 1, (h60, w60), seed + 11)[0]}
+    refl = {
+        10: reflectance(len(all_bands), 1, shape10, seed)[0],
+        20: reflectance(len(all_bands), 1, (h20, w20), seed + 7)[0],
+        60: reflectance(len(all_bands), 1, (h60, w60), seed + 11)[0],
+    }
     sc = {20: scl(1, (h20, w20), seed)[0], 60: scl(1, (h60, w60), seed + 3)[0]}
     truth: dict = {"bands10": {}, "bands20": {}, "bands60": {}, "scl20": sc[20], "scl60": sc[60]}
     layout = [(10, _R10, shape10), (20, _R20, (h20, w20))] + ([(60, _R60, (h60, w60))] if r60 else [])
@@ -156,26 +175,39 @@ def write_safe(
         "xmlns:n1='https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-2A_Tile_Metadata.xsd'><n1:General_Info>"
         f"<TILE_ID>S2A_OPER_MSI_L2A_TL_2APS_{date}T125432_A014744_T{tile}_N{nb[:2]}.{nb[2:]}</TILE_ID>"
         f"<SENSING_TIME>{pd.Timestamp(when).isoformat()}.024Z</SENSING_TIME></n1:General_Info>"
-        "</n1:Level-2A_Tile_ID>")
+        "</n1:Level-2A_Tile_ID>"
+    )
     if mtd_name is not None:
-        (safe / mtd_name).write_text(_product_mtd(safe.name, when, baseline, with_baseline_element, boa_offset,
-                                                  offset_band_ids, quantification))
+        (safe / mtd_name).write_text(
+            _product_mtd(safe.name, when, baseline, with_baseline_element, boa_offset, offset_band_ids, quantification)
+        )
     truth["offsets"] = boa_offset
     return safe, truth
 
 
-def _product_mtd(name: str, when: str, baseline: str, with_baseline: bool, boa_offset: Any,
-                 offset_band_ids: Sequence[str] | None, quantification: float) -> str:
+def _product_mtd(
+    name: str,
+    when: str,
+    baseline: str,
+    with_baseline: bool,
+    boa_offset: Any,
+    offset_band_ids: Sequence[str] | None,
+    quantification: float,
+) -> str:
     """The product metadata (MTD_MSIL2A.xml) text, trimmed to the elements a reader of the radiometry needs."""
     offsets = ""
     if boa_offset is not None:  # processing baseline 04.00 and later (since 25 January 2022)
         values = [boa_offset] * 13 if np.ndim(boa_offset) == 0 else list(boa_offset)
         ids = list(offset_band_ids) if offset_band_ids is not None else [str(i) for i in range(13)]
-        offsets = ("<BOA_ADD_OFFSET_VALUES_LIST>" + "".join(
-            f'<BOA_ADD_OFFSET band_id="{i}">{v}</BOA_ADD_OFFSET>' for i, v in zip(ids, values, strict=True))
-            + "</BOA_ADD_OFFSET_VALUES_LIST>")
-    spectral = "".join(f'<Spectral_Information bandId="{i}" physicalBand="{b}"><RESOLUTION>10</RESOLUTION>'
-                       "</Spectral_Information>" for i, b in enumerate(PHYSICAL_BANDS))
+        offsets = (
+            "<BOA_ADD_OFFSET_VALUES_LIST>"
+            + "".join(f'<BOA_ADD_OFFSET band_id="{i}">{v}</BOA_ADD_OFFSET>' for i, v in zip(ids, values, strict=True))
+            + "</BOA_ADD_OFFSET_VALUES_LIST>"
+        )
+    spectral = "".join(
+        f'<Spectral_Information bandId="{i}" physicalBand="{b}"><RESOLUTION>10</RESOLUTION></Spectral_Information>'
+        for i, b in enumerate(PHYSICAL_BANDS)
+    )
     pb = f"<PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>" if with_baseline else ""
     return (
         "<?xml version='1.0' encoding='UTF-8'?><n1:Level-2A_User_Product "
@@ -191,13 +223,29 @@ def _product_mtd(name: str, when: str, baseline: str, with_baseline: bool, boa_o
 
 
 def _write_jp2(path: Path, a: np.ndarray, transform) -> None:
-    with rasterio.open(path, "w", driver="JP2OpenJPEG", height=a.shape[0], width=a.shape[1], count=1,
-                       dtype=a.dtype, crs=CRS, transform=transform, QUALITY=100, REVERSIBLE="YES") as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="JP2OpenJPEG",
+        height=a.shape[0],
+        width=a.shape[1],
+        count=1,
+        dtype=a.dtype,
+        crs=CRS,
+        transform=transform,
+        QUALITY=100,
+        REVERSIBLE="YES",
+    ) as dst:
         dst.write(a, 1)
 
 
-def write_stac(folder: Path, dates: Sequence[str] = DATES[:3], shape: tuple[int, int] = (24, 32),
-               bands: Sequence[str] = ("B02", "B03", "B04", "B08"), seed: int = 0) -> tuple[Path, dict]:
+def write_stac(
+    folder: Path,
+    dates: Sequence[str] = DATES[:3],
+    shape: tuple[int, int] = (24, 32),
+    bands: Sequence[str] = ("B02", "B03", "B04", "B08"),
+    seed: int = 0,
+) -> tuple[Path, dict]:
     """Write a static STAC catalog (one item per date, one GeoTIFF asset per band plus SCL); return (path, truth)."""
     import pystac
 
@@ -213,22 +261,43 @@ def write_stac(folder: Path, dates: Sequence[str] = DATES[:3], shape: tuple[int,
     for ti, d in enumerate(dates):
         item_dir = folder / f"S2_{d}"
         item_dir.mkdir(exist_ok=True)
-        item = pystac.Item(id=f"S2_{d}", geometry=geom.__geo_interface__, bbox=list(geom.bounds),
-                           datetime=pd.Timestamp(d + "T101021").to_pydatetime(), properties={})
-        item.stac_extensions += ["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
-                                 "https://stac-extensions.github.io/raster/v1.1.0/schema.json"]
+        item = pystac.Item(
+            id=f"S2_{d}",
+            geometry=geom.__geo_interface__,
+            bbox=list(geom.bounds),
+            datetime=pd.Timestamp(d + "T101021").to_pydatetime(),
+            properties={},
+        )
+        item.stac_extensions += [
+            "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+        ]
         item.properties.update({"proj:epsg": 32633, "proj:shape": list(shape), "proj:transform": list(tr)[:6]})
         for bi, b in enumerate(bands):
             p = item_dir / f"{b}.tif"
             with rasterio.open(p, "w", dtype="int16", **prof) as dst:
                 dst.write(refl[ti, bi], 1)
-            item.add_asset(b, pystac.Asset(href=str(p), media_type=pystac.MediaType.GEOTIFF, roles=["data"],
-                                           extra_fields={"raster:bands": [{"data_type": "int16"}]}))
+            item.add_asset(
+                b,
+                pystac.Asset(
+                    href=str(p),
+                    media_type=pystac.MediaType.GEOTIFF,
+                    roles=["data"],
+                    extra_fields={"raster:bands": [{"data_type": "int16"}]},
+                ),
+            )
         p = item_dir / "SCL.tif"
         with rasterio.open(p, "w", dtype="uint8", **prof) as dst:
             dst.write(sc[ti], 1)
-        item.add_asset("SCL", pystac.Asset(href=str(p), media_type=pystac.MediaType.GEOTIFF, roles=["data"],
-                                           extra_fields={"raster:bands": [{"data_type": "uint8"}]}))
+        item.add_asset(
+            "SCL",
+            pystac.Asset(
+                href=str(p),
+                media_type=pystac.MediaType.GEOTIFF,
+                roles=["data"],
+                extra_fields={"raster:bands": [{"data_type": "uint8"}]},
+            ),
+        )
         cat.add_item(item)
     cat.normalize_hrefs(str(folder))
     cat.make_all_asset_hrefs_relative()
@@ -236,9 +305,16 @@ def write_stac(folder: Path, dates: Sequence[str] = DATES[:3], shape: tuple[int,
     return folder / "catalog.json", {"reflectance": refl, "scl": sc, "bands": list(bands), "dates": list(dates)}
 
 
-def write_fields(path: Path, shape: tuple[int, int] = (40, 48), res: float = 10.0, crs_out: str = "EPSG:4326",
-                 codes: Sequence[str] = ("WINTERWEICHEN", "KOERNERMAIS", "DAUERWIESE", "SOJABOHNEN"),
-                 field: int = 8, overlap: bool = True, seed: int = 0) -> gpd.GeoDataFrame:
+def write_fields(
+    path: Path,
+    shape: tuple[int, int] = (40, 48),
+    res: float = 10.0,
+    crs_out: str = "EPSG:4326",
+    codes: Sequence[str] = ("WINTERWEICHEN", "KOERNERMAIS", "DAUERWIESE", "SOJABOHNEN"),
+    field: int = 8,
+    overlap: bool = True,
+    seed: int = 0,
+) -> gpd.GeoDataFrame:
     """Write a grid of square fields (crop_code INVEKOS names, field_id) over the stack, in `crs_out`."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -247,13 +323,19 @@ def write_fields(path: Path, shape: tuple[int, int] = (40, 48), res: float = 10.
         for j in range(0, shape[1] - field + 1, field):
             x0 = ORIGIN[0] + j * res
             y1 = ORIGIN[1] - i * res
-            rows.append({"field_id": fid, "crop_code": codes[int(rng.integers(len(codes)))],
-                         "geometry": box(x0, y1 - field * res, x0 + field * res, y1)})
+            rows.append(
+                {
+                    "field_id": fid,
+                    "crop_code": codes[int(rng.integers(len(codes)))],
+                    "geometry": box(x0, y1 - field * res, x0 + field * res, y1),
+                }
+            )
             fid += 1
     if overlap:  # a field straddling two others: the shared pixels must be dropped
         x0, y1 = ORIGIN[0] + (field // 2) * res, ORIGIN[1] - 0 * res
-        rows.append({"field_id": fid, "crop_code": codes[0],
-                     "geometry": box(x0, y1 - field * res, x0 + field * res, y1)})
+        rows.append(
+            {"field_id": fid, "crop_code": codes[0], "geometry": box(x0, y1 - field * res, x0 + field * res, y1)}
+        )
     gdf = gpd.GeoDataFrame(rows, crs=CRS).to_crs(crs_out)
     path = Path(path)
     if path.suffix == ".parquet":
@@ -261,4 +343,3 @@ def write_fields(path: Path, shape: tuple[int, int] = (40, 48), res: float = 10.
     else:
         gdf.to_file(path)
     return gdf
-

@@ -41,8 +41,12 @@ def sigma0_field(lines: int, pixels: int, seed: int = 0) -> dict[str, np.ndarray
     hh_db = np.empty((lines, pixels))
     hv_db = np.empty((lines, pixels))
     regimes = [(-22.0, -30.0), (-14.0, -24.0), (-10.0, -20.0), (-17.0, -27.0)]
-    halves = [(slice(0, lines // 2), slice(0, pixels // 2)), (slice(0, lines // 2), slice(pixels // 2, None)),
-              (slice(lines // 2, None), slice(0, pixels // 2)), (slice(lines // 2, None), slice(pixels // 2, None))]
+    halves = [
+        (slice(0, lines // 2), slice(0, pixels // 2)),
+        (slice(0, lines // 2), slice(pixels // 2, None)),
+        (slice(lines // 2, None), slice(0, pixels // 2)),
+        (slice(lines // 2, None), slice(pixels // 2, None)),
+    ]
     for (hh, hv), (sy, sx) in zip(regimes, halves, strict=True):
         hh_db[sy, sx] = hh
         hv_db[sy, sx] = hv
@@ -51,8 +55,9 @@ def sigma0_field(lines: int, pixels: int, seed: int = 0) -> dict[str, np.ndarray
     return {"HH": 10 ** (hh_db / 10) * speckle_hh, "HV": 10 ** (hv_db / 10) * speckle_hv}
 
 
-def _manifest(name: str, pols: list[str], files: dict[str, list[tuple[str, str]]], start: datetime,
-              stop: datetime, mission: str) -> str:
+def _manifest(
+    name: str, pols: list[str], files: dict[str, list[tuple[str, str]]], start: datetime, stop: datetime, mission: str
+) -> str:
     units, objects = [], []
     for pol in pols:
         for rep_id, href in files[pol]:
@@ -165,8 +170,16 @@ def _ads_header(mission: str, pol: str, start: datetime, stop: datetime) -> str:
   </adsHeader>"""
 
 
-def _annotation(mission: str, pol: str, start: datetime, stop: datetime, lines: int, pixels: int,
-                grid: dict[str, np.ndarray], spacing: float) -> str:
+def _annotation(
+    mission: str,
+    pol: str,
+    start: datetime,
+    stop: datetime,
+    lines: int,
+    pixels: int,
+    grid: dict[str, np.ndarray],
+    spacing: float,
+) -> str:
     dt = (stop - start).total_seconds() / (lines - 1)
     points = []
     for j, line in enumerate(grid["line"]):
@@ -206,7 +219,7 @@ def _annotation(mission: str, pol: str, start: datetime, stop: datetime, lines: 
       <anchorTime>{_iso(start)}</anchorTime>
       <productComposition>Slice</productComposition>
       <sliceNumber>1</sliceNumber>
-      <slantRangeTime>{grid['srt'][0]:.9e}</slantRangeTime>
+      <slantRangeTime>{grid["srt"][0]:.9e}</slantRangeTime>
       <pixelValue>Detected</pixelValue>
       <outputPixels>16 bit Unsigned Integer</outputPixels>
       <rangePixelSpacing>{spacing:.6e}</rangePixelSpacing>
@@ -215,7 +228,7 @@ def _annotation(mission: str, pol: str, start: datetime, stop: datetime, lines: 
       <azimuthFrequency>{1 / dt:.9e}</azimuthFrequency>
       <numberOfSamples>{pixels}</numberOfSamples>
       <numberOfLines>{lines}</numberOfLines>
-      <incidenceAngleMidSwath>{float(np.mean(grid['ia'])):.6e}</incidenceAngleMidSwath>
+      <incidenceAngleMidSwath>{float(np.mean(grid["ia"])):.6e}</incidenceAngleMidSwath>
     </imageInformation>
   </imageAnnotation>
   <swathTiming>
@@ -235,8 +248,15 @@ def _annotation(mission: str, pol: str, start: datetime, stop: datetime, lines: 
 """
 
 
-def _calibration(mission: str, pol: str, start: datetime, stop: datetime, lut_lines: np.ndarray,
-                 lut_pixels: np.ndarray, sigma_lut: np.ndarray) -> str:
+def _calibration(
+    mission: str,
+    pol: str,
+    start: datetime,
+    stop: datetime,
+    lut_lines: np.ndarray,
+    lut_pixels: np.ndarray,
+    sigma_lut: np.ndarray,
+) -> str:
     dt = (stop - start) / max(int(lut_lines[-1]), 1)
     vectors = []
     k = len(lut_pixels)
@@ -266,8 +286,9 @@ def _calibration(mission: str, pol: str, start: datetime, stop: datetime, lut_li
 """
 
 
-def _noise(mission: str, pol: str, start: datetime, stop: datetime, lut_lines: np.ndarray,
-           lut_pixels: np.ndarray) -> str:
+def _noise(
+    mission: str, pol: str, start: datetime, stop: datetime, lut_lines: np.ndarray, lut_pixels: np.ndarray
+) -> str:
     dt = (stop - start) / max(int(lut_lines[-1]), 1)
     k = len(lut_pixels)
     vectors = [
@@ -290,9 +311,16 @@ def _noise(mission: str, pol: str, start: datetime, stop: datetime, lut_lines: n
 """
 
 
-def write_safe(folder: str | Path, lines: int = 60, pixels: int = 80, polarisations: tuple[str, ...] = ("HH", "HV"),
-               seed: int = 0, ia_range: tuple[float, float] = (19.0, 47.0), mission: str = "S1A",
-               spacing: float = 40.0) -> dict[str, Any]:
+def write_safe(
+    folder: str | Path,
+    lines: int = 60,
+    pixels: int = 80,
+    polarisations: tuple[str, ...] = ("HH", "HV"),
+    seed: int = 0,
+    ia_range: tuple[float, float] = (19.0, 47.0),
+    mission: str = "S1A",
+    spacing: float = 40.0,
+) -> dict[str, Any]:
     """Write a tiny Sentinel-1 EW GRDM SAFE product; return its path and the true sigma0, IA and grid."""
     folder = Path(folder)
     start = _T0
@@ -328,34 +356,50 @@ def write_safe(folder: str | Path, lines: int = 60, pixels: int = 80, polarisati
     lin = np.arange(lines)[:, None]
     truth["ia"] = ia_range[0] + (ia_range[1] - ia_range[0]) * pix[None, :] / (pixels - 1) + 0.5 * lin / (lines - 1)
     files: dict[str, list[tuple[str, str]]] = {}
-    gcps = [GroundControlPoint(row=float(r), col=float(c), x=float(lon[j, i]), y=float(lat[j, i]), z=0.0)
-            for j, r in enumerate(g_lines) for i, c in enumerate(g_pixels)]
+    gcps = [
+        GroundControlPoint(row=float(r), col=float(c), x=float(lon[j, i]), y=float(lat[j, i]), z=0.0)
+        for j, r in enumerate(g_lines)
+        for i, c in enumerate(g_pixels)
+    ]
     for n, pol in enumerate(polarisations, start=1):
         base = f"{mission.lower()}-ew-grd-{pol.lower()}-{product_id.lower().replace('_', '-')}-{n:03d}"
         lut_row = (500.0 + 150.0 * lut_pixels / (pixels - 1)) * (1.0 if pol == "HH" else 1.02)
         sigma_lut = np.tile(lut_row, (len(lut_lines), 1))
-        lut_full = np.broadcast_to((500.0 + 150.0 * pix / (pixels - 1)) * (1.0 if pol == "HH" else 1.02),
-                                   (lines, pixels))
+        lut_full = np.broadcast_to(
+            (500.0 + 150.0 * pix / (pixels - 1)) * (1.0 if pol == "HH" else 1.02), (lines, pixels)
+        )
         dn = np.clip(np.round(np.sqrt(sigma0[pol]) * lut_full), 1, 65535).astype(np.uint16)
         truth["dn"][pol] = dn
         truth["sigma0"][pol] = (dn.astype(np.float64) / lut_full) ** 2
         with warnings.catch_warnings():  # georeferenced by the GCPs set right after opening
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            dst = rasterio.open(safe / "measurement" / f"{base}.tiff", "w", driver="GTiff", width=pixels,
-                                height=lines, count=1, dtype="uint16")
+            dst = rasterio.open(
+                safe / "measurement" / f"{base}.tiff",
+                "w",
+                driver="GTiff",
+                width=pixels,
+                height=lines,
+                count=1,
+                dtype="uint16",
+            )
         with dst:
             dst.write(dn, 1)
             dst.gcps = (gcps, CRS.from_epsg(4326))
         (safe / "annotation" / f"{base}.xml").write_text(
-            _annotation(mission, pol, start, stop, lines, pixels, grid, spacing))
+            _annotation(mission, pol, start, stop, lines, pixels, grid, spacing)
+        )
         (safe / "annotation" / "calibration" / f"calibration-{base}.xml").write_text(
-            _calibration(mission, pol, start, stop, lut_lines, lut_pixels, sigma_lut))
+            _calibration(mission, pol, start, stop, lut_lines, lut_pixels, sigma_lut)
+        )
         (safe / "annotation" / "calibration" / f"noise-{base}.xml").write_text(
-            _noise(mission, pol, start, stop, lut_lines, lut_pixels))
-        files[pol] = [("s1Level1ProductSchema", f"annotation/{base}.xml"),
-                      ("s1Level1CalibrationSchema", f"annotation/calibration/calibration-{base}.xml"),
-                      ("s1Level1NoiseSchema", f"annotation/calibration/noise-{base}.xml"),
-                      ("s1Level1MeasurementSchema", f"measurement/{base}.tiff")]
+            _noise(mission, pol, start, stop, lut_lines, lut_pixels)
+        )
+        files[pol] = [
+            ("s1Level1ProductSchema", f"annotation/{base}.xml"),
+            ("s1Level1CalibrationSchema", f"annotation/calibration/calibration-{base}.xml"),
+            ("s1Level1NoiseSchema", f"annotation/calibration/noise-{base}.xml"),
+            ("s1Level1MeasurementSchema", f"measurement/{base}.tiff"),
+        ]
     (safe / "manifest.safe").write_text(_manifest(safe.name, list(polarisations), files, start, stop, mission))
     return truth
 
@@ -369,18 +413,36 @@ _FILENAMES = {
 }
 
 
-def write_geotiff_scene(folder: str | Path, name: str = "scene_a", height: int = 64, width: int = 64,
-                        polarisations: tuple[str, ...] = ("HH", "HV"), kind: str = "db", seed: int = 0,
-                        origin: tuple[float, float] = (600_000.0, -1_100_000.0), res: float = 40.0,
-                        epsg: int = 3413, land: bool = False, nodata_rows: int = 0) -> dict[str, Any]:
+def write_geotiff_scene(
+    folder: str | Path,
+    name: str = "scene_a",
+    height: int = 64,
+    width: int = 64,
+    polarisations: tuple[str, ...] = ("HH", "HV"),
+    kind: str = "db",
+    seed: int = 0,
+    origin: tuple[float, float] = (600_000.0, -1_100_000.0),
+    res: float = 40.0,
+    epsg: int = 3413,
+    land: bool = False,
+    nodata_rows: int = 0,
+) -> dict[str, Any]:
     """Write one scene folder of single-band float32 GeoTIFFs as SNAP exports them; return path and truth."""
     scene = Path(folder) / name
     scene.mkdir(parents=True, exist_ok=True)
     sigma0 = sigma0_field(height, width, seed)
     ia = np.broadcast_to(np.linspace(20.0, 45.0, width, dtype=np.float32), (height, width)).copy()
     transform = from_origin(origin[0], origin[1], res, res)
-    profile = dict(driver="GTiff", width=width, height=height, count=1, dtype="float32",
-                   crs=CRS.from_epsg(epsg), transform=transform, nodata=0.0)
+    profile = dict(
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=1,
+        dtype="float32",
+        crs=CRS.from_epsg(epsg),
+        transform=transform,
+        nodata=0.0,
+    )
     pol_name, ia_name = _FILENAMES[kind]
     truth: dict[str, Any] = {"path": scene, "sigma0": sigma0, "ia": ia, "transform": transform, "epsg": epsg}
     for pol in polarisations:
@@ -420,8 +482,15 @@ def write_polygons(path: str | Path, scenes: list[dict[str, Any]], epsg: int = 3
             c0, c1 = qx * w // 2, (qx + 1) * w // 2 if qx == 0 else w
             geom = box(x0 + c0 * res, y0 - r1 * res, x0 + c1 * res, y0 - r0 * res)
             cls = (q + k) % len(ICE_CLASSES)
-            rows.append({"scene": truth["path"].name, "polygon_id": pid, "ice_class": cls,
-                         "ice_name": ICE_CLASSES[cls], "geometry": geom})
+            rows.append(
+                {
+                    "scene": truth["path"].name,
+                    "polygon_id": pid,
+                    "ice_class": cls,
+                    "ice_name": ICE_CLASSES[cls],
+                    "geometry": geom,
+                }
+            )
             pid += 1
     gdf = gpd.GeoDataFrame(rows, crs=f"EPSG:{epsg}")
     path = Path(path)
@@ -459,9 +528,16 @@ def _tiff_entry(code: int, typ: int, values: Any, e: str) -> tuple[int, int, int
     return code, typ, len(values), struct.pack(f"{e}{len(values)}{fmt}", *values)
 
 
-def write_tiff_like_snap(path: str | Path, planes: list[np.ndarray], product_name: str, dimap_xml: str | None,
-                         transform: Any = None, epsg: int | None = None, gdal_metadata: str | None = None,
-                         byteorder: str = ">") -> Path:
+def write_tiff_like_snap(
+    path: str | Path,
+    planes: list[np.ndarray],
+    product_name: str,
+    dimap_xml: str | None,
+    transform: Any = None,
+    epsg: int | None = None,
+    gdal_metadata: str | None = None,
+    byteorder: str = ">",
+) -> Path:
     """Write float32 planes as SNAP's GeoTIFF writer does (big-endian, planar, tag 65000); return the path."""
     import struct
 
@@ -469,13 +545,27 @@ def write_tiff_like_snap(path: str | Path, planes: list[np.ndarray], product_nam
     h, w = planes[0].shape
     n = len(planes)
     tags: list[tuple[int, int, Any]] = [
-        (256, 4, [w]), (257, 4, [h]), (258, 3, [32] * n), (259, 3, [1]), (262, 3, [1]),
-        (270, 2, product_name), (273, 4, [0] * n), (277, 3, [n]), (278, 4, [h]), (279, 4, [w * h * 4] * n),
-        (282, 5, [(1, 1)]), (283, 5, [(1, 1)]), (284, 3, [2]), (296, 3, [1]), (339, 3, [3] * n),
+        (256, 4, [w]),
+        (257, 4, [h]),
+        (258, 3, [32] * n),
+        (259, 3, [1]),
+        (262, 3, [1]),
+        (270, 2, product_name),
+        (273, 4, [0] * n),
+        (277, 3, [n]),
+        (278, 4, [h]),
+        (279, 4, [w * h * 4] * n),
+        (282, 5, [(1, 1)]),
+        (283, 5, [(1, 1)]),
+        (284, 3, [2]),
+        (296, 3, [1]),
+        (339, 3, [3] * n),
     ]
     if transform is not None:
-        tags += [(33550, 12, [transform.a, -transform.e, 0.0]),
-                 (33922, 12, [0.0, 0.0, 0.0, transform.c, transform.f, 0.0])]
+        tags += [
+            (33550, 12, [transform.a, -transform.e, 0.0]),
+            (33922, 12, [0.0, 0.0, 0.0, transform.c, transform.f, 0.0]),
+        ]
     if epsg is not None:
         geographic = epsg == 4326
         keys = [(1024, 0, 1, 2 if geographic else 1), (1025, 0, 1, 1), (2048 if geographic else 3072, 0, 1, epsg)]
@@ -511,8 +601,9 @@ def write_tiff_like_snap(path: str | Path, planes: list[np.ndarray], product_nam
     return path
 
 
-def _snap_bands(names: list[str], kind: dict[str, str], sigma0: dict[str, np.ndarray], ia: np.ndarray,
-                shape: tuple[int, int]) -> dict[str, np.ndarray]:
+def _snap_bands(
+    names: list[str], kind: dict[str, str], sigma0: dict[str, np.ndarray], ia: np.ndarray, shape: tuple[int, int]
+) -> dict[str, np.ndarray]:
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     values: dict[str, np.ndarray] = {}
@@ -540,25 +631,32 @@ def _snap_bands(names: list[str], kind: dict[str, str], sigma0: dict[str, np.nda
 def _dimap_grid_infos(tpgs: list[dict[str, Any]]) -> str:
     if not tpgs:
         return ""
-    return f"    <Tie_Point_Grids>\n        <NUM_TIE_POINT_GRIDS>{len(tpgs)}</NUM_TIE_POINT_GRIDS>\n" + "".join(
-        f"        <Tie_Point_Grid_Info>\n            <TIE_POINT_GRID_INDEX>{i}</TIE_POINT_GRID_INDEX>\n"
-        f"            <TIE_POINT_DESCRIPTION />\n            <PHYSICAL_UNIT>{g['unit']}</PHYSICAL_UNIT>\n"
-        f"            <TIE_POINT_GRID_NAME>{g['name']}</TIE_POINT_GRID_NAME>\n"
-        f"            <DATA_TYPE>float32</DATA_TYPE>\n"
-        f"            <NCOLS>{g['values'].shape[1]}</NCOLS>\n            <NROWS>{g['values'].shape[0]}</NROWS>\n"
-        f"            <OFFSET_X>{g['offset'][0]}</OFFSET_X>\n            <OFFSET_Y>{g['offset'][1]}</OFFSET_Y>\n"
-        f"            <STEP_X>{g['step'][0]}</STEP_X>\n            <STEP_Y>{g['step'][1]}</STEP_Y>\n"
-        f"            <CYCLIC>false</CYCLIC>\n        </Tie_Point_Grid_Info>\n"
-        for i, g in enumerate(tpgs)
-    ) + "    </Tie_Point_Grids>\n"
+    return (
+        f"    <Tie_Point_Grids>\n        <NUM_TIE_POINT_GRIDS>{len(tpgs)}</NUM_TIE_POINT_GRIDS>\n"
+        + "".join(
+            f"        <Tie_Point_Grid_Info>\n            <TIE_POINT_GRID_INDEX>{i}</TIE_POINT_GRID_INDEX>\n"
+            f"            <TIE_POINT_DESCRIPTION />\n            <PHYSICAL_UNIT>{g['unit']}</PHYSICAL_UNIT>\n"
+            f"            <TIE_POINT_GRID_NAME>{g['name']}</TIE_POINT_GRID_NAME>\n"
+            f"            <DATA_TYPE>float32</DATA_TYPE>\n"
+            f"            <NCOLS>{g['values'].shape[1]}</NCOLS>\n            <NROWS>{g['values'].shape[0]}</NROWS>\n"
+            f"            <OFFSET_X>{g['offset'][0]}</OFFSET_X>\n            <OFFSET_Y>{g['offset'][1]}</OFFSET_Y>\n"
+            f"            <STEP_X>{g['step'][0]}</STEP_X>\n            <STEP_Y>{g['step'][1]}</STEP_Y>\n"
+            f"            <CYCLIC>false</CYCLIC>\n        </Tie_Point_Grid_Info>\n"
+            for i, g in enumerate(tpgs)
+        )
+        + "    </Tie_Point_Grids>\n"
+    )
 
 
 def _dimap_band_infos(bands: list[str], shape: tuple[int, int], units: dict[str, str], virtual: dict[str, str]) -> str:
     h, w = shape
     infos = ""
     for i, b in enumerate(bands):
-        extra = (f"            <VIRTUAL_BAND>true</VIRTUAL_BAND>\n            <EXPRESSION>{virtual[b]}</EXPRESSION>\n"
-                 if b in virtual else "")
+        extra = (
+            f"            <VIRTUAL_BAND>true</VIRTUAL_BAND>\n            <EXPRESSION>{virtual[b]}</EXPRESSION>\n"
+            if b in virtual
+            else ""
+        )
         infos += (
             f"        <Spectral_Band_Info>\n            <BAND_INDEX>{i}</BAND_INDEX>\n"
             f"            <BAND_DESCRIPTION />\n            <BAND_NAME>{b}</BAND_NAME>\n"
@@ -574,9 +672,17 @@ def _dimap_band_infos(bands: list[str], shape: tuple[int, int], units: dict[str,
     return infos
 
 
-def dimap_header(name: str, bands: list[str], shape: tuple[int, int], units: dict[str, str],
-                 virtual: dict[str, str] | None = None, data_dir: str | None = None, crs_wkt: str | None = None,
-                 transform: Any = None, tie_point_grids: list[dict[str, Any]] | None = None) -> str:
+def dimap_header(
+    name: str,
+    bands: list[str],
+    shape: tuple[int, int],
+    units: dict[str, str],
+    virtual: dict[str, str] | None = None,
+    data_dir: str | None = None,
+    crs_wkt: str | None = None,
+    transform: Any = None,
+    tie_point_grids: list[dict[str, Any]] | None = None,
+) -> str:
     """Return a BEAM-DIMAP header (the .dim XML) in the element order of SNAP's DimapHeaderWriter."""
     h, w = shape
     virtual = virtual or {}
@@ -585,21 +691,26 @@ def dimap_header(name: str, bands: list[str], shape: tuple[int, int], units: dic
     geo = ""
     if crs_wkt is not None and transform is not None:
         t = transform
-        geo = (f"    <Coordinate_Reference_System>\n        <WKT>\n             {crs_wkt}\n        </WKT>\n"
-               f"    </Coordinate_Reference_System>\n    <Geoposition>\n"
-               f"        <IMAGE_TO_MODEL_TRANSFORM>{t.a},{t.d},{t.b},{t.e},{t.c},{t.f}</IMAGE_TO_MODEL_TRANSFORM>\n"
-               f"    </Geoposition>\n")
+        geo = (
+            f"    <Coordinate_Reference_System>\n        <WKT>\n             {crs_wkt}\n        </WKT>\n"
+            f"    </Coordinate_Reference_System>\n    <Geoposition>\n"
+            f"        <IMAGE_TO_MODEL_TRANSFORM>{t.a},{t.d},{t.b},{t.e},{t.c},{t.f}</IMAGE_TO_MODEL_TRANSFORM>\n"
+            f"    </Geoposition>\n"
+        )
     elif tpgs:
-        geo = ("    <Coordinate_Reference_System>\n        <Horizontal_CS>\n"
-               "            <HORIZONTAL_CS_TYPE>GEOGRAPHIC</HORIZONTAL_CS_TYPE>\n        </Horizontal_CS>\n"
-               "    </Coordinate_Reference_System>\n    <Geoposition>\n        <Geoposition_Points>\n"
-               "            <TIE_POINT_GRID_NAME_LAT>latitude</TIE_POINT_GRID_NAME_LAT>\n"
-               "            <TIE_POINT_GRID_NAME_LON>longitude</TIE_POINT_GRID_NAME_LON>\n"
-               "        </Geoposition_Points>\n    </Geoposition>\n")
+        geo = (
+            "    <Coordinate_Reference_System>\n        <Horizontal_CS>\n"
+            "            <HORIZONTAL_CS_TYPE>GEOGRAPHIC</HORIZONTAL_CS_TYPE>\n        </Horizontal_CS>\n"
+            "    </Coordinate_Reference_System>\n    <Geoposition>\n        <Geoposition_Points>\n"
+            "            <TIE_POINT_GRID_NAME_LAT>latitude</TIE_POINT_GRID_NAME_LAT>\n"
+            "            <TIE_POINT_GRID_NAME_LON>longitude</TIE_POINT_GRID_NAME_LON>\n"
+            "        </Geoposition_Points>\n    </Geoposition>\n"
+        )
     files = "".join(
         f'        <Data_File>\n            <DATA_FILE_PATH href="{data_dir}/{b}.hdr" />\n'
         f"            <BAND_INDEX>{i}</BAND_INDEX>\n        </Data_File>\n"
-        for i, b in enumerate(bands) if b not in virtual
+        for i, b in enumerate(bands)
+        if b not in virtual
     )
     files += "".join(
         f'        <Tie_Point_Grid_File>\n            <TIE_POINT_GRID_FILE_PATH href="{data_dir}/tie_point_grids/'
@@ -653,12 +764,22 @@ def dimap_header(name: str, bands: list[str], shape: tuple[int, int], units: dic
 </Dimap_Document>"""
 
 
-def write_snap_geotiff(folder: str | Path, name: str = "S1A_EW_GRDM_1SDH_20180116T075430_Cal_TC",
-                       bands: tuple[str, ...] = ("Sigma0_HH_db", "Sigma0_HV_db", "incidenceAngleFromEllipsoid"),
-                       height: int = 40, width: int = 48, seed: int = 0, virtual: dict[str, str] | None = None,
-                       header: bool = True, descriptions: bool = False, epsg: int = 3413,
-                       res: float = 40.0, origin: tuple[float, float] = (600_000.0, -1_100_000.0),
-                       suffix: str = ".tif", nodata_rows: int = 0) -> dict[str, Any]:
+def write_snap_geotiff(
+    folder: str | Path,
+    name: str = "S1A_EW_GRDM_1SDH_20180116T075430_Cal_TC",
+    bands: tuple[str, ...] = ("Sigma0_HH_db", "Sigma0_HV_db", "incidenceAngleFromEllipsoid"),
+    height: int = 40,
+    width: int = 48,
+    seed: int = 0,
+    virtual: dict[str, str] | None = None,
+    header: bool = True,
+    descriptions: bool = False,
+    epsg: int = 3413,
+    res: float = 40.0,
+    origin: tuple[float, float] = (600_000.0, -1_100_000.0),
+    suffix: str = ".tif",
+    nodata_rows: int = 0,
+) -> dict[str, Any]:
     """Write SNAP's GeoTIFF export of a terrain-corrected scene (one multi-band file); return path and truth.
 
     `header` writes SNAP's DIMAP XML into tag 65000 (as SNAP does); `descriptions` also writes GDAL band
@@ -675,24 +796,61 @@ def write_snap_geotiff(folder: str | Path, name: str = "S1A_EW_GRDM_1SDH_2018011
         v[:nodata_rows] = 0.0  # SNAP's no-data value (NO_DATA_VALUE_USED true, NO_DATA_VALUE 0.0)
     transform = from_origin(origin[0], origin[1], res, res)
     written = [b for b in bands if b not in virtual]
-    xml = (dimap_header(name, list(bands), (height, width), units, virtual, data_dir="", transform=transform,
-                        crs_wkt=CRS.from_epsg(epsg).to_wkt()) if header else None)
+    xml = (
+        dimap_header(
+            name,
+            list(bands),
+            (height, width),
+            units,
+            virtual,
+            data_dir="",
+            transform=transform,
+            crs_wkt=CRS.from_epsg(epsg).to_wkt(),
+        )
+        if header
+        else None
+    )
     gdal_md = None
     if descriptions:
-        items = "".join(f'<Item name="DESCRIPTION" sample="{k}" role="description">{b}</Item>'
-                        for k, b in enumerate(written))
+        items = "".join(
+            f'<Item name="DESCRIPTION" sample="{k}" role="description">{b}</Item>' for k, b in enumerate(written)
+        )
         gdal_md = f"<GDALMetadata>{items}</GDALMetadata>"
-    path = write_tiff_like_snap(folder / f"{name}{suffix}", [values[b] for b in written], name, xml,
-                                transform=transform, epsg=epsg, gdal_metadata=gdal_md)
-    return {"path": path, "sigma0": sigma0, "ia": ia, "transform": transform, "epsg": epsg, "values": values,
-            "bands": written}
+    path = write_tiff_like_snap(
+        folder / f"{name}{suffix}",
+        [values[b] for b in written],
+        name,
+        xml,
+        transform=transform,
+        epsg=epsg,
+        gdal_metadata=gdal_md,
+    )
+    return {
+        "path": path,
+        "sigma0": sigma0,
+        "ia": ia,
+        "transform": transform,
+        "epsg": epsg,
+        "values": values,
+        "bands": written,
+    }
 
 
 def _envi_header(name: str, unit: str, shape: tuple[int, int], map_info: str | None, css: str | None) -> str:
     h, w = shape
-    lines = ["ENVI", f"description = {{Sentinel Application Platform (SNAP) - Unit: {unit}}}", f"samples = {w}",
-             f"lines = {h}", "bands = 1", "header offset = 0", "file type = ENVI Standard", "data type = 4",
-             "interleave = bsq", "byte order = 1", f"band names = {{ {name} }}"]
+    lines = [
+        "ENVI",
+        f"description = {{Sentinel Application Platform (SNAP) - Unit: {unit}}}",
+        f"samples = {w}",
+        f"lines = {h}",
+        "bands = 1",
+        "header offset = 0",
+        "file type = ENVI Standard",
+        "data type = 4",
+        "interleave = bsq",
+        "byte order = 1",
+        f"band names = {{ {name} }}",
+    ]
     if map_info:
         lines.append(f"map info = {{{map_info}}}")
     if css:
@@ -701,19 +859,35 @@ def _envi_header(name: str, unit: str, shape: tuple[int, int], map_info: str | N
     return "\n".join(lines) + "\n"
 
 
-def _write_envi(folder: Path, name: str, values: np.ndarray, unit: str, map_info: str | None = None,
-                css: str | None = None) -> None:
+def _write_envi(
+    folder: Path, name: str, values: np.ndarray, unit: str, map_info: str | None = None, css: str | None = None
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.hdr").write_text(_envi_header(name, unit, values.shape, map_info, css))
     (folder / f"{name}.img").write_bytes(np.asarray(values, dtype=">f4").tobytes())  # byte order = 1
 
 
-def write_beam_dimap(folder: str | Path, name: str = "S1A_EW_GRDM_1SDH_20180116T075430_Cal_TC",
-                     bands: tuple[str, ...] = ("Sigma0_HH", "Sigma0_HV", "Sigma0_HH_db", "Sigma0_HV_db",
-                                               "incidenceAngleFromEllipsoid", "projectedLocalIncidenceAngle"),
-                     virtual: dict[str, str] | None = None, height: int = 40, width: int = 48, seed: int = 0,
-                     geocoded: bool = True, res: float = 0.0005, origin: tuple[float, float] = (-18.0, 78.0),
-                     ia_range: tuple[float, float] = (20.0, 45.0), nodata_rows: int = 0) -> dict[str, Any]:
+def write_beam_dimap(
+    folder: str | Path,
+    name: str = "S1A_EW_GRDM_1SDH_20180116T075430_Cal_TC",
+    bands: tuple[str, ...] = (
+        "Sigma0_HH",
+        "Sigma0_HV",
+        "Sigma0_HH_db",
+        "Sigma0_HV_db",
+        "incidenceAngleFromEllipsoid",
+        "projectedLocalIncidenceAngle",
+    ),
+    virtual: dict[str, str] | None = None,
+    height: int = 40,
+    width: int = 48,
+    seed: int = 0,
+    geocoded: bool = True,
+    res: float = 0.0005,
+    origin: tuple[float, float] = (-18.0, 78.0),
+    ia_range: tuple[float, float] = (20.0, 45.0),
+    nodata_rows: int = 0,
+) -> dict[str, Any]:
     """Write a BEAM-DIMAP product (<name>.dim + <name>.data/) as SNAP writes it; return paths and truth.
 
     `geocoded=True` is a Terrain-Correction output on SNAP's default WGS84(DD) grid (ENVI `map info` and
@@ -723,8 +897,11 @@ def write_beam_dimap(folder: str | Path, name: str = "S1A_EW_GRDM_1SDH_20180116T
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    virtual = {"Sigma0_HH_db": "log10(Sigma0_HH) * 10", "Sigma0_HV_db": "log10(Sigma0_HV) * 10"} \
-        if virtual is None else virtual
+    virtual = (
+        {"Sigma0_HH_db": "log10(Sigma0_HH) * 10", "Sigma0_HV_db": "log10(Sigma0_HV) * 10"}
+        if virtual is None
+        else virtual
+    )
     virtual = {k: v for k, v in virtual.items() if k in bands}
     data = folder / f"{name}.data"
     sigma0 = sigma0_field(height, width, seed)
@@ -738,8 +915,9 @@ def write_beam_dimap(folder: str | Path, name: str = "S1A_EW_GRDM_1SDH_20180116T
     if geocoded:
         assert transform is not None
         # reference pixel (1.5, 1.5) = centre of the first pixel, as SNAP's ImageGeometry writes it
-        map_info = (f"Geographic Lat/Lon,1.5,1.5,{origin[0] + res / 2},{origin[1] - res / 2},{res},{res},"
-                    "WGS84,units=Degrees")
+        map_info = (
+            f"Geographic Lat/Lon,1.5,1.5,{origin[0] + res / 2},{origin[1] - res / 2},{res},{res},WGS84,units=Degrees"
+        )
         css = SNAP_WGS84_WKT
     tpgs: list[dict[str, Any]] = []
     truth_ia = ia
@@ -767,10 +945,26 @@ def write_beam_dimap(folder: str | Path, name: str = "S1A_EW_GRDM_1SDH_20180116T
     (data / "vector_data").mkdir(parents=True, exist_ok=True)
     for vec in ("pins", "ground_control_points"):
         (data / "vector_data" / f"{vec}.csv").write_text(
-            "org.esa.snap.Pin\tName:String\tX:Double\tY:Double\tLon:Double\tLat:Double\tLabel:String\n")
-    xml = dimap_header(name, list(bands), (height, width), units, virtual,
-                       crs_wkt=SNAP_WGS84_WKT if geocoded else None, transform=transform, tie_point_grids=tpgs)
+            "org.esa.snap.Pin\tName:String\tX:Double\tY:Double\tLon:Double\tLat:Double\tLabel:String\n"
+        )
+    xml = dimap_header(
+        name,
+        list(bands),
+        (height, width),
+        units,
+        virtual,
+        crs_wkt=SNAP_WGS84_WKT if geocoded else None,
+        transform=transform,
+        tie_point_grids=tpgs,
+    )
     dim = folder / f"{name}.dim"
     dim.write_text(xml, encoding="latin-1")
-    return {"path": dim, "data": data, "sigma0": sigma0, "ia": truth_ia, "transform": transform,
-            "values": values, "tie_point_grids": tpgs}
+    return {
+        "path": dim,
+        "data": data,
+        "sigma0": sigma0,
+        "ia": truth_ia,
+        "transform": transform,
+        "values": values,
+        "tie_point_grids": tpgs,
+    }

@@ -12,8 +12,24 @@ from pathlib import Path
 
 #: The CIS Lambert conformal conic (standard parallels 49 N / 77 N, origin 40 N 100 W) on WGS84.
 CIS_CRS = "+proj=lcc +lat_1=49 +lat_2=77 +lat_0=40 +lon_0=-100 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
-FIELDS = ["AREA", "PERIMETER", "CT", "CA", "SA", "FA", "CB", "SB", "FB", "CC", "SC", "FC", "CN", "CD", "CF",
-          "POLY_TYPE"]
+FIELDS = [
+    "AREA",
+    "PERIMETER",
+    "CT",
+    "CA",
+    "SA",
+    "FA",
+    "CB",
+    "SB",
+    "FB",
+    "CC",
+    "SC",
+    "FC",
+    "CN",
+    "CD",
+    "CF",
+    "POLY_TYPE",
+]
 _N = "-9"
 #: (POLY_TYPE, CT, CA, SA, FA, CB, SB, FB, CC, SC, FC, CN, CD, CF) per polygon, and the WMO class expected.
 ROWS: list[tuple[tuple[str, ...], str | None]] = [
@@ -45,8 +61,10 @@ def frame(records_: list[dict[str, object]] | None = None, crs: str = CIS_CRS):
     from shapely.geometry import box
 
     recs = records() if records_ is None else records_
-    geoms = [box(-1.2e6 + i * 20000.0, 2.0e6, -1.2e6 + (i + 1) * 20000.0, 2.0e6 + 15000.0 + 500.0 * i)
-             for i in range(len(recs))]
+    geoms = [
+        box(-1.2e6 + i * 20000.0, 2.0e6, -1.2e6 + (i + 1) * 20000.0, 2.0e6 + 15000.0 + 500.0 * i)
+        for i in range(len(recs))
+    ]
     rows = []
     for r, g in zip(recs, geoms, strict=True):
         rows.append({"AREA": g.area, "PERIMETER": g.length, **r})

@@ -14,9 +14,15 @@ import xarray as xr
 BANDS = ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"]
 
 
-def timeseries_set(n_per_class: int = 20, n_classes: int = 4, tiles: tuple[str, ...] = ("33UVP", "33TWN", "33UWP"),
-                   n_steps: tuple[int, ...] = (24, 20, 22), seed: int = 0, cloud: float = 0.15,
-                   field_size: int = 4) -> xr.Dataset:
+def timeseries_set(
+    n_per_class: int = 20,
+    n_classes: int = 4,
+    tiles: tuple[str, ...] = ("33UVP", "33TWN", "33UWP"),
+    n_steps: tuple[int, ...] = (24, 20, 22),
+    seed: int = 0,
+    cloud: float = 0.15,
+    field_size: int = 4,
+) -> xr.Dataset:
     """Return a TIMESERIES_SCHEMA dataset: n_per_class samples of each class in each tile."""
     rng = np.random.default_rng(seed)
     t_max = max(n_steps)
