@@ -48,6 +48,80 @@ def _ice_cells(rng: np.random.Generator, size: int, classes: Sequence[int], n_ce
     raise RuntimeError(f"could not partition a {size}x{size} scene into {n_cells} cells of >= {2 * min_px} px")
 
 
+def _backscatter(
+    rng: np.random.Generator, cls_px: np.ndarray, ia: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (HH, HV) in dB per pixel: each ice class's level and incidence slope plus its texture."""
+    hh = np.zeros((size, size))
+    hv = np.zeros((size, size))
+    for k in range(len(ICE_CLASSES)):
+        m = cls_px == k
+        if not m.any():
+            continue
+        h0, v0, sh, sv, tex, scale = _ICE_SIGMA0[k]
+        texture = tex * _smooth_field(rng, (size, size), scale)
+        hh[m] = (h0 + sh * (ia - 35.0) + texture)[m]
+        hv[m] = (v0 + sv * (ia - 35.0) + 0.8 * texture)[m]
+    return hh, hv
+
+
+def _ridges(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Return a boolean mask of random short lines: the ridges (bright linear features) of deformed ice."""
+    import rasterio.features
+    from shapely.geometry import LineString
+
+    ridge = np.zeros((size, size), dtype=bool)
+    lines = []
+    for _ in range(size // 4):
+        p = rng.uniform(0, size, 2)
+        a = rng.uniform(0, np.pi)
+        length = rng.uniform(10, 40)
+        d = np.array([np.cos(a), np.sin(a)]) * length / 2
+        lines.append(LineString([tuple(p - d), tuple(p + d)]))
+    if lines:
+        ridge = rasterio.features.rasterize(
+            [(ln, 1) for ln in lines], out_shape=(size, size), fill=0, dtype="uint8"
+        ).astype(bool)
+    return ridge
+
+
+def _speckle(
+    rng: np.random.Generator, hh: np.ndarray, hv: np.ndarray, cols: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return linear (HH, HV): the HV thermal noise floor, scalloped across sub-swaths, then gamma speckle (ENL 8)."""
+    nesz = 10 ** ((-29.0 + 1.5 * np.sin(2 * np.pi * cols / (size / 3.0)) ** 2) / 10)
+    enl = 8.0
+    hh_lin = 10 ** (hh / 10) * rng.gamma(enl, 1 / enl, size=(size, size))
+    hv_lin = (10 ** (hv / 10) + nesz) * rng.gamma(enl, 1 / enl, size=(size, size))
+    return hh_lin, hv_lin
+
+
+def _write_bands(folder: Path, scene: str, size: int, transform: Any, bands: Sequence[tuple[str, Any, str]]) -> None:
+    """Write each (name, array, unit) of `bands` as `folder/<name>.tif` (float32, 2 decimals, EPSG:3413)."""
+    import rasterio
+
+    prof = dict(
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=1,
+        dtype="float32",
+        crs="EPSG:3413",
+        transform=transform,
+        compress="deflate",
+        zlevel=9,
+        predictor=3,
+        tiled=True,
+        blockxsize=128,
+        blockysize=128,
+    )
+    for name, arr, unit in bands:
+        with rasterio.open(folder / f"{name}.tif", "w", **prof) as dst:
+            dst.write(np.round(arr, 2).astype(np.float32)[None])
+            dst.set_band_description(1, name)
+            dst.update_tags(SCENE=scene, UNITS=unit, PRODUCT="synthetic Sentinel-1 EW GRDM (eokit.synthetic)")
+
+
 def make_sar_scene(
     out_dir: str | os.PathLike,
     scene: str,
@@ -63,7 +137,6 @@ def make_sar_scene(
     Returns the scene's labelled ice polygons as a GeoDataFrame (EPSG:3413; scene, ice_class, ice_name).
     """
     import geopandas as gpd
-    import rasterio
     import rasterio.features
     from rasterio.transform import from_origin
     from shapely import affinity
@@ -83,63 +156,18 @@ def make_sar_scene(
     cls_px = np.asarray(cls)[cmap]
     rows, cols = np.mgrid[0:size, 0:size].astype(float)
     ia = (19.0 + 28.0 * cols / (size - 1) + 0.3 * rows / (size - 1)).astype(np.float32)
-    hh = np.zeros((size, size))
-    hv = np.zeros((size, size))
-    for k in range(len(ICE_CLASSES)):
-        m = cls_px == k
-        if not m.any():
-            continue
-        h0, v0, sh, sv, tex, scale = _ICE_SIGMA0[k]
-        texture = tex * _smooth_field(rng, (size, size), scale)
-        hh[m] = (h0 + sh * (ia - 35.0) + texture)[m]
-        hv[m] = (v0 + sv * (ia - 35.0) + 0.8 * texture)[m]
-    # ridges in deformed ice: bright linear features
-    ridge = np.zeros((size, size), dtype=bool)
-    from shapely.geometry import LineString
-
-    lines = []
-    for _ in range(size // 4):
-        p = rng.uniform(0, size, 2)
-        a = rng.uniform(0, np.pi)
-        length = rng.uniform(10, 40)
-        d = np.array([np.cos(a), np.sin(a)]) * length / 2
-        lines.append(LineString([tuple(p - d), tuple(p + d)]))
-    if lines:
-        ridge = rasterio.features.rasterize(
-            [(ln, 1) for ln in lines], out_shape=(size, size), fill=0, dtype="uint8"
-        ).astype(bool)
+    hh, hv = _backscatter(rng, cls_px, ia, size)
+    ridge = _ridges(rng, size)
     hh[ridge & (cls_px == 5)] += 5.0
     hv[ridge & (cls_px == 5)] += 4.0
-    # thermal noise floor in HV, scalloped across sub-swaths, then gamma speckle (ENL about 8)
-    nesz = 10 ** ((-29.0 + 1.5 * np.sin(2 * np.pi * cols / (size / 3.0)) ** 2) / 10)
-    enl = 8.0
-    hh_lin = 10 ** (hh / 10) * rng.gamma(enl, 1 / enl, size=(size, size))
-    hv_lin = (10 ** (hv / 10) + nesz) * rng.gamma(enl, 1 / enl, size=(size, size))
+    hh_lin, hv_lin = _speckle(rng, hh, hv, cols, size)
     with atomic_output(Path(out_dir) / scene, overwrite, kind="dir") as tmp:
-        prof = dict(
-            driver="GTiff",
-            width=size,
-            height=size,
-            count=1,
-            dtype="float32",
-            crs="EPSG:3413",
-            transform=transform,
-            compress="deflate",
-            zlevel=9,
-            predictor=3,
-            tiled=True,
-            blockxsize=128,
-            blockysize=128,
-        )
-        for name, arr, unit in (
+        bands = (
             ("Sigma0_HH_db", 10 * np.log10(hh_lin), "dB"),
             ("Sigma0_HV_db", 10 * np.log10(hv_lin), "dB"),
             ("incidence_angle", ia, "degree"),
-        ):
-            with rasterio.open(tmp / f"{name}.tif", "w", **prof) as dst:
-                dst.write(np.round(arr, 2).astype(np.float32)[None])
-                dst.set_band_description(1, name)
-                dst.update_tags(SCENE=scene, UNITS=unit, PRODUCT="synthetic Sentinel-1 EW GRDM (eokit.synthetic)")
+        )
+        _write_bands(tmp, scene, size, transform, bands)
     geoms = [affinity.affine_transform(affinity.scale(p, pixel, pixel, origin=(0, 0)), to_map) for p in labelled]
     return gpd.GeoDataFrame(
         {

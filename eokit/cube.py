@@ -235,39 +235,8 @@ def _open_stac(
     items = _stac_items(src)
     if not items:
         raise ValueError(f"STAC source {src}: no items found")
-    keys: list[str] = []
-    for it in items:
-        for k, a in it.assets.items():
-            if k not in keys and (
-                a.media_type is None
-                or "tiff" in a.media_type
-                or "jp2" in a.media_type
-                or "geotiff" in str(a.media_type)
-            ):
-                keys.append(k)
-    flag_key = next((k for k in keys if k.upper() in ("SCL", "FLAG")), None)
-    data_keys = [k for k in keys if k != flag_key]
-    if bands is not None:
-        want = [norm_band(b) for b in bands]
-        by_norm = {norm_band(k): k for k in data_keys}
-        missing = [b for b in want if b not in by_norm]
-        if missing:
-            raise ValueError(f"STAC source {src}: bands {missing} not found; assets: {data_keys}")
-        data_keys = [by_norm[b] for b in want]
-    for it in items:
-        lacking = [k for k in data_keys if k not in it.assets]
-        if lacking:
-            raise ValueError(f"STAC item {it.id}: assets {lacking} missing (other items have them)")
-        if (
-            it.properties.get("proj:epsg") is None
-            and it.properties.get("proj:code") is None
-            and it.properties.get("proj:wkt2") is None
-        ):
-            asset_proj = [
-                a.extra_fields.get("proj:epsg") or a.extra_fields.get("proj:code") for a in it.assets.values()
-            ]
-            if not any(asset_proj):
-                raise ValueError(f"STAC item {it.id}: no CRS (proj:epsg / proj:code); the cube needs one")
+    flag_key, data_keys = _stac_asset_keys(items, src, bands)
+    _check_stac_items(items, data_keys)
     no_flag = sorted(
         {
             pd.Timestamp(it.datetime).tz_convert(None)
@@ -289,17 +258,7 @@ def _open_stac(
         fail_on_error=True,
     )
     refl = da.stack([ds[k].data for k in data_keys], axis=1).rechunk({1: -1})
-    if flag_key is not None:
-        fl = ds[flag_key].data
-        flag = scl_to_flag(fl) if flag_key.upper() == "SCL" else fl.astype(np.uint8)
-        if fill is not None:  # items without the asset (no_flag): the fill the missing_flags policy chose
-            times = pd.DatetimeIndex(ds["time"].values)
-            lacking = da.from_array(np.asarray(times.isin(pd.DatetimeIndex(no_flag)))[:, None, None])
-            flag = da.where(lacking, np.uint8(fill), flag).astype(np.uint8)
-    else:
-        flag = da.full(
-            (ds.sizes["time"], ds.sizes["y"], ds.sizes["x"]), fill, dtype=np.uint8, chunks=(1, ch["y"], ch["x"])
-        )
+    flag = _stac_flag(ds, flag_key, fill, no_flag, ch)
     crs = ds.odc.geobox.crs
     transform = ds.odc.geobox.transform
     dates = list(pd.to_datetime(ds["time"].values))
@@ -312,6 +271,61 @@ def _open_stac(
         transform,
         str(src) if isinstance(src, (str, Path)) else "stac",
     )
+
+
+def _stac_asset_keys(items: list, src: Any, bands: Sequence[str] | None) -> tuple[str | None, list[str]]:
+    """Return (the SCL/FLAG asset key or None, the raster band asset keys, in `bands` order when given)."""
+    keys: list[str] = []
+    for it in items:
+        for k, a in it.assets.items():
+            if k not in keys and (
+                a.media_type is None
+                or "tiff" in a.media_type
+                or "jp2" in a.media_type
+                or "geotiff" in str(a.media_type)
+            ):
+                keys.append(k)
+    flag_key = next((k for k in keys if k.upper() in ("SCL", "FLAG")), None)
+    data_keys = [k for k in keys if k != flag_key]
+    if bands is not None:
+        want = [norm_band(b) for b in bands]
+        by_norm = {norm_band(k): k for k in data_keys}
+        missing = [b for b in want if b not in by_norm]
+        if missing:
+            raise ValueError(f"STAC source {src}: bands {missing} not found; assets: {data_keys}")
+        data_keys = [by_norm[b] for b in want]
+    return flag_key, data_keys
+
+
+def _check_stac_items(items: list, data_keys: list[str]) -> None:
+    """Raise ValueError for an item lacking a band asset or any CRS (item or asset `proj:*`)."""
+    for it in items:
+        lacking = [k for k in data_keys if k not in it.assets]
+        if lacking:
+            raise ValueError(f"STAC item {it.id}: assets {lacking} missing (other items have them)")
+        if (
+            it.properties.get("proj:epsg") is None
+            and it.properties.get("proj:code") is None
+            and it.properties.get("proj:wkt2") is None
+        ):
+            asset_proj = [
+                a.extra_fields.get("proj:epsg") or a.extra_fields.get("proj:code") for a in it.assets.values()
+            ]
+            if not any(asset_proj):
+                raise ValueError(f"STAC item {it.id}: no CRS (proj:epsg / proj:code); the cube needs one")
+
+
+def _stac_flag(ds: xr.Dataset, flag_key: str | None, fill: Any, no_flag: list, ch: dict[str, int]) -> da.Array:
+    """Return the loaded cube's flag (time, y, x): SCL mapped to eokit flags, `fill` where an item has none."""
+    if flag_key is not None:
+        fl = ds[flag_key].data
+        flag = scl_to_flag(fl) if flag_key.upper() == "SCL" else fl.astype(np.uint8)
+        if fill is not None:  # items without the asset (no_flag): the fill the missing_flags policy chose
+            times = pd.DatetimeIndex(ds["time"].values)
+            lacking = da.from_array(np.asarray(times.isin(pd.DatetimeIndex(no_flag)))[:, None, None])
+            flag = da.where(lacking, np.uint8(fill), flag).astype(np.uint8)
+        return flag
+    return da.full((ds.sizes["time"], ds.sizes["y"], ds.sizes["x"]), fill, dtype=np.uint8, chunks=(1, ch["y"], ch["x"]))
 
 
 # --- common ---------------------------------------------------------------------------------------

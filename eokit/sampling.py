@@ -21,6 +21,8 @@
 
 The result follows :data:`eokit.schema.TIMESERIES_SCHEMA` (like the TimeSen2Crop reader) plus per-sample
 ``x``, ``y`` (pixel centre, cube CRS) and ``field_id``; ``attrs["crs"]`` holds the CRS.
+Its parts: ``_sample_alloc`` (argument checks, per-class allocation), ``_sample_keys`` (the draw),
+``_sample_balance`` (oversample, class counts), ``_sample_writers`` (the writers); all re-exported here.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections import defaultdict
-from collections.abc import Mapping
 from contextlib import nullcontext
 from typing import Any
 
@@ -40,6 +40,16 @@ import xarray as xr
 
 from eokit import _dask
 from eokit import cube as _cube
+from eokit._sample_alloc import (  # noqa: F401 - private names re-exported
+    STRATEGIES,
+    _check_allocation,
+    _check_args,
+    _is_int,
+    _largest_remainder,
+    _takes,
+    allocate,
+)
+from eokit._sample_balance import class_counts, oversample
 from eokit._sample_keys import (  # noqa: F401 - private names re-exported (tests use them)
     _GAMMA,
     _candidates_block,
@@ -67,74 +77,6 @@ __all__ = [
     "oversample",
     "class_counts",
 ]
-
-STRATEGIES = ("proportional", "balanced", "capped")
-
-
-# --- allocation ----------------------------------------------------------------------------------
-
-
-def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
-    if total <= 0 or weights.sum() <= 0:
-        return np.zeros(len(weights), dtype=np.int64)
-    raw = weights / weights.sum() * total
-    out = np.floor(raw).astype(np.int64)
-    rest = total - out.sum()
-    order = np.argsort(-(raw - out), kind="stable")
-    out[order[:rest]] += 1
-    return out
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _check_allocation(samples: Any, strategy: Any, min_per_class: Any, cap_per_class: Any) -> None:
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if not _is_int(samples) or samples <= 0:
-        raise ValueError(f"samples must be a positive integer, got {samples!r}")
-    if not _is_int(min_per_class) or min_per_class < 0:
-        raise ValueError(f"min_per_class must be an integer >= 0, got {min_per_class!r}")
-    if cap_per_class is not None and (not _is_int(cap_per_class) or cap_per_class < 1):
-        raise ValueError(f"cap_per_class must be an integer >= 1 or None, got {cap_per_class!r}")
-    if strategy == "capped" and cap_per_class is None:
-        raise ValueError("strategy='capped' needs cap_per_class (the most samples any class may get)")
-
-
-def allocate(
-    priors: Mapping[int, float],
-    samples: int,
-    strategy: str = "proportional",
-    min_per_class: int = 0,
-    cap_per_class: int | None = None,
-) -> dict[int, int]:
-    """Return the number of samples asked per class id for the given class priors (pixel shares)."""
-    _check_allocation(samples, strategy, min_per_class, cap_per_class)
-    ids = sorted(priors)
-    w = np.array([priors[c] for c in ids], dtype=float)
-    present = w > 0
-    if strategy == "balanced":
-        n = _largest_remainder(present.astype(float), samples)
-    else:
-        n = _largest_remainder(w, samples)
-    if strategy == "capped":
-        # cap, then give what the capped classes free up to the others in proportion to their priors
-        assert cap_per_class is not None
-        for _ in range(len(ids)):
-            over = n > cap_per_class
-            if not over.any():
-                break
-            freed = int((n[over] - cap_per_class).sum())
-            n[over] = cap_per_class
-            room = present & (n < cap_per_class)
-            if not room.any():
-                break
-            n += _largest_remainder(np.where(room, w, 0.0), freed)
-    n = np.where(present, np.maximum(n, min_per_class), 0)
-    if cap_per_class is not None:
-        n = np.minimum(n, cap_per_class)
-    return {c: int(k) for c, k in zip(ids, n, strict=True)}
 
 
 # --- compute helpers -----------------------------------------------------------------------------
@@ -350,31 +292,6 @@ def _draw(
     return picked, report, notes, values
 
 
-def _check_args(
-    samples: Any,
-    strategy: Any,
-    seed: Any,
-    erosion: Any,
-    min_per_class: Any,
-    cap_per_class: Any,
-    max_per_field: Any,
-    max_cloud_fraction: Any,
-) -> None:
-    _check_allocation(samples, strategy, min_per_class, cap_per_class)
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if not _is_int(erosion) or erosion < 0:
-        raise ValueError(f"erosion must be an integer >= 0 (pixels), got {erosion!r}")
-    if max_per_field is not None and (not _is_int(max_per_field) or max_per_field < 1):
-        raise ValueError(f"max_per_field must be an integer >= 1 or None, got {max_per_field!r}")
-    if (
-        not isinstance(max_cloud_fraction, (int, float, np.integer, np.floating))
-        or isinstance(max_cloud_fraction, bool)
-        or not 0 <= max_cloud_fraction <= 1
-    ):
-        raise ValueError(f"max_cloud_fraction must be a number within [0, 1], got {max_cloud_fraction!r}")
-
-
 def _check_labels(polys: Any, polygons: Any, label_column: str) -> None:
     """Refuse class ids the label rasters cannot hold (read_polygons refuses empty sets and fractional ids)."""
     lab = polys["label"].to_numpy()
@@ -384,77 +301,6 @@ def _check_labels(polys: Any, polygons: Any, label_column: str) -> None:
             f"{_where(polygons)}: label column {label_column!r} gives class id {int(lab[bad][0])} (row "
             f"{polys.index[bad][0]}); expected class ids from 0 to {np.iinfo(np.int32).max}"
         )
-
-
-def _takes(
-    counted: dict,
-    names: dict[int, str],
-    touching: set[int],
-    samples: int,
-    strategy: str,
-    min_per_class: int,
-    cap_per_class: int | None,
-    max_per_field: int | None,
-    erosion: int,
-    max_cloud_fraction: float,
-    where: str,
-) -> tuple[dict[int, int], list, list]:
-    """Samples to take per class (asked, cut to the eligible pixels), the report rows and the warnings."""
-    prior_px: dict[int, int] = defaultdict(int)
-    elig: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for pr, el in counted.values():
-        for k, v in pr.items():
-            prior_px[k] += v
-        for (lab, fid), v in el.items():
-            elig[lab][fid] += v
-    total_px = sum(prior_px.values())
-    if total_px == 0:
-        raise ValueError(
-            f"the polygons of {where} cover no pixel centre of the cube (classes "
-            f"{sorted(names.get(k, str(k)) for k in touching)}); expected polygons of at least "
-            "one pixel"
-        )
-    notes: list[str] = []
-    for lab in sorted(touching - set(prior_px)):
-        notes.append(
-            f"class {names.get(lab, str(lab))!r} (id {lab}): its polygons reach the cube but cover no "
-            "pixel centre (smaller than a pixel?); no samples of it"
-        )
-        warnings.warn(notes[-1], stacklevel=4)  # the caller of make_training_set
-    for lab in names:
-        prior_px.setdefault(lab, 0)
-    priors = {lab: prior_px[lab] / total_px for lab in sorted(prior_px)}
-    asked = allocate(priors, samples, strategy, min_per_class, cap_per_class)
-    need, report = {}, []
-    for lab in sorted(asked):
-        n_f = np.array(list(elig.get(lab, {}).values()), dtype=np.int64)
-        available = int((np.minimum(n_f, max_per_field) if max_per_field else n_f).sum())
-        need[lab] = min(asked[lab], available)
-        if need[lab] < asked[lab]:
-            notes.append(
-                f"class {names.get(lab, str(lab))!r} (id {lab}): {asked[lab]} samples asked, only "
-                f"{available} eligible pixels (erosion {erosion}, max_cloud_fraction {max_cloud_fraction}"
-                + (f", max_per_field {max_per_field}" if max_per_field else "")
-                + ")"
-            )
-            warnings.warn(notes[-1], stacklevel=4)
-        report.append(
-            {
-                "label": lab,
-                "label_name": names.get(lab, str(lab)),
-                "pixels": prior_px[lab],
-                "prior": priors[lab],
-                "asked": asked[lab],
-                "available": available,
-                "sampled": need[lab],
-            }
-        )
-    if not any(need.values()):
-        raise ValueError(
-            "no eligible pixel to sample: every labelled pixel is on a field boundary "
-            f"(erosion {erosion}) or cloudier than max_cloud_fraction {max_cloud_fraction}"
-        )
-    return need, report, notes
 
 
 def _as_dask(arr: Any, plan: _BlockPlan) -> Any:
@@ -539,63 +385,3 @@ def sampling_report(ds: xr.Dataset) -> pd.DataFrame:
     df = pd.DataFrame(json.loads(ds.attrs["sampling_report"]))
     df["shortfall"] = df["asked"] - df["sampled"]
     return df.set_index("label")
-
-
-# --- class balance of a labelled set -------------------------------------------------------------
-
-
-def oversample(labels: Any, seed: int = 0, target: int | None = None) -> np.ndarray:
-    """Return shuffled int64 indices into `labels` in which every class occurs `target` times (default: max).
-
-    Every original index is kept once (when target >= its class count); minority classes are topped up by
-    drawing their indices again with replacement.
-    """
-    y = np.asarray(labels)
-    if y.ndim != 1 or y.size == 0:
-        raise ValueError(f"oversample: labels must be a non-empty 1-D array, got shape {y.shape}")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        bad = int(np.flatnonzero(~np.isfinite(y))[0])
-        raise ValueError(
-            f"oversample: labels must be class ids, got {y[bad]} at position {bad} (an empty class "
-            "cannot be oversampled); drop unlabelled samples first"
-        )
-    if target is not None and (isinstance(target, bool) or not float(target).is_integer()):
-        raise ValueError(f"oversample: target must be an integer number of samples per class, got {target!r}")
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(y, return_counts=True)
-    n = int(counts.max()) if target is None else int(target)
-    if n < 1:
-        raise ValueError(f"oversample: target must be >= 1, got {target}")
-    parts = []
-    for c, count in zip(classes, counts, strict=True):
-        idx = np.flatnonzero(y == c)
-        if count >= n:
-            parts.append(rng.choice(idx, size=n, replace=False) if count > n else idx)
-        else:
-            parts.append(np.concatenate([idx, rng.choice(idx, size=n - count, replace=True)]))
-    out = np.concatenate(parts).astype("int64")
-    rng.shuffle(out)
-    return out
-
-
-def class_counts(labels: Any, indices: Any = None) -> pd.DataFrame:
-    """Return a pandas DataFrame of samples per class before and after oversampling (`indices` into labels)."""
-    from eokit.schema import ICE_CLASSES
-
-    y = np.asarray(labels)
-    if y.ndim != 1:
-        raise ValueError(f"class_counts: labels must be 1-D, got shape {y.shape}")
-    classes = np.unique(y)
-    before = [int((y == c).sum()) for c in classes]
-    table = {"before": before}
-    if indices is not None:
-        idx = np.asarray(indices)
-        if idx.size and idx.dtype.kind not in "iu":
-            raise ValueError(f"class_counts: indices must be integer positions in [0, {y.size}), got dtype {idx.dtype}")
-        if idx.size and (idx.min() < 0 or idx.max() >= y.size):
-            raise ValueError(f"class_counts: indices must lie in [0, {y.size}), got {idx.min()}..{idx.max()}")
-        table["after oversampling"] = [int((y[idx] == c).sum()) for c in classes]
-    names = [ICE_CLASSES[int(c)] if 0 <= int(c) < len(ICE_CLASSES) else str(c) for c in classes]
-    df = pd.DataFrame(table, index=pd.Index(names, name="class"))
-    df.insert(0, "label", classes.astype("int64"))
-    return df

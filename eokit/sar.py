@@ -216,51 +216,69 @@ def preprocess(
     out["valid"] = valid.astype(np.uint8)
     out["valid"].attrs = {"long_name": "1 = valid sea pixel (finite HH, HV, IA and not land)"}
     if ia_correction:
-        unknown = set(ia_correction) - set(POLARISATIONS)
-        if unknown:
-            raise ValueError(f"ia_correction has slopes for {sorted(unknown)}; expected keys among {POLARISATIONS}")
-        if ref_angle is None:
-            ref_angle = float(ia.where(valid).mean().compute())
-        for pol, slope in ia_correction.items():
-            if float(slope) > 0:
-                warnings.warn(
-                    f"ia_correction slope for {pol} is {slope} dB/degree: positive, yet sea-ice and water backscatter "
-                    "falls with incidence angle; pass the (negative) gradient, e.g. -0.24",
-                    stacklevel=2,
-                )
-            attrs = out[pol].attrs
-            out[pol] = (out[pol] - float(slope) * (ia - float(ref_angle))).astype(np.float32)
-            out[pol].attrs = {**attrs, "ia_correction_slope": float(slope), "ref_angle": float(ref_angle)}
+        ref_angle = _ia_correct(out, ia, valid, ia_correction, ref_angle)
     if clip is not None:
-        lo, hi = float(clip[0]), float(clip[1])
-        if lo >= hi:
-            raise ValueError(f"clip must be (low, high) with low < high, got {clip}")
-        for pol in POLARISATIONS:
-            attrs = out[pol].attrs
-            out[pol] = out[pol].clip(lo, hi)
-            out[pol].attrs = attrs
+        _clip_db(out, clip)
     for var in (*POLARISATIONS, "IA"):
         out[var] = out[var].where(out["valid"] == 1)
     if stats is None:
-        import dask
-
-        means = {v: out[v].mean() for v in SAR_CHANNELS}
-        stds = {v: out[v].std() for v in SAR_CHANNELS}
-        means, stds = dask.compute(means, stds)
-        stats = {
-            "mean": {v: float(m) for v, m in means.items()},
-            "std": {v: float(s) for v, s in stds.items()},
-            "clip": list(clip) if clip is not None else None,
-            "ia_correction": dict(ia_correction) if ia_correction else None,
-            "ref_angle": float(ref_angle) if ref_angle is not None else None,
-            "scenes": [scene.attrs.get("scene", "")],
-        }
+        stats = _scene_stats(out, scene, clip, ia_correction, ref_angle)
     else:
         stats = dict(stats)
     if standardize:
         out = standardize_scene(out, stats)
     out.attrs = {**scene.attrs, "preprocessed": 1, "standardized": int(standardize)}
     return out, stats
+
+
+def _ia_correct(
+    out: xr.Dataset, ia: xr.DataArray, valid: Any, ia_correction: Mapping[str, float], ref_angle: Any
+) -> float:
+    """Normalise each polarisation of `out` (in place) to `ref_angle` (default: the mean valid IA); return it."""
+    unknown = set(ia_correction) - set(POLARISATIONS)
+    if unknown:
+        raise ValueError(f"ia_correction has slopes for {sorted(unknown)}; expected keys among {POLARISATIONS}")
+    if ref_angle is None:
+        ref_angle = float(ia.where(valid).mean().compute())
+    for pol, slope in ia_correction.items():
+        if float(slope) > 0:
+            warnings.warn(
+                f"ia_correction slope for {pol} is {slope} dB/degree: positive, yet sea-ice and water backscatter "
+                "falls with incidence angle; pass the (negative) gradient, e.g. -0.24",
+                stacklevel=3,
+            )
+        attrs = out[pol].attrs
+        out[pol] = (out[pol] - float(slope) * (ia - float(ref_angle))).astype(np.float32)
+        out[pol].attrs = {**attrs, "ia_correction_slope": float(slope), "ref_angle": float(ref_angle)}
+    return ref_angle
+
+
+def _clip_db(out: xr.Dataset, clip: Any) -> None:
+    """Clip each polarisation of `out` (in place) to (low, high) dB, keeping its attributes."""
+    lo, hi = float(clip[0]), float(clip[1])
+    if lo >= hi:
+        raise ValueError(f"clip must be (low, high) with low < high, got {clip}")
+    for pol in POLARISATIONS:
+        attrs = out[pol].attrs
+        out[pol] = out[pol].clip(lo, hi)
+        out[pol].attrs = attrs
+
+
+def _scene_stats(out: xr.Dataset, scene: xr.Dataset, clip: Any, ia_correction: Any, ref_angle: Any) -> dict[str, Any]:
+    """Return the statistics of a preprocessed scene: mean and std per channel, clip, slopes, reference angle."""
+    import dask
+
+    means = {v: out[v].mean() for v in SAR_CHANNELS}
+    stds = {v: out[v].std() for v in SAR_CHANNELS}
+    means, stds = dask.compute(means, stds)
+    return {
+        "mean": {v: float(m) for v, m in means.items()},
+        "std": {v: float(s) for v, s in stds.items()},
+        "clip": list(clip) if clip is not None else None,
+        "ia_correction": dict(ia_correction) if ia_correction else None,
+        "ref_angle": float(ref_angle) if ref_angle is not None else None,
+        "scenes": [scene.attrs.get("scene", "")],
+    }
 
 
 def standardize_scene(scene: xr.Dataset, stats: Mapping[str, Any]) -> xr.Dataset:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -312,6 +313,40 @@ def tile_split(
         test_tiles = [test_tiles]
     if isinstance(val_tiles, str):
         val_tiles = [val_tiles]
+    tile, have, what = _check_tile_args(ds, test_tiles, val_tiles, val_fraction, seed, by, within)
+    idx = np.arange(len(tile))
+    is_test = np.isin(tile, list(test_tiles))
+    test = idx[is_test]
+    if val_tiles:
+        is_val = np.isin(tile, list(val_tiles))
+        val, train = idx[is_val], idx[~is_test & ~is_val]
+    elif val_fraction > 0:
+        rest = idx[~is_test]
+        if len(rest) == 0:
+            raise ValueError(
+                f"leave-{by}-out with test {what} {list(test_tiles)} leaves no training samples; "
+                f"available {what}: {have}"
+            )
+        train, val = _val_fraction_of(ds, tile, rest, within, val_fraction, seed)
+    else:
+        train, val = idx[~is_test], np.array([], np.int64)
+    if len(train) == 0:
+        raise ValueError(f"leave-{by}-out with test {what} {list(test_tiles)} leaves no training samples")
+    params = _tile_params(test_tiles, val_tiles, val_fraction, seed, by, within)
+    sp = Split(np.sort(train), np.sort(val), np.sort(test), "tile" if by == "tile" else by, params)
+    return check_split(ds, sp, unseen)
+
+
+def _check_tile_args(
+    ds: xr.Dataset,
+    test_tiles: Sequence[str],
+    val_tiles: Sequence[str] | None,
+    val_fraction: float,
+    seed: int,
+    by: str,
+    within: str | None,
+) -> tuple[np.ndarray, list[str], str]:
+    """Return (each sample's group as text, the groups present, what to call them); ValueError for bad arguments."""
     if not test_tiles:
         raise ValueError("leave-tile-out needs at least one test tile in test_tiles, e.g. ['33UVP']; got none")
     if not val_tiles and not 0 <= val_fraction < 1:
@@ -332,44 +367,37 @@ def tile_split(
             raise ValueError(f"{name} {what} {missing} are not in the data; available {what}: {have}")
     if val_tiles and set(val_tiles) & set(test_tiles):
         raise ValueError(f"{what} {sorted(set(val_tiles) & set(test_tiles))} are both validation and test {what}")
-    idx = np.arange(len(tile))
-    is_test = np.isin(tile, list(test_tiles))
-    test = idx[is_test]
-    if val_tiles:
-        is_val = np.isin(tile, list(val_tiles))
-        val, train = idx[is_val], idx[~is_test & ~is_val]
-    elif val_fraction > 0:
-        rest = idx[~is_test]
-        if len(rest) == 0:
-            raise ValueError(
-                f"leave-{by}-out with test {what} {list(test_tiles)} leaves no training samples; "
-                f"available {what}: {have}"
-            )
-        y = _labels(ds)[rest]
-        inner = within or ("field_id" if "field_id" in ds.variables else None)
-        if inner is not None:
-            g = np.unique(
-                np.char.add(np.char.add(tile[rest], ":"), np.asarray(ds[inner].values)[rest].astype(str)),
-                return_inverse=True,
-            )[1]
-        else:
-            g = np.arange(len(rest))
-        r2, v2 = _stratified_groups(y, g, val_fraction, seed)
-        train, val = rest[r2], rest[v2]
+    return tile, have, what
+
+
+def _val_fraction_of(
+    ds: xr.Dataset, tile: np.ndarray, rest: np.ndarray, within: str | None, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (train, val) indices: a stratified `val_fraction` of `rest`, keeping `within` groups whole."""
+    y = _labels(ds)[rest]
+    inner = within or ("field_id" if "field_id" in ds.variables else None)
+    if inner is not None:
+        g = np.unique(
+            np.char.add(np.char.add(tile[rest], ":"), np.asarray(ds[inner].values)[rest].astype(str)),
+            return_inverse=True,
+        )[1]
     else:
-        train, val = idx[~is_test], np.array([], np.int64)
-    if len(train) == 0:
-        raise ValueError(f"leave-{by}-out with test {what} {list(test_tiles)} leaves no training samples")
-    params = {
-        "test_tiles": list(test_tiles),
-        "val_tiles": list(val_tiles or []),
-        "val_fraction": val_fraction,
-        "seed": seed,
-    }
-    if within is not None:
-        params["within"] = within
+        g = np.arange(len(rest))
+    r2, v2 = _stratified_groups(y, g, val_fraction, seed)
+    return rest[r2], rest[v2]
+
+
+def _tile_params(
+    test_tiles: Sequence[str],
+    val_tiles: Sequence[str] | None,
+    val_fraction: float,
+    seed: int,
+    by: str,
+    within: str | None,
+) -> dict[str, Any]:
+    """Return the parameters a leave-tile(s)-out split records (group names for `by` other than tile)."""
     if by != "tile":
-        params = {
+        return {
             "by": by,
             "within": within,
             "test_groups": list(test_tiles),
@@ -377,8 +405,15 @@ def tile_split(
             "val_fraction": val_fraction,
             "seed": seed,
         }
-    sp = Split(np.sort(train), np.sort(val), np.sort(test), "tile" if by == "tile" else by, params)
-    return check_split(ds, sp, unseen)
+    params: dict[str, Any] = {
+        "test_tiles": list(test_tiles),
+        "val_tiles": list(val_tiles or []),
+        "val_fraction": val_fraction,
+        "seed": seed,
+    }
+    if within is not None:
+        params["within"] = within
+    return params
 
 
 def make_split(

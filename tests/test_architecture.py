@@ -38,6 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit.sar",
         "eokit.sigrid",
         "eokit.labels",
+        "eokit._label_read",
         "eokit.datasets",
         "eokit.catalog",
         "eokit.download",
@@ -50,21 +51,36 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit.sampling",
         "eokit._sample_keys",
         "eokit._sample_writers",
+        "eokit._sample_alloc",
+        "eokit._sample_balance",
         "eokit.patches",
+        "eokit._patch_checks",
+        "eokit._patch_grid",
+        "eokit._patch_plots",
         "eokit.splits",
         "eokit.timeseries",
         "eokit.trainingdata",
     ),
-    "models": ("eokit.models", "eokit.augment", "eokit.inputs", "eokit.card"),
+    "models": (
+        "eokit.models",
+        "eokit.augment",
+        "eokit._augmenter",
+        "eokit._augment_layer",
+        "eokit._augment_plots",
+        "eokit.inputs",
+        "eokit.card",
+    ),
     "training": ("eokit.train",),
     "maps/evaluate": ("eokit.maps", "eokit.evaluate"),
-    "runner": ("eokit.pipeline", "eokit.cli", "eokit.__main__"),
+    "runner": ("eokit.pipeline", "eokit.parameters", "eokit.cli", "eokit.__main__"),
 }
 
 #: The modules that really need TensorFlow/Keras (anywhere, module level included), and why.
 TF_MODULES: dict[str, str] = {
     "eokit.models": "builds the Keras models",
     "eokit.augment": "Keras augmentation layers and a tf.data map function",
+    "eokit._augmenter": "the TensorFlow ops of the augmenter (eokit.augment.make_augmenter), a tf.data map function",
+    "eokit._augment_layer": "the SARAugmentation Keras layer (eokit.augment.augmentation_layers)",
     "eokit.train": "tf.data input pipeline, the training loop, distribution strategies",
     "eokit.maps": "runs a trained Keras model over a cube or a patch set",
 }
@@ -78,7 +94,7 @@ TF_ROOTS = ("tensorflow", "keras", "tf_keras", "tensorboard")
 #: (b) these data-prep modules never reach these (they make training sets, they do not train).
 NO_TRAINING_CODE = {"eokit.sampling": ("eokit.models", "eokit.train"), "eokit.patches": ("eokit.models", "eokit.train")}
 #: (c) the runner (`eokit run`) is imported by the command line only.
-RUNNER = ("eokit.pipeline", "eokit.cli")
+RUNNER = ("eokit.pipeline", "eokit.parameters", "eokit.cli")
 RUNNER_IMPORTERS = ("eokit.cli", "eokit.__main__", "eokit.pipeline")
 
 

@@ -53,20 +53,8 @@ def write_cog(
     file is renamed into place only when complete.
     """
     import rasterio
-    import rasterio.shutil
-    from rasterio.windows import Window
 
-    if not isinstance(blocksize, (int, np.integer)) or isinstance(blocksize, bool) or blocksize < 16 or blocksize % 16:
-        raise ValueError(
-            f"blocksize must be a multiple of 16 pixels (GeoTIFF tiles), e.g. 256 or 512; got {blocksize!r}"
-        )
-    _check_scheduler(scheduler)
-    if _crs(map_ds) is None and _gcps(map_ds) is None:
-        raise ValueError(
-            f"map to write to {path} has no CRS (nor ground control points): a GeoTIFF without "
-            "georeferencing cannot be placed; expected a map from eokit.maps.predict or set one with "
-            ".rio.write_crs(...)"
-        )
+    _check_cog_args(map_ds, path, scheduler, blocksize)
     path = Path(path)
     targets = _cog_targets(map_ds, path)
     for p in targets.values():
@@ -87,48 +75,16 @@ def write_cog(
         try:
             for name, nb, dt in layout:
                 var = variables[name]
-                nodata = _nodata_for(var, dt)
-                profile = dict(
-                    driver="GTiff",
-                    width=arr.shape[2],
-                    height=arr.shape[1],
-                    count=nb,
-                    dtype=dt,
-                    tiled=True,
-                    blockxsize=min(blocksize, 512),
-                    blockysize=min(blocksize, 512),
-                    BIGTIFF="IF_SAFER",
-                    nodata=nodata,
-                )
-                if crs is not None and gcps is None:
-                    profile["crs"] = crs
-                if transform is not None and gcps is None:
-                    profile["transform"] = transform
+                profile = _part_profile(arr.shape, nb, dt, blocksize, _nodata_for(var, dt), crs, transform, gcps)
                 dsts[name] = rasterio.open(tmp[name], "w", **profile)
                 if gcps is not None:
                     dsts[name].gcps = (gcps, crs)
                 _describe(dsts[name], var, nb)  # colour table before any pixel is written (TIFF requirement)
-            for (sy, sx), block in _iter_blocks(arr, scheduler, progress, desc="write COG"):
-                window = Window(sx.start, sy.start, sx.stop - sx.start, sy.stop - sy.start)
-                b0 = 0
-                for name, nb, dt in layout:
-                    dsts[name].write(block[b0 : b0 + nb].astype(dt), window=window)
-                    b0 += nb
+            _write_blocks(arr, layout, dsts, scheduler, progress)
             for name, _nb, _dt in layout:
                 dsts[name].close()
             for name, _nb, dt in layout:
-                resampling = "NEAREST" if np.dtype(dt).kind in "iu" else "AVERAGE"
-                rasterio.shutil.copy(
-                    tmp[name],
-                    cog[name],
-                    driver="COG",
-                    COMPRESS="DEFLATE",
-                    OVERVIEWS="AUTO",
-                    RESAMPLING=resampling,
-                    BLOCKSIZE=str(blocksize),
-                    BIGTIFF="IF_SAFER",
-                    NUM_THREADS="ALL_CPUS",
-                )
+                _copy_to_cog(tmp[name], cog[name], dt, blocksize)
         finally:
             for d in dsts.values():
                 if not d.closed:
@@ -136,6 +92,74 @@ def write_cog(
             for p in tmp.values():
                 p.unlink(missing_ok=True)
     return [targets[name] for name, _, _ in layout]
+
+
+def _check_cog_args(map_ds: xr.Dataset | xr.DataArray, path: Any, scheduler: Any, blocksize: Any) -> None:
+    """Raise ValueError for a blocksize that is no multiple of 16, a bad scheduler, or a map with no georeference."""
+    if not isinstance(blocksize, (int, np.integer)) or isinstance(blocksize, bool) or blocksize < 16 or blocksize % 16:
+        raise ValueError(
+            f"blocksize must be a multiple of 16 pixels (GeoTIFF tiles), e.g. 256 or 512; got {blocksize!r}"
+        )
+    _check_scheduler(scheduler)
+    if _crs(map_ds) is None and _gcps(map_ds) is None:
+        raise ValueError(
+            f"map to write to {path} has no CRS (nor ground control points): a GeoTIFF without "
+            "georeferencing cannot be placed; expected a map from eokit.maps.predict or set one with "
+            ".rio.write_crs(...)"
+        )
+
+
+def _part_profile(
+    shape: tuple[int, ...], nb: int, dt: Any, blocksize: int, nodata: Any, crs: Any, transform: Any, gcps: Any
+) -> dict[str, Any]:
+    """Return the rasterio profile of the tiled GeoTIFF one variable is written to before its COG copy."""
+    profile: dict[str, Any] = dict(
+        driver="GTiff",
+        width=shape[2],
+        height=shape[1],
+        count=nb,
+        dtype=dt,
+        tiled=True,
+        blockxsize=min(blocksize, 512),
+        blockysize=min(blocksize, 512),
+        BIGTIFF="IF_SAFER",
+        nodata=nodata,
+    )
+    if crs is not None and gcps is None:
+        profile["crs"] = crs
+    if transform is not None and gcps is None:
+        profile["transform"] = transform
+    return profile
+
+
+def _write_blocks(arr: Any, layout: Any, dsts: dict[str, Any], scheduler: Any, progress: bool) -> None:
+    """Compute `arr` block by block and write each variable's bands of the block into its open GeoTIFF."""
+    from rasterio.windows import Window
+
+    for (sy, sx), block in _iter_blocks(arr, scheduler, progress, desc="write COG"):
+        window = Window(sx.start, sy.start, sx.stop - sx.start, sy.stop - sy.start)
+        b0 = 0
+        for name, nb, dt in layout:
+            dsts[name].write(block[b0 : b0 + nb].astype(dt), window=window)
+            b0 += nb
+
+
+def _copy_to_cog(part: Path, cog: Path, dt: Any, blocksize: int) -> None:
+    """Copy a tiled GeoTIFF to a COG: overviews (nearest for classes, average otherwise), deflate."""
+    import rasterio.shutil
+
+    resampling = "NEAREST" if np.dtype(dt).kind in "iu" else "AVERAGE"
+    rasterio.shutil.copy(
+        part,
+        cog,
+        driver="COG",
+        COMPRESS="DEFLATE",
+        OVERVIEWS="AUTO",
+        RESAMPLING=resampling,
+        BLOCKSIZE=str(blocksize),
+        BIGTIFF="IF_SAFER",
+        NUM_THREADS="ALL_CPUS",
+    )
 
 
 def _nodata_for(var: xr.DataArray, dtype: np.dtype) -> float | int | None:

@@ -259,11 +259,7 @@ def predict_patches(
     key, card = _register_model(model_or_path, card, scheduler, "patch")
     name = card.get("name", "?")
     patch = int(card["patch_size"])
-    if stride is None:
-        stride = patch
-    if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool) or stride < 1:
-        raise ValueError(f"stride must be an integer >= 1 (pixels between patches), got {stride!r}")
-    stride = int(stride)
+    stride = _check_stride(patch if stride is None else stride)
     channels = [str(c) for c in (card.get("bands") or SAR_CHANNELS)]
     select_bands(
         sorted(map(str, scene.data_vars)), {**card, "bands": channels}, f"scene {scene.attrs.get('scene', '')!r}"
@@ -272,10 +268,7 @@ def predict_patches(
     if mode == "sliding":  # chunk edges on the stride grid, so every chunk paints whole blocks
         cy, cx = max(stride, cy // stride * stride), max(stride, cx // stride * stride)
     halo, off = _patch_geometry(patch, stride, mode)
-    layers = []
-    for c in channels:
-        v = scene[c].transpose("y", "x").data
-        layers.append((v if isinstance(v, da.Array) else da.from_array(v)).astype(np.float32))
+    layers = [_channel(scene[c]) for c in channels]
     stacked = da.stack(layers, axis=-1).rechunk({0: cy, 1: cx, 2: -1})
     ny, nx = stacked.shape[:2]
     if min(ny, nx) < halo + 1:
@@ -283,12 +276,7 @@ def predict_patches(
             f"scene {scene.attrs.get('scene', '')!r} is {ny} x {nx} pixels, smaller than the "
             f"{patch} x {patch} patches of model {name!r}"
         )
-    # Halos larger than the smallest chunk need bigger chunks; keep the stride grid.
-    min_chunk = halo if mode == "centred" else math.ceil(halo / stride) * stride
-    if min(stacked.chunks[0][-1], stacked.chunks[1][-1]) < min_chunk:
-        stacked = stacked.rechunk(
-            {0: _merge_last(stacked.chunks[0], min_chunk), 1: _merge_last(stacked.chunks[1], min_chunk)}
-        )
+    stacked = _fit_halo(stacked, halo, stride, mode)
     func = partial(
         _predict_patch_block,
         key=key,
@@ -315,18 +303,46 @@ def predict_patches(
         dtype=np.float32,
         meta=np.empty((0, 0, 0), dtype=np.float32),
     )
-    valid = da.stack([da.isfinite(x) for x in layers], axis=0).all(axis=0)
-    if "valid" in scene.variables:
-        valid = valid & (_dask(scene["valid"]) != 0)
-    if "land" in scene.variables:
-        valid = valid & (_dask(scene["land"]) == 0)
-    valid = valid.rechunk(out.chunks[1:])
+    valid = _valid_pixels(scene, layers).rechunk(out.chunks[1:])
     cls = da.where(valid, out[0], NODATA_CLASS)
     prob = da.where(valid[None], out[1:], np.nan)
     stack = da.concatenate([cls[None], prob], axis=0)
     ds = _map_dataset(stack, scene, card, probabilities=True)
     ds.attrs.update(model=str(name), kind="patch", mode=mode, stride=stride, patch_size=patch)
     return _maybe_compute(ds, compute, scheduler, progress)
+
+
+def _check_stride(stride: Any) -> int:
+    """Return the stride as an int; ValueError unless it is an integer >= 1."""
+    if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool) or stride < 1:
+        raise ValueError(f"stride must be an integer >= 1 (pixels between patches), got {stride!r}")
+    return int(stride)
+
+
+def _channel(var: xr.DataArray) -> da.Array:
+    """Return one scene channel as a float32 dask array (y, x)."""
+    v = var.transpose("y", "x").data
+    return (v if isinstance(v, da.Array) else da.from_array(v)).astype(np.float32)
+
+
+def _fit_halo(stacked: da.Array, halo: int, stride: int, mode: str) -> da.Array:
+    """Return `stacked` with its last chunks merged where smaller than the halo needs (keeping the stride grid)."""
+    min_chunk = halo if mode == "centred" else math.ceil(halo / stride) * stride
+    if min(stacked.chunks[0][-1], stacked.chunks[1][-1]) < min_chunk:
+        stacked = stacked.rechunk(
+            {0: _merge_last(stacked.chunks[0], min_chunk), 1: _merge_last(stacked.chunks[1], min_chunk)}
+        )
+    return stacked
+
+
+def _valid_pixels(scene: xr.Dataset, layers: list[da.Array]) -> da.Array:
+    """Return the pixels to map: finite in every channel, `valid != 0` and `land == 0` where the scene has them."""
+    valid = da.stack([da.isfinite(x) for x in layers], axis=0).all(axis=0)
+    if "valid" in scene.variables:
+        valid = valid & (_dask(scene["valid"]) != 0)
+    if "land" in scene.variables:
+        valid = valid & (_dask(scene["land"]) == 0)
+    return valid
 
 
 def _merge_last(chunks: tuple[int, ...], minimum: int) -> tuple[int, ...]:

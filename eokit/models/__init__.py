@@ -92,7 +92,7 @@ def build(name: str, n_bands: int, n_timesteps: int | None, n_classes: int, **hp
 # Keras. One table, so loading a model (`eokit.card.load_model`) needs to know no layer module.
 _CUSTOM_LAYERS: dict[str, str] = {
     "eokit>LightweightTemporalAttention": "eokit.models.ltae:register",
-    "eokit>SARAugmentation": "eokit.augment:register",  # models built with eokit.augment.augmentation_layers
+    "eokit>SARAugmentation": "eokit._augment_layer:register",  # models built with eokit.augment.augmentation_layers
 }
 
 

@@ -84,7 +84,6 @@ def fit(
     `{output}/checkpoints/{name}/` and `resume=True` continues from the latest one. Each of `callbacks`
     is called as `callback(epoch, logs)` after every epoch (logs: that epoch's metrics and seconds).
     """
-    import keras
     import tensorflow as tf
 
     _check_fit_args(epochs, batch_size, learning_rate, early_stopping, flag_handling, bands)
@@ -109,29 +108,18 @@ def fit(
     weights = _class_weights(class_weight, d)
     ts_aug, tf_aug = _augmentation(augment, d, seed)
     card = d.card
-    card["hparams"]["augment"] = ts_aug if ts_aug else (getattr(tf_aug, "__name__", "callable") if tf_aug else None)
-    card["hparams"].update(
-        {
-            "learning_rate": learning_rate,
-            "batch_size": batch_size,
-            "seed": seed,
-            "class_weight": bool(class_weight),
-            "early_stopping": early_stopping,
-        }
-    )
+    _record_hparams(card, ts_aug, tf_aug, learning_rate, batch_size, seed, class_weight, early_stopping)
     model_path, ckpt_dir = _output_paths(
         output, d.name, checkpoint=checkpoint, chief=chief, resume=resume, overwrite=overwrite
     )
     run = _build_model(model, d, hparams, strategy, learning_rate, seed)
     _restore(run, d, ckpt_dir, resume=resume, chief=chief, show=show)
-    # compiled steps (XLA on one machine; recurrent layers run faster without it on CPU)
-    if jit_compile is None:
-        jit_compile = not multi and not any(isinstance(layer, keras.layers.RNN) for layer in run.net.layers)
-    card["hparams"]["jit_compile"] = bool(jit_compile)
-    train_step = _make_train_step(strategy, _make_grad_fn(run.net, run.optimizer, jit_compile, n_replicas))
-    n_pipelines = max(1, _n_workers(_tf_config())) if multi else 1
     if batch_size % n_replicas:
         raise ValueError(f"batch_size {batch_size} must be divisible by the {n_replicas} replicas")
+    jit_compile = _use_jit(jit_compile, multi, run.net)
+    card["hparams"]["jit_compile"] = jit_compile
+    train_step = _make_train_step(strategy, _make_grad_fn(run.net, run.optimizer, jit_compile, n_replicas))
+    n_pipelines = max(1, _n_workers(_tf_config())) if multi else 1
     dataset_fn = _make_dataset_fn(d, batch_size, seed, weights, ts_aug, tf_aug)
     predict_fn = tf.function(lambda x: run.net(x, training=False), jit_compile=jit_compile, reduce_retracing=True)
     patience = _run_epochs(
@@ -158,6 +146,38 @@ def fit(
     if model_path is not None:
         _save_outputs(run.net, card, model_path, ckpt_dir, chief=chief, name=d.name)
     return run.net, card, run.history
+
+
+def _record_hparams(
+    card: dict,
+    ts_aug: Any,
+    tf_aug: Any,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+    class_weight: bool | dict,
+    early_stopping: int | None,
+) -> None:
+    """Record the training settings in the card's hparams (augmentation by name when it is a callable)."""
+    card["hparams"]["augment"] = ts_aug if ts_aug else (getattr(tf_aug, "__name__", "callable") if tf_aug else None)
+    card["hparams"].update(
+        {
+            "learning_rate": learning_rate,
+            "batch_size": batch_size,
+            "seed": seed,
+            "class_weight": bool(class_weight),
+            "early_stopping": early_stopping,
+        }
+    )
+
+
+def _use_jit(jit_compile: bool | None, multi: bool, net: Any) -> bool:
+    """Return whether steps are XLA-compiled: as asked, else on one machine and without recurrent layers (faster)."""
+    import keras
+
+    if jit_compile is None:
+        jit_compile = not multi and not any(isinstance(layer, keras.layers.RNN) for layer in net.layers)
+    return bool(jit_compile)
 
 
 # ------------------------------------------------------------------------------------------------ model and outputs

@@ -1,0 +1,166 @@
+"""Patch selection and gathering of `eokit.patches`: strided window min/max, summed-area tables, block windows.
+
+Pure numpy (dask for lazy scenes): purity is tested for every grid position of a block at once and the
+patches are gathered by fancy indexing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def _strided_window(a: np.ndarray, size: int, stride: int, func: Any) -> np.ndarray:
+    """Separable min/max (`func` np.minimum/np.maximum) over size x size windows with origins on a stride grid.
+
+    Accumulates `size` shifted, strided slices per axis: every step is one vectorised pass over whole
+    rows (contiguous), so the cost is about size x (pixels / stride) per axis.
+    """
+    nr = (a.shape[0] - size) // stride + 1
+    nc = (a.shape[1] - size) // stride + 1
+    span_r, span_c = (nr - 1) * stride + 1, (nc - 1) * stride + 1
+    rows = a[0:span_r:stride].copy()
+    for k in range(1, size):
+        func(rows, a[k : k + span_r : stride], out=rows)
+    out = rows[:, 0:span_c:stride].copy()
+    for k in range(1, size):
+        func(out, rows[:, k : k + span_c : stride], out=out)
+    return out
+
+
+def _window_sums(a: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """Sums of `a` over size x size windows on a stride grid, from one summed-area table."""
+    sat = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.int64)
+    np.cumsum(np.cumsum(a, axis=0, dtype=np.int64), axis=1, out=sat[1:, 1:])
+    r = np.arange(0, a.shape[0] - size + 1, stride)[:, None]
+    c = np.arange(0, a.shape[1] - size + 1, stride)[None, :]
+    return sat[r + size, c + size] - sat[r, c + size] - sat[r + size, c] + sat[r, c]
+
+
+def _block_positions(
+    ids: np.ndarray, labels_of: np.ndarray, size: int, stride: int, min_fraction: float, bad: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (rows, cols, label, polygon index) of the kept patch origins inside one block's id raster.
+
+    `ids` holds polygon indices (-1 outside polygons and on invalid pixels); `bad` marks invalid pixels,
+    which no kept patch may contain, whatever `min_fraction`.
+    """
+    if min_fraction >= 1.0:
+        lo = _strided_window(ids, size, stride, np.minimum)
+        hi = _strided_window(ids, size, stride, np.maximum)
+        keep = (lo == hi) & (lo >= 0)
+        rr, cc = np.nonzero(keep)
+        pid = lo[rr, cc]
+        return rr * stride, cc * stride, labels_of[pid], pid
+    cls = np.where(ids >= 0, labels_of[np.maximum(ids, 0)], -1)
+    best: np.ndarray | None = None
+    best_label: np.ndarray | None = None
+    for k in np.unique(cls[cls >= 0]):
+        counts = _window_sums(cls == k, size, stride)
+        if best is None or best_label is None:  # the first class (both are set together)
+            best, best_label = counts, np.full(counts.shape, k)
+        else:
+            better = counts > best
+            best = np.where(better, counts, best)
+            best_label = np.where(better, k, best_label)
+    if best is None or best_label is None:  # no class present
+        return (np.empty(0, int),) * 4
+    keep = (best >= np.ceil(min_fraction * size * size - 1e-9)) & (_window_sums(bad, size, stride) == 0)
+    rr, cc = np.nonzero(keep)
+    r0, c0 = rr * stride, cc * stride
+    centre = ids[r0 + size // 2, c0 + size // 2]
+    label = best_label[rr, cc]
+    pid = np.where((centre >= 0) & (labels_of[np.maximum(centre, 0)] == label), centre, -1)
+    return r0, c0, label, pid
+
+
+def _block_ids(
+    scene: xr.Dataset, sub: Any, channels: list[str], masks: list[str], window: tuple[int, int, int, int], touched: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (polygon index raster, invalid-pixel mask) of one block window (r0, r1, c0, c1) of the scene.
+
+    `sub` holds the block's polygons in file order (later ones burn over earlier ones); invalid pixels
+    (non-finite channel values, `valid == 0`) get index -1.
+    """
+    from affine import Affine
+    from rasterio.features import rasterize
+
+    r0, r1, c0, c1 = window
+    ids = rasterize(
+        zip(sub.geometry, sub["index"], strict=True),
+        out_shape=(r1 - r0, c1 - c0),
+        fill=-1,
+        transform=Affine.translation(c0, r0),
+        all_touched=touched,
+        dtype=np.int32,
+    )
+    win = _window(scene, masks, r0, r1, c0, c1)
+    bad = np.zeros(ids.shape, dtype=bool)
+    for c in channels:
+        bad |= ~np.isfinite(win[c])
+    if "valid" in win:
+        bad |= win["valid"] == 0
+    ids[bad] = -1
+    return ids, bad
+
+
+def _block_starts(n_origins: int, per_block: int) -> list[tuple[int, int]]:
+    return [(i, min(i + per_block, n_origins)) for i in range(0, n_origins, per_block)]
+
+
+def _window(scene: xr.Dataset, names: list[str], r0: int, r1: int, c0: int, c1: int) -> dict[str, np.ndarray]:
+    """The scene's variables over rows r0:r1, columns c0:c1 as numpy, computed together (one dask pass)."""
+    sub = scene[names].isel(y=slice(r0, r1), x=slice(c0, c1))
+    if any(sub[n].chunks is not None for n in names):
+        sub = sub.compute()  # one dask pass for all variables, sharing their common inputs
+    return {n: np.asarray(sub[n].values) for n in names}
+
+
+def _take(img: np.ndarray, rr: np.ndarray, cc: np.ndarray, size: int) -> np.ndarray:
+    """Patches (n, size, size, C) at window-relative origins (rr, cc) of an (h, w, C) array, one fancy index."""
+    views = sliding_window_view(img, (size, size), axis=(0, 1)).transpose(0, 1, 3, 4, 2)  # (h', w', s, s, C)
+    return views[rr, cc].astype(np.float32, copy=False)
+
+
+def _gather(scene: xr.Dataset, channels: list[str], pos: pd.DataFrame, size: int) -> Any:
+    """Patch images (n, size, size, channel) float32 in `pos` order: numpy in memory, lazy dask otherwise."""
+    n_ch = len(channels)
+    if len(pos) == 0:
+        return np.empty((0, size, size, n_ch), dtype=np.float32)
+    groups = pos.groupby(["r0", "r1", "c0", "c1"], sort=False).indices
+    rows, cols = pos["row0"].to_numpy(), pos["col0"].to_numpy()
+    lazy = any(scene[c].chunks is not None for c in channels)
+    if not lazy:
+        if len(groups) == 1:  # one block: its fancy-indexed patches are the result, no second copy
+            (r0, r1, c0, c1), idx = next(iter(groups.items()))
+            win = _window(scene, channels, r0, r1, c0, c1)
+            return _take(np.stack([win[c] for c in channels], axis=-1), rows - r0, cols - c0, size)
+        out = np.empty((len(pos), size, size, n_ch), dtype=np.float32)
+        for (r0, r1, c0, c1), idx in groups.items():
+            win = _window(scene, channels, r0, r1, c0, c1)
+            img = np.stack([win[c] for c in channels], axis=-1)
+            block = _take(img, rows[idx] - r0, cols[idx] - c0, size)
+            if idx[-1] - idx[0] + 1 == len(idx):  # contiguous run (always so with one block column)
+                out[idx[0] : idx[-1] + 1] = block
+            else:
+                out[idx] = block
+        return out
+    import dask
+    import dask.array as da
+
+    # one lazy (y, x, channel) array; each block's patches are a delayed fancy index of its window,
+    # so dask loads one window per task and never the whole scene
+    stacked = da.stack([da.asarray(scene[c].data).astype(np.float32) for c in channels], axis=-1)
+    parts, order = [], []
+    for (r0, r1, c0, c1), idx in groups.items():
+        task = dask.delayed(_take)(stacked[r0:r1, c0:c1], rows[idx] - r0, cols[idx] - c0, size)
+        parts.append(da.from_delayed(task, shape=(len(idx), size, size, n_ch), dtype=np.float32))
+        order.append(idx)
+    result = da.concatenate(parts, axis=0)
+    where = np.empty(len(pos), dtype=np.int64)
+    where[np.concatenate(order)] = np.arange(len(pos))
+    return result if (where == np.arange(len(pos))).all() else result[where]
