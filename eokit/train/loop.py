@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from eokit._io import atomic_output, check_target, write_json_atomic
+from eokit._io import check_target, write_json_atomic
 from eokit.card import save_model
 from eokit.train.checks import _check_fit_args, _check_model_shapes, _check_resume, _run_identity
 from eokit.train.data import _epoch_batches, _evaluate_source, _output_signature
 from eokit.train.prepare import _augmentation, _class_weights, _Data, _prepare_data
+from eokit.train.steps import _make_grad_fn, _make_train_step, _read_weights, _takes_seed, _write_weights
 from eokit.train.strategy import _is_multiworker, _n_workers, _tf_config, get_strategy, is_chief
 
 
@@ -278,20 +279,6 @@ def _save_outputs(net: Any, card: dict, model_path: Path, ckpt_dir: Path | None,
 
 
 # ------------------------------------------------------------------------------------------------ steps and epochs
-def _make_train_step(strategy: Any, grad_fn: Callable) -> Callable:
-    """Return the compiled step: a gradient step on every replica, (loss, correct, count) summed over replicas."""
-    import tensorflow as tf
-
-    def _replica_step(x: Any, y: Any, w: Any) -> tuple[Any, Any, Any]:
-        return grad_fn(x, y, w)
-
-    @tf.function
-    def _train_step(batch: Any) -> tuple[Any, Any, Any]:
-        x, y, w = batch
-        loss, correct, n = strategy.run(_replica_step, args=(x, y, w))
-        return tuple(strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in (loss, correct, n))
-
-    return _train_step
 
 
 def _make_dataset_fn(
@@ -450,51 +437,3 @@ def _final_metrics(history: dict[str, list[float]], epoch_seconds: list[float], 
             val_loss=history["val_loss"][best_epoch - 1], val_accuracy=history["val_accuracy"][best_epoch - 1]
         )
     return metrics
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-def _takes_seed(fn: Callable) -> bool:
-    """Whether an augmentation callable accepts a stateless `seed=` keyword (as eokit.augment.Augmenter does)."""
-    import inspect
-
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return "seed" in params  # not **kwargs: e.g. a Keras layer's __call__ would pass seed= on to call()
-
-
-def _write_weights(net: Any, path: Path) -> None:
-    with atomic_output(path, overwrite=True) as tmp:  # keeps the .weights.h5 suffix Keras requires
-        net.save_weights(tmp)
-
-
-def _read_weights(net: Any, path: Path) -> list[np.ndarray]:
-    current = [np.array(w) for w in net.get_weights()]
-    net.load_weights(path)
-    best = [np.array(w) for w in net.get_weights()]
-    net.set_weights(current)
-    return best
-
-
-def _make_grad_fn(net: Any, optimizer: Any, jit_compile: bool, n_replicas: int) -> Callable:
-    import keras
-    import tensorflow as tf
-
-    def step(x: Any, y: Any, w: Any) -> tuple[Any, Any, Any]:
-        with tf.GradientTape() as tape:
-            probs = net(x, training=True)
-            per = keras.losses.sparse_categorical_crossentropy(y, probs)
-            denom = tf.cast(tf.shape(y)[0] * n_replicas, tf.float32)
-            loss = tf.reduce_sum(per * w) / denom
-            if net.losses:
-                loss += tf.add_n(net.losses) / n_replicas
-        grads = tape.gradient(loss, net.trainable_variables)
-        optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
-        real = tf.cast(w > 0, tf.float32)
-        correct = tf.reduce_sum(real * tf.cast(tf.equal(tf.argmax(probs, -1, output_type=tf.int32), y), tf.float32))
-        return loss, correct, tf.reduce_sum(real)
-
-    if jit_compile:
-        return tf.function(step, jit_compile=True, reduce_retracing=True)
-    return step
