@@ -5,12 +5,13 @@ TensorFlow is imported inside the functions that build or run the ops, so import
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from eokit._checks import renames
 
 #: Channels holding backscatter in dB (speckle applies); anything else (e.g. IA) is left untouched.
 DB_CHANNELS: tuple[str, ...] = ("HH", "HV", "VV", "VH")
@@ -263,6 +264,5 @@ def _refuse_unknown_options(unknown: dict[str, Any], also: Sequence[str] = ()) -
     if not unknown:
         return
     known = list(AUGMENT_OPTIONS) + list(also)
-    hints = [f"{k!r} -> {c[0]!r}" for k in unknown if (c := difflib.get_close_matches(k, known, n=1))]
-    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    hint = renames(unknown, known)
     raise ValueError(f"augment: unknown options {sorted(unknown)}{hint}; known: {', '.join(known)}")

@@ -15,13 +15,14 @@ Names are case-insensitive. Nothing here starts a cluster. ``distributed`` is im
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
+
+from eokit._checks import did_you_mean
 
 __all__ = ["CONNECT_TIMEOUT_S", "SCHEDULER_NAMES", "check_scheduler", "compute_target", "is_address", "is_client"]
 
@@ -91,9 +92,7 @@ def check_scheduler(
         if is_address(value):
             return value.strip()
         names = [n for n, c in SCHEDULER_NAMES.items() if c not in refuse]
-        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"{name} must be {accepted}; got {value!r}{hint}")
+        raise ValueError(f"{name} must be {accepted}; got {value!r}{did_you_mean(key, names)}")
     if allow_callable and callable(value):
         return value
     hint = ""

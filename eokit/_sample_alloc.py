@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from eokit._checks import is_int
+
 STRATEGIES = ("proportional", "balanced", "capped")
 
 
@@ -26,8 +28,7 @@ def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
     return out
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+_is_int = is_int  # the one whole-number check (eokit._checks); sampling re-exports it
 
 
 def _check_allocation(samples: Any, strategy: Any, min_per_class: Any, cap_per_class: Any) -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Required, TypedDict
 
 import numpy as np
 
+from eokit._checks import is_int
 from eokit._io import atomic_output, write_json_atomic
 from eokit.inputs import _doy, _prepare_ts, prepare_inputs, prepare_patches  # noqa: F401 (re-exported)
 from eokit.schema import ICE_CLASSES, SAR_CHANNELS
@@ -137,8 +138,7 @@ def build_card(
 
 
 # ------------------------------------------------------------------------------------------------ validate
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+_is_int = is_int  # the one whole-number check (eokit._checks); train imports it from here
 
 
 def _check_fields(card: Mapping[str, Any], where: str) -> None:

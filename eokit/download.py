@@ -16,7 +16,6 @@ with its eokit reader is :class:`eokit.catalog.EokitSource` (``eokit.download.Eo
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 import shutil
@@ -26,6 +25,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from eokit._checks import did_you_mean
 from eokit.paths import data_home
 from eokit.registry import REGISTRY, DatasetSpec
 
@@ -261,8 +261,7 @@ def _spec(dataset: str) -> DatasetSpec:
     """Return the registry entry of `dataset`; ValueError naming it and listing the known names otherwise."""
     if isinstance(dataset, str) and dataset in REGISTRY:
         return REGISTRY[dataset]
-    close = difflib.get_close_matches(str(dataset), list(REGISTRY), n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
+    hint = did_you_mean(dataset, REGISTRY, quote=False)
     raise ValueError(f"unknown dataset {dataset!r}{hint}; known datasets: {', '.join(sorted(REGISTRY))}")
 
 

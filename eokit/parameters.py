@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from eokit._checks import did_you_mean
+
 
 def declared_parameters(notebook: str | Path) -> dict[str, Any]:
     """Return the parameters a notebook declares in its `parameters` cell (name -> papermill's description)."""
@@ -211,8 +213,7 @@ def _section_problems(
 
 
 def _did_you_mean(name: Any, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(candidates), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    return did_you_mean(name, candidates, quote=False)
 
 
 def _shared_problem(key: Any, books: list[Path], pool: list[Path], declared: Any, origin: dict[Any, str]) -> str:

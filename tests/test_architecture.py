@@ -27,7 +27,7 @@ DOC = ROOT / "docs" / "ARCHITECTURE.md"
 #: Bottom to top: a module may import its own layer and the ones below, never one above. A name covers
 #: the module and, for a package, everything under it (`eokit.train` covers `eokit/train/*.py`).
 LAYERS: dict[str, tuple[str, ...]] = {
-    "core": ("eokit", "eokit.schema", "eokit.paths", "eokit._io", "eokit._dask", "eokit.plots"),
+    "core": ("eokit", "eokit.schema", "eokit.paths", "eokit._io", "eokit._checks", "eokit._dask", "eokit.plots"),
     "readers": (
         "eokit.rasterfiles",
         "eokit.sentinel2",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import math
 import numbers
 from typing import Any
+
+from eokit._checks import did_you_mean, renames
 
 # name -> (module, builder function, kind). One file per model family.
 _REGISTRY: dict[str, tuple[str, str, str]] = {
@@ -31,9 +32,9 @@ def available() -> list[str]:
 def kind(name: str) -> str:
     """Return "timeseries" or "patch" for a registered model name."""
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(str(name), available(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown model {name!r}{hint}; available: {', '.join(available())}")
+        raise ValueError(
+            f"unknown model {name!r}{did_you_mean(name, available())}; available: {', '.join(available())}"
+        )
     return _REGISTRY[name][2]
 
 
@@ -53,8 +54,7 @@ def _check_hparams(name: str, given: dict[str, Any]) -> None:
     accepted = accepted_hparams(name)
     unknown = sorted(k for k in given if k not in accepted)
     if unknown:
-        hints = [f"{k!r} -> {c[0]!r}" for k in unknown if (c := difflib.get_close_matches(k, accepted, n=1))]
-        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        hint = renames(unknown, accepted)
         raise ValueError(f"model {name!r}: unknown hparams {unknown}{hint}; accepted: {', '.join(accepted)}")
     required = [p for p in accepted if params[p].default is inspect.Parameter.empty and p not in given]
     if required:

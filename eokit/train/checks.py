@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import numbers
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from eokit._checks import did_you_mean
 from eokit.card import _is_int
 from eokit.card import dataset_class_names as _class_names
 from eokit.trainingdata import sample_dim as _sample_dim
@@ -63,8 +63,7 @@ def _resolve_classes(train: xr.Dataset, val: xr.Dataset | None, kind: str, hpara
 
 def _hint(key: str, candidates: Sequence[str]) -> str:
     """Return ' (did you mean X?)' for the candidate closest to `key`, or ''."""
-    close = difflib.get_close_matches(str(key), [str(c) for c in candidates], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(key, candidates)
 
 
 def _check_fit_args(
