@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.eokit-installed
 OUT    ?= outputs
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo lint test lab bench sample-data clean
+.PHONY: venv demo lint browser test lab bench sample-data clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: need Python 3.11-3.13 (python3.12 preferred) on PATH"; exit 1; }
@@ -30,8 +30,20 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy eokit
 
-## Lint and type-check first (fail fast), then the test suite, notebooks included (end to end, quick mode).
-test: lint
+## Headless Chromium + chromedriver for tests/test_browser.py, installed where missing (Debian's apt, as root or
+## with password-less sudo). Elsewhere it says so and that test skips with the reason.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
+	  echo "installing chromium and chromium-driver (apt-get) for the browser test"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "warning: could not install chromium/chromium-driver; tests/test_browser.py will skip"; \
+	else echo "note: no chromium/chromedriver and no root apt-get to install them; tests/test_browser.py will skip"; fi
+
+## Lint and type-check first (fail fast), then the test suite: notebooks (end to end, quick mode) and the browser test.
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 ## Open the notebooks in JupyterLab.

@@ -21,14 +21,13 @@ def plot_scene(
     figure of the layout, as before.
     """
     import holoviews as hv
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
 
     from eokit import plots
+    from eokit.palettes import class_colours
 
     ny = scene.sizes["y"]
     outlines: list[Any] = []
-    colours = [to_hex(colormaps["tab10"](k)) for k in range(len(ICE_CLASSES))]
+    colours = list(class_colours(ICE_CLASSES).values())  # the WMO stage-of-development colours
     if polygons is not None:
         pix = _scene_polygons(scene, polygons, label_column)
         rings: dict[int, list[np.ndarray]] = {}
@@ -58,7 +57,10 @@ def plot_scene(
         panel = hv.Overlay(
             [
                 plots.backend_opts(
-                    img, common, bokeh={"frame_width": 300, "data_aspect": 1}, matplotlib={"aspect": "equal"}
+                    img,
+                    common,
+                    bokeh={"frame_width": 300, "data_aspect": 1, "tools": ["hover"]},
+                    matplotlib={"aspect": "equal"},
                 )
             ]
             + outlines
@@ -66,8 +68,10 @@ def plot_scene(
         panels.append(panel)
     if outlines:
         legend = plots.legend(list(zip(ICE_CLASSES, colours, strict=True)), sort=False)
-        panels[-1] = plots.backend_opts(
-            panels[-1] * legend, {"legend_position": "bottom_right"}, bokeh={}, matplotlib={}
+        panels[-1] = plots.backend_opts(  # in PNGs below the panel: inside it the legend hid the image
+            panels[-1] * legend,
+            bokeh={"legend_position": "bottom_right"},
+            matplotlib={"legend_position": "bottom", "legend_cols": 1},
         )
     layout = plots.backend_opts(
         hv.Layout(panels).cols(3), bokeh={}, matplotlib={"sublabel_format": "", "fig_inches": (13, 4.2)}

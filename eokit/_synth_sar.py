@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from eokit._io import atomic_output, check_target, write_gpkg
+from eokit._progress import tqdm
 from eokit._synth_crops import _rng, _smooth_field
 from eokit.schema import ICE_CLASSES
 

@@ -417,7 +417,8 @@ def predict(
 ) -> np.ndarray:
     """Return class probabilities (N, n_classes) for a time-series or patch set, preprocessed as in training."""
     import tensorflow as tf
-    from tqdm.auto import tqdm
+
+    from eokit._progress import tqdm
 
     check_card(model, card)
     ds = open_training_data(data)

@@ -1,8 +1,9 @@
-"""Command-line interface: `eokit run` executes the notebook pipeline, `eokit list` shows it."""
+"""Command-line interface: `eokit run` executes the notebook pipeline, `eokit list` shows it, `eokit info` reports."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list the pipeline notebooks and their parameters")
     ls.add_argument("--notebook-dir", default=str(NOTEBOOK_DIR))
+
+    info = sub.add_parser("info", help="versions, GDAL drivers, TensorFlow devices, data cache: for a bug report")
+    info.add_argument("--json", action="store_true", help="print the facts as JSON")
+    info.add_argument("--no-tensorflow", action="store_true", help="skip TensorFlow (importing it takes seconds)")
     return ap
 
 
@@ -61,6 +66,14 @@ def _list(folder: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the `eokit` command line; return the process exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "info":
+        from eokit.info import info, show_versions
+
+        if args.json:
+            print(json.dumps(info(tensorflow=not args.no_tensorflow), indent=2))
+        else:
+            show_versions(tensorflow=not args.no_tensorflow)
+        return 0
     if args.command == "list":
         try:
             return _list(args.notebook_dir)

@@ -59,7 +59,8 @@ def positions(
     many scenes. Arguments as in `extract`.
     """
     from shapely.geometry import box
-    from tqdm.auto import tqdm
+
+    from eokit._progress import tqdm
 
     size, stride, channels = _check_args(scene, size, stride, min_fraction, channels, chunks)
     name = str(scene.attrs.get("scene", ""))

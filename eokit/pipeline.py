@@ -7,16 +7,20 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eokit._io import write_json_atomic
+from eokit._progress import PROGRESS_ENV
+from eokit._quiet import TF_ENV, set_env
 from eokit.parameters import check_parameters, declared_parameters, parameters_for, parse_parameters
 from eokit.paths import NOTEBOOK_DIR
 
 __all__ = [
+    "KERNEL_ENV",
     "RUNNER_PARAMETERS",
     "NotebookFailed",
     "RunResult",
@@ -150,6 +154,22 @@ def run_notebook(
     )
 
 
+#: What the runner's kernels inherit (a variable already set keeps its value): quiet TensorFlow start-up and
+#: text progress bars, since no frontend shows a widget (see eokit._quiet, eokit._progress).
+KERNEL_ENV: dict[str, str] = {**TF_ENV, PROGRESS_ENV: "text"}
+
+
+@contextmanager
+def _kernel_env() -> Iterator[None]:
+    """Yield with KERNEL_ENV's missing variables set in os.environ (a kernel started meanwhile inherits them)."""
+    added = set_env(KERNEL_ENV)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
 def _execute(
     notebook: Path,
     output: Path,
@@ -164,7 +184,6 @@ def _execute(
     """Return the result of executing `notebook` with its checked parameters (the runner's own added)."""
     import papermill as pm
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # kernels inherit it: no TensorFlow start-up chatter
     declared = declared_parameters(notebook)
     passed = dict(passed)
     if "output" in declared:
@@ -179,15 +198,17 @@ def _execute(
     failed = book_dir / (notebook.stem + ".failed.ipynb")
     start = time.perf_counter()
     try:
-        pm.execute_notebook(
-            str(notebook),
-            str(partial),
-            parameters=passed,
-            cwd=str(notebook.parent),
-            progress_bar=progress,
-            kernel_name=kernel,
-            execution_timeout=timeout,
-        )
+        with _kernel_env():
+            pm.execute_notebook(
+                str(notebook),
+                str(partial),
+                parameters=passed,
+                cwd=str(notebook.parent),
+                progress_bar=progress,
+                kernel_name=kernel,
+                execution_timeout=timeout,
+                coalesce_streams=True,  # a text progress bar's updates become its one final line
+            )
     except pm.PapermillExecutionError as exc:
         shutil.move(partial, failed)
         cell, err = _failed_cell(failed)
@@ -219,7 +240,7 @@ def run_pipeline(
     Before any notebook runs or any folder is made, every parameter is checked (:func:`check_parameters`:
     ValueError for one no selected notebook declares) and earlier executed copies are refused unless `overwrite`.
     """
-    from tqdm.auto import tqdm
+    from eokit._progress import tqdm
 
     books = [b.resolve() for b in list_notebooks(folder, select)]
     if not books:

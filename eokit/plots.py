@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMATS", "backend_opts", "image_grid", "legend", "save", "use_hvplot"]
+__all__ = ["FORMATS", "backend_opts", "colour_by_class", "image_grid", "legend", "save", "use_hvplot"]
 
 #: Formats `save` writes: PNG (matplotlib backend) and self-contained HTML (bokeh backend, INLINE resources).
 FORMATS: tuple[str, ...] = ("png", "html")
@@ -101,9 +101,10 @@ def _render(obj: Any, fmt: str, title: str) -> bytes:
                 f"save: the plot function returned {type(obj).__name__}, not a holoviews object"
             )
     if fmt == "png":
-        buf: Any = io.BytesIO()
-        hv.save(obj, buf, fmt="png", backend=backend)
-        return buf.getvalue()
+        from eokit._png_layout import png_bytes
+
+        with _current_backend(backend):
+            return png_bytes(obj)
     import bokeh.resources
 
     text = io.StringIO()
@@ -158,6 +159,31 @@ def legend(entries: Sequence[tuple[str, str]], sort: bool = True) -> Any:
         for label, colour in entries
     }
     return hv.NdOverlay(points, kdims="legend", sort=sort)
+
+
+def colour_by_class(obj: Any) -> Any:
+    """Return an hvplot `by=` plot (NdOverlay) or an Overlay with each class, named by its key or label, drawn
+    in its `eokit.palettes` colour, e.g. `plots.colour_by_class(points.hvplot.scatter(by="label_name"))`."""
+    import holoviews as hv
+
+    from eokit.palettes import class_colours
+
+    if isinstance(obj, hv.NdOverlay):
+        pairs = list(obj.items())
+        names = [str(k[0] if isinstance(k, tuple) and len(k) == 1 else k) for k, _ in pairs]
+    elif isinstance(obj, hv.Overlay):
+        pairs = list(obj.items())
+        names = [str(el.label) for _, el in pairs]
+    else:
+        raise ValueError(
+            f"colour_by_class: expected an NdOverlay (hvplot by=...) or an Overlay, got {type(obj).__name__}"
+        )
+    colours = class_colours(names)
+    styled = [
+        (k, backend_opts(el, {"color": colours[n]}, bokeh={}, matplotlib={}))
+        for (k, el), n in zip(pairs, names, strict=True)
+    ]
+    return obj.clone(styled)
 
 
 def image_grid(

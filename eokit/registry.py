@@ -118,4 +118,21 @@ REGISTRY: dict[str, DatasetSpec] = {
         "surveys from 2006 to 2018 in the European Union. Scientific Data 7, 352.",
         size="about 100 MB zip (337,854 points)",
     ),
+    # A GitHub repository, no DOI: GitHub makes its archives on request and does not promise stable bytes, and
+    # the publisher gives no checksum, so none is recorded (the zip's CRCs are checked after download).
+    "polar_patch": DatasetSpec(
+        name="polar_patch",
+        title="polar-patch: 10,047 Sentinel-1 image patches (64x64 RGB renders), Danmarkshavn 2018, "
+        "labelled water/ice/land",
+        files={
+            "polar-patch-f7d97ea2.zip": ("https://github.com/ysbecca/polar-patch/archive/f7d97ea2.zip", None),
+        },
+        expect=("meta.csv", "*/meta.csv"),
+        landing="https://github.com/ysbecca/polar-patch",
+        licence="none stated (the repository has no licence file): use to develop and evaluate, do not redistribute",
+        citation="ysbecca, polar-patch (GitHub repository ysbecca/polar-patch, commit f7d97ea2): patches of the "
+        "ExtremeEarth polar training data, labels from Norwegian Meteorological Institute (2020), Zenodo, "
+        "doi:10.5281/zenodo.3695276.",
+        size="about 45 MB (10,047 PNG files and meta.csv)",
+    ),
 }

@@ -90,7 +90,8 @@ def _compute(objs: list, target: Any, progress: bool, desc: str, last_only: bool
     if _dask.is_client(target):
         client = target
         from distributed import as_completed
-        from tqdm.auto import tqdm
+
+        from eokit._progress import tqdm
 
         with client.as_current():
             futures = client.compute(objs)
@@ -100,7 +101,9 @@ def _compute(objs: list, target: Any, progress: bool, desc: str, last_only: bool
             return [futures[-1].result()] if last_only else client.gather(futures)
     from tqdm.dask import TqdmCallback
 
-    ctx = TqdmCallback(desc=desc) if progress else nullcontext()
+    from eokit._progress import tqdm_class
+
+    ctx = TqdmCallback(desc=desc, tqdm_class=tqdm_class()) if progress else nullcontext()
     with ctx:
         return list(dask.compute(*(objs[-1:] if last_only else objs), scheduler=target))
 

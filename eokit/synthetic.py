@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from eokit._io import atomic_output
+from eokit._progress import tqdm
 from eokit._synth_crops import (  # noqa: F401 - the crop model, importable from here as before
     INVEKOS_CLASSES,
     SAMPLE_TILES,

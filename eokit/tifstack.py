@@ -23,9 +23,13 @@ from eokit.rasterfiles import lazy_read, raster_info
 from eokit.schema import FLAG_NODATA
 from eokit.sentinel2 import DATE_RE, band_key, date_from_name, date_text, norm_band, scl_to_flag
 
-__all__ = ["TIF_SUFFIXES", "order_bands", "read_folder", "scan_folder"]
+__all__ = ["TIF_SUFFIXES", "TIMELESS_LAYERS", "order_bands", "read_folder", "scan_folder"]
 
 TIF_SUFFIXES = {".tif", ".tiff"}
+
+#: Undated per-pixel layers kept beside the time series (the EOPatch layout's timeless features, e.g. the
+#: LULC.tif that `eokit.datasets.slovenia.write_stack` writes): not part of the cube, skipped without a warning.
+TIMELESS_LAYERS = frozenset({"LULC"})
 
 
 def _file_date(path: Path, tags: dict[str, str]) -> pd.Timestamp | None:
@@ -94,7 +98,8 @@ def scan_folder(folder: Path) -> tuple[dict, dict, dict, tuple]:
             _check_same_grid(grid[0], grid[1], p, g)
         date = _file_date(p, tags)
         if date is None:
-            undated.append(p)
+            if p.stem.upper() not in TIMELESS_LAYERS:
+                undated.append(p)
             continue
         kind = _kind(p)
         if kind in ("scl", "flag"):
@@ -123,7 +128,9 @@ def scan_folder(folder: Path) -> tuple[dict, dict, dict, tuple]:
             stacklevel=4,
         )
     if not data:
-        raise FileNotFoundError(f"{folder}: only SCL/FLAG files found, no image files")
+        raise FileNotFoundError(
+            f"{folder}: no dated image files, only SCL/FLAG files or timeless layers ({', '.join(TIMELESS_LAYERS)})"
+        )
     for d in flags:
         if d not in data:
             raise ValueError(f"{flags[d][1]}: flag file for {date_text(d)} but no image file for that date in {folder}")

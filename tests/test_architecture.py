@@ -27,7 +27,21 @@ DOC = ROOT / "docs" / "ARCHITECTURE.md"
 #: Bottom to top: a module may import its own layer and the ones below, never one above. A name covers
 #: the module and, for a package, everything under it (`eokit.train` covers `eokit/train/*.py`).
 LAYERS: dict[str, tuple[str, ...]] = {
-    "core": ("eokit", "eokit.schema", "eokit.paths", "eokit._io", "eokit._checks", "eokit._dask", "eokit.plots"),
+    "core": (
+        "eokit",
+        "eokit.schema",
+        "eokit.paths",
+        "eokit.registry",
+        "eokit._io",
+        "eokit._checks",
+        "eokit._dask",
+        "eokit._quiet",
+        "eokit._progress",
+        "eokit.plots",
+        "eokit.palettes",
+        "eokit._png_layout",
+        "eokit.info",
+    ),
     "readers": (
         "eokit.rasterfiles",
         "eokit.sentinel2",
@@ -43,7 +57,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit.datasets",
         "eokit.catalog",
         "eokit.download",
-        "eokit.registry",
         "eokit.synthetic",
         "eokit._synth_crops",
         "eokit._synth_s2",
@@ -60,6 +73,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit._patch_grid",
         "eokit._patch_plots",
         "eokit.splits",
+        "eokit._split_groups",
         "eokit.timeseries",
         "eokit.trainingdata",
     ),
@@ -73,7 +87,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit.card",
     ),
     "training": ("eokit.train",),
-    "maps/evaluate": ("eokit.maps", "eokit.evaluate"),
+    "maps/evaluate": ("eokit.maps", "eokit.evaluate", "eokit._eval_stats"),
     "runner": ("eokit.pipeline", "eokit.parameters", "eokit.cli", "eokit.__main__"),
 }
 

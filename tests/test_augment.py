@@ -12,9 +12,9 @@ from eokit.augment import (
     augmentation_layers,
     augmented_examples,
     make_augmenter,
-    oversample,
     plot_examples,
 )
+from eokit.sampling import oversample  # moved there (eokit.augment.oversample is a deprecated alias)
 
 
 def _batch(n: int = 8, size: int = 10, seed: int = 0) -> np.ndarray:
@@ -184,7 +184,8 @@ def test_augmented_examples_and_figure(tmp_path):
     assert any(np.array_equal(o, ex["image"].values[1, 0]) for o in originals)
     assert not np.array_equal(ex["image"].values[1, 0], ex["image"].values[1, 1])
     xr.testing.assert_identical(ex, augmented_examples(ds, n=3, seed=0))
-    png = plot_examples(ex, tmp_path / "fig" / "aug.png")
+    with pytest.warns(DeprecationWarning, match=r"plot_examples\(path=\.\.\.\) is deprecated"):
+        png = plot_examples(ex, tmp_path / "fig" / "aug.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(FileExistsError, match="aug.png"):
         plot_examples(ex, png)
@@ -221,7 +222,7 @@ def test_explicit_seed_is_stateless_and_reproducible_in_a_parallel_map():
 
 
 def test_class_counts_before_and_after_oversampling():
-    from eokit.augment import class_counts
+    from eokit.sampling import class_counts
 
     y = np.array([0] * 6 + [4] * 2)
     df = class_counts(y, oversample(y, seed=0))
@@ -233,10 +234,12 @@ def test_class_counts_before_and_after_oversampling():
 
 
 def test_plot_class_counts(tmp_path):
-    from eokit.augment import class_counts, plot_class_counts
+    from eokit.augment import plot_class_counts
+    from eokit.sampling import class_counts
 
     y = np.array([0, 0, 0, 2, 5, 5])
-    png = plot_class_counts(class_counts(y, oversample(y)), tmp_path / "counts.png")
+    with pytest.warns(DeprecationWarning, match=r"plot_class_counts\(path=\.\.\.\) is deprecated"):
+        png = plot_class_counts(class_counts(y, oversample(y)), tmp_path / "counts.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(FileExistsError):
         plot_class_counts(class_counts(y), png)
@@ -344,7 +347,7 @@ def test_oversample_refuses_unlabelled_samples_and_fractional_targets():
 
 @pytest.mark.bad_input
 def test_class_counts_refuses_fractional_indices():
-    from eokit.augment import class_counts
+    from eokit.sampling import class_counts
 
     with refuses(ValueError, "class_counts", "indices", "integer positions", "float64"):
         class_counts([0, 1], [0.5])

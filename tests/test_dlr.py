@@ -100,7 +100,7 @@ def test_label_raster_in_another_crs(tmp_path):
         count=1,
         dtype="uint8",
         crs="EPSG:4326",
-        transform=Affine(1, 0, 0, 0, -1, 0),
+        transform=Affine(0.001, 0, 10, 0, -0.001, 60),  # not the identity: rasterio warns on that
     ) as f:
         f.write(np.zeros((1, 64, 64), np.uint8))
     with refuses(ValueError, f"{S0}_topics.tif", "CRS EPSG:4326", "same pixel grid"):

@@ -84,3 +84,11 @@ def test_ci_calls_the_readme_test_command() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text() and "make demo" in (ROOT / "README.md").read_text()
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+def test_license_is_an_spdx_expression_setuptools_can_read() -> None:
+    """PEP 639: `license` is an SPDX string (the TOML table is deprecated); setuptools reads it from 77 on."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert isinstance(data["project"]["license"], str) and data["project"]["license"].strip()
+    (setuptools,) = [Requirement(r) for r in data["build-system"]["requires"] if Requirement(r).name == "setuptools"]
+    assert not setuptools.specifier.contains("76.9") and setuptools.specifier.contains("77.0")

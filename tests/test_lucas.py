@@ -83,7 +83,8 @@ def test_bad_input(tmp_path):
     with pytest.raises(ValueError, match=r"missing column\(s\) \['LC1'\]"):
         lucas.open(p)
     p2 = gen.make(tmp_path / "q.csv")
-    rows = list(csv.reader(p2.open()))
+    with p2.open(newline="") as f:
+        rows = list(csv.reader(f))
     rows[3][2] = "north"  # TH_LAT of the point on line 4
     with p2.open("w", newline="") as f:
         csv.writer(f).writerows(rows)

@@ -625,3 +625,20 @@ def test_patch_map_refuses_chunk_size_zero_and_a_bad_scheduler(tiny_cnn) -> None
         maps.predict_patches(model, _scene(), card, chunks={"y": 0, "x": 0}, progress=False)
     with refuses(ValueError, "scheduler", "'nope'", "'threads'"):
         maps.predict_patches(model, _scene(), card, scheduler="nope", progress=False)
+
+
+def test_the_cog_colour_table_holds_the_class_colours_of_the_figures(tmp_path: Path) -> None:
+    from eokit.palettes import class_colours, hex_to_rgb
+    from eokit.schema import TS2C_CLASSES
+
+    names = TS2C_CLASSES + ["hops"]
+    cm = _class_map()
+    cm.values[:] = np.arange(cm.size).reshape(cm.shape) % len(names)
+    cm.attrs["class_names"] = json.dumps(names)
+    (tif,) = maps.write_cog(cm, tmp_path / "crop.tif", progress=False)
+    with rasterio.open(tif) as src:
+        table = src.colormap(1)
+    colours = class_colours(names)
+    assert [table[i][:3] for i in range(len(names))] == [hex_to_rgb(colours[n]) for n in names]
+    assert len({table[i] for i in range(len(names))}) == len(names) and table[255][3] == 0
+    assert table[TS2C_CLASSES.index("Maize")][:3] == (255, 217, 47)

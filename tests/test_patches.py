@@ -164,9 +164,11 @@ def test_positions_without_images_and_plots(two_scenes, tmp_path):
     pos = patches.positions(scenes[0], poly, size=20, stride=10, progress=False)
     ds = patches.extract(scenes[0], poly, size=20, stride=10, progress=False)
     assert pos["row0"].tolist() == ds["row0"].values.tolist() and pos["label"].tolist() == ds["label"].values.tolist()
-    fig = patches.plot_scene(scenes[0], poly, path=tmp_path / "fig" / "scene.png")
+    with pytest.warns(DeprecationWarning, match=r"plot_scene\(path=\.\.\.\) is deprecated"):
+        fig = patches.plot_scene(scenes[0], poly, path=tmp_path / "fig" / "scene.png")
     assert (tmp_path / "fig" / "scene.png").stat().st_size > 0 and len(fig.axes) >= 3
-    patches.plot_examples(ds, per_class=2, path=tmp_path / "fig" / "ex.png")
+    with pytest.warns(DeprecationWarning, match=r"plot_examples\(path=\.\.\.\) is deprecated"):
+        patches.plot_examples(ds, per_class=2, path=tmp_path / "fig" / "ex.png")
     assert (tmp_path / "fig" / "ex.png").exists()
     with pytest.raises(ValueError, match="empty"):
         patches.plot_examples(ds.isel(patch=slice(0, 0)))

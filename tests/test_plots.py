@@ -184,3 +184,86 @@ def test_plots_and_the_plot_functions_need_no_tensorflow():
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+# ------------------------------------------------------------------------------------------------
+# class colours, legible PNGs, interactive bokeh plots
+# ------------------------------------------------------------------------------------------------
+def _crop_map(names: list[str]) -> xr.Dataset:
+    c = (np.add.outer(np.arange(24) // 4, np.arange(30) // 5) % len(names)).astype("uint8")
+    y, x = 5_220_000.0 - 10 * np.arange(24), 560_000.0 + 10 * np.arange(30)
+    cls = xr.DataArray(c, coords={"y": y, "x": x}, dims=("y", "x"), name="class")
+    cls.attrs["class_names"] = json.dumps(names)
+    return xr.Dataset({"class": cls, "confidence": (cls / len(names)).astype("float32")})
+
+
+def _legend_colours(fig) -> dict[str, str]:
+    from matplotlib.colors import to_hex
+
+    out = {}
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None:
+            for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True):
+                face = handle.get_facecolor() if hasattr(handle, "get_facecolor") else handle.get_color()
+                out[text.get_text()] = to_hex(np.atleast_2d(face)[0] if not isinstance(face, str) else face)
+    return out
+
+
+def test_a_class_has_its_palette_colour_in_map_scene_and_by_class_plots(tmp_path):
+    from eokit.palettes import class_colours
+    from eokit.schema import ICE_CLASSES, TS2C_CLASSES
+
+    names = TS2C_CLASSES + ["fallow", "hops", "orchard", "vegetables"]  # 20 classes, 4 outside the table
+    fig = hv.render(maps.plot_classes(_crop_map(names), all_classes=True), backend="matplotlib")
+    shown = _legend_colours(fig)
+    assert shown == class_colours(names) and len(set(shown.values())) == 20
+    truth = gen.write_geotiff_scene(tmp_path / "in", "scene_0", seed=0, origin=(600_000.0, -1_100_000.0))
+    poly = gen.write_polygons(tmp_path / "in" / "ice_polygons.gpkg", [truth])
+    scene = sar.preprocess(sar.open(truth["path"]))[0]
+    fig = hv.render(patches.plot_scene(scene, poly), backend="matplotlib")
+    assert _legend_colours(fig) == class_colours(ICE_CLASSES)
+    df = pd.DataFrame({"x": np.arange(32.0), "y": np.arange(32.0), "label_name": TS2C_CLASSES * 2})
+    plots.use_hvplot("pandas")
+    by = plots.colour_by_class(df.hvplot.scatter(x="x", y="y", by="label_name"))
+    bokeh = hv.render(by, backend="bokeh")
+    got = {r.name or "": r.glyph.fill_color for r in bokeh.renderers}
+    assert sorted(got.values()) == sorted(class_colours(TS2C_CLASSES).values())
+    with refuses(ValueError, "colour_by_class", "NdOverlay"):
+        plots.colour_by_class(_image())
+
+
+def test_saved_pngs_have_nothing_overlapping(tmp_path):
+    from eokit._png_layout import _grown, overlaps, png_bytes
+    from eokit.schema import TS2C_CLASSES
+
+    crop = _crop_map(TS2C_CLASSES[:13])
+    stacked = (maps.plot_classes(crop, title="crop types (lstm)") + maps.plot_confidence(crop)).cols(1)
+    assert overlaps(hv.render(_grown(stacked, 0), backend="matplotlib")), "the crowded case this guards against"
+    made = _every_plot(tmp_path)
+    made["stacked maps"] = stacked
+    for name, obj in made.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # png_bytes warns when overlaps remain after its last try
+            assert png_bytes(obj)[:8] == PNG, name
+
+
+def test_bokeh_maps_hover_with_class_names_and_link_panels_of_one_area(tmp_path):
+    from bokeh.models import CustomJSHover, HoverTool
+
+    crop = _crop_map(["w", "c", "s"])
+    layout = hv.render(maps.plot_classes(crop) + maps.plot_confidence(crop), backend="bokeh")
+    figs = [child[0] for child in layout.children]
+    for f in figs:
+        assert any(isinstance(t, HoverTool) for t in f.tools), "hover tool"
+        assert {"PanTool", "WheelZoomTool"} <= {type(t).__name__ for t in f.tools}
+    hover = next(t for t in figs[0].tools if isinstance(t, HoverTool))
+    assert dict(hover.tooltips)["class"] == "@image{custom}"
+    fmt = hover.formatters["@image"]
+    assert isinstance(fmt, CustomJSHover) and '["w", "c", "s"]' in fmt.code
+    assert figs[0].x_range is figs[1].x_range and figs[0].y_range is figs[1].y_range, "linked panels"
+    made = _every_plot(tmp_path)
+    for name in ("patches.plot_scene", "evaluate.plot_confusion", "evaluate.plot_history", "maps.plot_boundaries"):
+        model = hv.render(made[name], backend="bokeh")
+        children = [c[0] for c in model.children] if hasattr(model, "children") else [model]
+        assert all(any(isinstance(t, HoverTool) for t in f.tools) for f in children), name

@@ -237,7 +237,7 @@ def test_bundled_sample_and_slovenia():
     )
     assert ds.sizes["band"] == 9 and ds.attrs["crs"] == "EPSG:32633"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # LULC.tif (no date) is skipped with a warning; class 1 is too small
+        warnings.simplefilter("ignore")  # class 1 is too small for its share (LULC.tif is skipped quietly)
         c = cube.open(slo / "stack")
         sl = sampling.make_training_set(c, slo / "lulc_polygons.gpkg", "LULC_ID", 200, progress=False)
     rep = sampling.sampling_report(sl)

@@ -244,7 +244,8 @@ def write_stack(
     Default `out` is `<path>/stack`. FLAG holds TimeSen2Crop flag codes (1 cloud, 0 clear).
     """
     import rasterio
-    from tqdm.auto import tqdm
+
+    from eokit._progress import tqdm
 
     ds = open(path)
     final = Path(out) if out is not None else _folder(path) / "stack"

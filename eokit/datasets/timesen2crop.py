@@ -80,7 +80,7 @@ def open(path: str | Path, tiles: Iterable[str] | None = None, on_error: OnError
     scanned = _scan(src, tiles, on_error, skipped)
     n_time = max((t.dates.size for t in scanned), default=0)
     parts = []
-    from tqdm.auto import tqdm
+    from eokit._progress import tqdm
 
     n_files = sum(len(t.files) for t in scanned)
     step = 20000

@@ -111,7 +111,7 @@ def _iter_blocks(
     arr: da.Array, scheduler: Any = None, progress: bool = True, desc: str = "map"
 ) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
     """Yield ((y slice, x slice), block) of a (band, y, x) dask array, computing a few chunks at a time."""
-    from tqdm.auto import tqdm
+    from eokit._progress import tqdm
 
     ys = np.cumsum((0,) + arr.chunks[1])
     xs = np.cumsum((0,) + arr.chunks[2])

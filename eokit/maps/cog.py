@@ -16,15 +16,10 @@ from eokit.maps._blocks import NODATA_CLASS, _check_scheduler, _crs, _gcps, _ite
 
 
 def class_colours(names: list[str]) -> dict[int, tuple[int, int, int, int]]:
-    """Return a GDAL colour table {class index: (r, g, b, a)} for the class names; 255 is transparent."""
-    from matplotlib import colormaps
+    """Return a GDAL colour table {class index: (r, g, b, a)} in the `eokit.palettes` colours; 255 transparent."""
+    from eokit.palettes import rgba
 
-    cmap = colormaps["tab20"] if len(names) <= 20 else colormaps["hsv"]
-    n = len(names)
-    table: dict[int, tuple[int, int, int, int]] = {}
-    for i in range(n):
-        r, g, b = (int(round(255 * c)) for c in cmap(i if n <= 20 else i / n)[:3])
-        table[i] = (r, g, b, 255)
+    table = rgba(names)
     table[NODATA_CLASS] = (0, 0, 0, 0)
     return table
 
@@ -125,6 +120,8 @@ def _part_profile(
         BIGTIFF="IF_SAFER",
         nodata=nodata,
     )
+    if gcps is not None:  # radar geometry: GCPs given at open (else rasterio warns "no geotransform")
+        profile.update(gcps=gcps, crs=crs)
     if crs is not None and gcps is None:
         profile["crs"] = crs
     if transform is not None and gcps is None:

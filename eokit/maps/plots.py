@@ -18,6 +18,36 @@ def _hex(rgba: tuple[int, ...]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgba[:3])
 
 
+def _plain(value: float, pos: Any = None) -> str:
+    """Return a map coordinate tick label in full (no '+5.22e6' offset): whole metres, or up to 6 digits."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:g}"
+
+
+def _map_opts(obj: Any, tools: list[Any] | None = None) -> Any:
+    """Return a map plot with full coordinate ticks (4 on x) in PNGs; in bokeh wheel zoom and `tools` added."""
+    from eokit import plots
+
+    return plots.backend_opts(
+        obj,
+        bokeh={"tools": ["hover"] if tools is None else tools, "active_tools": ["wheel_zoom"]},
+        matplotlib={"xformatter": _plain, "yformatter": _plain, "xticks": 4},
+    )
+
+
+def _named_hover(label: str, names: list[str]) -> Any:
+    """Return a bokeh HoverTool showing the name of the integer value under the cursor and its coordinates."""
+    from bokeh.models import CustomJSHover, HoverTool
+
+    code = (
+        f"const n = {json.dumps(list(names))}; const i = Math.round(value);"
+        " return (i >= 0 && i < n.length) ? n[i] : '';"
+    )
+    return HoverTool(
+        tooltips=[(label, "@image{custom}"), ("x", "$x{0,0.0}"), ("y", "$y{0,0.0}")],
+        formatters={"@image": CustomJSHover(code=code)},
+    )
+
+
 def plot_classes(class_map: xr.Dataset | xr.DataArray, title: str = "class map", all_classes: bool = False) -> Any:
     """Return a holoviews plot of the class band in its COG colours with a legend of class names."""
     from eokit import plots
@@ -42,9 +72,12 @@ def plot_classes(class_map: xr.Dataset | xr.DataArray, title: str = "class map",
             colorbar=False,
             data_aspect=1,
             title=title,
+            hover=False,
         )
     )
-    return (img * plots.legend([(names[i], _hex(table[i])) for i in shown])).opts(legend_position="right")
+    img = _map_opts(img, [_named_hover("class", names)])
+    legend = plots.legend([(names[i], _hex(table[i])) for i in shown])
+    return _map_opts(img * legend, []).opts(legend_position="right", legend_cols=1 if len(shown) <= 16 else 2)
 
 
 def plot_confidence(map_ds: xr.Dataset, title: str = "confidence") -> Any:
@@ -52,7 +85,8 @@ def plot_confidence(map_ds: xr.Dataset, title: str = "confidence") -> Any:
     from eokit import plots
 
     plots.use_hvplot("xarray")
-    return map_ds["confidence"].hvplot.image(x="x", y="y", cmap="viridis", clim=(0, 1), data_aspect=1, title=title)
+    conf = map_ds["confidence"].hvplot.image(x="x", y="y", cmap="viridis", clim=(0, 1), data_aspect=1, title=title)
+    return _map_opts(conf)
 
 
 def composite(
@@ -91,14 +125,18 @@ def plot_boundaries(boundary: xr.DataArray, image: xr.DataArray | None = None, t
     edges = (
         boundary.where(boundary > 0)
         .astype(np.float32)
-        .hvplot.image(x="x", y="y", cmap=colours, clim=(0.5, 3.5), colorbar=False, data_aspect=1, title=title)
+        .hvplot.image(
+            x="x", y="y", cmap=colours, clim=(0.5, 3.5), colorbar=False, data_aspect=1, title=title, hover=False
+        )
     )
+    edges = _map_opts(edges, [_named_hover("boundary", ["", "class edge", "parcel outline", "both"])])
     labels = [("class edge", colours[0]), ("parcel outline", colours[1]), ("both", colours[2])]
     present = [labels[i] for i in range(3) if bool((boundary == i + 1).any())]
     if image is None:
         plot = edges
     elif image.ndim == 3:
-        plot = image.hvplot.rgb(x="x", y="y", bands="band", data_aspect=1, title=title) * edges
+        plot = _map_opts(image.hvplot.rgb(x="x", y="y", bands="band", data_aspect=1, title=title)) * edges
     else:
-        plot = image.hvplot.image(x="x", y="y", cmap="gray", colorbar=False, data_aspect=1, title=title) * edges
-    return (plot * plots.legend(present)).opts(legend_position="right") if present else plot
+        grey = image.hvplot.image(x="x", y="y", cmap="gray", colorbar=False, data_aspect=1, title=title)
+        plot = _map_opts(grey) * edges
+    return _map_opts(plot * plots.legend(present), []).opts(legend_position="right") if present else plot
