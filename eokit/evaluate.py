@@ -2,9 +2,12 @@
 
 `scores` computes overall accuracy, Cohen's kappa, macro and weighted F1, per-class precision/recall/F1
 and the confusion matrix (counts and row-normalised). `evaluate` predicts a held-out set with a trained
-model and its card; `random_forest` is the scikit-learn baseline trained on the same split; `lucas`
-scores a model on LUCAS 2018 survey points sampled from an image cube. TensorFlow is imported only inside
-the functions that predict.
+model and its card; `random_forest` and `gradient_boosting` are the scikit-learn baselines trained on the same
+split (time series or patch sets); `lucas`
+scores a model on LUCAS 2018 survey points sampled from an image cube. For research-grade reports:
+`per_class` (precision/recall/F1/support table of a result), `summarise_runs` (mean ± std over seeds and
+folds), `paired_by_fold` (two models fold by fold) and `mcnemar` (two models on the same test samples).
+TensorFlow is imported only inside the functions that predict.
 """
 
 from __future__ import annotations
@@ -18,11 +21,20 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from eokit._eval_stats import _as_index, _check_class_names, mcnemar, paired_by_fold, per_class, summarise_runs
 from eokit._io import write_json_atomic
-from eokit.card import CARD_SCORES, add_metrics, dataset_class_names, prepare_inputs, select_bands  # noqa: F401
+from eokit.card import (  # noqa: F401
+    CARD_SCORES,
+    add_metrics,
+    dataset_bands,
+    dataset_class_names,
+    prepare_inputs,
+    select_bands,
+)
 from eokit.card import predict as _predict
 from eokit.datasets.lucas import map_lc1
-from eokit.trainingdata import open_training_data
+from eokit.inputs import patch_statistics
+from eokit.trainingdata import data_kind, open_training_data
 
 __all__ = [
     "scores",
@@ -31,56 +43,18 @@ __all__ = [
     "plot_history",
     "evaluate",
     "random_forest",
+    "gradient_boosting",
     "lucas",
     "compare",
     "map_agreement",
     "add_metrics",
+    "per_class",
+    "summarise_runs",
+    "paired_by_fold",
+    "mcnemar",
 ]
-# add_metrics and CARD_SCORES live in eokit.card (they edit the card); re-exported here
-
-
-def _check_class_names(class_names: Any) -> list[str]:
-    """Return the class names as strings, refusing a bare string, an empty list and duplicates."""
-    if isinstance(class_names, str) or not isinstance(class_names, (Sequence, np.ndarray)):
-        raise ValueError(f"class_names must be a list of names, got {class_names!r}")  # noqa: TRY004
-    names = [str(c) for c in class_names]
-    if not names:
-        raise ValueError("class_names is empty; expected one name per class index")
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"class_names {names} name {dup} more than once; each class needs its own name")
-    return names
-
-
-def _as_index(y: Any, class_names: Sequence[str], what: str) -> np.ndarray:
-    arr = np.asarray(y)
-    k = len(class_names)
-    if arr.ndim != 1:
-        hint = " (class probabilities? take .argmax(axis=-1))" if arr.ndim == 2 else ""
-        raise ValueError(f"{what} must be a 1-D sequence of class indices or names, got shape {arr.shape}{hint}")
-    if arr.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
-        if bad.size:
-            raise ValueError(
-                f"{what}: value {arr[bad[0]]} at position {bad[0]} is not a class index; expected "
-                f"integers 0..{k - 1} or class names"
-            )
-    elif arr.dtype.kind == "b" or (arr.dtype.kind not in "iuUSO" and arr.size):
-        raise ValueError(f"{what}: expected class indices 0..{k - 1} or class names, got dtype {arr.dtype}")
-    if arr.dtype.kind in ("U", "S", "O"):
-        lut = {str(n): i for i, n in enumerate(class_names)}
-        unknown = sorted({str(v) for v in arr.tolist()} - set(lut))
-        if unknown:
-            raise ValueError(f"{what}: labels {unknown[:10]} are not among the classes {list(class_names)}")
-        return np.array([lut[str(v)] for v in arr.tolist()], np.int64)
-    arr = arr.astype(np.int64)
-    bad = np.flatnonzero((arr < 0) | (arr >= k))
-    if bad.size:
-        raise ValueError(
-            f"{what}: class index {arr[bad[0]]} at position {bad[0]} is outside 0..{k - 1} "
-            f"({k} classes: {list(class_names)})"
-        )
-    return arr
+# add_metrics and CARD_SCORES live in eokit.card (they edit the card); re-exported here. per_class,
+# summarise_runs, paired_by_fold and mcnemar (and the label checks) live in eokit._eval_stats; re-exported here
 
 
 def scores(y_true: Any, y_pred: Any, class_names: Sequence[str]) -> dict:
@@ -178,7 +152,8 @@ def plot_history(history: dict, title: str = "training curves") -> Any:
     df.index = pd.RangeIndex(1, len(df) + 1, name="epoch")
     loss = df[[c for c in df if "loss" in c]].hvplot.line(title=f"{title}: loss", ylabel="loss", width=420)
     acc = df[[c for c in df if "acc" in c]].hvplot.line(title=f"{title}: accuracy", ylabel="accuracy", width=420)
-    return _matplotlib_size(loss, (5, 3.5)) + _matplotlib_size(acc, (5, 3.5))
+    both = _matplotlib_size(loss, (5, 3.5)) + _matplotlib_size(acc, (5, 3.5))
+    return plots.backend_opts(both, {"shared_axes": False}, bokeh={}, matplotlib={})  # loss and accuracy scales
 
 
 def _true_index(data: xr.Dataset, card: dict) -> np.ndarray:
@@ -195,12 +170,22 @@ def _true_index(data: xr.Dataset, card: dict) -> np.ndarray:
     return np.array([lut[v] for v in lab.tolist()], np.int64)
 
 
-def evaluate(model: Any, card: dict, data: Any, batch_size: int = 1024) -> dict:
-    """Return `scores` of a trained model (with its card) on a labelled time-series or patch set."""
+def evaluate(model: Any, card: dict, data: Any, batch_size: int = 1024, predictions: bool = False) -> dict:
+    """Return `scores` of a trained model (with its card) on a labelled time-series or patch set.
+
+    `predictions=True` adds `y_true` and `y_pred` (class indices per sample), e.g. for `mcnemar`.
+    """
     ds = open_training_data(data)
     y_true = _true_index(ds, card)
-    probs = _predict(model, card, ds, batch_size=batch_size)
-    return scores(y_true, probs.argmax(axis=-1), card["classes"])
+    y_pred = _predict(model, card, ds, batch_size=batch_size).argmax(axis=-1)
+    return _with_predictions(scores(y_true, y_pred, card["classes"]), y_true, y_pred, predictions)
+
+
+def _with_predictions(result: dict, y_true: np.ndarray, y_pred: np.ndarray, keep: bool) -> dict:
+    """Return `result`, with the per-sample class indices `y_true` and `y_pred` added when `keep`."""
+    if keep:
+        result.update(y_true=[int(v) for v in y_true], y_pred=[int(v) for v in y_pred])
+    return result
 
 
 def _rf_features(ds: xr.Dataset, bands: list[str], n_timesteps: int) -> np.ndarray:
@@ -215,6 +200,35 @@ def _rf_features(ds: xr.Dataset, bands: list[str], n_timesteps: int) -> np.ndarr
     return refl.reshape(len(refl), -1)
 
 
+def _baseline_features(ds: xr.Dataset, kind: str, bands: list[str], n_timesteps: int | None) -> np.ndarray:
+    """Return the baselines' features: every acquisition's bands (time series) or each channel's statistics."""
+    if kind == "timeseries":
+        assert n_timesteps is not None
+        return _rf_features(ds, bands, n_timesteps)
+    have = dataset_bands(ds, "patch")
+    idx = select_bands(have, {"name": "baseline", "bands": bands})
+    return patch_statistics(np.asarray(ds["image"].values)[..., idx])
+
+
+def _baseline(estimator: Any, train: Any, test: Any, predictions: bool = False) -> tuple[dict, Any]:
+    """Return (scores on `test`, fitted estimator) of a scikit-learn classifier on the baseline features."""
+    tr = open_training_data(train)
+    te = open_training_data(test)
+    kind = data_kind(tr)
+    if data_kind(te) != kind:
+        raise ValueError("train and test must both be time-series sets or both patch sets")
+    bands = dataset_bands(tr, kind)
+    t = max(tr.sizes["time"], te.sizes["time"]) if kind == "timeseries" else None
+    ids = sorted(int(c) for c in np.unique(tr["label"].values))
+    card: dict[str, Any] = {"name": type(estimator).__name__, "class_ids": ids}
+    card["classes"] = dataset_class_names(tr, kind, ids)
+    y_tr = _true_index(tr, card)
+    y_te = _true_index(te, card)
+    estimator.fit(_baseline_features(tr, kind, bands, t), y_tr)
+    pred = estimator.predict(_baseline_features(te, kind, bands, t))
+    return _with_predictions(scores(y_te, pred, card["classes"]), y_te, pred, predictions), estimator
+
+
 def random_forest(
     train: Any,
     test: Any,
@@ -222,30 +236,39 @@ def random_forest(
     n_estimators: int = 300,
     n_jobs: int | None = None,
     class_weight: str | None = "balanced",
+    predictions: bool = False,
 ) -> tuple[dict, Any]:
     """Return (scores on `test`, fitted RandomForestClassifier) for a scikit-learn baseline on the same split.
 
-    Features are the reflectances of every acquisition and band (flagged/padded ones as missing values,
-    which scikit-learn's forests handle natively).
+    Time series: the reflectances of every acquisition and band (flagged/padded ones as missing values, which
+    scikit-learn's forests handle natively). Patch sets: each channel's mean, std and percentiles
+    (`eokit.inputs.patch_statistics`). `predictions=True` adds `y_true` and `y_pred` as `evaluate` does.
     """
     from sklearn.ensemble import RandomForestClassifier
 
-    tr = open_training_data(train)
-    te = open_training_data(test)
-    bands = [str(b) for b in tr["band"].values]
-    t = max(tr.sizes["time"], te.sizes["time"])
-    ids = sorted(int(c) for c in np.unique(tr["label"].values))
-    card: dict[str, Any] = {
-        "name": "random_forest",
-        "class_ids": ids,
-        "classes": dataset_class_names(tr, "timeseries", ids),
-    }
-    y_tr = _true_index(tr, card)
-    y_te = _true_index(te, card)
     rf = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs, class_weight=class_weight)
-    rf.fit(_rf_features(tr, bands, t), y_tr)
-    pred = rf.predict(_rf_features(te, bands, t))
-    return scores(y_te, pred, card["classes"]), rf
+    return _baseline(rf, train, test, predictions)
+
+
+def gradient_boosting(
+    train: Any,
+    test: Any,
+    seed: int = 0,
+    max_iter: int = 200,
+    class_weight: str | None = "balanced",
+    predictions: bool = False,
+) -> tuple[dict, Any]:
+    """Return (scores on `test`, fitted HistGradientBoostingClassifier) on the random forest's features.
+
+    Missing values are handled natively; no internal early stopping (its stratified hold-out fails on classes
+    with a single training sample, which spatial splits produce).
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    hgb = HistGradientBoostingClassifier(
+        max_iter=max_iter, random_state=seed, class_weight=class_weight, early_stopping=False
+    )
+    return _baseline(hgb, train, test, predictions)
 
 
 def compare(results: dict[Any, dict]) -> pd.DataFrame:

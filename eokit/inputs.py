@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from eokit.schema import FLAG_CLEAR, FLAG_NODATA
+from eokit.schema import FLAG_CLEAR, FLAG_NODATA, PATCH_STAT_PERCENTILES
 
 __all__ = ["prepare_inputs", "prepare_patches"]
 
@@ -105,3 +105,14 @@ def prepare_patches(images: Any, card: Mapping[str, Any]) -> np.ndarray:
     norm = card["normalisation"]
     x = (img - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
     return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def patch_statistics(images: Any) -> np.ndarray:
+    """Return per-channel mean, std and PATCH_STAT_PERCENTILES of patches (N, P, P, C): (N, 7 C), NaN ignored."""
+    img = np.asarray(images, dtype=np.float32)
+    if img.ndim != 4:
+        raise ValueError(f"patches must be (patch, row, col, channel), got shape {img.shape}")
+    flat = img.reshape(img.shape[0], -1, img.shape[3])
+    parts = [np.nanmean(flat, axis=1), np.nanstd(flat, axis=1)]
+    parts += list(np.nanpercentile(flat, PATCH_STAT_PERCENTILES, axis=1, method="nearest"))
+    return np.concatenate(parts, axis=1).astype(np.float32)

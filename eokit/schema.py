@@ -63,6 +63,9 @@ ICE_CLASSES: list[str] = [
     "thin to medium first-year ice",
     "thick or deformed ice",
 ]
+#: Percentiles of each channel that describe a patch's value distribution, with its mean and std: the features of
+#: the patch baselines (`eokit.evaluate.random_forest` on patch sets) and of the CNN's statistics branch.
+PATCH_STAT_PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
 #: SAR channels of a patch, in order: HH and HV backscatter (dB) and incidence angle (degrees).
 SAR_CHANNELS: list[str] = ["HH", "HV", "IA"]
 

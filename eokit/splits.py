@@ -5,6 +5,8 @@ parameters, so the model card can record how the model was evaluated. Group spli
 (spatial block, field or tile) across train and test, so no pixel of a test field is seen in training.
 A split that leaves a validation or test class without training samples raises a ValueError (or, with
 `unseen="drop"`, drops those samples and says so in `Split.params["dropped"]`).
+`block_folds` is the spatial group k-fold: every block, field or tile is in the test set of exactly one
+fold (spatial folds differ a lot, so report a model over all folds, never on one split).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["Split", "random_split", "block_split", "tile_split", "make_split", "check_split"]
+from eokit._split_groups import _dim, _groups, _labels, _stratified_groups
+
+__all__ = ["Split", "random_split", "block_split", "block_folds", "tile_split", "make_split", "check_split"]
 
 
 @dataclass(frozen=True)
@@ -50,34 +54,6 @@ class Split:
             "n_val": int(len(self.val)),
             "n_test": int(len(self.test)),
         }
-
-
-def _dim(ds: xr.Dataset) -> str:
-    for d in ("sample", "patch"):
-        if d in ds["label"].dims:
-            return d
-    raise ValueError(f"dataset has no 'sample' or 'patch' dimension on 'label' (dims {ds['label'].dims})")
-
-
-def _labels(ds: xr.Dataset) -> np.ndarray:
-    """The per-sample class ids as int64; raise unless `label` exists and holds whole numbers."""
-    if not isinstance(ds, xr.Dataset) or "label" not in ds.variables:
-        have = list(ds.variables) if isinstance(ds, xr.Dataset) else type(ds).__name__
-        raise ValueError(
-            f"the dataset has no 'label' variable (has {have}); expected a training set with "
-            "per-sample integer class ids"
-        )
-    raw = np.asarray(ds["label"].values)
-    if raw.dtype.kind in "iu":
-        return raw.astype(np.int64)
-    num = np.asarray(raw, dtype=float) if raw.dtype.kind in "fb" else np.full(raw.shape, np.nan)
-    bad = ~np.isfinite(num) | (np.mod(np.nan_to_num(num), 1) != 0)
-    if bad.any():
-        raise ValueError(
-            f"variable 'label' must hold whole-number class ids; samples "
-            f"{np.flatnonzero(bad)[:10].tolist()} hold {raw[bad][:10].tolist()}"
-        )
-    return num.astype(np.int64)
 
 
 def _check_seed(seed: object) -> None:
@@ -134,24 +110,6 @@ def check_split(ds: xr.Dataset, split: Split, unseen: str = "raise") -> Split:
     return Split(split.train, keep["val"], keep["test"], split.protocol, {**split.params, "dropped": dropped})
 
 
-def _stratified_groups(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (rest, held) with whole groups held out, about `fraction` of samples, classes balanced."""
-    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
-
-    n_groups = len(np.unique(groups))
-    if n_groups < 2:
-        raise ValueError(f"cannot split {n_groups} group(s) into two parts; use smaller blocks or another protocol")
-    n_splits = int(min(max(2, round(1.0 / fraction)), n_groups))
-    counts = np.bincount(np.unique(y, return_inverse=True)[1])
-    if counts.min() >= n_splits:
-        skf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        rest, held = next(iter(skf.split(np.zeros(len(y)), y, groups)))
-    else:  # too few samples per class for stratification: plain group shuffle
-        gss = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-        rest, held = next(iter(gss.split(np.zeros(len(y)), y, groups)))
-    return np.sort(rest), np.sort(held)
-
-
 def _check_fractions(test_fraction: float, val_fraction: float) -> None:
     if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
         raise ValueError(
@@ -191,57 +149,6 @@ def random_split(
         {"test_fraction": test_fraction, "val_fraction": val_fraction, "seed": seed, "stratify": stratify},
     )
     return check_split(ds, sp, unseen)
-
-
-def _groups(ds: xr.Dataset, by: str, block_size: float | None) -> tuple[np.ndarray, dict]:
-    have = ds.variables
-    tile = np.asarray(ds["tile"].values).astype(str) if "tile" in have else None
-    if by == "xy":
-        if "x" not in have or "y" not in have:
-            raise ValueError(
-                "block split by='xy' needs per-sample 'x' and 'y' coordinates (sampler output); "
-                "this dataset has none - use by='tile' or by='field'"
-            )
-        if (
-            isinstance(block_size, (bool, np.bool_))
-            or not isinstance(block_size, (int, float, np.number))
-            or not np.isfinite(block_size)
-            or block_size <= 0
-        ):
-            raise ValueError(f"block split by='xy' needs a positive block_size in map units, got {block_size}")
-        xs, ys = np.asarray(ds["x"].values, float), np.asarray(ds["y"].values, float)
-        bad = ~(np.isfinite(xs) & np.isfinite(ys))
-        if bad.any():
-            raise ValueError(
-                f"block split by='xy': variables 'x'/'y' must be finite map coordinates; samples "
-                f"{np.flatnonzero(bad)[:10].tolist()} have NaN or infinite x/y"
-            )
-        bx = np.floor(xs / block_size).astype(np.int64)
-        by_ = np.floor(ys / block_size).astype(np.int64)
-        key = np.char.add(np.char.add(bx.astype(str), "_"), by_.astype(str))
-        if tile is not None:
-            key = np.char.add(np.char.add(tile, ":"), key)
-        return np.unique(key, return_inverse=True)[1], {"block_size": float(block_size)}
-    if by == "field":
-        if "field_id" not in have:
-            raise ValueError("block split by='field' needs a per-sample 'field_id' (sampler output)")
-        key = np.asarray(ds["field_id"].values).astype(str)
-        if tile is not None:
-            key = np.char.add(np.char.add(tile, ":"), key)
-        return np.unique(key, return_inverse=True)[1], {}
-    if by == "tile":
-        if tile is None:
-            raise ValueError("block split by='tile' needs a per-sample 'tile' variable")
-        return np.unique(tile, return_inverse=True)[1], {}
-    if isinstance(by, str) and by not in ("x", "y", "label") and _is_per_sample(ds, by):
-        return np.unique(np.asarray(ds[by].values).astype(str), return_inverse=True)[1], {}
-    names = [str(v) for v in ds.variables if _is_per_sample(ds, str(v)) and v not in ("x", "y", "label")]
-    raise ValueError(f"by must be 'xy', 'field', 'tile' or a per-sample variable of the dataset ({names}), got {by!r}")
-
-
-def _is_per_sample(ds: xr.Dataset, name: str) -> bool:
-    """True if `name` is a 1-D variable along the sample (or patch) dimension."""
-    return name in ds.variables and ds[name].dims == (_dim(ds),)
 
 
 def block_split(
@@ -290,6 +197,94 @@ def block_split(
         },
     )
     return check_split(ds, sp, unseen)
+
+
+def _check_folds(n_folds: object, n_groups: int, by: str, val_fraction: float) -> None:
+    if isinstance(n_folds, (bool, np.bool_)) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise ValueError(f"block_folds needs n_folds >= 2 (a whole number), got {n_folds!r}")
+    if n_folds > n_groups:
+        what = "blocks (use smaller blocks)" if by == "xy" else f"{by!r} groups"
+        raise ValueError(f"block_folds: n_folds={n_folds} folds but the data has only {n_groups} {what}")
+    if not 0 <= val_fraction < 1 - 1 / n_folds:
+        raise ValueError(
+            f"block_folds: need 0 <= val_fraction < 1 - 1/n_folds = {1 - 1 / n_folds:.3f}, got {val_fraction}"
+        )
+
+
+def _assign_folds(y: np.ndarray, groups: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Return each group's fold: greedy, largest group first, to balance fold sizes and, after them, class mix.
+
+    Each group goes to the fold whose load grows least in squared terms: the fold's sample count (weighted as
+    much as all classes together) and its count of each class, each relative to its share per fold; only
+    folds that stay within the largest group's size of the smallest fold are candidates, so fold sizes never
+    differ by more than the largest group. Groups of equal size are taken in an order drawn from `seed`;
+    ties between folds go to the smaller fold.
+    """
+    classes, yi = np.unique(y, return_inverse=True)
+    n_groups = int(groups.max()) + 1
+    counts = np.zeros((n_groups, len(classes)), np.float64)
+    np.add.at(counts, (groups, yi), 1.0)
+    sizes = counts.sum(axis=1)
+    order = np.random.default_rng(seed).permutation(n_groups)
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    per_class_share = counts.sum(axis=0) / n_folds
+    size_share = len(y) / n_folds
+    load = np.zeros((n_folds, len(classes)), np.float64)
+    fold_size = np.zeros(n_folds, np.float64)
+    fold_of = np.empty(n_groups, np.int64)
+    largest = sizes.max()
+    for g in order:
+        cost = len(classes) * fold_size * sizes[g] / size_share**2 + load @ (counts[g] / per_class_share**2)
+        cost[fold_size + sizes[g] > fold_size.min() + largest] = np.inf  # the smallest fold always qualifies
+        best = np.lexsort((np.arange(n_folds), fold_size, cost))[0]
+        fold_of[g] = best
+        load[best] += counts[g]
+        fold_size[best] += sizes[g]
+    return fold_of
+
+
+def block_folds(
+    ds: xr.Dataset,
+    n_folds: int = 5,
+    block_size: float | None = None,
+    by: str = "xy",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    unseen: str = "raise",
+) -> list[Split]:
+    """Return `n_folds` spatial group k-fold splits: each block/field/tile group is in exactly one fold's test set.
+
+    Groups are those of `block_split` (`by`, `block_size`). They are dealt to folds greedily, largest first,
+    balancing sample counts and then class mix (deterministic for a `seed`). The rest of each fold is split
+    into train and validation (about `val_fraction` of all samples) with whole groups, classes balanced.
+    Each Split records `fold` and `n_folds` in its params and is checked like `block_split` (`unseen`).
+    """
+    _check_seed(seed)
+    y = _labels(ds)
+    _check_size(y, f"by={by!r} block folds", val_fraction)
+    groups, extra = _groups(ds, by, block_size)
+    n_groups = int(groups.max()) + 1
+    _check_folds(n_folds, n_groups, by, val_fraction)
+    fold_of = _assign_folds(y, groups, int(n_folds), seed)[groups]
+    out = []
+    for k in range(int(n_folds)):
+        test = np.flatnonzero(fold_of == k)
+        rest = np.flatnonzero(fold_of != k)
+        val = np.array([], np.int64)
+        if val_fraction > 0:
+            if len(np.unique(groups[rest])) < 2:
+                raise ValueError(
+                    f"block_folds: fold {k} leaves 1 group outside its test set, too few for training and "
+                    f"validation; use val_fraction=0, fewer folds or smaller groups ({n_groups} groups)"
+                )
+            frac = min(val_fraction * len(y) / len(rest), 0.5)
+            r2, v2 = _stratified_groups(y[rest], groups[rest], frac, (seed + 1 + k) % 2**32)
+            rest, val = rest[r2], rest[v2]
+        params = {"by": by, **extra, "n_folds": int(n_folds), "fold": k, "val_fraction": val_fraction, "seed": seed}
+        params["n_groups"], params["n_test_groups"] = n_groups, int(len(np.unique(groups[test])))
+        sp = Split(rest, val, test, "block" if by == "xy" else by, params)
+        out.append(check_split(ds, sp, unseen))
+    return out
 
 
 def tile_split(
@@ -425,11 +420,13 @@ def make_split(
     test_fraction: float = 0.2,
     val_fraction: float = 0.1,
     unseen: str = "raise",
+    val_tiles: Sequence[str] | None = None,
 ) -> Split:
     """Return the split of a named protocol: "random", "block" (xy blocks), "field", "tile" (leave-tiles-out).
 
-    Only the arguments that the protocol uses are read: `test_tiles` for "tile", `block_size` for "block",
-    the fractions for the others.
+    Only the arguments that the protocol uses are read: `test_tiles` (and `val_tiles`, else a `val_fraction`
+    of the other tiles) for "tile", `block_size` for "block", the fractions for the others. TimeSen2Crop's
+    published protocol: `make_split(ds, "tile", test_tiles=["33UVP"], val_tiles=["33TWN"])`.
     """
     if protocol == "random":
         return random_split(ds, test_fraction, val_fraction, seed=seed, unseen=unseen)
@@ -446,5 +443,5 @@ def make_split(
     if protocol == "tile":
         if not test_tiles:
             raise ValueError("the 'tile' protocol needs test_tiles, e.g. ['33UVP']")
-        return tile_split(ds, test_tiles, val_fraction=val_fraction, seed=seed, unseen=unseen)
+        return tile_split(ds, test_tiles, val_tiles=val_tiles, val_fraction=val_fraction, seed=seed, unseen=unseen)
     raise ValueError(f"unknown split protocol {protocol!r}; use 'random', 'block', 'field' or 'tile'")

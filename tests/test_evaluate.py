@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from badinput import refuses
 from eokit import evaluate
@@ -293,3 +297,223 @@ def test_add_metrics_puts_the_headline_scores_in_the_card_and_writes_it(tmp_path
 def test_add_metrics_refuses_a_result_without_the_scores():
     with refuses(ValueError, "add_metrics", "'test'", "['kappa']", "evaluate.scores"):
         evaluate.add_metrics({}, "test", {"n": 3, "overall_accuracy": 1.0}, keys=("n", "kappa"))
+
+
+PROPS = settings(max_examples=60, deadline=None, derandomize=True)
+
+
+def test_per_class_table_matches_hand_computed_values():
+    s = evaluate.scores([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 1, 0], ["a", "b", "c"])
+    t = evaluate.per_class(s)
+    assert list(t.index) == ["a", "b", "c"] and t.index.name == "class"
+    assert t.loc["a"].tolist() == pytest.approx([2 / 3, 2 / 3, 2 / 3, 3])
+    assert t.loc["b"].tolist() == pytest.approx([2 / 3, 1.0, 0.8, 2])
+    assert t.loc["c"].tolist() == [0.0, 0.0, 0.0, 1]  # never predicted right: zero, not NaN
+    assert t["support"].dtype == np.int64
+
+
+@PROPS
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=60))
+def test_per_class_agrees_with_the_per_class_scores(pairs):
+    y_true, y_pred = zip(*pairs, strict=True)
+    s = evaluate.scores(list(y_true), list(y_pred), ["a", "b", "c", "d"])
+    t = evaluate.per_class(s)
+    for name, row in s["per_class"].items():
+        assert t.loc[name, ["precision", "recall", "f1"]].tolist() == pytest.approx(
+            [row["precision"], row["recall"], row["f1"]]
+        )
+        assert t.loc[name, "support"] == row["support"]
+
+
+@pytest.mark.bad_input
+def test_per_class_refuses_a_result_without_a_confusion_matrix():
+    with refuses(ValueError, "per_class", "confusion_matrix", "classes"):
+        evaluate.per_class({"overall_accuracy": 0.5})
+    with refuses(ValueError, "per_class", "2 x 2", "(3, 3)"):
+        evaluate.per_class({"classes": ["a", "b"], "confusion_matrix": np.eye(3).tolist()})
+
+
+def _runs() -> list[dict]:
+    rows = []
+    for seed, oa in enumerate([0.7, 0.8, 0.9]):
+        rows.append({"model": "rf", "case": "s", "protocol": "block", "fold": 0, "seed": seed, "oa": oa, "kappa": 0.5})
+    rows.append({"model": "lstm", "case": "s", "protocol": "block", "fold": 0, "seed": 0, "oa": 0.6, "kappa": 0.4})
+    return rows
+
+
+def test_summarise_runs_gives_mean_std_and_text_per_group():
+    out = evaluate.summarise_runs(_runs())
+    assert out["model"].tolist() == ["rf", "lstm"]  # order of first appearance
+    assert out["n"].tolist() == [3, 1]
+    assert out.loc[0, "oa_mean"] == pytest.approx(0.8) and out.loc[0, "oa_std"] == pytest.approx(0.1)
+    assert out.loc[0, "oa"] == "0.800 ± 0.100" and out.loc[0, "kappa"] == "0.500 ± 0.000"
+    assert math.isnan(out.loc[1, "oa_std"]) and out.loc[1, "oa"] == "0.600 (n=1)"
+    assert "fold_mean" not in out.columns and "seed_mean" not in out.columns  # run keys are not metrics
+    # a DataFrame is accepted, and a metric subset
+    two = evaluate.summarise_runs(pd.DataFrame(_runs()), metrics=["kappa"], digits=2)
+    assert list(two.columns) == ["model", "case", "protocol", "n", "kappa_mean", "kappa_std", "kappa"]
+    assert two.loc[1, "kappa"] == "0.40 (n=1)"
+
+
+@pytest.mark.bad_input
+def test_summarise_runs_refuses_missing_keys_nan_metrics_and_duplicates():
+    with refuses(ValueError, "summarise_runs", "no runs"):
+        evaluate.summarise_runs([])
+    with refuses(ValueError, "summarise_runs", "['case']"):
+        evaluate.summarise_runs([{"model": "rf", "protocol": "block", "oa": 0.5}])
+    bad = _runs()
+    bad[1]["oa"] = float("nan")
+    with refuses(ValueError, "summarise_runs", "'oa'", "row 1", "'seed': 1", "finite"):
+        evaluate.summarise_runs(bad)
+    dup = _runs()
+    dup[1]["seed"] = 0
+    with refuses(ValueError, "summarise_runs", "2 runs share", "seed"):
+        evaluate.summarise_runs(dup)
+    with refuses(ValueError, "summarise_runs", "'f1'"):
+        evaluate.summarise_runs(_runs(), metrics=["f1"])
+    with refuses(ValueError, "summarise_runs", "'n' (the run count)"):
+        evaluate.summarise_runs([{**r, "n": 100} for r in _runs()], metrics=["oa", "n"])
+    assert "n_mean" not in evaluate.summarise_runs([{**r, "n": 100} for r in _runs()]).columns
+
+
+def _fold_runs() -> list[dict]:
+    per_fold = {"cnn": [[0.6, 0.7], [0.5, 0.5], [0.8, 0.8]], "rf": [[0.6], [0.55], [0.7]]}
+    return [
+        {"model": m, "case": "polar", "protocol": "block", "fold": f, "seed": s, "oa": v}
+        for m, folds in per_fold.items()
+        for f, vals in enumerate(folds)
+        for s, v in enumerate(vals)
+    ]
+
+
+def test_paired_by_fold_averages_seeds_and_counts_wins():
+    out = evaluate.paired_by_fold(_fold_runs(), "cnn", "rf", "oa")
+    per_fold = out["per_fold"]
+    assert per_fold["fold"].tolist() == [0, 1, 2] and set(per_fold["case"]) == {"polar"}
+    assert per_fold["difference"].tolist() == pytest.approx([0.05, -0.05, 0.1])
+    assert per_fold["n_a"].tolist() == [2, 2, 2] and per_fold["n_b"].tolist() == [1, 1, 1]
+    assert (out["n_folds"], out["wins_a"], out["wins_b"], out["ties"]) == (3, 2, 1, 0)
+    assert out["mean_difference"] == pytest.approx(0.1 / 3)
+    assert out["std_difference"] == pytest.approx(np.std([0.05, -0.05, 0.1], ddof=1))
+    assert out["sign_test_p"] == pytest.approx(1.0)  # 2 wins of 3 is no evidence
+    back = evaluate.paired_by_fold(_fold_runs(), "rf", "cnn", "oa")
+    assert (back["wins_a"], back["wins_b"]) == (1, 2) and back["mean_difference"] == pytest.approx(-0.1 / 3)
+
+
+@pytest.mark.bad_input
+def test_paired_by_fold_refuses_unpaired_folds_and_unknown_models():
+    runs = [r for r in _fold_runs() if not (r["model"] == "rf" and r["fold"] == 2)]
+    with refuses(ValueError, "paired_by_fold", "1 fold(s)", "'fold': 2", "only one of 'cnn' and 'rf'"):
+        evaluate.paired_by_fold(runs, "cnn", "rf", "oa")
+    with refuses(ValueError, "paired_by_fold", "['lstm']", "['cnn', 'rf']"):
+        evaluate.paired_by_fold(_fold_runs(), "lstm", "rf", "oa")
+    with refuses(ValueError, "paired_by_fold", "both 'rf'"):
+        evaluate.paired_by_fold(_fold_runs(), "rf", "rf", "oa")
+    with refuses(ValueError, "paired_by_fold", "'fold'"):
+        evaluate.paired_by_fold([{"model": "rf", "oa": 0.5}], "rf", "cnn", "oa")
+
+
+def _pairs(both_right: int, n01: int, n10: int, both_wrong: int) -> tuple[list, list, list]:
+    """Labels with the given McNemar counts: n01 = a wrong and b right, n10 = a right and b wrong."""
+    y = [0] * (both_right + n01 + n10 + both_wrong)
+    a = [0] * both_right + [1] * n01 + [0] * n10 + [1] * both_wrong
+    b = [0] * both_right + [0] * n01 + [2] * n10 + [2] * both_wrong
+    return y, a, b
+
+
+def test_mcnemar_exact_and_chi_square_match_hand_computed_values():
+    r = evaluate.mcnemar(*_pairs(4, 1, 5, 2), class_names=["a", "b", "c"])
+    assert (r["n"], r["n01"], r["n10"], r["test"]) == (12, 1, 5, "exact binomial")
+    assert r["statistic"] == 1.0 and r["p_value"] == pytest.approx(2 * (1 + 6) / 2**6)
+    assert r["accuracy_a"] == pytest.approx(9 / 12) and r["accuracy_b"] == pytest.approx(5 / 12)
+    r = evaluate.mcnemar(*_pairs(30, 10, 20, 5))
+    assert r["test"] == "chi-square with continuity correction"
+    assert r["statistic"] == pytest.approx(81 / 30) and r["p_value"] == pytest.approx(math.erfc(math.sqrt(81 / 60)))
+    # 24 disagreements: still exact; 25: chi-square
+    assert evaluate.mcnemar(*_pairs(0, 12, 12, 0))["test"] == "exact binomial"
+    assert evaluate.mcnemar(*_pairs(0, 12, 13, 0))["test"].startswith("chi-square")
+    # names as labels, with class_names, give the same counts as the ids
+    y, a, b = _pairs(4, 1, 5, 2)
+    names = ["water", "ice", "land"]
+    as_names = evaluate.mcnemar(*([names[i] for i in v] for v in (y, a, b)), class_names=names)
+    assert as_names == evaluate.mcnemar(y, a, b, class_names=names)
+    assert evaluate.mcnemar(*([names[i] for i in v] for v in (y, a, b)))["p_value"] == as_names["p_value"]
+
+
+@pytest.mark.parametrize("counts", [(4, 1, 5, 2), (0, 3, 0, 1), (30, 10, 20, 5), (10, 40, 12, 3), (5, 0, 0, 5)])
+def test_mcnemar_agrees_with_statsmodels(counts):
+    contingency = pytest.importorskip("statsmodels.stats.contingency_tables")
+    both_right, n01, n10, both_wrong = counts
+    r = evaluate.mcnemar(*_pairs(*counts))
+    ref = contingency.mcnemar([[both_right, n10], [n01, both_wrong]], exact=n01 + n10 < 25, correction=True)
+    assert r["p_value"] == pytest.approx(float(ref.pvalue)) and r["statistic"] == pytest.approx(float(ref.statistic))
+
+
+_labels3 = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)), min_size=1, max_size=80)
+
+
+@PROPS
+@given(_labels3)
+def test_mcnemar_is_symmetric_in_the_two_models(triples):
+    y, a, b = (list(v) for v in zip(*triples, strict=True))
+    ab, ba = evaluate.mcnemar(y, a, b, ["x", "y", "z"]), evaluate.mcnemar(y, b, a, ["x", "y", "z"])
+    assert (ab["n01"], ab["n10"]) == (ba["n10"], ba["n01"])
+    assert ab["p_value"] == pytest.approx(ba["p_value"]) and 0.0 <= ab["p_value"] <= 1.0
+    same = evaluate.mcnemar(y, a, a, ["x", "y", "z"])
+    assert (same["n01"], same["n10"], same["p_value"]) == (0, 0, 1.0)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(
+    "y,a,b,names,expect",
+    [
+        ([0, 1], [0, 1, 1], [0, 1], None, ["y_true has 2", "pred_a 3", "pred_b 2"]),
+        ([0, 1], [0, float("nan")], [0, 1], None, ["pred_a", "nan", "position 1"]),
+        ([0, 1], [0, 1], [0, 1.5], ["a", "b"], ["pred_b", "1.5", "not a class index"]),
+        (["a", "b"], ["a", "q"], ["a", "b"], ["a", "b"], ["pred_a", "['q']", "['a', 'b']"]),
+        ([0, 1], [0, 3], [0, 1], ["a", "b"], ["pred_a", "class index 3", "outside 0..1"]),
+        ([0, 1], [0, -1], [0, 1], None, ["pred_a", "-1", "position 1"]),
+        ([0, 1], ["a", "b"], [0, 1], None, ["mix class ids and names", "class_names"]),
+        ([], [], [], ["a"], ["empty"]),
+        ([[0.2, 0.8]], [0], [0], None, ["y_true", "1-D", "argmax"]),
+    ],
+)
+def test_mcnemar_refuses_bad_labels(y, a, b, names, expect):
+    with refuses(ValueError, *expect):
+        evaluate.mcnemar(y, a, b, class_names=names)
+
+
+def test_baselines_on_patch_sets_use_each_channels_statistics():
+    from eokit.inputs import patch_statistics
+    from generators.training_sets import patch_set
+
+    tr, te = (
+        patch_set(n_per_class=12, n_classes=3, size=8, seed=0),
+        patch_set(n_per_class=6, n_classes=3, size=8, seed=1),
+    )
+    for fn in (evaluate.random_forest, evaluate.gradient_boosting):
+        s, est = fn(tr, te, seed=0)
+        assert s["n"] == te.sizes["patch"] and est.n_features_in_ == 3 * 7
+    feats = patch_statistics(tr["image"].values)
+    np.testing.assert_allclose(feats[:, :3], tr["image"].values.mean(axis=(1, 2)), rtol=1e-5)
+
+
+@pytest.mark.bad_input
+def test_baselines_refuse_a_time_series_test_set_for_a_patch_training_set():
+    from generators.training_sets import patch_set, timeseries_set
+
+    with refuses(ValueError, "time-series", "patch"):
+        evaluate.random_forest(patch_set(), timeseries_set(n_per_class=2))
+
+
+def test_predictions_kept_on_request_feed_mcnemar():
+    from generators.training_sets import patch_set
+
+    tr, te = patch_set(n_per_class=12, seed=0), patch_set(n_per_class=6, seed=1)
+    a, _ = evaluate.random_forest(tr, te, seed=0, predictions=True)
+    b, _ = evaluate.gradient_boosting(tr, te, seed=0, predictions=True)
+    assert "y_pred" not in evaluate.random_forest(tr, te, seed=0)[0]
+    assert a["y_true"] == b["y_true"] and len(a["y_pred"]) == te.sizes["patch"]
+    assert a["overall_accuracy"] == pytest.approx(np.mean(np.array(a["y_true"]) == np.array(a["y_pred"])))
+    m = evaluate.mcnemar(a["y_true"], a["y_pred"], b["y_pred"])
+    assert m["n"] == te.sizes["patch"] and 0.0 <= m["p_value"] <= 1.0

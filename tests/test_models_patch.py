@@ -195,7 +195,8 @@ def _patch_set(scenes: dict[str, list[int]], n: int = 30, size: int = 10, seed: 
 
 def test_scene_disjoint_training_with_augmentation_scores_held_out_scene(tmp_path):
     from eokit import evaluate, train
-    from eokit.augment import make_augmenter, oversample
+    from eokit.augment import make_augmenter
+    from eokit.sampling import oversample
 
     ds = _patch_set({"A": [0, 1, 2], "B": [0, 2], "C": [0, 1, 2]})
     tr, te = ds.isel(patch=(ds["scene"] != "C").values), ds.isel(patch=(ds["scene"] == "C").values)
@@ -262,3 +263,73 @@ def test_mistyped_patch_hparam_names_the_closest_one(name, hp, typo, meant):
 def test_patch_dropout_outside_0_1_is_refused():
     with refuses(ValueError, "model 'cnn'", "'dropout'", "[0, 1)"):
         models.build("cnn", 3, None, 6, patch_size=10, dropout=1.5)
+
+
+def test_cnn_statistics_branch_computes_what_the_baselines_use():
+    from eokit.inputs import patch_statistics
+    from eokit.models.cnn import _patch_statistics
+
+    x = np.random.default_rng(1).normal(size=(3, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(_patch_statistics(x)), patch_statistics(x), rtol=1e-5, atol=1e-5)
+    net = models.build("cnn", 3, None, 3, patch_size=64)
+    assert any(type(layer).__name__ == "PatchStatistics" for layer in net.layers)
+    plain = models.build("cnn", 3, None, 3, patch_size=64, statistics=False)
+    assert not any(type(layer).__name__ == "PatchStatistics" for layer in plain.layers)
+
+
+@pytest.mark.bad_input
+def test_cnn_statistics_must_be_a_bool():
+    with refuses(ValueError, "statistics", "True or False"):
+        models.build("cnn", 3, None, 3, patch_size=10, statistics="yes")
+
+
+def test_rgb_render_patches_train_with_augmentation_and_reload_in_a_fresh_process(tmp_path):
+    """Patches like the published polar-patch renders (R, G, B channels, 64 px) go through the public API as they
+    are: no renaming to HH/HV/IA, geometric augmentation only (speckle is SAR physics, for dB channels only)."""
+    import os
+    import subprocess
+    import sys
+
+    import xarray as xr
+
+    from eokit import train
+
+    rng = np.random.default_rng(0)
+    n = 24
+    lab = np.arange(n) % 2
+    img = rng.integers(0, 255, (n, 64, 64, 3)).astype("float32") * (0.5 + 0.5 * lab)[:, None, None, None]
+    ds = xr.Dataset(
+        {
+            "image": (("patch", "row", "col", "channel"), img),
+            "label": (("patch",), lab),
+            "label_name": (("patch",), np.array(["water", "ice"])[lab]),
+            "row0": (("patch",), np.zeros(n, int)),
+            "col0": (("patch",), np.arange(n) * 64),
+            "polygon_id": (("patch",), np.full(n, -1)),
+            "scene": (("patch",), np.array(["s"] * n)),
+        },
+        coords={"channel": ["R", "G", "B"]},
+    )
+    net, card, _ = train.fit("cnn", ds, epochs=1, batch_size=8, augment=True, progress=False, output=tmp_path)
+    assert card["bands"] == ["R", "G", "B"] and card["classes"] == ["water", "ice"]
+    assert card["hparams"]["augment"] is not None
+    with refuses(ValueError, "speckle", "dB channel"):
+        from eokit.augment import make_augmenter
+
+        make_augmenter(channels=["R", "G", "B"], normalisation=card["normalisation"])
+    np.save(tmp_path / "x.npy", img[:4])
+    want = train.predict(net, card, ds.isel(patch=slice(0, 4)))
+    np.save(tmp_path / "want.npy", want)
+    code = (
+        "import numpy as np, sys, xarray as xr; from eokit import train; m, c = train.load_model(sys.argv[1]); "
+        "assert any(type(l).__name__ == 'PatchStatistics' for l in m.layers); "
+        "from eokit.inputs import prepare_patches; x = prepare_patches(np.load(sys.argv[2]), c); "
+        "assert np.allclose(np.asarray(m(x, training=False)), np.load(sys.argv[3]), atol=1e-5)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "cnn.keras"), str(tmp_path / "x.npy"), str(tmp_path / "want.npy")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]

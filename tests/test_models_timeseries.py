@@ -9,6 +9,7 @@ from badinput import refuses
 from eokit import models
 
 T, C, K = 12, 9, 3
+SMALL_TRANSFORMER = {"d_model": 16, "n_heads": 4, "n_layers": 2, "d_inner": 16}
 
 
 def _inputs(n=4, seed=0, t=T):
@@ -26,8 +27,9 @@ def _inputs(n=4, seed=0, t=T):
         ("lstm", {"units": 8, "masking": "keras"}),
         ("tempcnn", {"filters": 8, "dense": 16}),
         ("ltae", {"d_model": 16, "n_head": 4, "d_k": 4, "mlp": 8}),
+        ("transformer", SMALL_TRANSFORMER),
     ],
-    ids=["lstm", "lstm-keras-mask", "tempcnn", "ltae"],
+    ids=["lstm", "lstm-keras-mask", "tempcnn", "ltae", "transformer"],
 )
 def built(request):
     name, hp = request.param
@@ -60,7 +62,12 @@ def test_valid_observations_do_change_the_output(built):
 
 
 @pytest.mark.parametrize(
-    "name,hp", [("lstm", {"units": 8, "masking": "keras"}), ("ltae", {"d_model": 16, "n_head": 4, "d_k": 4, "mlp": 8})]
+    "name,hp",
+    [
+        ("lstm", {"units": 8, "masking": "keras"}),
+        ("ltae", {"d_model": 16, "n_head": 4, "d_k": 4, "mlp": 8}),
+        ("transformer", SMALL_TRANSFORMER),
+    ],
 )
 def test_extra_padding_at_the_end_is_ignored(name, hp):
     short = _inputs(seed=3, t=T)
@@ -121,6 +128,7 @@ def test_unknown_model_lists_the_available_ones():
         ("lstm", {"unitz": 4}, "unitz", "units"),
         ("tempcnn", {"kernel": 3}, "kernel", "kernel_size"),
         ("ltae", {"nhead": 2}, "nhead", "n_head"),
+        ("transformer", {"nlayers": 2}, "nlayers", "n_layers"),
     ],
 )
 def test_mistyped_hparam_names_the_closest_one(name, hp, typo, meant):
@@ -136,6 +144,7 @@ def test_mistyped_hparam_names_the_closest_one(name, hp, typo, meant):
         ("lstm", {"units": 4, "dropout": 2.0}),
         ("tempcnn", {"dropout": -0.1}),
         ("ltae", {"d_model": 8, "n_head": 2, "dropout": 1.0}),
+        ("transformer", {"dropout": 1.5}),
     ],
 )
 def test_dropout_outside_0_1_is_refused_naming_the_model(name, hp):
@@ -150,3 +159,85 @@ def test_dropout_outside_0_1_is_refused_naming_the_model(name, hp):
 def test_sizes_must_be_integers(args, field):
     with refuses(ValueError, "model 'lstm'", field, "(an integer)"):
         models.build("lstm", *args, units=4)
+
+
+# ------------------------------------------------------------------------------------------------
+# the Transformer encoder (BreizhCrops-style): day of year, degenerate masks, hparams, training
+# ------------------------------------------------------------------------------------------------
+
+
+def test_transformer_uses_the_day_of_year():
+    m = models.build("transformer", C, T, K, **SMALL_TRANSFORMER)
+    a = _inputs(seed=4)
+    b = dict(a, doy=np.where(a["mask"] > 0, (a["doy"] + 120) % 365 + 1, 0).astype("float32"))
+    assert not np.allclose(np.asarray(m(a)), np.asarray(m(b)), atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling,dropout", [("max", 0.2), ("mean", 0.0)])
+def test_transformer_is_finite_with_one_or_no_valid_step(pooling, dropout):
+    import tensorflow as tf
+
+    m = models.build("transformer", C, T, K, pooling=pooling, dropout=dropout, **SMALL_TRANSFORMER)
+    a = _inputs(seed=6)
+    a["mask"][0] = 0.0  # nothing valid: pools zeros
+    a["mask"][1] = 0.0
+    a["mask"][1, 4] = 1.0  # one valid step
+    a["doy"] = np.where(a["mask"] > 0, a["doy"] + 1, 0).astype("float32")
+    a["x"][a["mask"] == 0] = np.nan  # never read
+    with tf.GradientTape() as tape:
+        p = m(a, training=True)
+        loss = -tf.reduce_mean(tf.math.log(p[:, 0]))
+    grads = tape.gradient(loss, m.trainable_weights)
+    assert np.isfinite(np.asarray(p)).all() and np.allclose(np.asarray(p).sum(axis=1), 1.0, atol=1e-5)
+    assert all(np.isfinite(np.asarray(g)).all() for g in grads if g is not None)
+    # the one valid step alone decides series 1: values and dates of the cloudy steps do not matter
+    b = {k: v.copy() for k, v in a.items()}
+    b["x"][1, :4] = b["x"][1, 5:] = 7.0
+    b["doy"][1, :4] = b["doy"][1, 5:] = 100.0
+    b["doy"][0] = 50.0  # series 0 pools zeros whatever it holds: the head's prior
+    assert np.allclose(np.asarray(m(a)), np.asarray(m(b)), atol=1e-5)
+    bias = m.get_layer("probs").bias.numpy()
+    assert np.allclose(np.asarray(m(b))[0], np.exp(bias) / np.exp(bias).sum(), atol=1e-6)
+
+
+def test_transformer_is_built_from_keras_layers_only():
+    import json
+
+    m = models.build("transformer", C, T, K, **SMALL_TRANSFORMER)
+    assert all(type(layer).__module__.startswith("keras.") for layer in m.layers)
+    assert "eokit" not in json.dumps(m.get_config())  # loading it needs no eokit custom layer
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(
+    "hp,names",
+    [
+        ({"d_model": 10, "n_heads": 4}, ("d_model 10", "divisible by n_heads 4")),
+        ({"n_layers": 0}, ("n_layers", "integers >= 1", "0")),
+        ({"d_inner": 2.5}, ("d_inner", "integers >= 1", "2.5")),
+        ({"n_heads": True}, ("n_heads", "integers >= 1")),
+        ({"pooling": "avg"}, ("pooling", "'max'", "'mean'", "'avg'")),
+    ],
+)
+def test_transformer_bad_hparams_are_refused_through_the_registry(hp, names):
+    with refuses(ValueError, "transformer", *names):
+        models.build("transformer", C, T, K, **hp)
+
+
+def test_transformer_fits_with_xla_and_reloads_through_the_card(tmp_path):
+    from eokit import card as model_card
+    from eokit import train
+    from generators.training_sets import timeseries_set
+
+    ds = timeseries_set(n_per_class=4, n_classes=3, seed=0)
+    hp = dict(SMALL_TRANSFORMER, n_layers=1)
+    model, card, hist = train.fit(
+        "transformer", ds, epochs=1, batch_size=16, output=tmp_path, hparams=hp, progress=False
+    )
+    assert card["model"] == "transformer" and card["hparams"]["jit_compile"] is True
+    assert len(hist["loss"]) == 1 and np.isfinite(hist["loss"]).all()
+    loaded, card2 = model_card.load_model(tmp_path / "transformer.keras")
+    assert card2["hparams"]["n_layers"] == 1
+    p = model_card.predict(model, card, ds)
+    assert p.shape == (ds.sizes["sample"], 3) and np.isfinite(p).all()
+    assert np.allclose(p, model_card.predict(loaded, card2, ds), atol=1e-6)

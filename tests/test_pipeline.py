@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import os
 import re
 import subprocess
 import sys
@@ -174,9 +175,12 @@ def test_committed_parameter_files_and_readme_examples_pass_the_check() -> None:
     books = list_notebooks(NOTEBOOK_DIR)
     demo = parse_parameters([], [NOTEBOOK_DIR / "demo.yaml"])
     plan = check_parameters(demo, books)
-    assert plan[NOTEBOOK_DIR / "06_train_cnn.ipynb"]["epochs"] == 6
+    assert (
+        plan[NOTEBOOK_DIR / "06_train_cnn.ipynb"]["epochs"] == 2
+        and plan[NOTEBOOK_DIR / "05_evaluation.ipynb"]["n_seeds"] == 2
+    )
     two = [b for b in books if b.stem.startswith("02")]
-    assert check_parameters(demo, two, [b for b in books if b not in two]) == {two[0]: {}}  # 05/06 sections unused
+    assert check_parameters(demo, two, [b for b in books if b not in two]) == {two[0]: {"epochs": 25, "patience": 8}}
     check_parameters(parse_parameters([("epochs", "50"), ("model", "tempcnn")]), two)
     readme = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # the README's example file
     readme.write(
@@ -410,3 +414,27 @@ def test_mutated_key_gives_the_same_values_or_a_clear_error(params: dict, data: 
             assert str(exc), "an empty error message"
             return
     assert passed == params, f"mutated {keys[i]!r} -> {mutated[i]!r} silently gave {passed!r}"
+
+
+@pytest.mark.slow
+def test_runner_kernels_are_quiet_and_each_bar_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the executed copy: no TensorFlow start-up lines, no TqdmWarning, a bar's 200 updates as one line."""
+    monkeypatch.delenv("EOKIT_PROGRESS", raising=False)
+    book = _book(
+        tmp_path / "00_quiet.ipynb",
+        "output = 'x'",
+        [
+            "import os\nimport eokit.train\nimport tensorflow as tf\nprint(os.environ['EOKIT_PROGRESS'])",
+            "from eokit._progress import tqdm\nfor _ in tqdm(range(200), desc='blocks', mininterval=0):\n    pass",
+        ],
+    )
+    result = run_notebook(book, tmp_path / "out", progress=False)
+    cells = [c for c in nbformat.read(result.executed, as_version=4).cells if c.cell_type == "code"]
+    outputs = [o for c in cells for o in c.outputs]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "oneDNN" not in text and "absl::InitializeLog" not in text and "TqdmWarning" not in text, text
+    assert cells[-2].outputs[0].text == "text\n"  # the kernel got text bars
+    (bar,) = cells[-1].outputs
+    assert bar.output_type == "stream" and bar.text.count("\n") == 1 and "\r" not in bar.text
+    assert bar.text.startswith("blocks: 100%") and "200/200" in bar.text
+    assert "EOKIT_PROGRESS" not in os.environ  # set for the kernel only

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from badinput import refuses
 from eokit import splits
@@ -254,3 +257,114 @@ def test_group_column_must_exist(patches):
         splits.tile_split(patches, ["sceneA"], by="scene", within="field")
     with refuses(ValueError, "test 'scene' values ['sceneZ']", "not in the data", "available 'scene' values"):
         splits.tile_split(patches, ["sceneZ"], by="scene")
+
+
+# --- spatial group k-fold ----------------------------------------------------------------------------------
+
+
+def _cells(ds, idx, size=5000.0):
+    t, x, y = ds["tile"].values, ds["x"].values, ds["y"].values
+    return {(t[i], np.floor(x[i] / size), np.floor(y[i] / size)) for i in idx}
+
+
+@pytest.mark.parametrize("by,kw", [("xy", {"block_size": 5000.0}), ("field", {})])
+def test_block_folds_test_every_sample_once_and_never_cut_a_group(ds, by, kw):
+    folds = splits.block_folds(ds, n_folds=4, by=by, val_fraction=0.1, seed=0, **kw)
+    n = ds.sizes["sample"]
+    assert len(folds) == 4
+    tested = np.concatenate([f.test for f in folds])
+    assert np.array_equal(np.sort(tested), np.arange(n))  # every sample in exactly one test fold
+    fid = ds["field_id"].values
+    for k, f in enumerate(folds):
+        _disjoint(f, n)
+        assert len(f.val) and f.params["fold"] == k and f.params["n_folds"] == 4
+        for part in (f.train, f.val):
+            assert not set(fid[part]) & set(fid[f.test])
+        assert not set(fid[f.train]) & set(fid[f.val])  # validation of whole groups, too
+        if by == "xy":
+            assert not _cells(ds, f.train) & _cells(ds, f.test) and not _cells(ds, f.val) & _cells(ds, f.test)
+        assert f.protocol == {"xy": "block", "field": "field"}[by]
+    if by == "field":  # 60 one-class fields of 4 samples, 15 per class: 15 fields a fold, 3 or 4 of each class
+        assert {len(f.test) for f in folds} == {60}
+        per_class = np.array([np.bincount(ds["label"].values[f.test], minlength=4) for f in folds])
+        assert set(per_class.ravel().tolist()) <= {12, 16}
+
+
+def test_block_folds_are_seeded(ds):
+    a = splits.block_folds(ds, n_folds=3, by="field", seed=5)
+    b = splits.block_folds(ds, n_folds=3, by="field", seed=5)
+    c = splits.block_folds(ds, n_folds=3, by="field", seed=6)
+    for fa, fb in zip(a, b, strict=True):
+        for part in ("train", "val", "test"):
+            np.testing.assert_array_equal(getattr(fa, part), getattr(fb, part))
+    assert any(not np.array_equal(fa.test, fc.test) for fa, fc in zip(a, c, strict=True))
+
+
+def _grouped_set(sizes: list[int], n_classes: int) -> xr.Dataset:
+    """Samples in groups of the given sizes, each group cycling through the classes from its own offset."""
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    label = np.concatenate([(np.arange(s) + g) % n_classes for g, s in enumerate(sizes)])
+    return xr.Dataset({"label": ("sample", label), "block": ("sample", group)})
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    st.lists(st.integers(3, 30), min_size=3, max_size=25),
+    st.integers(2, 3),
+    st.integers(2, 5),
+    st.integers(0, 2**32 - 1),
+)
+def test_block_folds_partition_the_groups(sizes, n_classes, n_folds, seed):
+    n_folds = min(n_folds, len(sizes))
+    sub = _grouped_set(sizes, n_classes)
+    folds = splits.block_folds(sub, n_folds=n_folds, by="block", val_fraction=0.0, seed=seed)
+    group = sub["block"].values
+    owner = {}
+    for k, f in enumerate(folds):
+        assert len(f.test) and not set(group[f.train]) & set(group[f.test])
+        assert np.array_equal(np.sort(np.concatenate([f.train, f.test])), np.arange(len(group)))
+        for g in set(group[f.test].tolist()):
+            assert g not in owner  # a group is tested in one fold only
+            owner[g] = k
+    assert sorted(owner) == list(range(len(sizes)))
+    sizes_per_fold = [len(f.test) for f in folds]  # guaranteed: within one largest group of each other
+    assert max(sizes_per_fold) - min(sizes_per_fold) <= max(sizes)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("n_folds,expect", [(1, ["n_folds >= 2", "1"]), (True, ["n_folds", "True"]), (2.5, ["2.5"])])
+def test_block_folds_need_two_or_more_folds(ds, n_folds, expect):
+    with refuses(ValueError, "block_folds", *expect):
+        splits.block_folds(ds, n_folds=n_folds, by="field")
+
+
+@pytest.mark.bad_input
+def test_block_folds_refuse_more_folds_than_groups(ds):
+    with refuses(ValueError, "n_folds=4", "only 3", "'tile' groups"):
+        splits.block_folds(ds, n_folds=4, by="tile")
+    with refuses(ValueError, "n_folds=61", "only 60"):
+        splits.block_folds(ds, n_folds=61, by="field")
+    with refuses(ValueError, "val_fraction", "0.500", "0.6"):
+        splits.block_folds(ds, n_folds=2, by="field", val_fraction=0.6)
+    with refuses(ValueError, "positive block_size"):
+        splits.block_folds(ds, n_folds=3)
+
+
+@pytest.mark.bad_input
+def test_block_folds_with_a_class_in_one_group_only(ds):
+    # class 2 only in 33UVP: its fold tests it without training samples
+    keep = ~((ds["tile"].values != "33UVP") & (ds["label"].values == 2))
+    sub = ds.isel(sample=np.flatnonzero(keep))
+    with refuses(ValueError, "'class2' (id 2, 20 samples)", "without training samples", "unseen='drop'"):
+        splits.block_folds(sub, n_folds=3, by="tile", val_fraction=0.0)
+    folds = splits.block_folds(sub, n_folds=3, by="tile", val_fraction=0.0, unseen="drop")
+    assert sum(f.params.get("dropped", {}).get("test", 0) for f in folds) == 20
+
+
+def test_make_split_tile_protocol_takes_validation_tiles_as_published():
+    from generators.training_sets import timeseries_set
+
+    ds = timeseries_set(n_per_class=4, n_classes=2, tiles=("33UVP", "33TWN", "33UWP"), n_steps=(6, 6, 6))
+    sp = splits.make_split(ds, "tile", test_tiles=["33UVP"], val_tiles=["33TWN"])
+    tiles = ds["tile"].values
+    assert set(tiles[sp.test]) == {"33UVP"} and set(tiles[sp.val]) == {"33TWN"} and set(tiles[sp.train]) == {"33UWP"}

@@ -139,7 +139,7 @@ def test_early_stopping(data, tmp_path):
     )
     assert len(hist["loss"]) == 2 and card["metrics"]["best_epoch"] == 1
     assert [e for e, _ in seen] == [0, 1]
-    assert seen[0][1] == ["accuracy", "loss", "seconds", "val_accuracy", "val_loss"]
+    assert seen[0][1] == ["accuracy", "loss", "seconds", "val_accuracy", "val_loss", "val_macro_f1"]
     assert len(card["metrics"]["epoch_seconds"]) == 2
 
 
@@ -169,10 +169,13 @@ def test_fit_reads_a_zarr_store_lazily(data, tmp_path):
 def test_balanced_class_weights(data):
     tr, _ = data
     unbalanced = tr.isel(sample=np.flatnonzero((tr["label"].values != 0) | (np.arange(tr.sizes["sample"]) % 4 == 0)))
-    _, card, _ = train.fit("lstm", unbalanced, None, epochs=1, batch_size=16, hparams=SMALL, progress=False)
+    kw = dict(epochs=1, batch_size=16, hparams=SMALL, progress=False)
+    _, card, _ = train.fit("lstm", unbalanced, None, class_weight=True, **kw)
     counts = np.array(list(card["training_data"]["class_counts"].values()))
     w = np.array(card["training_data"]["class_weights"])
     assert np.allclose(w * counts, counts.sum() / 3)
+    _, plain, _ = train.fit("lstm", unbalanced, None, **kw)  # the default: the loss as Keras computes it
+    assert plain["training_data"]["class_weights"] is None and plain["hparams"]["class_weight"] is False
 
 
 def test_patch_set_with_augmentation_and_oversampling(tmp_path):

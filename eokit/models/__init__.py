@@ -15,6 +15,7 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "lstm": ("eokit.models.lstm", "build_lstm", "timeseries"),
     "tempcnn": ("eokit.models.tempcnn", "build_tempcnn", "timeseries"),
     "ltae": ("eokit.models.ltae", "build_ltae", "timeseries"),
+    "transformer": ("eokit.models.transformer", "build_transformer", "timeseries"),
     "cnn": ("eokit.models.cnn", "build_cnn", "patch"),
     "vgg16": ("eokit.models.vgg16", "build_vgg16", "patch"),
     "vgg16_transfer": ("eokit.models.vgg16", "build_vgg16_transfer", "patch"),
@@ -92,6 +93,7 @@ def build(name: str, n_bands: int, n_timesteps: int | None, n_classes: int, **hp
 # Keras. One table, so loading a model (`eokit.card.load_model`) needs to know no layer module.
 _CUSTOM_LAYERS: dict[str, str] = {
     "eokit>LightweightTemporalAttention": "eokit.models.ltae:register",
+    "eokit>PatchStatistics": "eokit.models.cnn:register",
     "eokit>SARAugmentation": "eokit._augment_layer:register",  # models built with eokit.augment.augmentation_layers
 }
 

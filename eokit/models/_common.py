@@ -33,3 +33,21 @@ def doy_features(inputs: dict[str, Any]) -> Any:
     ang = inputs["doy"] * (2.0 * math.pi / 365.25)
     m = inputs["mask"]
     return ops.stack([ops.sin(ang) * m, ops.cos(ang) * m], axis=-1)
+
+
+def doy_encoding(doy: Any, dim: int) -> Any:
+    """Return the sinusoidal day-of-year encoding (B, T, dim): sin, cos of harmonics 1..dim//2 of the year.
+
+    Cyclic (31 December and 1 January are neighbours), zero where doy is 0 (padding); an odd `dim` ends in a
+    zero channel. The same encoding as the L-TAE's (`eokit.models.ltae`).
+    """
+    import math
+
+    from keras import ops
+
+    harmonics = (ops.arange(dim // 2, dtype="float32") + 1.0) * (2.0 * math.pi / 365.25)
+    ang = ops.expand_dims(ops.cast(doy, "float32"), -1) * harmonics
+    pe = ops.concatenate([ops.sin(ang), ops.cos(ang)], axis=-1)
+    if dim % 2:
+        pe = ops.pad(pe, [[0, 0], [0, 0], [0, 1]])
+    return pe * ops.cast(ops.expand_dims(doy > 0, -1), pe.dtype)

@@ -88,7 +88,7 @@ def _band_statistics(
     ds: xr.Dataset, kind: str, band_idx: list[int], flag_handling: str, progress: bool
 ) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
     """Per-band mean/std over valid observations, read block by block; also the common date grid if any."""
-    from tqdm.auto import tqdm
+    from eokit._progress import tqdm
 
     dim = _sample_dim(kind)
     n = ds.sizes[dim]
@@ -250,14 +250,35 @@ def _output_signature(kind: str, card: dict, batch: int | None = None) -> tuple:
     return x, tf.TensorSpec((batch,), tf.int32), tf.TensorSpec((batch,), tf.float32)
 
 
-def _evaluate_source(predict_fn: Callable, src: _Source, batch_size: int) -> tuple[float, float]:
-    tot = correct = 0.0
+def _evaluate_source(
+    predict_fn: Callable, src: _Source, batch_size: int, class_weights: np.ndarray | None = None
+) -> tuple[float, float, float]:
+    """Return (cross-entropy, accuracy, macro F1 over the classes present or predicted) on a whole set.
+
+    With `class_weights` (those training uses) the cross-entropy is their weighted mean, so that early stopping
+    watches the objective being optimised, not a differently weighted one.
+    """
+    tot = correct = wsum = 0.0
     n = 0
+    k = len(src.card["class_ids"])
+    confusion = np.zeros((k, k), np.int64)
     for x, y, w in _epoch_batches(src, max(batch_size, 256), None):
         real = w > 0
         p = np.asarray(predict_fn(x))[real]
         y = y[real]
-        tot += float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0)).sum())
+        cw = class_weights[y] if class_weights is not None else np.ones(len(y))
+        tot += float((cw * -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))).sum())
+        wsum += float(cw.sum())
         correct += float((p.argmax(-1) == y).sum())
+        np.add.at(confusion, (y, p.argmax(-1)), 1)
         n += len(y)
-    return tot / max(n, 1), correct / max(n, 1)
+    return tot / max(wsum, 1e-12), correct / max(n, 1), _macro_f1(confusion)
+
+
+def _macro_f1(confusion: np.ndarray) -> float:
+    """Return the macro F1 of a confusion matrix (rows: truth) over the classes that occur in truth or prediction."""
+    tp = np.diag(confusion).astype(float)
+    support, predicted = confusion.sum(1), confusion.sum(0)
+    seen = (support + predicted) > 0
+    f1 = np.divide(2 * tp, support + predicted, out=np.zeros_like(tp), where=seen)
+    return float(f1[seen].mean()) if seen.any() else 0.0

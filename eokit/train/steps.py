@@ -1,14 +1,19 @@
-"""The compiled pieces of a training step: the gradient function, the per-replica step, weight files."""
+"""The compiled pieces of a training step: the gradient function, the per-replica step, each epoch's input
+pipeline (`_make_dataset_fn`), weight files."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from eokit._io import atomic_output
+from eokit.train.data import _epoch_batches, _output_signature
+
+if TYPE_CHECKING:
+    from eokit.train.prepare import _Data
 
 
 def _make_train_step(strategy: Any, grad_fn: Callable) -> Callable:
@@ -51,14 +56,20 @@ def _read_weights(net: Any, path: Path) -> list[np.ndarray]:
     return best
 
 
-def _make_grad_fn(net: Any, optimizer: Any, jit_compile: bool, n_replicas: int) -> Callable:
+def _make_grad_fn(
+    net: Any, optimizer: Any, jit_compile: bool, n_replicas: int, label_smoothing: float = 0.0
+) -> Callable:
     import keras
     import tensorflow as tf
 
     def step(x: Any, y: Any, w: Any) -> tuple[Any, Any, Any]:
         with tf.GradientTape() as tape:
             probs = net(x, training=True)
-            per = keras.losses.sparse_categorical_crossentropy(y, probs)
+            if label_smoothing:
+                target = tf.one_hot(y, tf.shape(probs)[-1], dtype=probs.dtype)
+                per = keras.losses.categorical_crossentropy(target, probs, label_smoothing=label_smoothing)
+            else:
+                per = keras.losses.sparse_categorical_crossentropy(y, probs)
             denom = tf.cast(tf.shape(y)[0] * n_replicas, tf.float32)
             loss = tf.reduce_sum(per * w) / denom
             if net.losses:
@@ -72,3 +83,57 @@ def _make_grad_fn(net: Any, optimizer: Any, jit_compile: bool, n_replicas: int) 
     if jit_compile:
         return tf.function(step, jit_compile=True, reduce_retracing=True)
     return step
+
+
+def _make_dataset_fn(
+    d: _Data, batch_size: int, seed: int, weights: np.ndarray | None, ts_aug: dict | None, tf_aug: Callable | None
+) -> Callable[[int], Callable]:
+    """Return epoch -> the function `distribute_datasets_from_function` calls once per input pipeline."""
+    import tensorflow as tf
+
+    src, kind, card = d.src, d.kind, d.card
+    aug_stateless = tf_aug is not None and _takes_seed(tf_aug)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    options.deterministic = True
+
+    def _dataset_fn(epoch: int) -> Callable:
+        def fn(ctx: Any) -> Any:
+            per_replica = ctx.get_per_replica_batch_size(batch_size)
+            n_pipe, pid = ctx.num_input_pipelines, ctx.input_pipeline_id
+            rng = np.random.default_rng([seed, epoch])
+            aug_rng = np.random.default_rng([seed, epoch, pid, 1])
+
+            def gen() -> Iterator:
+                return _epoch_batches(
+                    src,
+                    batch_size,
+                    rng,
+                    pipeline=pid,
+                    n_pipelines=n_pipe,
+                    weights=weights,
+                    ts_augment=ts_aug,
+                    aug_rng=aug_rng,
+                )
+
+            data = tf.data.Dataset.from_generator(gen, output_signature=_output_signature(kind, card))
+            if ctx.num_replicas_in_sync // n_pipe > 1:  # several replicas per worker: per-replica batches
+                data = data.rebatch(per_replica)
+            if tf_aug is not None and aug_stateless:
+                # one stateless seed per (epoch, pipeline, batch): a parallel map gives the same draws on every
+                # run and on resume, whatever order the batches are augmented in
+                data = data.enumerate().map(
+                    lambda i, b: (
+                        tf_aug(b[0], seed=tf.stack([tf.constant(epoch, tf.int64), tf.constant(pid, tf.int64), i])),
+                        b[1],
+                        b[2],
+                    ),
+                    num_parallel_calls=tf.data.AUTOTUNE,
+                )
+            elif tf_aug is not None:  # a plain callable: keep its calls in batch order (a stateful one stays seeded)
+                data = data.map(lambda x, y, w: (tf_aug(x), y, w))
+            return data.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+        return fn
+
+    return _dataset_fn

@@ -1,0 +1,321 @@
+"""Accuracy of eokit's models against the strong simple baselines on the same spatial splits, mean ± std over seeds.
+
+Cases (each skipped when its data is absent):
+- `slovenia`: the bundled real Slovenia EOPatch (NDVI series + RABA land-use polygons, MIT): 3,000 proportional
+  samples (as `eokit run 01` draws them; the register's "no data" polygons, LULC_ID 0, are left out), "block"
+  (250 m cells) and "field" protocols, one split per seed;
+- `sample`: the bundled synthetic Sentinel-2 stack and crop fields, same protocols;
+- `polar`: the real Sentinel-1 patches of `../shared/data/polar-patch-dev/` (read in place, never copied): 5
+  spatial folds of whole 3,000-px blocks (`eokit.splits.block_folds`), every model seed on every fold;
+- `sar_sample`: 20-px patches of the bundled synthetic SAR scenes, folds of whole polygons.
+Models: the baselines `rf` (random forest) and `hgb` (histogram gradient boosting) on the same features
+(`eokit.evaluate.random_forest` / `gradient_boosting`); eokit's models through `eokit.train.fit` with their
+defaults; `*_recipe` the same with the stronger recipe (AdamW, warm-up + cosine, label smoothing, early stopping
+on validation macro F1); `cnn_keras` the same CNN through plain `keras.Model.fit`; `cnn_texture` the CNN
+without its statistics branch. Every run is a record (model, case, protocol, fold, seed, OA, kappa, macro F1,
+training seconds); the table gives mean ± std per model, and for folds the per-fold wins against the forest.
+`python benchmarks/bench_accuracy.py [--quick] [--seeds 3] [--cases slovenia,polar] [--models rf,cnn]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SHARED = ROOT.parent / "shared" / "data"
+MACHINE = f"cpu {os.cpu_count()} cores ({platform.machine()})"
+#: The stronger recipe (issue 12): each part justified by the `*_recipe` rows against the default rows.
+RECIPE = {
+    "optimizer": "adamw",
+    "weight_decay": 1e-4,
+    "warmup": 5,
+    "schedule": "cosine",
+    "label_smoothing": 0.1,
+    "monitor": "val_macro_f1",
+}
+#: Published anchors printed beside the results (BreizhCrops, Russwurm et al. 2020, 4 region folds).
+ANCHORS = {"BreizhCrops LSTM": "OA 0.79 ± 0.03, kappa 0.72 ± 0.05", "BreizhCrops Transformer": "OA 0.80"}
+TS_MODELS = ("rf", "hgb", "lstm", "tempcnn", "ltae", "transformer", "tempcnn_recipe", "transformer_recipe")
+PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe")
+
+
+# ------------------------------------------------------------------------------------------------ the cases
+def _crop_set(stack: Path, polygons, column: str, n: int, mapping: str | None, name_column: str | None = None):
+    from eokit import cube, sampling
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = cube.open(stack, chunks=256)
+        ts = sampling.make_training_set(
+            c,
+            polygons,
+            column,
+            n,
+            strategy="proportional",
+            seed=0,
+            erosion=1,
+            mapping=mapping,
+            progress=False,
+            name_column=name_column,
+        )
+    return ts.load()
+
+
+def _slovenia(tiny: bool):
+    """The real case; the register's LULC_ID 0 polygons ("no data": no land use recorded) are no class."""
+    from eokit.datasets import slovenia
+
+    s = ROOT / "data" / "sample" / "slovenia"
+    if not (s / "stack").is_dir():
+        return None
+    polys = slovenia.polygons(s)
+    polys = polys[polys["LULC_ID"] != 0]
+    return _crop_set(s / "stack", polys, "LULC_ID", 300 if tiny else 3000, None, "LULC_NAME")
+
+
+def _sample(tiny: bool):
+    s = ROOT / "data" / "sample" / "s2stack"
+    return _crop_set(s, s / "fields.gpkg", "crop_code", 300 if tiny else 2000, "invekos")
+
+
+def _polar(tiny: bool):
+    from eokit.datasets.polarpatch import open_polar_patch
+
+    root = SHARED / "polar-patch-dev"
+    if not (root / "meta.csv").exists():
+        return None
+    ds = open_polar_patch(root, progress=False)
+    return ds.isel(patch=slice(None, None, 20)) if tiny else ds
+
+
+def _sar_sample(tiny: bool):
+    from eokit import patches, sar
+
+    scenes = ROOT / "data" / "sample" / "sar"
+    prepared = [sar.preprocess(sar.open(p), clip=(-35, 5))[0] for p in sar.find_scenes(scenes)]
+    ds = patches.extract(prepared, scenes / "ice_polygons.gpkg", label_column="ice_class", size=20, stride=10)
+    return ds.load()
+
+
+#: case -> (loader, kind, protocols, block size in the data's units)
+CASES: dict[str, tuple[Callable, str, tuple[str, ...], float]] = {
+    "slovenia": (_slovenia, "timeseries", ("block", "field"), 250.0),
+    "sample": (_sample, "timeseries", ("block", "field"), 250.0),
+    "polar": (_polar, "patch", ("block_folds",), 3000.0),
+    "sar_sample": (_sar_sample, "patch", ("polygon_folds",), 0.0),
+}
+
+
+def _splits(ds, kind: str, protocol: str, block: float, seeds: list[int], n_folds: int):
+    """Yield (fold, split seed, model seeds, split): one split per seed (time series) or k folds x every seed."""
+    from eokit import splits
+
+    if kind == "timeseries":
+        for s in seeds:
+            yield 0, s, [s], splits.make_split(ds, protocol, seed=s, block_size=block, unseen="drop")
+        return
+    by = "xy" if protocol == "block_folds" else "polygon_id"
+    for f, sp in enumerate(splits.block_folds(ds, n_folds, block_size=block or None, by=by, unseen="drop")):
+        yield f, 0, seeds, sp
+
+
+# ------------------------------------------------------------------------------------------------ the models
+def _fit_eokit(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict:
+    from eokit import evaluate, train
+
+    model, _, variant = name.partition("_")
+    kw: dict = {"epochs": epochs, "seed": seed, "progress": False}
+    if kind == "timeseries":
+        kw.update(batch_size=32, augment=True, early_stopping=max(5, epochs // 6))
+    else:
+        kw.update(batch_size=64, early_stopping=max(3, epochs // 4))
+    if variant == "recipe":
+        kw.update(RECIPE, warmup=min(RECIPE["warmup"], max(epochs // 5, 0)))
+    hparams = {"statistics": False} if variant == "texture" else None
+    net, card, _ = train.fit(model, tr, va, hparams=hparams, **kw)
+    return evaluate.evaluate(net, card, te)
+
+
+def _fit_keras(tr, te, seed: int, epochs: int) -> dict:
+    """The same CNN through plain Keras: per-channel standardisation, compile, fit on NumPy arrays, no weights."""
+    import keras
+
+    from eokit import evaluate, models
+
+    keras.utils.set_random_seed(seed)
+    x_tr = np.asarray(tr["image"].values, np.float32)
+    mu, sd = x_tr.mean((0, 1, 2)), x_tr.std((0, 1, 2)) + 1e-6
+    ids = sorted(int(c) for c in np.unique(tr["label"].values))
+    lut = {c: i for i, c in enumerate(ids)}
+    y_tr = np.array([lut[int(v)] for v in tr["label"].values])
+    net = models.build("cnn", x_tr.shape[-1], None, len(ids), patch_size=x_tr.shape[1])
+    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    net.fit((x_tr - mu) / sd, y_tr, batch_size=64, epochs=epochs, verbose=0, shuffle=True)
+    keep = np.isin(te["label"].values, ids)
+    x_te = (np.asarray(te["image"].values[keep], np.float32) - mu) / sd
+    pred = net.predict(x_te, verbose=0).argmax(-1)
+    names = [str(n) for n in evaluate.dataset_class_names(tr, "patch", ids)]
+    truth = np.array([lut[int(v)] for v in te["label"].values[keep]])
+    return evaluate.scores(truth, pred, names)
+
+
+def _run_model(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict:
+    from eokit import evaluate
+
+    if name == "rf":
+        return evaluate.random_forest(tr, te, seed=seed, n_estimators=300, n_jobs=2)[0]
+    if name == "hgb":
+        return evaluate.gradient_boosting(tr, te, seed=seed)[0]
+    if name == "cnn_keras":
+        return _fit_keras(tr, te, seed, epochs)
+    return _fit_eokit(name, tr, va, te, seed, epochs, kind)
+
+
+# ------------------------------------------------------------------------------------------------ the runs
+def collect(
+    cases: list[str], models: list[str] | None, seeds: list[int], epochs: dict[str, int], n_folds: int, tiny: bool
+) -> list[dict]:
+    """Return one record per (case, protocol, fold, seed, model) run, printing each as it finishes."""
+    records: list[dict] = []
+    for case in cases:
+        loader, kind, protocols, block = CASES[case]
+        ds = loader(tiny)
+        if ds is None:
+            print(f"-- {case}: data not found, skipped", flush=True)
+            continue
+        names = [m for m in (models or (TS_MODELS if kind == "timeseries" else PATCH_MODELS))]
+        names = [m for m in names if m in (TS_MODELS if kind == "timeseries" else PATCH_MODELS)]
+        for protocol in protocols:
+            for fold, split_seed, model_seeds, sp in _splits(ds, kind, protocol, block, seeds, n_folds):
+                tr, va, te = sp.select(ds)
+                for seed in model_seeds:
+                    for name in names:
+                        t0 = time.perf_counter()
+                        s = _run_model(name, tr, va, te, seed, epochs[kind], kind)
+                        rec = {
+                            "model": name,
+                            "case": case,
+                            "protocol": protocol,
+                            "fold": fold,
+                            "seed": seed,
+                            "split_seed": split_seed,
+                            "n_test": int(s["n"]),
+                            "oa": float(s["overall_accuracy"]),
+                            "kappa": float(s["kappa"]),
+                            "macro_f1": float(s["macro_f1"]),
+                            "train_seconds": round(time.perf_counter() - t0, 1),
+                        }
+                        records.append(rec)
+                        print(
+                            f"{case:>10} {protocol:>13} fold {fold} seed {seed} {name:>18}: OA {rec['oa']:.3f} "
+                            f"kappa {rec['kappa']:.3f} macro F1 {rec['macro_f1']:.3f} ({rec['train_seconds']:.0f} s)",
+                            flush=True,
+                        )
+    return records
+
+
+def _rows(records: list[dict]) -> tuple[list[dict], dict]:
+    """Return (runner rows: each model against the forest on OA and macro F1, paired per-fold comparisons)."""
+    import pandas as pd
+
+    from eokit import evaluate
+
+    df = pd.DataFrame(records)
+    summary = evaluate.summarise_runs(df, metrics=["oa", "kappa", "macro_f1", "train_seconds"])
+    rows, paired = [], {}
+    for (case, protocol), grp in summary.groupby(["case", "protocol"], sort=False):
+        rf = grp[grp["model"] == "rf"]
+        if rf.empty:
+            continue
+        for _, r in grp[grp["model"] != "rf"].iterrows():
+            for metric in ("oa", "macro_f1"):
+                rows.append(
+                    {
+                        "what": f"{case} {protocol}: {r['model']} vs random forest, {metric} (n={int(r['n'])})",
+                        "baseline": float(rf[f"{metric}_mean"].iloc[0]),
+                        "eokit": float(r[f"{metric}_mean"]),
+                        "ratio": float(r[f"{metric}_mean"] / max(rf[f"{metric}_mean"].iloc[0], 1e-9)),
+                        "unit": metric,
+                        "machine": MACHINE,
+                        "eokit_std": float(r[f"{metric}_std"]) if r["n"] > 1 else None,
+                        "baseline_std": float(rf[f"{metric}_std"].iloc[0]) if rf["n"].iloc[0] > 1 else None,
+                        "train_seconds": float(r["train_seconds_mean"]),
+                    }
+                )
+            sub = df[(df["case"] == case) & (df["protocol"] == protocol)]
+            if sub["fold"].nunique() > 1:
+                for metric in ("oa", "macro_f1"):
+                    p = evaluate.paired_by_fold(sub, r["model"], "rf", metric)
+                    paired[f"{case} {protocol} {r['model']} vs rf {metric}"] = {
+                        "wins": int(p["wins_a"]),
+                        "losses": int(p["wins_b"]),
+                        "folds": int(p["n_folds"]),
+                        "mean_difference": float(p["mean_difference"]),
+                        "per_fold": p["per_fold"]["difference"].round(4).tolist(),
+                    }
+    return rows, {"summary": summary.to_dict(orient="records"), "paired": paired}
+
+
+def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) -> list[dict]:
+    """Return the runner rows (each model vs the forest on OA and macro F1); writes results_accuracy.json.
+
+    `tiny`: the bundled cases at a few hundred samples, one seed, one epoch (a smoke test of the code path).
+    """
+    args = _args(argv or [])
+    seeds = [0] if tiny else list(range(args.seeds))
+    epochs = {"timeseries": 1 if tiny else 20 if quick else 150, "patch": 1 if tiny else 4 if quick else 20}
+    if args.epochs:
+        epochs = {k: args.epochs for k in epochs}
+    cases = ["sample", "sar_sample"] if tiny else args.cases.split(",")
+    models = args.models.split(",") if args.models else (["rf", "hgb", "tempcnn", "cnn"] if tiny else None)
+    records = collect(cases, models, seeds, epochs, 2 if tiny else args.folds, tiny)
+    rows, extra = _rows(records)
+    out = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": MACHINE, "epochs": epochs}
+    out.update(anchors=ANCHORS, recipe=RECIPE, records=records, **extra)
+    if not tiny:
+        (HERE / "results_accuracy.json").write_text(json.dumps(out, indent=2, default=float))
+    return rows
+
+
+def _args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer epochs (a smoke run, not a measurement)")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per split (default 3)")
+    ap.add_argument("--folds", type=int, default=5, help="spatial folds of the patch cases (default 5)")
+    ap.add_argument("--epochs", type=int, default=0, help="override the epochs of every eokit model")
+    ap.add_argument("--cases", default="slovenia,polar,sample,sar_sample", help="comma-separated cases")
+    ap.add_argument("--models", default="", help="comma-separated models (default: all for the case's kind)")
+    return ap.parse_known_args(argv)[0]
+
+
+def main(argv: list[str]) -> None:
+    """Print the accuracy table (mean ± std per model) and the per-fold comparisons."""
+    import pandas as pd
+
+    rows = run(quick="--quick" in argv, argv=argv)
+    res = json.loads((HERE / "results_accuracy.json").read_text())
+    table = pd.DataFrame(res["summary"])
+    cols = ["case", "protocol", "model", "n", "oa", "kappa", "macro_f1", "train_seconds"]
+    print("\n" + table[[c for c in cols if c in table]].to_string(index=False))
+    for k, v in res["paired"].items():
+        print(f"{k}: {v['wins']} of {v['folds']} folds won, mean difference {v['mean_difference']:+.3f}")
+    for k, v in ANCHORS.items():
+        print(f"published anchor, {k}: {v}")
+    print(f"{len(rows)} rows; written {HERE / 'results_accuracy.json'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
