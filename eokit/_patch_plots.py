@@ -44,7 +44,8 @@ def plot_scene(
     panels = []
     for var, lim in zip(SAR_CHANNELS, [(-30, 0), (-35, -10), None], strict=True):
         values = np.asarray(scene[var].values, dtype=float)
-        img = hv.Image(values[::-1], bounds=(0, 0, values.shape[1], values.shape[0]), vdims=[var])
+        # hv.Image draws the first array row at the top, as the scene rows run: no flip (the outlines use y = ny - row)
+        img = hv.Image(values, bounds=(0, 0, values.shape[1], values.shape[0]), vdims=[var])
         common = {
             "cmap": "gray" if var != "IA" else "viridis",
             "colorbar": True,

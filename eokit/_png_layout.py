@@ -92,6 +92,34 @@ def _grown(obj: Any, step: int) -> Any:
     return obj.opts(backend="matplotlib", clone=True, **new) if new else obj
 
 
+def _tidy_dates(fig: Any) -> None:
+    """Give every date axis of `fig` a few concise ticks ("2018", "Feb", "Mar") instead of full timestamps."""
+    import matplotlib.dates as mdates
+
+    for ax in fig.axes:
+        axis = ax.xaxis
+        conv = axis.get_converter() if hasattr(axis, "get_converter") else getattr(axis, "converter", None)
+        if isinstance(conv, (mdates.DateConverter, mdates.ConciseDateConverter)) or "Date" in type(conv).__name__:
+            locator = mdates.AutoDateLocator(maxticks=8)
+            axis.set_major_locator(locator)
+            axis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+            for label in ax.get_xticklabels():
+                label.set_rotation(0)
+                label.set_horizontalalignment("center")
+
+
+def _plain_numbers(fig: Any) -> None:
+    """Write map coordinates in full on every numeric axis of `fig` (no "+5.22e6" offset, no "1e6" multiplier)."""
+    from matplotlib.ticker import ScalarFormatter
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            fmt = axis.get_major_formatter()
+            if isinstance(fmt, ScalarFormatter):
+                fmt.set_useOffset(False)
+                fmt.set_scientific(False)
+
+
 def png_bytes(obj: Any, dpi: int = 100) -> bytes:
     """Return `obj` rendered as PNG by matplotlib, re-rendered larger while anything overlaps (then warns)."""
     import holoviews as hv
@@ -99,6 +127,8 @@ def png_bytes(obj: Any, dpi: int = 100) -> bytes:
 
     for step in range(_TRIES):
         fig = hv.render(_grown(obj, step), backend="matplotlib")
+        _tidy_dates(fig)
+        _plain_numbers(fig)
         found = overlaps(fig)
         if not found or step == _TRIES - 1:
             break

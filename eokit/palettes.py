@@ -47,12 +47,13 @@ CROP_COLOURS: dict[str, str] = {
 #: SIGRID-3 charts: open water 150-200-255, new ice 240-210-250, grey ice 135-060-215, young ice
 #: 170-040-240, thin first-year ice 155-210-000, thick first-year ice 000-120-000 (the standard's other
 #: codes: grey-white 220-080-215, first-year 255-255-000, medium first-year 000-200-020, old ice
-#: 180-100-050). Brash/pancake ice, a form of thin ice, takes the grey-ice colour (the stage pancakes are
-#: charted at); thin-to-medium first-year the thin first-year colour; thick or deformed the thick first-year.
+#: 180-100-050). Brash/pancake ice, a form of thin ice and no stage of its own, takes the grey-white colour of
+#: the young-ice family: grey ice (135-060-215) beside young ice (170-040-240) could not be told apart on a
+#: map; thin-to-medium first-year the thin first-year colour; thick or deformed the thick first-year.
 ICE_COLOURS: dict[str, str] = {
     "open water": "#96c8ff",
     "newly formed ice": "#f0d2fa",
-    "brash/pancake ice": "#873cd7",
+    "brash/pancake ice": "#dc50d7",
     "young ice": "#aa28f0",
     "thin to medium first-year ice": "#9bd200",
     "thick or deformed ice": "#007800",

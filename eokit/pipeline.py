@@ -208,6 +208,9 @@ def _execute(
                 kernel_name=kernel,
                 execution_timeout=timeout,
                 coalesce_streams=True,  # a text progress bar's updates become its one final line
+                # the kernel's own log lines ("Kernel is running over TCP without encryption", a KeyboardInterrupt
+                # at shutdown) go to the runner's terminal; errors in cells still reach the notebook and the runner
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
     except pm.PapermillExecutionError as exc:
         shutil.move(partial, failed)

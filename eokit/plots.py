@@ -212,7 +212,7 @@ def image_grid(
             head = [col_labels[c]] if r == 0 and col_labels is not None and c < len(col_labels) else []
             label = " | ".join(([str(name)] if c == 0 else []) + head)
             a = np.asarray(img, dtype=float)
-            el = hv.Image(a[::-1], bounds=(0, 0, a.shape[1], a.shape[0]))
+            el = hv.Image(a, bounds=(0, 0, a.shape[1], a.shape[0]))  # row 0 at the top, as the patch is stored
             cells.append(
                 backend_opts(
                     el,

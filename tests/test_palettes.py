@@ -66,7 +66,7 @@ def test_sea_ice_classes_are_in_the_wmo_stage_of_development_colours():
     assert rgb == {
         "open water": (150, 200, 255),
         "newly formed ice": (240, 210, 250),
-        "brash/pancake ice": (135, 60, 215),
+        "brash/pancake ice": (220, 80, 215),
         "young ice": (170, 40, 240),
         "thin to medium first-year ice": (155, 210, 0),
         "thick or deformed ice": (0, 120, 0),

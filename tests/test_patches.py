@@ -324,3 +324,17 @@ def test_plot_examples_unknown_channel(one_scene):
     ds = patches.extract(scene, poly, size=10, progress=False)
     with refuses(ValueError, "channel 'VV'", "channels are ['HH', 'HV', 'IA']"):
         patches.plot_examples(ds, channel="VV")
+
+
+def test_plot_scene_draws_the_first_scene_row_at_the_top_like_the_polygon_outlines():
+    """The image and the outlines (y = rows - row) must agree: a bright first row is drawn at the top."""
+    import xarray as xr
+
+    hh = np.full((20, 30), -30.0)
+    hh[:3] = 0.0  # the first three rows (the scene's top) bright
+    scene = xr.Dataset(
+        {"HH": (("y", "x"), hh), "HV": (("y", "x"), hh - 5), "IA": (("y", "x"), np.full((20, 30), 30.0))}
+    )
+    layout = patches.plot_scene(scene)
+    image = next(el for el in layout.values()[0].values() if type(el).__name__ == "Image")
+    assert image[5.5, 19.5] == 0.0 and image[5.5, 0.5] == -30.0  # (x, y): near the top, near the bottom

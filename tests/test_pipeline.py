@@ -417,8 +417,11 @@ def test_mutated_key_gives_the_same_values_or_a_clear_error(params: dict, data: 
 
 
 @pytest.mark.slow
-def test_runner_kernels_are_quiet_and_each_bar_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In the executed copy: no TensorFlow start-up lines, no TqdmWarning, a bar's 200 updates as one line."""
+def test_runner_kernels_are_quiet_and_each_bar_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """In the executed copy: no TensorFlow start-up lines, no TqdmWarning, a bar's 200 updates as one line; in the
+    runner's terminal: no kernel log lines (IPKernelApp's TCP notice)."""
     monkeypatch.delenv("EOKIT_PROGRESS", raising=False)
     book = _book(
         tmp_path / "00_quiet.ipynb",
@@ -438,3 +441,5 @@ def test_runner_kernels_are_quiet_and_each_bar_is_one_line(tmp_path: Path, monke
     assert bar.output_type == "stream" and bar.text.count("\n") == 1 and "\r" not in bar.text
     assert bar.text.startswith("blocks: 100%") and "200/200" in bar.text
     assert "EOKIT_PROGRESS" not in os.environ  # set for the kernel only
+    terminal = capfd.readouterr()
+    assert "IPKernelApp" not in terminal.err + terminal.out, terminal.err[-2000:]

@@ -267,3 +267,11 @@ def test_bokeh_maps_hover_with_class_names_and_link_panels_of_one_area(tmp_path)
         model = hv.render(made[name], backend="bokeh")
         children = [c[0] for c in model.children] if hasattr(model, "children") else [model]
         assert all(any(isinstance(t, HoverTool) for t in f.tools) for f in children), name
+
+
+def test_image_grid_draws_each_patch_with_its_first_row_at_the_top():
+    a = np.zeros((6, 6))
+    a[0] = 1.0  # the patch's first row
+    grid = plots.image_grid([[a]], row_labels=["r"])
+    image = next(el for el in grid.traverse(lambda e: e) if type(el).__name__ == "Image")
+    assert image[2.5, 5.5] == 1.0 and image[2.5, 0.5] == 0.0

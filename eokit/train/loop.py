@@ -94,7 +94,8 @@ def fit(
     `class_weight` True weights the loss by inverse class frequency (balanced), a dict gives weights per class id
     or name; off by default: on the real cases balanced weights cost overall accuracy without raising macro F1
     (Slovenia TempCNN block split: OA 0.918 vs 0.955, macro F1 0.389 vs 0.391; polar patches fold 0: OA 0.605
-    vs 0.611, macro F1 0.589 vs 0.630; benchmarks/bench_accuracy.py). The recipe (`eokit.train.recipe`): `optimizer` "adam" or "adamw" (`weight_decay`, default 1e-4 for AdamW),
+    vs 0.611, macro F1 0.589 vs 0.630; benchmarks/bench_accuracy.py).
+    The recipe (`eokit.train.recipe`): `optimizer` "adam" or "adamw" (`weight_decay`, default 1e-4 for AdamW),
     `schedule` "constant" or "cosine" (to zero at the last epoch) after `warmup` epochs of linear warm-up,
     `label_smoothing`, and `monitor` "val_loss" or "val_macro_f1" for early stopping and the best epoch restored.
     """
