@@ -286,7 +286,7 @@ def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) 
     out = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": MACHINE, "epochs": epochs}
     out.update(anchors=ANCHORS, recipe=RECIPE, records=records, **extra)
     if not tiny:
-        (HERE / "results_accuracy.json").write_text(json.dumps(out, indent=2, default=float))
+        Path(args.output).write_text(json.dumps(out, indent=2, default=float))
     return rows
 
 
@@ -298,6 +298,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=0, help="override the epochs of every eokit model")
     ap.add_argument("--cases", default="slovenia,polar,sample,sar_sample", help="comma-separated cases")
     ap.add_argument("--models", default="", help="comma-separated models (default: all for the case's kind)")
+    ap.add_argument("--output", default=str(HERE / "results_accuracy.json"), help="where the JSON record goes")
     return ap.parse_known_args(argv)[0]
 
 
@@ -306,7 +307,8 @@ def main(argv: list[str]) -> None:
     import pandas as pd
 
     rows = run(quick="--quick" in argv, argv=argv)
-    res = json.loads((HERE / "results_accuracy.json").read_text())
+    output = Path(_args(argv).output)
+    res = json.loads(output.read_text())
     table = pd.DataFrame(res["summary"])
     cols = ["case", "protocol", "model", "n", "oa", "kappa", "macro_f1", "train_seconds"]
     print("\n" + table[[c for c in cols if c in table]].to_string(index=False))
@@ -314,7 +316,7 @@ def main(argv: list[str]) -> None:
         print(f"{k}: {v['wins']} of {v['folds']} folds won, mean difference {v['mean_difference']:+.3f}")
     for k, v in ANCHORS.items():
         print(f"published anchor, {k}: {v}")
-    print(f"{len(rows)} rows; written {HERE / 'results_accuracy.json'}")
+    print(f"{len(rows)} rows; written {output}")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def plot_classes(class_map: xr.Dataset | xr.DataArray, title: str = "class map",
         )
     )
     img = _map_opts(img, [_named_hover("class", names)])
-    legend = plots.legend([(names[i], _hex(table[i])) for i in shown])
+    legend = plots.legend([(names[i], _hex(table[i])) for i in shown], sort=False)  # class order: ice by WMO stage
     return _map_opts(img * legend, []).opts(legend_position="right", legend_cols=1 if len(shown) <= 16 else 2)
 
 

@@ -25,7 +25,7 @@ from eokit.card import save_model
 from eokit.train.checks import _check_fit_args, _check_model_shapes, _check_resume, _run_identity
 from eokit.train.data import _evaluate_source
 from eokit.train.prepare import _augmentation, _class_weights, _Data, _prepare_data
-from eokit.train.recipe import make_optimizer, make_recipe
+from eokit.train.recipe import Recipe, make_optimizer, make_recipe
 from eokit.train.steps import _make_dataset_fn, _make_grad_fn, _make_train_step, _read_weights, _write_weights
 from eokit.train.strategy import _is_multiworker, _n_workers, _tf_config, get_strategy, is_chief
 
@@ -74,12 +74,12 @@ def fit(
     overwrite: bool = False,
     jit_compile: bool | None = None,
     callbacks: Sequence[Callable[[int, dict], Any]] | None = None,
-    optimizer: str = "adam",
+    optimizer: str = Recipe.optimizer,
     weight_decay: float | None = None,
-    schedule: str = "constant",
-    warmup: int = 0,
-    label_smoothing: float = 0.0,
-    monitor: str = "val_loss",
+    schedule: str = Recipe.schedule,
+    warmup: int = Recipe.warmup,
+    label_smoothing: float = Recipe.label_smoothing,
+    monitor: str = Recipe.monitor,
 ) -> tuple[Any, dict, dict]:
     """Return (trained keras model, model card, history) after training on `train` (validating on `val`).
 

@@ -55,12 +55,12 @@ def _real(what: str, value: Any, lo: float, hi: float, hi_open: bool) -> float:
 
 
 def make_recipe(
-    optimizer: str = "adam",
+    optimizer: str = Recipe.optimizer,
     weight_decay: float | None = None,
-    schedule: str = "constant",
-    warmup: int = 0,
-    label_smoothing: float = 0.0,
-    monitor: str = "val_loss",
+    schedule: str = Recipe.schedule,
+    warmup: int = Recipe.warmup,
+    label_smoothing: float = Recipe.label_smoothing,
+    monitor: str = Recipe.monitor,
     *,
     epochs: int,
     has_val: bool,
