@@ -81,8 +81,7 @@ def _slovenia(tiny: bool):
     s = ROOT / "data" / "sample" / "slovenia"
     if not (s / "stack").is_dir():
         return None
-    polys = slovenia.polygons(s)
-    polys = polys[polys["LULC_ID"] != 0]
+    polys = slovenia.land_use_polygons(s)
     return _crop_set(s / "stack", polys, "LULC_ID", 300 if tiny else 3000, None, "LULC_NAME")
 
 

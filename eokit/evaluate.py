@@ -226,8 +226,10 @@ def _baseline(estimator: Any, train: Any, test: Any, predictions: bool = False) 
     card["classes"] = dataset_class_names(tr, kind, ids)
     y_tr = _true_index(tr, card)
     y_te = _true_index(te, card)
-    estimator.fit(_baseline_features(tr, kind, bands, t), y_tr)
-    pred = estimator.predict(_baseline_features(te, kind, bands, t))
+    x_tr, x_te = _baseline_features(tr, kind, bands, t), _baseline_features(te, kind, bands, t)
+    seen = ~np.isnan(x_tr).all(axis=0)  # a date cloudy in every training series says nothing (and breaks binning)
+    estimator.fit(x_tr[:, seen], y_tr)
+    pred = estimator.predict(x_te[:, seen])
     return _with_predictions(scores(y_te, pred, card["classes"]), y_te, pred, predictions), estimator
 
 

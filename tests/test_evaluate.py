@@ -517,3 +517,14 @@ def test_predictions_kept_on_request_feed_mcnemar():
     assert a["overall_accuracy"] == pytest.approx(np.mean(np.array(a["y_true"]) == np.array(a["y_pred"])))
     m = evaluate.mcnemar(a["y_true"], a["y_pred"], b["y_pred"])
     assert m["n"] == te.sizes["patch"] and 0.0 <= m["p_value"] <= 1.0
+
+
+def test_baselines_skip_a_date_missing_in_every_training_series():
+    from generators.training_sets import timeseries_set
+
+    ds = timeseries_set(n_per_class=6, n_classes=3, tiles=("33UVP",), n_steps=(10,))
+    ds["flag"][:, 4] = 1  # every series cloudy at the fifth date
+    tr, te = ds.isel(sample=slice(0, None, 2)), ds.isel(sample=slice(1, None, 2))
+    for fn in (evaluate.random_forest, evaluate.gradient_boosting):
+        s, est = fn(tr, te, seed=0)
+        assert s["n"] == te.sizes["sample"] and est.n_features_in_ == 9 * 9

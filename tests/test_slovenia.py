@@ -250,3 +250,9 @@ def test_scale_ndvi_refuses_a_scaled_cube() -> None:
         slovenia.scale_ndvi(cube)
     with refuses(ValueError, "scale_ndvi", "'reflectance'", "['flag']"):
         slovenia.scale_ndvi(xr.Dataset({"flag": ("t", [0])}))
+
+
+def test_land_use_polygons_leave_out_the_no_data_ones() -> None:
+    every, used = slovenia.polygons(), slovenia.land_use_polygons()
+    assert len(every) - len(used) == int((every["LULC_ID"] == 0).sum()) > 0
+    assert 0 not in set(used["LULC_ID"]) and slovenia.LULC_CLASSES[0] == "no data"

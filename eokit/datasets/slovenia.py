@@ -232,6 +232,14 @@ def polygons(path: str | os.PathLike | None = None) -> Any:
     return gdf
 
 
+def land_use_polygons(path: str | os.PathLike | None = None) -> Any:
+    """Return the polygons with a land use recorded: those of LULC_ID 0 ("no data" in the register) left out.
+
+    Training sets and maps take their classes from these; `polygons` keeps all of them, as published."""
+    gdf = polygons(path)
+    return gdf[gdf["LULC_ID"] != 0].reset_index(drop=True)
+
+
 def _stamp(t: np.datetime64) -> str:
     return pd.Timestamp(t).strftime("%Y%m%dT%H%M%S")
 
