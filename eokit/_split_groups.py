@@ -48,8 +48,11 @@ def _stratified_groups(y: np.ndarray, groups: np.ndarray, fraction: float, seed:
     n_splits = int(min(max(2, round(1.0 / fraction)), n_groups))
     counts = np.bincount(np.unique(y, return_inverse=True)[1])
     if counts.min() >= n_splits:
+        # StratifiedGroupKFold's shuffle only breaks ties between groups of equal class mix, so its first fold is
+        # the same for every seed: the seed picks which of the folds is held out instead
         skf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        rest, held = next(iter(skf.split(np.zeros(len(y)), y, groups)))
+        folds = list(skf.split(np.zeros(len(y)), y, groups))
+        rest, held = folds[seed % n_splits]
     else:  # too few samples per class for stratification: plain group shuffle
         gss = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
         rest, held = next(iter(gss.split(np.zeros(len(y)), y, groups)))

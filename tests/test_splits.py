@@ -368,3 +368,15 @@ def test_make_split_tile_protocol_takes_validation_tiles_as_published():
     sp = splits.make_split(ds, "tile", test_tiles=["33UVP"], val_tiles=["33TWN"])
     tiles = ds["tile"].values
     assert set(tiles[sp.test]) == {"33UVP"} and set(tiles[sp.val]) == {"33TWN"} and set(tiles[sp.train]) == {"33UWP"}
+
+
+def test_another_seed_holds_out_other_blocks():
+    """Seeds must give other spatial splits, or a mean ± std over seeds measures nothing of the split. Here every
+    block has its own class mix (as real blocks do), where StratifiedGroupKFold's shuffle changes nothing."""
+    from eokit._split_groups import _stratified_groups
+
+    groups = np.repeat(np.arange(10), 20)
+    y = np.concatenate([np.r_[np.zeros(20 - 2 * g), np.ones(g), np.full(g, 2)] for g in range(10)]).astype(int)
+    held = {tuple(_stratified_groups(y, groups, 0.2, seed)[1]) for seed in range(3)}
+    assert len(held) == 3
+    assert (_stratified_groups(y, groups, 0.2, 1)[1] == _stratified_groups(y, groups, 0.2, 1)[1]).all()
