@@ -99,7 +99,7 @@ def _tidy_dates(fig: Any) -> None:
     for ax in fig.axes:
         axis = ax.xaxis
         conv = axis.get_converter() if hasattr(axis, "get_converter") else getattr(axis, "converter", None)
-        if isinstance(conv, (mdates.DateConverter, mdates.ConciseDateConverter)) or "Date" in type(conv).__name__:
+        if "Date" in type(conv).__name__:  # DateConverter, ConciseDateConverter, _SwitchableDateConverter
             locator = mdates.AutoDateLocator(maxticks=8)
             axis.set_major_locator(locator)
             axis.set_major_formatter(mdates.ConciseDateFormatter(locator))
