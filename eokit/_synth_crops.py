@@ -16,6 +16,34 @@ SEASON_START = np.datetime64("2017-09-01", "D")
 SEASON_END = np.datetime64("2018-08-31", "D")
 #: Sample tiles -> number of acquisitions (different per tile, as in the published set).
 SAMPLE_TILES: dict[str, int] = {"33UVP": 27, "33TWN": 30, "33UWP": 24}
+#: The 16 tile folders of the published set -> (acquisitions, share of the samples). The names are the real ones
+#: (FORMATS.md); the counts are not published per tile: tens of dates, at most 76 (the padded length T of the
+#: real set), more where tracks overlap; shares follow the arable land of each tile (alpine west small, east large).
+FULL_TILES: dict[str, tuple[int, float]] = {
+    "32TNT": (38, 0.015),
+    "32TPT": (45, 0.025),
+    "32TQT": (52, 0.030),
+    "33TUM": (41, 0.040),
+    "33TUN": (58, 0.060),
+    "33TVM": (47, 0.050),
+    "33TVN": (63, 0.085),
+    "33TWM": (44, 0.060),
+    "33TWN": (71, 0.095),
+    "33TXN": (66, 0.090),
+    "33UUP": (49, 0.045),
+    "33UVP": (76, 0.090),
+    "33UWP": (69, 0.110),
+    "33UWQ": (57, 0.055),
+    "33UXP": (61, 0.090),
+    "2019_33UVP": (54, 0.060),
+}
+#: Samples per class of the published set (1,212,224 in all). Grassland (about 283k) and Winter caraway (about
+#: 1.5k) as FORMATS.md states; Other crops = 1,212,224 - 1,135,511 (the count of the set without that class, as
+#: the MONSTER benchmark's card of TimeSen2Crop gives it); the rest estimated from Austrian INVEKOS crop areas.
+FULL_CLASS_COUNTS: tuple[int, ...] = (
+    26000, 283000, 230000, 19000, 15000, 60000, 92000, 1500,
+    33000, 40000, 34000, 58000, 175000, 42000, 27011, 76713,
+)  # fmt: skip
 #: Austrian INVEKOS crop names (German, as in the national declarations) -> TimeSen2Crop class id.
 INVEKOS_CLASSES: dict[str, int] = {
     "KOERNERERBSEN": 0,

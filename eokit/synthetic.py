@@ -19,6 +19,7 @@ Physics in brief:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +29,8 @@ import numpy as np
 from eokit._io import atomic_output
 from eokit._progress import tqdm
 from eokit._synth_crops import (  # noqa: F401 - the crop model, importable from here as before
+    FULL_CLASS_COUNTS,
+    FULL_TILES,
     INVEKOS_CLASSES,
     SAMPLE_TILES,
     SCL_BARE_SOIL,
@@ -91,6 +94,160 @@ def make_timesen2crop_tree(
                         body = "\n".join(",".join(map(str, r)) for r in rows.tolist())
                         (cdir / f"{i}.csv").write_text(f"{header}\n{body}\n")
                     bar.update()
+    return final
+
+
+_FULL_BLOCK = 4000  # sample CSVs per task of the full-size writer
+_FULL_PROTOTYPES = 24  # modelled series per (tile, class); samples are jittered copies of them
+
+
+def _full_counts(scale: float, seed: int) -> dict[str, np.ndarray]:
+    """Return tile -> samples per class of the full-size tree at `scale` (exact class totals, seeded mix)."""
+    if not 0 < scale <= 1:
+        raise ValueError(f"scale must be in (0, 1] (a fraction of the published 1,212,224 samples), got {scale}")
+    rng = _rng(seed, "full-counts")
+    share = np.array([s for _, s in FULL_TILES.values()])
+    out = np.zeros((len(FULL_TILES), len(FULL_CLASS_COUNTS)), dtype=np.int64)
+    for c, total in enumerate(FULL_CLASS_COUNTS):
+        p = share * np.exp(rng.normal(0.0, 0.6, share.size))  # each class has its own spread over the tiles
+        out[:, c] = rng.multinomial(max(1, round(total * scale)), p / p.sum())
+    for t in np.flatnonzero(out.sum(axis=1) == 0):  # every tile holds samples, even at a tiny scale
+        donor = int(np.argmax(out[:, 1]))
+        out[donor, 1] -= 1
+        out[t, 1] += 1
+    return {name: out[i] for i, name in enumerate(FULL_TILES)}
+
+
+def _full_dates(tile: str, n: int, seed: int) -> np.ndarray:
+    """Return `n` distinct acquisition days (datetime64[D]) of one tile's agronomic year, more in summer."""
+    start = np.datetime64("2018-09-01" if tile.startswith("2019_") else "2017-09-01", "D")
+    rng = _rng(seed, "full-dates", tile)
+    day = np.arange(365)
+    w = 1.0 + 0.8 * np.cos(2 * np.pi * (day - 320) / 365.0)
+    return start + np.sort(rng.choice(day, size=n, replace=False, p=w / w.sum()))
+
+
+def timesen2crop_fullsize_plan(scale: float = 1.0, seed: int = 0) -> dict[str, object]:
+    """Return what :func:`make_timesen2crop_fullsize` would write (files, dates, bytes, disk) without writing."""
+    counts = _full_counts(scale, seed)
+    n = int(sum(int(c.sum()) for c in counts.values()))
+    # about 4.4 characters per reflectance value (3-5 digits) + the flag digit + 10 separators per row
+    text = sum(int(c.sum()) * (len(TS2C_CSV_COLUMNS) * 4 + 40.6 * FULL_TILES[t][0]) for t, c in counts.items())
+    block = os.statvfs(os.getcwd()).f_frsize or 4096
+    disk = sum(int(c.sum()) * -(-int(40 + 40.6 * FULL_TILES[t][0]) // block) * block for t, c in counts.items())
+    return {
+        "files": n,
+        "tiles": {t: {"dates": FULL_TILES[t][0], "samples": int(c.sum())} for t, c in counts.items()},
+        "classes": dict(zip(TS2C_CLASSES, np.sum(list(counts.values()), axis=0).tolist(), strict=True)),
+        "text_bytes": int(text),
+        "disk_bytes": int(disk + 17 * len(counts) * block),
+        "inodes": n + 17 * len(counts),
+    }
+
+
+@functools.cache
+def _digit_table(hi: int = 32768) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the 8-byte slots of the numbers 0..hi-1 as uint64 (text + ',', text + LF) and their used bytes."""
+    s = np.char.add(np.arange(hi).astype("S5"), b",").astype("S8")
+    comma = np.frombuffer(s.tobytes(), dtype=np.uint8).reshape(hi, 8).copy()
+    lens = np.char.str_len(s)
+    lf = comma.copy()
+    lf[np.arange(hi), lens - 1] = ord("\n")
+    used = np.ascontiguousarray(np.arange(8)[None, :] < lens[:, None]).view(np.uint64).ravel()
+    return comma.view(np.uint64).ravel(), lf.view(np.uint64).ravel(), used
+
+
+def _csv_block(vals: np.ndarray, header: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Return (text uint8, file offsets (n + 1)) of `n` sample CSVs from their (n, T, 10) values 0..32767."""
+    comma, lf, used = _digit_table()
+    n, t, k = vals.shape
+    h = -(-len(header) // 8) * 8  # the header padded to whole slots
+    slots = np.zeros((n, h // 8 + t * k), dtype=np.uint64)  # header, then an 8-byte slot per value
+    slots[:, : h // 8] = np.frombuffer(header.ljust(h, b"\0"), dtype=np.uint64)
+    body = slots[:, h // 8 :].reshape(n, t, k)
+    np.take(comma, vals[..., :-1], out=body[..., :-1])
+    body[..., -1] = lf[vals[..., -1]]
+    mask = np.empty((n, h + t * k * 8), dtype=bool)
+    mask[:, :h] = np.arange(h) < len(header)
+    np.take(used, vals.reshape(n, t * k), out=mask[:, h:].view(np.uint64))
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(mask.sum(axis=1), out=offsets[1:])
+    return slots.view(np.uint8)[mask], offsets
+
+
+def _full_task(args: tuple[str, str, np.ndarray, int, int, int, int, int]) -> int:
+    """Write sample CSVs first..first+n-1 of one (tile, class) folder of `total`; return how many."""
+    folder, tile, dates, cid, first, n, total, seed = args
+    k = min(_FULL_PROTOTYPES, total)
+    refl, flags = timesen2crop_samples(tile, dates, cid, k, seed)
+    rng = _rng(seed, "full-samples", tile, cid, first)
+    pick = rng.integers(0, k, n)
+    gain = rng.normal(1.0, 0.04, (n, 1, refl.shape[2]))  # per-pixel brightness, then sensor noise
+    r = refl[pick] * gain + rng.normal(0.0, 25.0, (n, dates.size, refl.shape[2]))
+    vals = np.concatenate([np.clip(np.rint(r), 1, 32767).astype(np.int64), flags[pick][..., None]], axis=2)
+    text, off = _csv_block(vals, (",".join(TS2C_CSV_COLUMNS) + "\n").encode())
+    mv = memoryview(text)  # type: ignore[arg-type]
+    mode = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    for i in range(n):
+        fd = os.open(f"{folder}/{first + i}.csv", mode, 0o666)
+        try:
+            os.write(fd, mv[off[i] : off[i + 1]])
+        finally:
+            os.close(fd)
+    return n
+
+
+def make_timesen2crop_fullsize(
+    root: str | os.PathLike,
+    scale: float = 1.0,
+    seed: int = 0,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write a TimeSen2Crop tree of the published size and shape (16 tiles, `FULL_CLASS_COUNTS` x `scale`
+    samples) under `root`/TimeSen2Crop and return that folder; FileExistsError/OSError when it cannot fit.
+
+    Seeded (same seed and scale: the same files, whatever `workers`); written by `workers` processes, each
+    formatting blocks of thousands of CSVs in one vectorised pass. Check the size first with
+    :func:`timesen2crop_fullsize_plan`."""
+    import multiprocessing as mp
+
+    plan = timesen2crop_fullsize_plan(scale, seed)
+    dest = Path(root)
+    dest.mkdir(parents=True, exist_ok=True)
+    st = os.statvfs(dest)
+    need, inodes = int(plan["disk_bytes"]), int(plan["inodes"])  # type: ignore[call-overload]
+    if st.f_bavail * st.f_frsize < 1.1 * need or (st.f_files and st.f_favail < 1.1 * inodes):
+        raise OSError(
+            f"{dest}: not enough room for the TimeSen2Crop tree at scale {scale} (needs about {need / 1e9:.1f} GB "
+            f"and {inodes} inodes; free {st.f_bavail * st.f_frsize / 1e9:.1f} GB, {st.f_favail} inodes)"
+        )
+    final = dest / "TimeSen2Crop"
+    with atomic_output(final, overwrite, kind="dir") as tmp:
+        tasks = []
+        for tile, counts in _full_counts(scale, seed).items():
+            dates = _full_dates(tile, FULL_TILES[tile][0], seed)
+            (tmp / tile).mkdir()
+            (tmp / tile / "dates.csv").write_text(
+                "acquisition_date\n" + "".join(f"{str(d).replace('-', '')}\n" for d in dates)
+            )
+            for cid, c in enumerate(counts.tolist()):
+                (tmp / tile / str(cid)).mkdir()
+                for first in range(0, c, _FULL_BLOCK):
+                    tasks.append(
+                        (str(tmp / tile / str(cid)), tile, dates, cid, first, min(_FULL_BLOCK, c - first), c, seed)
+                    )
+        tasks.sort(key=lambda a: -a[5])  # big blocks first: the pool ends together
+        nproc = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+        with tqdm(total=int(plan["files"]), desc="TimeSen2Crop full size", unit="file", disable=not progress) as bar:  # type: ignore[call-overload]
+            if nproc == 1:
+                for a in tasks:
+                    bar.update(_full_task(a))
+            else:
+                with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(nproc) as pool:
+                    for k in pool.imap_unordered(_full_task, tasks):
+                        bar.update(k)
     return final
 
 

@@ -303,3 +303,70 @@ def test_script_rebuilds_the_committed_bundle(tmp_path: Path) -> None:
     assert _digest(tmp_path) == _digest(SAMPLE_DIR)
     with pytest.raises(FileExistsError):
         mod.main(["--out", str(tmp_path), "--only", "sar"])
+
+
+# ----------------------------------------------------------------- full-size TimeSen2Crop tree (at a small scale)
+def test_fullsize_plan_has_the_published_shape():
+    plan = synthetic.timesen2crop_fullsize_plan(1.0)
+    assert plan["files"] == 1_212_224 == sum(synthetic.FULL_CLASS_COUNTS)
+    assert list(plan["tiles"]) == [
+        "32TNT", "32TPT", "32TQT", "33TUM", "33TUN", "33TVM", "33TVN", "33TWM",
+        "33TWN", "33TXN", "33UUP", "33UVP", "33UWP", "33UWQ", "33UXP", "2019_33UVP",
+    ]  # fmt: skip
+    classes = plan["classes"]
+    assert max(classes, key=classes.get) == "Grassland" and min(classes, key=classes.get) == "Winter caraway"
+    assert all(20 <= t["dates"] <= 76 for t in plan["tiles"].values())
+
+
+def test_fullsize_tree_reads_back_with_its_planned_counts(tmp_path):
+    from eokit.datasets import timesen2crop as ts
+
+    plan = synthetic.timesen2crop_fullsize_plan(0.0005, seed=3)
+    base = synthetic.make_timesen2crop_fullsize(tmp_path, scale=0.0005, seed=3, workers=2, progress=False)
+    ds = ts.open(base)
+    assert ds.sizes["sample"] == plan["files"]
+    for tile, info in plan["tiles"].items():
+        sel = ds["tile"].values == tile
+        assert sel.sum() == info["samples"]
+        assert (~np.isnat(ds["date"].values[sel][0])).sum() == info["dates"]
+    names, counts = np.unique(ds["label_name"].values, return_counts=True)
+    assert dict(zip(names.tolist(), counts.tolist(), strict=True)) == {k: v for k, v in plan["classes"].items() if v}
+    assert set(np.unique(ds["flag"].values)) <= {0, 1, 2, 3, 255}
+    refl = ds["reflectance"].values[~np.isnat(ds["date"].values)]
+    assert 0 < refl.min() and refl.max() <= 32767 and refl.std() > 100
+
+
+def test_fullsize_tree_is_seeded_whatever_the_workers(tmp_path):
+    a = synthetic.make_timesen2crop_fullsize(tmp_path / "a", scale=0.0003, seed=1, workers=1, progress=False)
+    b = synthetic.make_timesen2crop_fullsize(tmp_path / "b", scale=0.0003, seed=1, workers=2, progress=False)
+    c = synthetic.make_timesen2crop_fullsize(tmp_path / "c", scale=0.0003, seed=2, workers=2, progress=False)
+
+    def digest(base):
+        h = hashlib.sha1()
+        for f in sorted(base.rglob("*.csv")):
+            h.update(f.relative_to(base).as_posix().encode() + f.read_bytes())
+        return h.hexdigest()
+
+    assert digest(a) == digest(b) != digest(c)
+
+
+@pytest.mark.bad_input
+def test_fullsize_refuses_a_scale_outside_0_1(tmp_path):
+    from badinput import refuses
+
+    for scale in (0, -0.1, 1.5):
+        with refuses(ValueError, "scale", "(0, 1]"):
+            synthetic.make_timesen2crop_fullsize(tmp_path, scale=scale, progress=False)
+
+
+def test_csv_block_text_is_what_the_exact_parser_reads():
+    from eokit.datasets._ts2c_parse import HEADER, _parse_one
+
+    rng = np.random.default_rng(0)
+    vals = np.concatenate([rng.integers(0, 32768, (5, 7, 9)), rng.integers(0, 4, (5, 7, 1))], axis=2)
+    vals[0, 0, :9] = [0, 9, 10, 99, 100, 999, 1000, 9999, 32767]
+    text, off = synthetic._csv_block(vals, (HEADER + "\n").encode())
+    raw = text.tobytes()
+    assert raw.startswith(f"{HEADER}\n0,9,10,99,100,999,1000,9999,32767,".encode())
+    for i in range(5):
+        np.testing.assert_array_equal(_parse_one(f"{i}.csv", raw[off[i] : off[i + 1]], 7), vals[i])

@@ -437,6 +437,34 @@ def test_bom_and_crlf_stay_on_the_fast_path():
         np.testing.assert_array_equal(out, np.stack([rows] * 3))
 
 
+@pytest.mark.parametrize(
+    "field",
+    [b"", b"-", b"1-2", b"--1", b"-32769", b"32768", b"99999999999999999999", b"0x1F", b"+5", b" 5", b'"5"'],
+)
+def test_fast_path_leaves_every_non_int16_field_to_the_exact_parser(field):
+    rows = gen.random_rows(np.random.default_rng(2), 3)
+    good = gen.sample_csv(rows)
+    lines = good.split(b"\n")
+    parts = lines[2].split(b",")
+    parts[4] = field
+    bad = b"\n".join(lines[:2] + [b",".join(parts)] + lines[3:])
+    assert ts._fast_parse([good, bad, good], 3) is None
+    with pytest.raises(ValueError, match="line 3"):
+        ts._parse_one("bad.csv", bad, 3)
+
+
+def test_fast_path_reads_leading_zeros_and_minus_zero_as_the_exact_parser():
+    rows = gen.random_rows(np.random.default_rng(3), 2)
+    lines = gen.sample_csv(rows).split(b"\n")
+    parts = lines[1].split(b",")
+    parts[0], parts[1] = b"-0", b"00042"
+    text = b"\n".join([lines[0], b",".join(parts)] + lines[2:])
+    got = ts._fast_parse([text], 2)
+    assert got is not None
+    np.testing.assert_array_equal(got[0], ts._parse_one("x.csv", text, 2))
+    assert got[0, 0, 0] == 0 and got[0, 0, 1] == 42
+
+
 # ------------------------------------------------------------------- property tests: mutations of valid files
 # A mutation either keeps every value (BOM, CRLF, a final newline, blank lines after the last row) or must be
 # refused naming the file; it must never yield other values. Mutations that make another VALID file with other

@@ -106,12 +106,22 @@ def _dataset_to_store(ds: xr.Dataset, store: str | Path, chunk: int = 20000) -> 
     return write_zarr_dataset(out, store, _encoding(out, chunk))
 
 
+def _codecs(var: str) -> list[Any]:
+    """Return the compressors of one per-sample variable: the time series (most of the bytes) in Blosc lz4
+    without byte shuffle (measured here: 3-4x faster to read than with it, store about 20% bigger), the rest as
+    eokit's other stores."""
+    if var in ("reflectance", "flag"):
+        from numcodecs import Blosc
+
+        return [Blosc(cname="lz4", clevel=1, shuffle=Blosc.NOSHUFFLE)]
+    return zarr_compressors()
+
+
 def _encoding(ds: xr.Dataset, chunk: int) -> dict[str, dict[str, Any]]:
-    fast = zarr_compressors()
     enc: dict[str, dict[str, Any]] = {}
     for v in ds.data_vars:
         if "sample" in ds[v].dims:
-            enc[str(v)] = {"chunks": (chunk,) + ds[v].shape[1:], "compressors": fast}
+            enc[str(v)] = {"chunks": (chunk,) + ds[v].shape[1:], "compressors": _codecs(str(v))}
     enc["tile_dates"] = {"units": "days since 1970-01-01", "dtype": "int64"}
     return enc
 
@@ -161,7 +171,7 @@ def _create_store(
             shape=shape,
             chunks=(chunk,) + shape[1:],
             dtype=var.dtype,
-            compressors=zarr_compressors(),
+            compressors=_codecs(v),
             fill_value=None,
             attributes={"_ARRAY_DIMENSIONS": [str(d) for d in var.dims]},
         )

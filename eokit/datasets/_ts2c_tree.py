@@ -189,6 +189,16 @@ def _csv_sort_key(name: str) -> tuple[int, Any]:
     return _num_key(name[:-4])
 
 
+def _sorted_csvs(names: list[str]) -> list[str]:
+    """Return sample CSV names in numeric order (as `_csv_sort_key`); canonical ``<n>.csv`` names (digits, no
+    leading zero) sort by (length, text) with two C-level sorts, the rest by the exact key."""
+    if all(n[:-4].isdigit() and (n[0] != "0" or n == "0.csv") for n in names):
+        names = sorted(names)
+        names.sort(key=len)
+        return names
+    return sorted(names, key=_csv_sort_key)
+
+
 def _scan(
     src: _DirSource | _ZipSource, tiles: Iterable[str] | None, on_error: OnError, skipped: list[str]
 ) -> list[_Tile]:
@@ -215,7 +225,7 @@ def _scan(
                         continue
                     raise ValueError(msg)
                 label = _CLASS_DIRS[cname]
-                names_csv = sorted(src.csvs(f"{name}/{cname}"), key=_csv_sort_key)
+                names_csv = _sorted_csvs(src.csvs(f"{name}/{cname}"))
                 tile.files.extend((label, f"{name}/{cname}/{n}") for n in names_csv)
             if not tile.files:
                 raise ValueError(
@@ -245,12 +255,29 @@ def _read_bytes(path: str | Path) -> bytes:
     return data
 
 
+def _read_many(paths: list[str]) -> list[bytes]:
+    """Return the bytes of many small files (as `_read_bytes`, inlined: a file per few microseconds)."""
+    out = []
+    o_open, o_read, o_close, flags, cap = os.open, os.read, os.close, os.O_RDONLY, 1 << 16
+    for p in paths:
+        fd = o_open(p, flags)
+        try:
+            data = o_read(fd, cap)
+        finally:
+            o_close(fd)
+        out.append(data if len(data) < cap else _read_bytes(p))
+    return out
+
+
 def _parse_files(
     src: _DirSource | _ZipSource, rel: list[str], n_dates: int, on_error: OnError, skipped: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Parse sample CSVs of one tile; return (values (n, n_dates, 10) int16, kept mask (n,) bool)."""
-    read = src.read
-    datas = [read(r) for r in rel]
+    if isinstance(src, _DirSource):  # the bare open + read loop, no call per file beyond the syscalls
+        datas = _read_many([src.where(r) for r in rel])
+    else:
+        read = src.read
+        datas = [read(r) for r in rel]
     return _parse_many(datas, lambda i: src.where(rel[i]), n_dates, on_error, skipped)
 
 

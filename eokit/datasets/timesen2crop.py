@@ -268,6 +268,8 @@ def to_zarr(
     partial = store.with_name(store.name + ".partial")
     prog = store.with_name(store.name + ".progress")
     _prepare_partial(partial, prog, manifest, n, n_time, scanned, width, chunks, str(src.base))
+    import pyarrow.csv  # type: ignore[import-untyped]  # noqa: F401 - the bulk parser, imported once here rather than in every forked worker
+
     jobs = [
         _Job(src, str(partial), str(prog), k, start, pieces, n_time, tile_names, width, on_error)
         for k, (start, pieces) in enumerate(_chunk_plan(scanned, chunks))
