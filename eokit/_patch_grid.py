@@ -46,7 +46,7 @@ def _block_positions(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (rows, cols, label, polygon index) of the kept patch origins inside one block's id raster.
 
-    `ids` holds polygon indices (-1 outside polygons and on invalid pixels); `bad` marks invalid pixels,
+    `ids` holds indices into `labels_of` (-1 outside polygons and on invalid pixels); `bad` marks invalid pixels,
     which no kept patch may contain, whatever `min_fraction`.
     """
     if min_fraction >= 1.0:
@@ -78,33 +78,41 @@ def _block_positions(
     return r0, c0, label, pid
 
 
+def _id_dtype(count: int) -> type[np.signedinteger]:
+    """The narrowest signed integer dtype holding -1 .. count - 1 (narrow ids: faster rasterising and min/max)."""
+    return np.int8 if count < 2**7 else np.int16 if count < 2**15 else np.int32
+
+
 def _block_ids(
     scene: xr.Dataset, sub: Any, channels: list[str], masks: list[str], window: tuple[int, int, int, int], touched: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (polygon index raster, invalid-pixel mask) of one block window (r0, r1, c0, c1) of the scene.
+    """Return (local polygon index raster, invalid-pixel mask) of one block window (r0, r1, c0, c1) of the scene.
 
-    `sub` holds the block's polygons in file order (later ones burn over earlier ones); invalid pixels
-    (non-finite channel values, `valid == 0`) get index -1.
+    `sub` holds the block's polygons in file order (later ones burn over earlier ones); pixel k >= 0 is
+    inside `sub`'s k-th polygon (so the raster fits a narrow dtype); outside pixels and invalid pixels
+    (non-finite channel values, `valid == 0`) get -1.
     """
     from affine import Affine
     from rasterio.features import rasterize
 
     r0, r1, c0, c1 = window
     ids = rasterize(
-        zip(sub.geometry, sub["index"], strict=True),
+        zip(sub.geometry, range(len(sub)), strict=True),
         out_shape=(r1 - r0, c1 - c0),
         fill=-1,
         transform=Affine.translation(c0, r0),
         all_touched=touched,
-        dtype=np.int32,
+        dtype=_id_dtype(len(sub)),
     )
     win = _window(scene, masks, r0, r1, c0, c1)
-    bad = np.zeros(ids.shape, dtype=bool)
-    for c in channels:
-        bad |= ~np.isfinite(win[c])
+    finite = np.isfinite(win[channels[0]])
+    for c in channels[1:]:
+        finite &= np.isfinite(win[c])
     if "valid" in win:
-        bad |= win["valid"] == 0
-    ids[bad] = -1
+        finite &= win["valid"] != 0
+    bad = ~finite
+    if bad.any():
+        ids[bad] = -1
     return ids, bad
 
 
@@ -120,10 +128,48 @@ def _window(scene: xr.Dataset, names: list[str], r0: int, r1: int, c0: int, c1: 
     return {n: np.asarray(sub[n].values) for n in names}
 
 
+#: Bytes of the reused band buffer of `_fill` (a few MiB: stays in cache) and patches copied per fancy index.
+_BAND_BYTES = 4 << 20
+_BATCH = 64
+
+
+def _fill(out: np.ndarray, idx: np.ndarray, arrays: list[np.ndarray], rows: np.ndarray, cols: np.ndarray) -> None:
+    """Write the patches at origins (rows, cols) (row-major) of the (h, w) channel `arrays` into out[idx].
+
+    Band by band of origin rows: the channels of a band are interleaved into one reused (rows, w, C)
+    buffer, whose patch rows are then contiguous runs of size x C values; each batch of patches is one
+    fancy index of those runs, copied straight into `out` (no patch-set-sized temporary).
+    """
+    size, n_ch, w = out.shape[1], len(arrays), arrays[0].shape[1]
+    dt = np.result_type(*arrays)
+    band_rows = max(size, _BAND_BYTES // max(w * n_ch * dt.itemsize, 1))
+    buf = np.empty((min(band_rows, arrays[0].shape[0]), w, n_ch), dtype=dt)
+    span = np.arange(size)
+    contiguous = len(idx) == 0 or idx[-1] - idx[0] + 1 == len(idx)
+    start = 0
+    while start < len(rows):
+        ra = int(rows[start])
+        stop = int(np.searchsorted(rows, ra + band_rows - size, side="right"))
+        rb = int(rows[stop - 1]) + size
+        band = buf[: rb - ra]
+        for k, a in enumerate(arrays):
+            band[..., k] = a[ra:rb]
+        runs = sliding_window_view(band.reshape(rb - ra, w * n_ch), size * n_ch, axis=1)
+        for k0 in range(start, stop, _BATCH):
+            k1 = min(k0 + _BATCH, stop)
+            part = runs[rows[k0:k1, None] - ra + span, cols[k0:k1, None] * n_ch].reshape(k1 - k0, size, size, n_ch)
+            if contiguous:
+                out[idx[k0] : idx[k1 - 1] + 1] = part
+            else:
+                out[idx[k0:k1]] = part
+        start = stop
+
+
 def _take(img: np.ndarray, rr: np.ndarray, cc: np.ndarray, size: int) -> np.ndarray:
-    """Patches (n, size, size, C) at window-relative origins (rr, cc) of an (h, w, C) array, one fancy index."""
-    views = sliding_window_view(img, (size, size), axis=(0, 1)).transpose(0, 1, 3, 4, 2)  # (h', w', s, s, C)
-    return views[rr, cc].astype(np.float32, copy=False)
+    """Patches (n, size, size, C) float32 at row-major window-relative origins (rr, cc) of an (h, w, C) array."""
+    out = np.empty((len(rr), size, size, img.shape[-1]), dtype=np.float32)
+    _fill(out, np.arange(len(rr)), [img[..., k] for k in range(img.shape[-1])], rr, cc)
+    return out
 
 
 def _gather(scene: xr.Dataset, channels: list[str], pos: pd.DataFrame, size: int) -> Any:
@@ -134,20 +180,11 @@ def _gather(scene: xr.Dataset, channels: list[str], pos: pd.DataFrame, size: int
     groups = pos.groupby(["r0", "r1", "c0", "c1"], sort=False).indices
     rows, cols = pos["row0"].to_numpy(), pos["col0"].to_numpy()
     lazy = any(scene[c].chunks is not None for c in channels)
-    if not lazy:
-        if len(groups) == 1:  # one block: its fancy-indexed patches are the result, no second copy
-            (r0, r1, c0, c1), idx = next(iter(groups.items()))
-            win = _window(scene, channels, r0, r1, c0, c1)
-            return _take(np.stack([win[c] for c in channels], axis=-1), rows - r0, cols - c0, size)
+    if not lazy:  # each block window once, its patches copied straight into the one result array
         out = np.empty((len(pos), size, size, n_ch), dtype=np.float32)
         for (r0, r1, c0, c1), idx in groups.items():
             win = _window(scene, channels, r0, r1, c0, c1)
-            img = np.stack([win[c] for c in channels], axis=-1)
-            block = _take(img, rows[idx] - r0, cols[idx] - c0, size)
-            if idx[-1] - idx[0] + 1 == len(idx):  # contiguous run (always so with one block column)
-                out[idx[0] : idx[-1] + 1] = block
-            else:
-                out[idx] = block
+            _fill(out, idx, [win[c] for c in channels], rows[idx] - r0, cols[idx] - c0)
         return out
     import dask
     import dask.array as da

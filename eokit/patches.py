@@ -93,11 +93,11 @@ def positions(
         hits = sindex.query(box(c0, r0, c1, r1), predicate="intersects")
         if len(hits) == 0:
             continue
-        sub = gdf.iloc[np.sort(hits)]  # file order: later polygons burn over earlier ones, as in one rasterize call
-        ids, bad = _block_ids(scene, sub, channels, masks, (r0, r1, c0, c1), all_touched)
-        rr, cc, lab, pos = _block_positions(ids, labels_of, size, stride, min_fraction, bad)
-        if len(rr):
-            pid = np.where(pos >= 0, ids_of[np.maximum(pos, 0)], -1)
+        hits = np.sort(hits)  # file order: later polygons burn over earlier ones, as in one rasterize call
+        ids, bad = _block_ids(scene, gdf.iloc[hits], channels, masks, (r0, r1, c0, c1), all_touched)
+        rr, cc, lab, pos = _block_positions(ids, labels_of[hits], size, stride, min_fraction, bad)
+        if len(rr):  # pos: index into the block's polygons `hits`
+            pid = np.where(pos >= 0, ids_of[hits][np.maximum(pos, 0)], -1)
             n = len(rr)
             found.append(
                 np.column_stack(

@@ -338,3 +338,118 @@ def test_plot_scene_draws_the_first_scene_row_at_the_top_like_the_polygon_outlin
     layout = patches.plot_scene(scene)
     image = next(el for el in layout.values()[0].values() if type(el).__name__ == "Image")
     assert image[5.5, 19.5] == 0.0 and image[5.5, 0.5] == -30.0  # (x, y): near the top, near the bottom
+
+
+# --- property tests: random polygons against plain per-patch loops -------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_star = st.tuples(
+    st.floats(0, 1),  # centre, as a fraction of the scene's width and height
+    st.floats(0, 1),
+    st.floats(0, 2 * np.pi),  # first vertex angle
+    st.lists(st.floats(2.0, 30.0), min_size=3, max_size=8),  # radii of evenly spaced vertices
+    st.integers(0, 5),  # ice class
+)
+
+
+def _pixel_scene(height: int, width: int, stars: list, nan_seed: int | None):
+    """A (y, x) HH/HV/IA scene whose CRS coordinates are (col, -row) and star polygons in pixel space."""
+    import xarray as xr
+    from affine import Affine
+
+    rng = np.random.default_rng(len(stars) + height * width)
+    data = {c: rng.normal(size=(height, width)).astype(np.float32) for c in ("HH", "HV", "IA")}
+    if nan_seed is not None:
+        holes = np.random.default_rng(nan_seed).random((height, width)) < 0.03
+        data["HV"][holes] = np.nan
+    scene = xr.Dataset(
+        {c: (("y", "x"), v) for c, v in data.items()},
+        coords={"y": -(np.arange(height) + 0.5), "x": np.arange(width) + 0.5},
+        attrs={"scene": "prop"},
+    )
+    scene = scene.rio.write_crs(3413).rio.write_transform(Affine(1.0, 0, 0.0, 0, -1.0, 0.0))
+    pix = []
+    for fx, fy, a0, radii, _ in stars:
+        cx, cy = fx * width, fy * height
+        ang = a0 + 2 * np.pi * np.arange(len(radii)) / len(radii)
+        pix.append(Polygon([(cx + r * np.cos(a), cy + r * np.sin(a)) for a, r in zip(ang, radii, strict=True)]))
+    crs = [Polygon([(x, -y) for x, y in p.exterior.coords]) for p in pix]
+    gdf = gpd.GeoDataFrame(
+        {"ice_class": [s[4] for s in stars], "polygon_id": 1000 + 7 * np.arange(len(stars))}, geometry=crs, crs=3413
+    )
+    return scene, gdf, pix
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    height=st.integers(12, 48),
+    width=st.integers(12, 48),
+    stars=st.lists(_star, min_size=1, max_size=5),
+    size=st.integers(1, 12),
+    stride=st.integers(1, 7),
+    chunks=st.sampled_from([5, 16, 40, 2048]),
+    nan_seed=st.none() | st.integers(0, 9),
+    lazy=st.booleans(),
+)
+def test_extract_equals_plain_loop_on_ids_for_random_polygons(
+    height, width, stars, size, stride, chunks, nan_seed, lazy
+):
+    """Same patches, order, labels, polygon ids and images as a per-patch loop on ids rasterised once."""
+    from rasterio.features import rasterize
+
+    scene, gdf, pix = _pixel_scene(height, width, stars, nan_seed)
+    size = min(size, height, width)
+    ids = rasterize(zip(pix, range(len(pix)), strict=True), out_shape=(height, width), fill=-1, dtype="int32")
+    ids[~np.isfinite(scene["HV"].values)] = -1
+    img = np.stack([scene[c].values for c in ("HH", "HV", "IA")], axis=-1)
+    want = [
+        (r, c, int(ids[r, c]))
+        for r in range(0, height - size + 1, stride)
+        for c in range(0, width - size + 1, stride)
+        if ids[r, c] >= 0 and (ids[r : r + size, c : c + size] == ids[r, c]).all()
+    ]
+    src = scene.chunk({"y": 9, "x": 11}) if lazy else scene
+    ds = patches.extract(src, gdf, size=size, stride=stride, chunks=chunks, progress=False)
+    assert list(zip(ds["row0"].values.tolist(), ds["col0"].values.tolist(), strict=True)) == [w[:2] for w in want]
+    k = np.array([w[2] for w in want], dtype=int)
+    np.testing.assert_array_equal(ds["polygon_id"].values, gdf["polygon_id"].to_numpy()[k])
+    np.testing.assert_array_equal(ds["label"].values, gdf["ice_class"].to_numpy()[k])
+    expected = np.array([img[r : r + size, c : c + size] for r, c, _ in want], dtype=np.float32)
+    np.testing.assert_array_equal(ds["image"].values, expected.reshape(len(want), size, size, 3))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    height=st.integers(16, 48),
+    width=st.integers(16, 48),
+    stars=st.lists(_star, min_size=1, max_size=4),
+    size=st.integers(2, 10),
+    stride=st.integers(1, 6),
+)
+def test_extract_brackets_the_shapely_contains_loop_for_random_polygons(height, width, stars, size, stride):
+    """Footprints inside one polygon and touching no other are kept with its label; kept windows' pixel
+    centres all lie in their polygon (the pixel-centre rule differs from `contains` only at the edges)."""
+    from shapely.geometry import MultiPoint
+
+    scene, gdf, pix = _pixel_scene(height, width, stars, None)
+    ds = patches.extract(scene, gdf, size=size, stride=stride, chunks=16, progress=False)
+    got = dict(
+        zip(
+            zip(ds["row0"].values.tolist(), ds["col0"].values.tolist(), strict=True),
+            zip(ds["polygon_id"].values.tolist(), ds["label"].values.tolist(), strict=True),
+            strict=True,
+        )
+    )
+    pid = gdf["polygon_id"].to_numpy()
+    for r in range(0, height - size + 1, stride):
+        for c in range(0, width - size + 1, stride):
+            foot = box(c, r, c + size, r + size)
+            inside = [k for k, p in enumerate(pix) if p.contains(foot)]
+            if len(inside) == 1 and sum(p.intersects(foot) for p in pix) == 1:
+                assert got.get((r, c)) == (pid[inside[0]], stars[inside[0]][4])
+    by_id = dict(zip(pid.tolist(), pix, strict=True))
+    for (r, c), (p, _) in got.items():
+        centres = MultiPoint([(c + 0.5 + i, r + 0.5 + j) for i in range(size) for j in range(size)])
+        assert by_id[p].buffer(1e-6).covers(centres)
