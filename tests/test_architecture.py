@@ -76,6 +76,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit._split_groups",
         "eokit.timeseries",
         "eokit.trainingdata",
+        "eokit.topics",
+        "eokit._topic_cells",
+        "eokit._topic_dlr",
+        "eokit._topic_plots",
     ),
     "models": (
         "eokit.models",
@@ -87,7 +91,16 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit.card",
     ),
     "training": ("eokit.train",),
-    "maps/evaluate": ("eokit.maps", "eokit.evaluate", "eokit._eval_stats"),
+    "maps/evaluate": (
+        "eokit.maps",
+        "eokit.evaluate",
+        "eokit._eval_stats",
+        "eokit.active",
+        "eokit._active_select",
+        "eokit._active_panel",
+        "eokit.cleaning",
+        "eokit._cleaning_cl",
+    ),
     "runner": ("eokit.pipeline", "eokit.parameters", "eokit.cli", "eokit.__main__"),
 }
 
@@ -104,6 +117,7 @@ TF_MODULES: dict[str, str] = {
 TF_LAZY: dict[str, str] = {
     "eokit.card": "reading and checking a model card is plain JSON; only load_model deserialises Keras",
     "eokit.evaluate": "metrics and plots need no TensorFlow; only scoring a saved model loads it",
+    "eokit.cleaning": "label cleaning reuses evaluate's baseline features (through evaluate); it never loads a model",
 }
 TF_ROOTS = ("tensorflow", "keras", "tf_keras", "tensorboard")
 
