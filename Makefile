@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.eokit-installed
 OUT    ?= outputs
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo lint browser test lab bench sample-data clean
+.PHONY: venv demo lint browser test lab bench rehearsal sample-data clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: need Python 3.11-3.13 (python3.12 preferred) on PATH"; exit 1; }
@@ -53,6 +53,11 @@ lab: $(STAMP)
 ## Run every benchmark, print one table, write benchmarks/results.json.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+## Full-size rehearsal (TimeSen2Crop's 1,212,224 samples, one LSTM epoch, a 10,980^2 px tile map): hours on 2 cores,
+## ~6 GB of disk in ./rehearsal; finished steps are kept on a rerun. Writes benchmarks/results_rehearsal.json.
+rehearsal: $(STAMP)
+	$(BIN)/python benchmarks/rehearsal.py --workdir rehearsal
 
 ## Regenerate the bundled sample data (seeded).
 sample-data: $(STAMP)

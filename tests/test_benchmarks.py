@@ -92,3 +92,25 @@ def test_benchmark_runs_quick_at_tiny_size(script: Path) -> None:
     out = json.loads(res.stdout.strip().splitlines()[-1])
     _check_rows(script.stem, out["rows"])
     print(f"{script.name}: {len(out['rows'])} rows in {out['seconds']:.1f} s")
+
+
+@pytest.mark.slow
+def test_rehearsal_runs_every_step_at_a_tiny_scale(tmp_path: Path) -> None:
+    """benchmarks/rehearsal.py: tree, Zarr, one epoch, scoring and a 2-worker map at 1/2000 of the published size."""
+    out = tmp_path / "rehearsal.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "rehearsal.py"), "--workdir", str(tmp_path / "w")]
+    cmd += ["--scale", "0.0005", "--map-size", "256", "--map-dates", "6", "--chunks", "500", "--output", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+    assert res.returncode == 0, f"rehearsal failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
+    record = json.loads(out.read_text())
+    steps = {r["step"]: r for r in record["steps"]}
+    assert list(steps) == ["tree", "zarr", "train", "score", "map"]
+    for r in steps.values():
+        assert r["wall_s"] > 0 and r["peak_rss_gib"] > 0, r
+    assert steps["tree"]["samples"] == steps["zarr"]["samples"]
+    n_split = steps["train"]["train_samples"] + steps["train"]["val_samples"] + steps["score"]["test_samples"]
+    assert n_split + sum(steps["train"]["dropped_unseen"].values()) == steps["zarr"]["samples"]
+    assert steps["map"]["pixels"] == 256 * 256
+    # a rerun keeps the finished steps (their record) and reruns nothing
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    assert again.returncode == 0 and again.stdout.count("done before") == 5, again.stdout
