@@ -10,7 +10,7 @@ import xarray as xr
 
 from badinput import refuses
 from eokit import cleaning
-from eokit._cleaning_cl import confident_flags, field_agreement
+from eokit._cleaning_cl import cap_per_class, confident_flags, field_agreement, parcel_minority, reliability
 
 NAMES = {0: "Maize", 1: "Winter wheat", 2: "Grassland"}
 
@@ -145,6 +145,101 @@ def test_field_agreement_by_hand() -> None:
     assert np.isnan(off["agreement"]).all() and not off["flagged"].any()
 
 
+def test_reliability_is_the_lower_of_precision_and_recall_by_hand() -> None:
+    given = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 0, 0, 1, 1, 0, 0, 0])  # class 2 is never predicted
+    p = np.eye(3)[pred]
+    # class 0: recall 3/4, precision 3/6; class 1: recall 1/2, precision 1/2; class 2: 0
+    np.testing.assert_allclose(reliability(given, p, np.ones(8, bool)), [0.5, 0.5, 0.0])
+    use = np.array([1, 1, 1, 1, 1, 1, 0, 0], bool)  # without the class-2 samples class 0's precision is 3/4
+    np.testing.assert_allclose(reliability(given, p, use), [0.75, 0.5, 0.0])
+
+
+def test_cap_per_class_keeps_the_most_suspect_and_never_a_whole_class() -> None:
+    given = np.array([0, 0, 0, 0, 1, 1])
+    margin = np.array([-0.1, -0.5, -0.3, 0.2, -0.2, -0.4])
+    flag = np.array([True, True, True, False, True, True])
+    # class 0: floor(0.5 * 4) = 2 -> the two lowest margins (samples 1, 2); class 1: 1 of 2 -> sample 5
+    np.testing.assert_array_equal(cap_per_class(flag, given, margin, 0.5), [0, 1, 1, 0, 0, 1])
+    # share 1.0 still leaves one sample of each class (the least suspect)
+    np.testing.assert_array_equal(cap_per_class(flag, given, margin, 1.0), [1, 1, 1, 0, 0, 1])
+    # weighted by parcel size: class 0 has 10 + 1 + 1 + 1 pixels, half = 6 -> the 10-pixel parcel does not fit
+    size = np.array([1, 10, 1, 1, 3, 3])
+    np.testing.assert_array_equal(cap_per_class(flag, given, margin, 0.5, size), [1, 0, 1, 0, 0, 1])
+
+
+def test_parcel_minority_needs_a_strict_majority_and_enough_pixels_by_hand() -> None:
+    key = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    given = np.array([0, 0, 0, 1, 0, 0, 1, 1, 1, 0])
+    minority, label = parcel_minority(key, given, 2, 3)
+    # parcel 0: 3 of 4 are class 0 -> the class-1 pixel; parcel 1: a tie, no majority; parcel 2: only 2 pixels
+    np.testing.assert_array_equal(minority, [0, 0, 0, 1, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(label[:4], [0, 0, 0, 0])
+    assert parcel_minority(key, given, 2, 2)[0][8:].tolist() == [False, False]  # 1 of 2 is no strict majority
+
+
+def test_untrusted_classes_are_neither_questioned_nor_suggested_by_hand() -> None:
+    given = np.array([0, 0, 0, 1, 1, 1])
+    p = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    out = confident_flags(given, p, np.ones(6, bool), "confident_joint", np.array([True, False]))
+    assert not out["issue"].any()  # both issues involve class 1 (as the given or the suggested class)
+    # a wholly disagreeing parcel whose declared class the classifier cannot recognise is not flagged
+    key = np.repeat(np.arange(4), 3)
+    given = np.repeat([0, 0, 1, 1], 3)
+    pp = np.array([[0.9, 0.1]] * 6 + [[0.1, 0.9]] * 3 + [[0.9, 0.1]] * 3)
+    sure = field_agreement(key, given, pp, np.ones(12, bool), 0.5, 3, True)
+    np.testing.assert_array_equal(sure["flagged"], np.repeat([0, 0, 0, 1], 3).astype(bool))
+    assert (sure["suggestion"][9:] == 0).all()
+    unsure = field_agreement(key, given, pp, np.ones(12, bool), 0.5, 3, True, np.array([True, False]))
+    assert not unsure["flagged"].any()
+
+
+def test_a_parcel_is_flagged_only_when_the_evidence_is_confident_by_hand() -> None:
+    key = np.repeat(np.arange(4), 3)
+    given = np.repeat([0, 0, 1, 1], 3)
+    # parcel 3: every pixel predicted class 0, yet p0 = 0.55 < class 0's threshold 0.9: no class is confident
+    pp = np.array([[0.9, 0.1]] * 6 + [[0.1, 0.9]] * 3 + [[0.55, 0.45]] * 3)
+    out = field_agreement(key, given, pp, np.ones(12, bool), 0.5, 3, True)
+    assert not out["flagged"].any() and (out["agreement"][9:] == 0).all()
+    # thresholds t0 = 0.52, t1 = (0.45 + 0.3) / 2 = 0.375; parcel 2 (p1 0.45 >= t1: its own class is still likely)
+    # is not flagged, parcel 3 (p1 0.3 < t1, p0 0.7 >= t0) is
+    pp = np.array([[0.52, 0.48]] * 6 + [[0.55, 0.45]] * 3 + [[0.7, 0.3]] * 3)
+    out = field_agreement(key, given, pp, np.ones(12, bool), 0.5, 3, True)
+    np.testing.assert_array_equal(out["flagged"], np.repeat([0, 0, 0, 1], 3).astype(bool))
+
+
+def test_the_parcel_rule_flags_at_most_max_class_share_of_a_class_by_hand() -> None:
+    key = np.repeat(np.arange(5), 3)
+    given = np.repeat([0, 0, 1, 1, 1], 3)
+    pp = np.array([[0.9, 0.1]] * 6 + [[0.1, 0.9]] * 3 + [[0.95, 0.05]] * 3 + [[0.9, 0.1]] * 3)
+    both = field_agreement(key, given, pp, np.ones(15, bool), 0.5, 3, True)
+    np.testing.assert_array_equal(both["flagged"], np.repeat([0, 0, 0, 1, 1], 3).astype(bool))
+    # at most a third of class 1's 9 pixels: one parcel, the one with the lowest margin (parcel 3)
+    one = field_agreement(key, given, pp, np.ones(15, bool), 0.5, 3, True, None, 1 / 3)
+    np.testing.assert_array_equal(one["flagged"], np.repeat([0, 0, 0, 1, 0], 3).astype(bool))
+
+
+def test_find_issues_skips_the_classifier_for_unreliable_classes_and_says_so() -> None:
+    ds = _set()
+    wrong = np.isin(ds["field_id"].values, [0, 3])
+    noisy = _relabel(ds, wrong, 2)
+    strict = cleaning.find_issues(noisy, n_folds=3, min_reliability=1.0)  # the wrong parcels cost 0 and 2 precision
+    assert not strict["field_flagged"].any() and {0, 2} <= set(strict.attrs["unreliable_classes"])
+    table = cleaning.class_report(strict)
+    assert not table.loc[[0, 2], "reliable"].any() and (table["reliability"] < 1).sum() >= 2
+    loose = cleaning.find_issues(noisy, n_folds=3)
+    assert loose.attrs["unreliable_classes"] == [] and len(loose.attrs["reliability"]) == 3
+    # random pixel flips are caught by the parcel-minority rule even when no class is trusted
+    lab = ds["label"].values.copy()
+    flip = np.zeros(len(lab), bool)
+    flip[::9] = True
+    lab[flip] = (lab[flip] + 1) % 3
+    flips = ds.assign(label=("sample", lab), label_name=("sample", np.array([NAMES[int(c)] for c in lab])))
+    only = cleaning.find_issues(flips, n_folds=3, min_reliability=1.0)
+    np.testing.assert_array_equal(only["flagged"].values, flip)
+    np.testing.assert_array_equal(cleaning.clean(flips, only, "relabel")["label"].values, ds["label"].values)
+
+
 def test_clean_drops_or_relabels_and_records_it() -> None:
     ds = _set()
     wrong = np.isin(ds["field_id"].values, [0, 3])
@@ -206,10 +301,11 @@ def test_refuses_an_unknown_action_with_a_hint() -> None:
 
 
 @pytest.mark.bad_input
+@pytest.mark.parametrize("name", ["field_threshold", "min_reliability", "max_class_share"])
 @pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), "half"])
-def test_refuses_a_threshold_outside_0_1(value) -> None:
-    with refuses(ValueError, "field_threshold", "[0, 1]"):
-        cleaning.find_issues(_set(), n_folds=3, field_threshold=value)
+def test_refuses_a_threshold_outside_0_1(name, value) -> None:
+    with refuses(ValueError, name, "[0, 1]"):
+        cleaning.find_issues(_set(), n_folds=3, **{name: value})
 
 
 @pytest.mark.bad_input
