@@ -23,6 +23,7 @@ import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -164,9 +165,9 @@ def _csv_block(vals: np.ndarray, header: bytes) -> tuple[np.ndarray, np.ndarray]
     h = -(-len(header) // 8) * 8  # the header padded to whole slots
     slots = np.zeros((n, h // 8 + t * k), dtype=np.uint64)  # header, then an 8-byte slot per value
     slots[:, : h // 8] = np.frombuffer(header.ljust(h, b"\0"), dtype=np.uint64)
-    body = slots[:, h // 8 :].reshape(n, t, k)
-    np.take(comma, vals[..., :-1], out=body[..., :-1])
-    body[..., -1] = lf[vals[..., -1]]
+    idx = vals.astype(np.int32, copy=True)  # the last column's values index the LF half of one table
+    idx[..., -1] += comma.size
+    np.take(np.concatenate([comma, lf]), idx.reshape(n, t * k), out=slots[:, h // 8 :])
     mask = np.empty((n, h + t * k * 8), dtype=bool)
     mask[:, :h] = np.arange(h) < len(header)
     np.take(used, vals.reshape(n, t * k), out=mask[:, h:].view(np.uint64))
@@ -175,9 +176,9 @@ def _csv_block(vals: np.ndarray, header: bytes) -> tuple[np.ndarray, np.ndarray]
     return slots.view(np.uint8)[mask], offsets
 
 
-def _full_task(args: tuple[str, str, np.ndarray, int, int, int, int, int]) -> int:
-    """Write sample CSVs first..first+n-1 of one (tile, class) folder of `total`; return how many."""
-    folder, tile, dates, cid, first, n, total, seed = args
+def _full_text(args: tuple[str, str, np.ndarray, int, int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Return (text uint8, file offsets) of sample CSVs first..first+n-1 of one (tile, class) folder of `total`."""
+    _, tile, dates, cid, first, n, total, seed = args
     k = min(_FULL_PROTOTYPES, total)
     refl, flags = timesen2crop_samples(tile, dates, cid, k, seed)
     rng = _rng(seed, "full-samples", tile, cid, first)
@@ -185,7 +186,13 @@ def _full_task(args: tuple[str, str, np.ndarray, int, int, int, int, int]) -> in
     gain = rng.normal(1.0, 0.04, (n, 1, refl.shape[2]))  # per-pixel brightness, then sensor noise
     r = refl[pick] * gain + rng.normal(0.0, 25.0, (n, dates.size, refl.shape[2]))
     vals = np.concatenate([np.clip(np.rint(r), 1, 32767).astype(np.int64), flags[pick][..., None]], axis=2)
-    text, off = _csv_block(vals, (",".join(TS2C_CSV_COLUMNS) + "\n").encode())
+    return _csv_block(vals, (",".join(TS2C_CSV_COLUMNS) + "\n").encode())
+
+
+def _full_task(args: tuple[str, str, np.ndarray, int, int, int, int, int]) -> int:
+    """Write sample CSVs first..first+n-1 of one (tile, class) folder of `total`; return how many."""
+    folder, first, n = args[0], args[4], args[5]
+    text, off = _full_text(args)
     mv = memoryview(text)  # type: ignore[arg-type]
     mode = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     for i in range(n):
@@ -197,6 +204,24 @@ def _full_task(args: tuple[str, str, np.ndarray, int, int, int, int, int]) -> in
     return n
 
 
+def _zip_task(args: tuple[str, str, np.ndarray, int, int, int, int, int]) -> tuple[str, int, bytes, list[int]]:
+    """Return (folder, first, text, offsets) of one block, for the archive writer."""
+    text, off = _full_text(args)
+    return args[0], args[4], text.tobytes(), off.tolist()
+
+
+def _write_zip_block(zf: Any, folder: str, first: int, text: bytes, off: list[int]) -> int:
+    """Append one block's CSVs to the open archive as stored members (fixed timestamp: same bytes every run)."""
+    import zipfile
+
+    mv = memoryview(text)
+    for i in range(len(off) - 1):
+        info = zipfile.ZipInfo(f"{folder}/{first + i}.csv", date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = 0o644 << 16
+        zf.writestr(info, mv[off[i] : off[i + 1]])
+    return len(off) - 1
+
+
 def make_timesen2crop_fullsize(
     root: str | os.PathLike,
     scale: float = 1.0,
@@ -204,51 +229,82 @@ def make_timesen2crop_fullsize(
     workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    archive: bool = False,
 ) -> Path:
     """Write a TimeSen2Crop tree of the published size and shape (16 tiles, `FULL_CLASS_COUNTS` x `scale`
     samples) under `root`/TimeSen2Crop and return that folder; FileExistsError/OSError when it cannot fit.
+    `archive`: write `root`/TimeSen2Crop.zip instead (the published archive's layout, members stored), read in
+    place by eokit, and return it: no inode per sample, several times faster to write than the tree here.
 
     Seeded (same seed and scale: the same files, whatever `workers`); written by `workers` processes, each
     formatting blocks of thousands of CSVs in one vectorised pass. Check the size first with
     :func:`timesen2crop_fullsize_plan`."""
-    import multiprocessing as mp
-
     plan = timesen2crop_fullsize_plan(scale, seed)
     dest = Path(root)
     dest.mkdir(parents=True, exist_ok=True)
     st = os.statvfs(dest)
     need, inodes = int(plan["disk_bytes"]), int(plan["inodes"])  # type: ignore[call-overload]
+    if archive:  # the text plus about 100 bytes of headers per member, one inode
+        need, inodes = int(plan["text_bytes"]) + 100 * inodes, 1  # type: ignore[call-overload]
     if st.f_bavail * st.f_frsize < 1.1 * need or (st.f_files and st.f_favail < 1.1 * inodes):
         raise OSError(
             f"{dest}: not enough room for the TimeSen2Crop tree at scale {scale} (needs about {need / 1e9:.1f} GB "
             f"and {inodes} inodes; free {st.f_bavail * st.f_frsize / 1e9:.1f} GB, {st.f_favail} inodes)"
         )
-    final = dest / "TimeSen2Crop"
-    with atomic_output(final, overwrite, kind="dir") as tmp:
-        tasks = []
-        for tile, counts in _full_counts(scale, seed).items():
-            dates = _full_dates(tile, FULL_TILES[tile][0], seed)
-            (tmp / tile).mkdir()
-            (tmp / tile / "dates.csv").write_text(
-                "acquisition_date\n" + "".join(f"{str(d).replace('-', '')}\n" for d in dates)
-            )
-            for cid, c in enumerate(counts.tolist()):
-                (tmp / tile / str(cid)).mkdir()
-                for first in range(0, c, _FULL_BLOCK):
-                    tasks.append(
-                        (str(tmp / tile / str(cid)), tile, dates, cid, first, min(_FULL_BLOCK, c - first), c, seed)
-                    )
-        tasks.sort(key=lambda a: -a[5])  # big blocks first: the pool ends together
-        nproc = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
-        with tqdm(total=int(plan["files"]), desc="TimeSen2Crop full size", unit="file", disable=not progress) as bar:  # type: ignore[call-overload]
-            if nproc == 1:
-                for a in tasks:
-                    bar.update(_full_task(a))
-            else:
-                with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(nproc) as pool:
-                    for k in pool.imap_unordered(_full_task, tasks):
-                        bar.update(k)
+    final = dest / ("TimeSen2Crop.zip" if archive else "TimeSen2Crop")
+    with atomic_output(final, overwrite, kind="file" if archive else "dir") as tmp:
+        if archive:
+            import zipfile
+
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+                _full_blocks(plan, scale, seed, workers, progress, zf)
+        else:
+            _full_blocks(plan, scale, seed, workers, progress, tmp)
     return final
+
+
+def _full_blocks(
+    plan: Mapping[str, Any], scale: float, seed: int, workers: int | None, progress: bool, out: Any
+) -> None:
+    """Write every tile's dates.csv and sample CSVs into the folder `out` (a Path) or the open ZipFile `out`."""
+    import multiprocessing as mp
+    import zipfile
+
+    to_zip = isinstance(out, zipfile.ZipFile)
+    tasks = []
+    for tile, counts in _full_counts(scale, seed).items():
+        dates = _full_dates(tile, FULL_TILES[tile][0], seed)
+        text = "acquisition_date\n" + "".join(f"{str(d).replace('-', '')}\n" for d in dates)
+        if to_zip:
+            out.writestr(zipfile.ZipInfo(f"TimeSen2Crop/{tile}/", date_time=(1980, 1, 1, 0, 0, 0)), b"")
+            out.writestr(zipfile.ZipInfo(f"TimeSen2Crop/{tile}/dates.csv", date_time=(1980, 1, 1, 0, 0, 0)), text)
+        else:
+            (out / tile).mkdir()
+            (out / tile / "dates.csv").write_text(text)
+        for cid, c in enumerate(counts.tolist()):
+            folder = f"TimeSen2Crop/{tile}/{cid}" if to_zip else str(out / tile / str(cid))
+            if to_zip:
+                out.writestr(zipfile.ZipInfo(folder + "/", date_time=(1980, 1, 1, 0, 0, 0)), b"")
+            else:
+                os.mkdir(folder)
+            for first in range(0, c, _FULL_BLOCK):
+                tasks.append((folder, tile, dates, cid, first, min(_FULL_BLOCK, c - first), c, seed))
+    tasks.sort(key=lambda a: -a[5])  # big blocks first: the pool ends together (stable: a fixed member order)
+    nproc = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+    fn: Any = _zip_task if to_zip else _full_task
+
+    def done(r: Any) -> int:
+        return _write_zip_block(out, *r) if to_zip else int(r)
+
+    with tqdm(total=int(plan["files"]), desc="TimeSen2Crop full size", unit="file", disable=not progress) as bar:
+        if nproc == 1:
+            for r in map(fn, tasks):
+                bar.update(done(r))
+            return
+        with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(nproc) as pool:
+            # archive members keep the task order (the same bytes whatever `workers`); files need no order
+            for r in pool.imap(fn, tasks) if to_zip else pool.imap_unordered(fn, tasks):
+                bar.update(done(r))
 
 
 def read_tile_dates(tile_dir: str | os.PathLike) -> np.ndarray:

@@ -370,3 +370,17 @@ def test_csv_block_text_is_what_the_exact_parser_reads():
     assert raw.startswith(f"{HEADER}\n0,9,10,99,100,999,1000,9999,32767,".encode())
     for i in range(5):
         np.testing.assert_array_equal(_parse_one(f"{i}.csv", raw[off[i] : off[i + 1]], 7), vals[i])
+
+
+def test_fullsize_archive_reads_as_the_tree_and_is_seeded(tmp_path):
+    from eokit.datasets import timesen2crop as ts
+
+    tree = synthetic.make_timesen2crop_fullsize(tmp_path / "t", scale=0.0003, seed=1, workers=2, progress=False)
+    a = synthetic.make_timesen2crop_fullsize(
+        tmp_path / "a", scale=0.0003, seed=1, workers=1, progress=False, archive=True
+    )
+    b = synthetic.make_timesen2crop_fullsize(
+        tmp_path / "b", scale=0.0003, seed=1, workers=2, progress=False, archive=True
+    )
+    assert a.name == "TimeSen2Crop.zip" and a.read_bytes() == b.read_bytes()
+    assert ts.open(a).drop_attrs().equals(ts.open(tree).drop_attrs())

@@ -710,3 +710,37 @@ def test_property_dates_csv_mutation_same_dates_or_refused(seed, n, kind, data):
         assert "t/dates.csv" in str(e) and kind != "keep", str(e)
         return
     np.testing.assert_array_equal(got, dates, err_msg=f"{kind}: {mutated!r} read as other dates")
+
+
+def test_store_chunk_reader_reads_what_zarr_reads(tree, tmp_path):
+    import json
+    from pathlib import Path
+
+    import xarray as xr
+    import zarr
+
+    from eokit.datasets._ts2c_store import _ChunkFiles
+
+    ds = ts.open(tree)
+    store = ts._dataset_to_store(ds, tmp_path / "s.zarr", chunk=7)  # 64 samples: the last chunk partial
+    opened = ts.open(store)
+    assert opened["reflectance"].data.name.startswith("ts2c-")  # the chunk-file path, not zarr's
+    plain = xr.open_zarr(store)
+    for v in ("reflectance", "flag", "label", "source_file"):
+        np.testing.assert_array_equal(opened[v].values, plain[v].values)
+    meta = json.loads((Path(store) / ".zmetadata").read_text())["metadata"]
+    arr = _ChunkFiles(Path(store) / "reflectance", meta["reflectance/.zarray"])
+    z = zarr.open_array(Path(store) / "reflectance", mode="r")
+    for key in [(slice(0, 64),), (slice(3, 12),), (slice(60, 64),), (slice(5, 6), slice(None), slice(2, 4))]:
+        np.testing.assert_array_equal(arr[key], z[key])
+    np.testing.assert_array_equal(arr[(slice(1, 40, 3),)], z[1:40:3])
+    # uncompressed chunks are read straight into the output; a missing chunk holds the fill value
+    raw = zarr.create_array(
+        tmp_path / "raw.zarr", shape=(10, 3), chunks=(4, 3), dtype="i2", compressors=None, fill_value=-5, zarr_format=2
+    )
+    raw[:] = np.arange(30, dtype="i2").reshape(10, 3)
+    (tmp_path / "raw.zarr" / "1.0").unlink()
+    m = json.loads((tmp_path / "raw.zarr" / ".zarray").read_text())
+    want = np.arange(30, dtype="i2").reshape(10, 3)
+    want[4:8] = -5
+    np.testing.assert_array_equal(_ChunkFiles(tmp_path / "raw.zarr", m)[(slice(0, 10),)], want)

@@ -8,7 +8,9 @@ the small tables (no per-sample date decoding, no per-sample strings). Used by :
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import threading
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +34,121 @@ def _lookup(idx: np.ndarray, table: np.ndarray, fill: Any) -> np.ndarray:
     return out
 
 
+_READ_BUFFERS = threading.local()  # .buf: this thread's chunk read buffer (the largest chunk it read; freed with it)
+
+
+class _ChunkFiles:
+    """One Zarr format 2 array of this store read chunk file by chunk file: each file read whole (one syscall)
+    and decoded by its numcodecs codec straight into the output, without zarr-python's async codec pipeline
+    (measured here: 3-4x faster). Only arrays in the plain layout this module writes (C order, no filters,
+    native byte order) take this path; :func:`_fast_arrays` leaves any other to zarr."""
+
+    def __init__(self, folder: Path, meta: dict[str, Any]) -> None:
+        from numcodecs import get_codec
+
+        self.folder = str(folder)
+        self.shape = tuple(int(x) for x in meta["shape"])
+        self.chunks = tuple(int(x) for x in meta["chunks"])
+        self.dtype = np.dtype(meta["dtype"])
+        self.ndim = len(self.shape)
+        self.sep = meta.get("dimension_separator") or "."
+        self.codec = get_codec(meta["compressor"]) if meta.get("compressor") else None
+        fill = meta.get("fill_value")
+        self.fill = np.array(0 if fill is None else fill).astype(self.dtype)
+
+    def _chunk(self, k: int, out: np.ndarray) -> None:
+        """Decode chunk `k` along the first axis into `out` (the chunk's full stored shape, C-contiguous)."""
+        name = self.sep.join([str(k)] + ["0"] * (self.ndim - 1))
+        try:
+            fd = os.open(f"{self.folder}/{name}", os.O_RDONLY)
+        except FileNotFoundError:  # an unwritten chunk holds the fill value (Zarr v2 spec)
+            out[...] = self.fill
+            return
+        try:
+            size = os.fstat(fd).st_size
+            if self.codec is None:
+                if size != out.nbytes:
+                    raise ValueError(f"{self.folder}/{name}: {size} bytes, expected {out.nbytes} (uncompressed chunk)")
+                got = os.readv(fd, [out.reshape(-1).view(np.uint8).data])
+                if got != size:
+                    raise ValueError(f"{self.folder}/{name}: short read ({got} of {size} bytes)")
+                return
+            buf = self._buffer(size)
+            got = os.readv(fd, [buf])
+        finally:
+            os.close(fd)
+        if got != size:
+            raise ValueError(f"{self.folder}/{name}: short read ({got} of {size} bytes)")
+        self.codec.decode(buf, out=out)
+
+    def _buffer(self, size: int) -> memoryview:
+        """Return a `size`-byte view of this thread's read buffer (reused: no fresh pages per chunk)."""
+        buf: bytearray | None = getattr(_READ_BUFFERS, "buf", None)
+        if buf is None or len(buf) < size:
+            buf = _READ_BUFFERS.buf = bytearray(size)
+        return memoryview(buf)[:size]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        first = key[0] if isinstance(key, tuple) else key
+        a, b, step = first.indices(self.shape[0]) if isinstance(first, slice) else (0, self.shape[0], 0)
+        rest = key[1:] if isinstance(key, tuple) else ()
+        whole = all(
+            isinstance(r, slice) and r.indices(n) == (0, n, 1) for r, n in zip(rest, self.shape[1:], strict=False)
+        )
+        if step != 1 or not whole:
+            return np.asarray(self[slice(0, self.shape[0])])[key]  # not a chunk-row read: read, then index
+        c = self.chunks[0]
+        out = np.empty((b - a,) + self.shape[1:], dtype=self.dtype)
+        full = (c,) + self.shape[1:]
+        for k in range(a // c, -(-b // c) if b > a else a // c):
+            lo, hi = k * c, (k + 1) * c
+            if lo >= a and hi <= b:  # a whole stored chunk inside the request: decode in place
+                self._chunk(k, out[lo - a : hi - a])
+            else:
+                tmp = np.empty(full, dtype=self.dtype)
+                self._chunk(k, tmp)
+                s, e = max(lo, a), min(hi, b)
+                out[s - a : e - a] = tmp[s - lo : e - lo]
+        return out
+
+
+def _fast_arrays(p: Path, z: xr.Dataset) -> xr.Dataset:
+    """Return `z` with its per-sample arrays of the plain layout read by :class:`_ChunkFiles` (same chunks)."""
+    import json
+
+    import dask.array as da
+
+    try:
+        meta = json.loads((p / ".zmetadata").read_text())["metadata"]
+        stamp = (p / ".zmetadata").stat().st_mtime_ns  # a rewritten store gets new dask keys
+    except (OSError, ValueError, KeyError):
+        return z  # not consolidated format 2: zarr reads it
+    out = {}
+    for v in ("reflectance", "flag", "label", "tile_index", "source_file"):
+        m = meta.get(f"{v}/.zarray")
+        if m is None or v not in z or m.get("order") != "C" or m.get("filters") or m.get("zarr_format") != 2:
+            continue
+        dt = np.dtype(m["dtype"])
+        enc = z[v].encoding
+        if not dt.isnative or z[v].dtype != dt or any(a in enc for a in ("scale_factor", "add_offset", "_FillValue")):
+            continue
+        if tuple(z[v].shape) != tuple(m["shape"]) or len(m["chunks"]) != z[v].ndim:
+            continue
+        if any(int(c) != s for c, s in zip(m["chunks"][1:], m["shape"][1:], strict=True)):
+            continue
+        arr = da.from_array(
+            _ChunkFiles(p / v, m),
+            chunks=(int(m["chunks"][0]),) + z[v].shape[1:],
+            lock=False,
+            asarray=False,
+            inline_array=True,
+            meta=np.empty((0,) * z[v].ndim, dtype=dt),
+            name=f"ts2c-{v}-{p}-{stamp}",
+        )
+        out[v] = z[v].copy(data=arr)
+    return z.assign(out)
+
+
 def _open_store(p: Path, tiles: Iterable[str] | None) -> xr.Dataset:
     import dask.array as da
 
@@ -47,6 +164,7 @@ def _open_store(p: Path, tiles: Iterable[str] | None) -> xr.Dataset:
     ]
     if missing:
         raise ValueError(f"{p}: not a TimeSen2Crop store written by eokit (missing {missing})")
+    z = _fast_arrays(p, z)
     names = z["tile_names"].values.astype(str)
     dates = z["tile_dates"].values.astype("datetime64[ns]")
     n_time = dates.shape[1]
