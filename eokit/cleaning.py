@@ -230,7 +230,6 @@ def find_issues(
     p = np.asarray(proba.values, np.float64)
     given = np.searchsorted(ids, y)
     valid = np.asarray(proba["seen"].values, bool)
-    dim = _dim(ds)
     has_fields = field_threshold is not None and "field_id" in ds.variables
     key = _groups(ds, "field", None)[0] if has_fields else np.full(len(y), -1)
     minority = parcel_minority(key, given, len(ids), int(min_field_pixels))[0] if has_fields else np.zeros(len(y), bool)
@@ -248,6 +247,38 @@ def find_issues(
     flagged = fa["flagged"] | fa["minority"] | (cl["issue"] if use_issues else False)
     suggestion = np.where(cl["issue"], cl["suggestion"], given)
     suggestion = np.where(fa["flagged"] | fa["minority"], fa["suggestion"], suggestion)
+    out = _flags_dataset(ds, y, ids, names, proba, p, given, valid, cl, fa, flagged, suggestion)
+    out.attrs.update(
+        method=method,
+        field_threshold=-1.0 if field_threshold is None else field_threshold,
+        min_field_pixels=int(min_field_pixels),
+        sample_issues=int(use_issues),
+        min_reliability=min_reliability,
+        max_class_share=max_class_share,
+        reliability=[float(r) for r in rel],
+        unreliable_classes=[int(c) for c, ok in zip(ids, trusted, strict=True) if not ok],
+        thresholds=[float(t) for t in cl["thresholds"]],
+        confident_joint=json.dumps(cl["confident_joint"].astype(int).tolist()),
+    )
+    return out
+
+
+def _flags_dataset(
+    ds: xr.Dataset,
+    y: np.ndarray,
+    ids: list[int],
+    names: list[str],
+    proba: xr.DataArray,
+    p: np.ndarray,
+    given: np.ndarray,
+    valid: np.ndarray,
+    cl: dict,
+    fa: dict,
+    flagged: np.ndarray,
+    suggestion: np.ndarray,
+) -> xr.Dataset:
+    """The per-sample flags Dataset of `find_issues` (ranked: 0 = the most suspect flagged sample)."""
+    dim = _dim(ds)
     order = np.lexsort((np.arange(len(y)), cl["margin"], ~flagged))
     rank = np.full(len(y), -1, np.int64)
     rank[order[: int(flagged.sum())]] = np.arange(int(flagged.sum()))
@@ -276,21 +307,7 @@ def find_issues(
     for v in ("field_id", "tile", "x", "y"):
         if v in ds.variables and ds[v].dims == (dim,):
             out[v] = (dim, np.asarray(ds[v].values))
-    out.attrs.update(
-        method=method,
-        field_threshold=-1.0 if field_threshold is None else field_threshold,
-        min_field_pixels=int(min_field_pixels),
-        sample_issues=int(use_issues),
-        min_reliability=min_reliability,
-        max_class_share=max_class_share,
-        reliability=[float(r) for r in rel],
-        unreliable_classes=[int(c) for c, ok in zip(ids, trusted, strict=True) if not ok],
-        class_ids=ids,
-        class_names=names,
-        thresholds=[float(t) for t in cl["thresholds"]],
-        confident_joint=json.dumps(cl["confident_joint"].astype(int).tolist()),
-        **{f"oof_{k}": v for k, v in proba.attrs.items()},
-    )
+    out.attrs.update(class_ids=ids, class_names=names, **{f"oof_{k}": v for k, v in proba.attrs.items()})
     return out
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 
 from eokit import _topic_cells as _tc
+from eokit._checks import is_int
 from eokit._topic_cells import CELL, FEATURES, NO_TOPIC, NO_WORD
 from eokit._topic_dlr import compare, from_dlr
 from eokit._topic_plots import plot_patch_topics, plot_topic_map, plot_topic_profiles
@@ -96,7 +97,7 @@ class TopicModel:
 
 
 def _whole(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+    if not is_int(value) or value < low:
         raise ValueError(f"topics: {name} must be a whole number >= {low}, got {value!r}")
     return int(value)
 
