@@ -421,9 +421,14 @@ def plot_flags(flags: xr.Dataset, title: str = "Flagged labels") -> Any:
     df = f[["x", "y", "label_name", "flagged"]].to_dataframe().reset_index(drop=True)
     base = plots.colour_by_class(df.hvplot.scatter(x="x", y="y", by="label_name", s=20, data_aspect=1))
     marked = hv.Points(df[df["flagged"]], kdims=["x", "y"], label=f"flagged ({int(df['flagged'].sum())})")
-    marked = plots.backend_opts(marked, {"color": "black", "marker": "x"}, bokeh={"size": 9}, matplotlib={"s": 45})
+    # a filled cross in matplotlib: its unfilled "x" warns about the edge colour holoviews passes
+    marked = plots.backend_opts(
+        marked, {"color": "black"}, bokeh={"size": 9, "marker": "x"}, matplotlib={"s": 45, "marker": "X"}
+    )
     n, k = len(df), int(df["flagged"].sum())
-    return (base * marked).opts(title=f"{title}: {k} of {n} samples ({k / max(n, 1):.1%})")
+    # the legend beside the map, never over the samples; title and legend for both backends
+    common = {"legend_position": "right", "title": f"{title}: {k} of {n} samples ({k / max(n, 1):.1%})"}
+    return plots.backend_opts(base * marked, common, bokeh={}, matplotlib={})
 
 
 def plot_class_report(table: pd.DataFrame, title: str = "Flagged share per class") -> Any:
