@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,9 +32,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-SHARED = ROOT.parent / "shared" / "data"
-MACHINE = f"cpu {os.cpu_count()} cores ({platform.machine()})"
+sys.path.insert(0, str(HERE))  # benchmarks/_common, however this script is loaded
+from _common import MACHINE, ROOT, SHARED, crop_set  # noqa: E402
+
 #: The stronger recipe (issue 12): each part justified by the `*_recipe` rows against the default rows.
 RECIPE = {
     "optimizer": "adamw",
@@ -53,27 +51,6 @@ PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe")
 
 
 # ------------------------------------------------------------------------------------------------ the cases
-def _crop_set(stack: Path, polygons, column: str, n: int, mapping: str | None, name_column: str | None = None):
-    from eokit import cube, sampling
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        c = cube.open(stack, chunks=256)
-        ts = sampling.make_training_set(
-            c,
-            polygons,
-            column,
-            n,
-            strategy="proportional",
-            seed=0,
-            erosion=1,
-            mapping=mapping,
-            progress=False,
-            name_column=name_column,
-        )
-    return ts.load()
-
-
 def _slovenia(tiny: bool):
     """The real case; the register's LULC_ID 0 polygons ("no data": no land use recorded) are no class."""
     from eokit.datasets import slovenia
@@ -82,12 +59,12 @@ def _slovenia(tiny: bool):
     if not (s / "stack").is_dir():
         return None
     polys = slovenia.land_use_polygons(s)
-    return _crop_set(s / "stack", polys, "LULC_ID", 300 if tiny else 3000, None, "LULC_NAME")
+    return crop_set(s / "stack", polys, "LULC_ID", 300 if tiny else 3000, None, "LULC_NAME")
 
 
 def _sample(tiny: bool):
     s = ROOT / "data" / "sample" / "s2stack"
-    return _crop_set(s, s / "fields.gpkg", "crop_code", 300 if tiny else 2000, "invekos")
+    return crop_set(s, s / "fields.gpkg", "crop_code", 300 if tiny else 2000, "invekos")
 
 
 def _polar(tiny: bool):
@@ -273,6 +250,8 @@ def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) 
 
     `tiny`: the bundled cases at a few hundred samples, one seed, one epoch (a smoke test of the code path).
     """
+    from eokit._io import write_json_atomic
+
     args = _args(argv or [])
     seeds = [0] if tiny else list(range(args.seeds))
     epochs = {"timeseries": 1 if tiny else 20 if quick else 150, "patch": 1 if tiny else 4 if quick else 20}
@@ -285,7 +264,7 @@ def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) 
     out = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": MACHINE, "epochs": epochs}
     out.update(anchors=ANCHORS, recipe=RECIPE, records=records, **extra)
     if not tiny:
-        Path(args.output).write_text(json.dumps(out, indent=2, default=float))
+        write_json_atomic(out, args.output, default=float)
     return rows
 
 

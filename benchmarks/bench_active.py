@@ -13,8 +13,6 @@ budgets (active / random) and labels needed to reach 95 % of random's final macr
 
 from __future__ import annotations
 
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,9 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-SHARED = ROOT.parent / "shared" / "data"
-MACHINE = f"cpu {os.cpu_count()} cores ({platform.machine()})"
+sys.path.insert(0, str(HERE))  # benchmarks/_common, however this script is loaded
+from _common import MACHINE, ROOT, SHARED  # noqa: E402
 
 
 def _sar_sample(tiny: bool):

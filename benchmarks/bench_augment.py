@@ -8,16 +8,16 @@ Unit: patches per second (higher is better); ratio = eokit / baseline.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-MACHINE = f"cpu {os.cpu_count()} cores ({platform.machine()})"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common, however this script is loaded
+from _common import MACHINE, report  # noqa: E402
 
 
 def _numpy_loop(x: np.ndarray, rng: np.random.Generator, shift: int = 2, looks: float = 4.4) -> np.ndarray:
@@ -99,12 +99,4 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    import sys
-
-    results = run(quick="--quick" in sys.argv)
-    for r in results:
-        print(
-            f"{r['what']:<85} baseline {r['baseline']:>10.0f}  eokit {r['eokit']:>10.0f} {r['unit']}  "
-            f"x{r['ratio']:.1f}  [{r['machine']}]"
-        )
-    Path(__file__).with_name("results_augment.json").write_text(json.dumps(results, indent=2))
+    report(run(quick="--quick" in sys.argv), "augment")

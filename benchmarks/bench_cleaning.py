@@ -19,8 +19,6 @@ when absent). `python benchmarks/bench_cleaning.py [--quick] [--kinds random,par
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -30,38 +28,17 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-SHARED = ROOT.parent / "shared" / "data"
-MACHINE = f"cpu {os.cpu_count()} cores ({platform.machine()})"
+sys.path.insert(0, str(HERE))  # benchmarks/_common, however this script is loaded
+from _common import MACHINE, ROOT, SHARED, crop_set  # noqa: E402
+
 RATES = (0.1, 0.2, 0.3)
 KINDS = ("random", "parcel")
 
 
 # ------------------------------------------------------------------------------------------------ the cases
-def _crop_set(stack: Path, polygons, column: str, n: int, mapping: str | None, name_column: str | None = None):
-    from eokit import cube, sampling
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        c = cube.open(stack, chunks=256)
-        ts = sampling.make_training_set(
-            c,
-            polygons,
-            column,
-            n,
-            strategy="proportional",
-            seed=0,
-            erosion=1,
-            mapping=mapping,
-            progress=False,
-            name_column=name_column,
-        )
-    return ts.load()
-
-
 def _sample(n: int):
     s = ROOT / "data" / "sample" / "s2stack"
-    return _crop_set(s, s / "fields.gpkg", "crop_code", n, "invekos")
+    return crop_set(s, s / "fields.gpkg", "crop_code", n, "invekos")
 
 
 def _slovenia(n: int):
@@ -74,7 +51,7 @@ def _slovenia(n: int):
     with tempfile.TemporaryDirectory() as tmp:
         stack = slovenia.write_stack(Path(tmp) / "stack", path=src)
         polys = slovenia.land_use_polygons(src)
-        return _crop_set(stack, polys, "LULC_ID", n, None, "LULC_NAME")
+        return crop_set(stack, polys, "LULC_ID", n, None, "LULC_NAME")
 
 
 CASES = {"sample": _sample, "slovenia": _slovenia}

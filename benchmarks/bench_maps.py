@@ -14,12 +14,9 @@ Usage: `python benchmarks/bench_maps.py [--quick]` (prints a table, writes bench
 
 from __future__ import annotations
 
-import gc
-import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -30,38 +27,8 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 BANDS = ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"]
 N_T, UNITS, CHUNK, BATCH = 12, [64], 256, 4096
-
-
-class PeakRSS:
-    """Context manager: peak resident memory (MB) above the value at entry, sampled in a thread."""
-
-    def __init__(self, interval: float = 0.01) -> None:
-        import psutil
-
-        self.proc, self.interval = psutil.Process(), interval
-        self.start = self.peak = 0
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        gc.collect()
-        self.start = self.peak = self.proc.memory_info().rss
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._sample, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    @property
-    def mb(self) -> float:
-        return (self.peak - self.start) / 2**20
+sys.path.insert(0, str(HERE))  # benchmarks/_common, however this script is loaded
+from _common import PeakRSS, report  # noqa: E402
 
 
 def machine() -> str:
@@ -192,13 +159,13 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
         pipeline(model_path, eocube.open(stack, chunks=CHUNK), tmp)
         mem = {}
         for s in sizes:  # memory: chunked pipeline first (see module docstring), then the in-memory baseline
-            with PeakRSS() as m:
+            with PeakRSS(0.01) as m:
                 pipeline(model_path, open_zarr_cube(zarrs[s]), tmp)
-            mem[s] = [m.mb]
+            mem[s] = [m.rise_mib]
         for s in sizes:
-            with PeakRSS() as m:
+            with PeakRSS(0.01) as m:
                 bare(model_path, open_zarr_cube(zarrs[s]))
-            mem[s].insert(0, m.mb)
+            mem[s].insert(0, m.rise_mib)
         # speed: pipeline and baselines interleaved, best of `repeats`, so machine load hits both alike
         cases = {f"zarr{s}": (lambda s=s: open_zarr_cube(zarrs[s])) for s in sizes}
         cases["tif"] = lambda: eocube.open(stack, chunks=CHUNK)
@@ -241,23 +208,12 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
                 "baseline": mem[s][0],
                 "eokit": mem[s][1],
                 "ratio": mem[s][0] / max(mem[s][1], 1.0),
-                "unit": "MB",
+                "unit": "MiB",
                 "machine": mach,
             }
         )
     return rows
 
 
-def _table(rows: list[dict]) -> str:
-    cols = ("what", "baseline", "eokit", "ratio", "unit", "machine")
-    fmt = [[f"{r[c]:,.3g}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows]
-    w = [max(len(c), *(len(f[i]) for f in fmt)) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.ljust(w[i]) for i, c in enumerate(cols))]
-    lines += ["  ".join(v.ljust(w[i]) for i, v in enumerate(f)) for f in fmt]
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
-    out_rows = run(quick="--quick" in sys.argv)
-    print(_table(out_rows))
-    (HERE / "results_maps.json").write_text(json.dumps(out_rows, indent=2))
+    report(run(quick="--quick" in sys.argv), "maps")

@@ -18,17 +18,15 @@ the eokit row also states its first-run time.
 
 from __future__ import annotations
 
-import json
-import os
-import platform
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-MACHINE = f"cpu {os.cpu_count()} cores ({platform.machine()})"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common, however this script is loaded
+from _common import MACHINE, PeakRSS, report  # noqa: E402
 
 
 def _scene(n: int, lazy: bool, seed: int = 0):
@@ -143,6 +141,28 @@ def _best(fn, repeat: int) -> tuple[float, float, object]:
     return min(times), times[0], result
 
 
+def _positions_row(scene, gdf, size: int, stride: int, n: int) -> dict:
+    """Return the row timing patch-position selection: the loop on rasterised ids vs `patches.positions`."""
+    from eokit import patches
+
+    t0 = time.perf_counter()
+    base = _loop_baseline(scene, gdf, size, stride, copy=False)
+    t_base = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pos = patches.positions(scene, gdf, size=size, stride=stride, progress=False)
+    t_eokit = time.perf_counter() - t0
+    assert np.array_equal(pos["row0"].to_numpy(), base[1]) and np.array_equal(pos["col0"].to_numpy(), base[2])
+    return {
+        "what": f"select {size}x{size} patch positions, stride {stride}, {n}x{n} scene ({len(pos)} patches; "
+        "loop on ids)",
+        "baseline": t_base,
+        "eokit": t_eokit,
+        "ratio": t_base / t_eokit,
+        "unit": "s",
+        "machine": MACHINE,
+    }
+
+
 def _speed(quick: bool, tiny: bool = False) -> list[dict]:
     from eokit import patches
 
@@ -153,41 +173,9 @@ def _speed(quick: bool, tiny: bool = False) -> list[dict]:
     what = f"stride 10, {n}x{n} scene"
     repeat = 1 if tiny else 2
     patches.extract(scene, gdf, size=10, stride=10, progress=False)  # warm-up: imports, GEOS, caches
-    t0 = time.perf_counter()
-    base = _loop_baseline(scene, gdf, 32, 2, copy=False)
-    t_base = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pos = patches.positions(scene, gdf, size=32, stride=2, progress=False)
-    t_eokit = time.perf_counter() - t0
-    assert np.array_equal(pos["row0"].to_numpy(), base[1]) and np.array_equal(pos["col0"].to_numpy(), base[2])
-    rows.append(
-        {
-            "what": f"select 32x32 patch positions, stride 2, {n}x{n} scene ({len(pos)} patches; loop on ids)",
-            "baseline": t_base,
-            "eokit": t_eokit,
-            "ratio": t_base / t_eokit,
-            "unit": "s",
-            "machine": MACHINE,
-        }
-    )
+    rows.append(_positions_row(scene, gdf, 32, 2, n))
     for size in (10, 32):
-        t0 = time.perf_counter()
-        base = _loop_baseline(scene, gdf, size, 10, copy=False)
-        t_base = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pos = patches.positions(scene, gdf, size=size, stride=10, progress=False)
-        t_eokit = time.perf_counter() - t0
-        assert np.array_equal(pos["row0"].to_numpy(), base[1]) and np.array_equal(pos["col0"].to_numpy(), base[2])
-        rows.append(
-            {
-                "what": f"select {size}x{size} patch positions, {what} ({len(pos)} patches; loop on ids)",
-                "baseline": t_base,
-                "eokit": t_eokit,
-                "ratio": t_base / t_eokit,
-                "unit": "s",
-                "machine": MACHINE,
-            }
-        )
+        rows.append(_positions_row(scene, gdf, size, 10, n))
         base = ds = geo = None  # earlier outputs freed before the timed runs
         t_base, _, base = _best(lambda size=size: _loop_baseline(scene, gdf, size, 10), repeat)
         t_eokit, t_first, ds = _best(
@@ -222,30 +210,6 @@ def _speed(quick: bool, tiny: bool = False) -> list[dict]:
     return rows
 
 
-def _peak_rss(fn) -> tuple[float, object]:
-    import psutil
-
-    proc = psutil.Process()
-    start = proc.memory_info().rss
-    peak = [start]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.02)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    try:
-        result = fn()
-    finally:
-        done.set()
-        th.join()
-    peak[0] = max(peak[0], proc.memory_info().rss)
-    return (peak[0] - start) / 2**20, result
-
-
 def _memory(quick: bool, tiny: bool = False) -> list[dict]:
     import dask
 
@@ -263,8 +227,10 @@ def _memory(quick: bool, tiny: bool = False) -> list[dict]:
             return int(ds.sizes["patch"])
 
     t0 = time.perf_counter()
-    peak_mib, count = _peak_rss(run)
+    with PeakRSS(0.02) as mem:
+        count = run()
     elapsed = time.perf_counter() - t0
+    peak_mib = mem.rise_mib
     return [
         {
             "what": f"peak memory, {n}x{n} lazy scene -> {count} 32x32 patches to Zarr in {elapsed:.0f} s "
@@ -284,14 +250,4 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    import sys
-
-    rows = run(quick="--quick" in sys.argv)
-    for r in rows:
-        print(
-            f"{r['what']}\n    baseline {r['baseline']:.3g} {r['unit']}, eokit {r['eokit']:.3g} {r['unit']}, "
-            f"ratio {r['ratio']:.1f}x  [{r['machine']}]"
-        )
-    out = Path(__file__).with_name("results_patches.json")
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"wrote {out}")
+    report(run(quick="--quick" in sys.argv), "patches")

@@ -9,10 +9,8 @@ Full: 2048 x 2048 pixels x 24 dates x 9 bands (1.8 GB as int16), 20,000 samples.
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -20,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-MACHINE = f"cpu {os.cpu_count()} cores ({platform.machine()})"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common, however this script is loaded
+from _common import MACHINE, report  # noqa: E402
+
 BANDS = ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"]
 
 
@@ -142,12 +142,4 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    import sys
-
-    rows = run(quick="--quick" in sys.argv)
-    for r in rows:
-        print(
-            f"{r['what']}: baseline {r['baseline']:.3g} {r['unit']}, eokit {r['eokit']:.3g} {r['unit']}, "
-            f"x{r['ratio']:.2f}  [{r['machine']}]"
-        )
-    (Path(__file__).parent / "results_sampling.json").write_text(json.dumps(rows, indent=2))
+    report(run(quick="--quick" in sys.argv), "sampling")

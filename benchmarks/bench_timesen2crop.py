@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL_SIZE = 1_212_224  # samples (CSV files) of the published tree
-
-
-def _machine() -> str:
-    return f"cpu {os.cpu_count()} cores"
+sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/_common, however this script is loaded
+from _common import MACHINE, PeakRSS, report  # noqa: E402
 
 
 def _make_tree(root: Path, n_files: int, seed: int = 0) -> tuple[Path, float]:
@@ -29,49 +26,6 @@ def _make_tree(root: Path, n_files: int, seed: int = 0) -> tuple[Path, float]:
     t0 = time.perf_counter()
     base = make_timesen2crop_fullsize(root, scale=min(1.0, n_files / FULL_SIZE), seed=seed, workers=2, progress=False)
     return base, time.perf_counter() - t0
-
-
-class _PeakMem:
-    """Poll the proportional set size (PSS: shared pages split between processes) of this process and its
-    children; .peak_mb is the largest total seen, in MB above the total at entry."""
-
-    def __init__(self, interval: float = 0.02) -> None:
-        import psutil
-
-        self.proc = psutil.Process()
-        self.interval = interval
-        self._stop = threading.Event()
-
-    def _sample(self) -> int:
-        total = 0
-        for p in [self.proc, *self.proc.children(recursive=True)]:
-            try:
-                info = p.memory_full_info()
-                total += getattr(info, "pss", info.rss)
-            except Exception:  # noqa: BLE001 - a child that just exited
-                pass
-        return total
-
-    def __enter__(self) -> _PeakMem:
-        self.base = self._sample()
-        self.peak = self.base
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self._sample())
-
-    @property
-    def peak_mb(self) -> float:
-        return (self.peak - self.base) / 1e6
 
 
 def _baseline_convert(base: Path, store: Path) -> int:
@@ -146,7 +100,7 @@ def run(quick: bool = False, tiny: bool = False, n_files: int | None = None) -> 
         xr.Dataset({"a": ("x", np.zeros(2))}).to_zarr(tmp / "warm.zarr")
 
         def machine() -> str:
-            return f"{_machine()}, load avg {os.getloadavg()[0]:.1f}"
+            return f"{MACHINE}, load avg {os.getloadavg()[0]:.1f}"
 
         tb, cb, _ = _timed(lambda: _baseline_convert(base, tmp / "baseline.zarr"))
         te, ce, store = _timed(
@@ -224,17 +178,19 @@ def run(quick: bool = False, tiny: bool = False, n_files: int | None = None) -> 
                 "machine": machine(),
             }
         )
-        with _PeakMem() as mb:  # memory measured in separate runs: polling would disturb the timings
+        # memory measured in separate runs (polling would disturb the timings): PSS summed over the process tree,
+        # so the worker processes count and the pages they share with this one count once
+        with PeakRSS(0.02, tree=True, pss=True) as mb:
             _baseline_convert(base, tmp / "baseline2.zarr")
-        with _PeakMem() as me:
+        with PeakRSS(0.02, tree=True, pss=True) as me:
             ts.to_zarr(base, tmp / "eokit2.zarr", chunks=chunk, workers=2, scheduler="processes", progress=False)
         rows.append(
             {
                 "what": f"peak memory (PSS) during conversion, chunks of {chunk}",
-                "baseline": mb.peak_mb,
-                "eokit": me.peak_mb,
-                "ratio": mb.peak_mb / max(me.peak_mb, 1e-9),
-                "unit": "MB above start",
+                "baseline": mb.rise_mib,
+                "eokit": me.rise_mib,
+                "ratio": mb.rise_mib / max(me.rise_mib, 1e-9),
+                "unit": "MiB above start",
                 "machine": machine(),
             }
         )
@@ -297,16 +253,5 @@ def run(quick: bool = False, tiny: bool = False, n_files: int | None = None) -> 
 
 
 if __name__ == "__main__":
-    quick = "--quick" in sys.argv
     files = int(sys.argv[sys.argv.index("--files") + 1]) if "--files" in sys.argv else None
-    res = run(quick=quick, n_files=files)
-    w = max(len(r["what"]) for r in res)
-    print(f"{'what':<{w}}  {'baseline':>12}  {'eokit':>12}  {'ratio':>7}  unit")
-    for r in res:
-        print(
-            f"{r['what']:<{w}}  {r['baseline']:>12.1f}  {r['eokit']:>12.1f}  {r['ratio']:>7.2f}  {r['unit']}"
-            f"  ({r['machine']})"
-        )
-    from eokit._io import write_json_atomic
-
-    write_json_atomic(res, Path(__file__).parent / "results_timesen2crop.json")
+    report(run(quick="--quick" in sys.argv, n_files=files), "timesen2crop")

@@ -11,44 +11,27 @@ every 20 ms). `python benchmarks/bench_topics.py [--quick]` prints the table and
 
 from __future__ import annotations
 
-import os
-import platform
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-MACHINE = f"cpu {os.cpu_count()} cores ({platform.machine()})"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common, however this script is loaded
+from _common import MACHINE, PeakRSS, report  # noqa: E402
+
 PARAMS = {"n_topics": 11, "vocabulary": 64, "window": 64, "seed": 0, "max_iter": 20}
 
 
-def _peak_rss(fn: Any) -> tuple[float, float, Any]:
+def _measured(fn: Any) -> tuple[float, float, Any]:
     """Return (peak resident MiB above the start, seconds, result) of calling `fn`."""
-    import psutil  # type: ignore[import-untyped]
-
-    proc = psutil.Process()
-    start = proc.memory_info().rss
-    peak = [start]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.02)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    t0 = time.perf_counter()
-    try:
+    with PeakRSS(0.02) as mem:
+        t0 = time.perf_counter()
         result = fn()
-    finally:
         elapsed = time.perf_counter() - t0
-        done.set()
-        th.join()
-    return (max(peak[0], proc.memory_info().rss) - start) / 2**20, elapsed, result
+    return mem.rise_mib, elapsed, result
 
 
 def _scene(tmp: Path, tile: int, reps: int) -> Any:
@@ -140,8 +123,8 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
         n = tile * reps
         cells = (n // 4) ** 2
         _eokit(scene.isel(y=slice(0, 128), x=slice(0, 128)), Path(tmp) / "warm.tif")  # imports, GDAL, caches
-        mem_e, t_e, map_e = _peak_rss(lambda: _eokit(scene, Path(tmp) / "topics.tif"))
-        mem_b, t_b, map_b = _peak_rss(lambda: _baseline(scene))
+        mem_e, t_e, map_e = _measured(lambda: _eokit(scene, Path(tmp) / "topics.tif"))
+        mem_b, t_b, map_b = _measured(lambda: _baseline(scene))
     if not np.array_equal(map_e, map_b):
         raise AssertionError("eokit's topic map differs from the in-memory baseline's")
     what = f"{n}x{n} px scene, {cells / 1e6:.2f} M 4x4 cells, 64 words, 11 topics, 64-px windows"
@@ -154,14 +137,4 @@ def run(quick: bool = False, tiny: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    import sys
-
-    from eokit._io import write_json_atomic
-
-    rows = run(quick="--quick" in sys.argv)
-    for r in rows:
-        print(
-            f"{r['what']}\n    baseline {r['baseline']:.3g} {r['unit']}, eokit {r['eokit']:.3g} {r['unit']}, "
-            f"ratio {r['ratio']:.2f}x  [{r['machine']}]"
-        )
-    print(f"wrote {write_json_atomic(rows, Path(__file__).with_name('results_topics.json'))}")
+    report(run(quick="--quick" in sys.argv), "topics")

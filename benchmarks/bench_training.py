@@ -11,9 +11,7 @@ Each figure is the best of the timed epochs after a warm-up epoch (tracing/compi
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +20,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common, however this script is loaded
+from _common import MACHINE, report  # noqa: E402
 
 T, C, K, UNITS, BATCH = 76, 9, 16, 128, 256
 
@@ -33,7 +34,7 @@ def _machine(gpu: bool) -> str:
         devs = tf.config.list_physical_devices("GPU")
         name = tf.config.experimental.get_device_details(devs[0]).get("device_name", "GPU") if devs else "GPU"
         return f"gpu {name}"
-    return f"cpu {os.cpu_count()} cores ({platform.machine()})"
+    return MACHINE
 
 
 def _random_set(n: int, seed: int = 0):
@@ -237,14 +238,5 @@ def run(quick: bool = False, gpu: bool = False, tiny: bool = False) -> list[dict
 
 
 if __name__ == "__main__":
-    quick = "--quick" in sys.argv
     gpu = "--gpu" in sys.argv or "gpu" in sys.argv[1:]
-    rows = run(quick=quick, gpu=gpu)
-    print(f"{'what':70s} {'baseline':>10s} {'eokit':>10s} {'ratio':>7s} unit       machine")
-    for r in rows:
-        print(
-            f"{r['what']:70s} {r['baseline']:10.1f} {r['eokit']:10.1f} {r['ratio']:7.3f} {r['unit']:10s} {r['machine']}"
-        )
-    out = Path(__file__).with_name("results_training_gpu.json" if gpu else "results_training.json")
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"wrote {out}")
+    report(run(quick="--quick" in sys.argv, gpu=gpu), "training_gpu" if gpu else "training")

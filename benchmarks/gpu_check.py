@@ -22,14 +22,15 @@ import math
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # use this checkout even if not installed
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common, however this script is loaded
 
 import numpy as np  # noqa: E402
+from _common import PeakRSS  # noqa: E402
 
 BANDS = ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"]
 T0 = time.monotonic()
@@ -38,31 +39,6 @@ T0 = time.monotonic()
 def say(msg: str) -> None:
     """Print one timestamped line at once."""
     print(f"[{time.monotonic() - T0:7.1f}s] {msg}", flush=True)
-
-
-class PeakRSS:
-    """Peak resident memory (GB) of this process while the block runs, sampled in a thread."""
-
-    def __enter__(self) -> PeakRSS:
-        import psutil
-
-        self._p, self.peak, self._stop = psutil.Process(), 0, threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._p.memory_info().rss)
-            self._stop.wait(0.05)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join()
-
-    @property
-    def gb(self) -> float:
-        return self.peak / 2**30
 
 
 def devices() -> dict:
@@ -199,7 +175,7 @@ def map_once(model: str, size: int, args: argparse.Namespace, jit: bool | None, 
 
     cube = lazy_cube(size, args.timesteps, args.chunk)
     target = tmp / f"tile{size}.tif"
-    with PeakRSS() as mem:
+    with PeakRSS(0.05) as mem:
         t = time.perf_counter()
         lazy = maps.predict(
             model,
@@ -220,7 +196,7 @@ def map_once(model: str, size: int, args: argparse.Namespace, jit: bool | None, 
         "pixels": size * size,
         "seconds": secs,
         "pixels_per_s": size * size / secs,
-        "peak_host_gb": mem.gb,
+        "peak_host_gb": mem.peak_gib,
         "jit_compile": jit,
         "cog_bytes": sizes,
     }

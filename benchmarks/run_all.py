@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import platform
 import sys
@@ -18,7 +17,8 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-COLUMNS = ("what", "baseline", "eokit", "ratio", "unit", "machine")
+sys.path.insert(0, str(HERE))  # benchmarks/_common, however this script is loaded
+from _common import COLUMNS, table  # noqa: E402, F401 - COLUMNS re-exported: the runner's columns
 
 
 def machine() -> str:
@@ -41,22 +41,6 @@ def _load(path: Path):
     sys.modules[path.stem] = mod
     spec.loader.exec_module(mod)
     return mod
-
-
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
-    return str(v)
-
-
-def table(rows: list[dict]) -> str:
-    """Return the rows as an aligned plain-text table."""
-    cells = [[_fmt(r.get(c, "")) for c in COLUMNS] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(COLUMNS)]
-    line = "  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True))
-    out = [line, "-" * len(line)]
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,10 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "failed": failures,
     }
-    out = Path(args.output)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=float))
-    tmp.replace(out)
+    from eokit._io import write_json_atomic
+
+    out = write_json_atomic(record, args.output, default=float)
     print(f"\nwritten {out}")
     return 1 if failures else 0
 
