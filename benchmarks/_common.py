@@ -29,26 +29,29 @@ COLUMNS = ("what", "baseline", "eokit", "ratio", "unit", "machine")
 class PeakRSS:
     """Context manager: the peak resident memory while the block runs, sampled every `interval` seconds in a thread.
 
-    `tree`: this process and all its descendants summed (workers that start or exit during the block included);
+    `pid`: the process watched (default: this one). `tree`: that process and all its descendants summed (workers
+    that start or exit during the block included);
     `pss`: the proportional set size instead of RSS (pages shared between processes split among them, so a tree's
     sum counts them once; slower to read). Garbage is collected before the starting value is taken. After the
     block, `start` and `peak` are bytes; `rise_mib` / `rise_gib` the peak above the start, `peak_mib` / `peak_gib`
     the peak itself.
     """
 
-    def __init__(self, interval: float = 0.02, *, tree: bool = False, pss: bool = False) -> None:
+    def __init__(
+        self, interval: float = 0.02, *, tree: bool = False, pss: bool = False, pid: int | None = None
+    ) -> None:
         import psutil  # type: ignore[import-untyped]
 
         if not interval > 0:
             raise ValueError(f"PeakRSS interval: expected seconds > 0, got {interval!r}")
         self.interval, self.tree, self.pss = interval, tree, pss
-        self._proc = psutil.Process()
+        self._proc = psutil.Process(pid)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.start = self.peak = 0
 
     def sample(self) -> int:
-        """Return the memory (bytes) of this process, or of its process tree, now."""
+        """Return the memory (bytes) of the watched process, or of its process tree, now (0 once it is gone)."""
         import psutil
 
         procs = [self._proc]

@@ -25,7 +25,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,28 +32,13 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout, installed or not
+sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/_common, gpu_check
+from _common import PeakRSS  # noqa: E402
 
 STEPS = ("tree", "zarr", "train", "score", "map")
 GOAL_GIB = 4.0
 TEST_TILE, VAL_TILE = "33UVP", "33TWN"
 RESULTS = ROOT / "benchmarks" / "results_rehearsal.json"
-
-
-def _tree_rss(proc: Any) -> int:
-    """Return the RSS (bytes) of `proc` and all its descendants now (0 for any that is gone)."""
-    import psutil
-
-    total = 0
-    try:
-        members = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for p in members:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 def _du(path: Path) -> int:
@@ -68,31 +52,18 @@ def _du(path: Path) -> int:
 
 def _run_child(step: str, args: argparse.Namespace) -> dict:
     """Run one step in a child process; return its record (wall s, peak RSS GiB, its own figures)."""
-    import psutil
-
     out = Path(args.workdir) / f".{step}.json"
     out.unlink(missing_ok=True)
     cmd = [sys.executable, __file__, "--child", step, *_forward(args)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
-    ps, peak, stop = psutil.Process(proc.pid), 0, threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not stop.is_set():
-            peak = max(peak, _tree_rss(ps))
-            stop.wait(0.2)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    rc = proc.wait()
-    stop.set()
-    th.join()
+    with PeakRSS(0.2, tree=True, pid=proc.pid) as mem:  # the child and every worker it starts
+        rc = proc.wait()
     wall = time.perf_counter() - t0
     if rc != 0:
         raise SystemExit(f"rehearsal step {step!r} failed (exit status {rc}); its output is above")
     rec = json.loads(out.read_text())
-    rec.update({"step": step, "wall_s": round(wall, 1), "peak_rss_gib": round(peak / 2**30, 3)})
+    rec.update({"step": step, "wall_s": round(wall, 1), "peak_rss_gib": round(mem.peak_gib, 3)})
     rec["rss_goal_met"] = rec["peak_rss_gib"] < GOAL_GIB
     return rec
 
@@ -221,11 +192,10 @@ def _map_model(args: argparse.Namespace, folder: Path) -> Path:
     trained = _paths(Path(args.workdir))["model"] / "lstm.keras"
     if args.map_model == "lstm" and trained.exists():
         return trained
+    from gpu_check import BANDS
+
     from eokit import models
     from eokit.card import save_model
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from gpu_check import BANDS
 
     net = models.build(args.map_model, n_bands=len(BANDS), n_timesteps=args.map_dates, n_classes=16)
     card = {
@@ -244,11 +214,9 @@ def _map_model(args: argparse.Namespace, folder: Path) -> Path:
 def step_map(args: argparse.Namespace) -> dict:
     """Map the synthetic tile to COGs on a 2-worker LocalCluster; return px/s and the COG sizes."""
     from dask.distributed import Client, LocalCluster
+    from gpu_check import lazy_cube
 
     from eokit import maps
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from gpu_check import lazy_cube
 
     target = _paths(Path(args.workdir))["map"]
     target.parent.mkdir(parents=True, exist_ok=True)
