@@ -1,4 +1,5 @@
-"""The arithmetic of label cleaning (`eokit.cleaning`): confident learning and per-field agreement, NumPy only.
+"""The arithmetic of label cleaning (`eokit.cleaning`): confident learning and per-field agreement, NumPy only
+(plus the check of the flags Dataset that the module and its plots share).
 
 Confident learning (Northcutt, Jiang and Chuang 2021): the threshold of class j is the mean predicted
 probability of j over the samples labelled j (its mean self-confidence); a sample's confidently likely class is
@@ -17,7 +18,10 @@ flagged by the classifier, most suspect first.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import xarray as xr
 
 
 def _thresholds(given: np.ndarray, p: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -197,3 +201,11 @@ def field_agreement(
             out["flagged"][idx] = True
             out["suggestion"][idx] = sug[g]
     return out
+
+
+def _check_flags(flags: Any) -> xr.Dataset:
+    need = {"label", "flagged", "suggestion", "issue", "field_flagged"}
+    if not isinstance(flags, xr.Dataset) or not need <= set(flags.variables):
+        have = sorted(str(v) for v in flags.variables) if isinstance(flags, xr.Dataset) else type(flags).__name__
+        raise ValueError(f"flags must be find_issues(ds)'s Dataset (with {sorted(need)}), got {have}")
+    return flags

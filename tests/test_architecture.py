@@ -100,6 +100,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit._active_panel",
         "eokit.cleaning",
         "eokit._cleaning_cl",
+        "eokit._cleaning_plots",
     ),
     "runner": ("eokit.pipeline", "eokit.parameters", "eokit.cli", "eokit.__main__"),
 }
