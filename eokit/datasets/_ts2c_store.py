@@ -66,20 +66,17 @@ class _ChunkFiles:
             return
         try:
             size = os.fstat(fd).st_size
-            if self.codec is None:
-                if size != out.nbytes:
-                    raise ValueError(f"{self.folder}/{name}: {size} bytes, expected {out.nbytes} (uncompressed chunk)")
-                got = os.readv(fd, [out.reshape(-1).view(np.uint8).data])
-                if got != size:
-                    raise ValueError(f"{self.folder}/{name}: short read ({got} of {size} bytes)")
-                return
-            buf = self._buffer(size)
-            got = os.readv(fd, [buf])
+            if self.codec is None and size != out.nbytes:
+                raise ValueError(f"{self.folder}/{name}: {size} bytes, expected {out.nbytes} (uncompressed chunk)")
+            # an uncompressed chunk is read straight into the output, a compressed one into the reused buffer
+            target = out.reshape(-1).view(np.uint8).data if self.codec is None else self._buffer(size)
+            got = os.readv(fd, [target])
         finally:
             os.close(fd)
         if got != size:
             raise ValueError(f"{self.folder}/{name}: short read ({got} of {size} bytes)")
-        self.codec.decode(buf, out=out)
+        if self.codec is not None:
+            self.codec.decode(target, out=out)
 
     def _buffer(self, size: int) -> memoryview:
         """Return a `size`-byte view of this thread's read buffer (reused: no fresh pages per chunk)."""
