@@ -54,6 +54,7 @@ from eokit._synth_crops import (  # noqa: F401 - the crop model, importable from
 )
 from eokit._synth_s2 import field_layout, make_s2_stack  # noqa: F401
 from eokit._synth_sar import SAR_SCENES, make_sar_sample, make_sar_scene  # noqa: F401
+from eokit.datasets._ts2c_parse import dates_text
 from eokit.schema import TS2C_CLASSES, TS2C_CSV_COLUMNS
 
 
@@ -83,9 +84,7 @@ def make_timesen2crop_tree(
                 dates = make_dates(int(n_dates), _rng(seed, "dates", tile))
                 tdir = tmp / tile
                 tdir.mkdir()
-                (tdir / "dates.csv").write_text(
-                    "acquisition_date\n" + "".join(f"{str(d).replace('-', '')}\n" for d in dates)
-                )
+                (tdir / "dates.csv").write_text(dates_text(dates))
                 for cid in range(len(TS2C_CLASSES)):
                     refl, flags = timesen2crop_samples(tile, dates, cid, samples_per_class, seed)
                     cdir = tdir / str(cid)
@@ -274,7 +273,7 @@ def _full_blocks(
     tasks = []
     for tile, counts in _full_counts(scale, seed).items():
         dates = _full_dates(tile, FULL_TILES[tile][0], seed)
-        text = "acquisition_date\n" + "".join(f"{str(d).replace('-', '')}\n" for d in dates)
+        text = dates_text(dates)
         if to_zip:
             out.writestr(zipfile.ZipInfo(f"TimeSen2Crop/{tile}/", date_time=(1980, 1, 1, 0, 0, 0)), b"")
             out.writestr(zipfile.ZipInfo(f"TimeSen2Crop/{tile}/dates.csv", date_time=(1980, 1, 1, 0, 0, 0)), text)

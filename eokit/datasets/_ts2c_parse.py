@@ -37,6 +37,12 @@ _ROW_SEPS = b"," * (_NCOL - 1) + b"\n"
 OnError = Literal["raise", "skip"]
 
 
+def dates_text(dates: np.ndarray) -> str:
+    """Return the text of a tile's dates.csv: the header, then one YYYYMMDD line per acquisition date."""
+    days = np.asarray(dates).astype("datetime64[D]").astype(str)
+    return _DATES_HEADER + "\n" + "".join(f"{d.replace('-', '')}\n" for d in days)
+
+
 def _normalize(data: bytes) -> bytes:
     """Return the text of a CSV with a UTF-8 BOM removed, CRLF line ends made LF and one final LF (if any
     text): the variants other producers write (Excel: BOM + CRLF) that do not change a value."""

@@ -39,6 +39,7 @@ from eokit.datasets._ts2c_parse import (  # noqa: F401 - private names re-export
     _parse_dates,
     _parse_many,
     _parse_one,
+    dates_text,
 )
 from eokit.datasets._ts2c_store import (  # noqa: F401 - private names re-exported for tests and benchmarks
     _COMPLETE_ATTR,
@@ -130,8 +131,7 @@ def write(ds: xr.Dataset, root: str | os.PathLike[str], overwrite: bool = False)
                 )
             tdir = tmp / t
             tdir.mkdir(parents=True, exist_ok=True)
-            days = [str(d)[:10].replace("-", "") for d in dates.astype("datetime64[D]")]
-            (tdir / "dates.csv").write_text("acquisition_date\n" + "\n".join(days) + "\n")
+            (tdir / "dates.csv").write_text(dates_text(dates))
             for i in idx:
                 c = int(label[i])
                 parts = src[i].split("/")
