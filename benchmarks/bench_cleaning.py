@@ -10,7 +10,9 @@ fields; flagged samples dropped, or relabelled) and scored (macro F1) on the unt
 (means over seeds): the F1 lost to noise, recovery = (F1_cleaned - F1_noisy) / (F1_clean - F1_noisy) ("no loss
 to recover" where under MIN_LOSS was lost; goal >= 0.5), the per-seed recovery mean ± std, precision / recall of
 the flags against the samples the noise changed (all flags, parcel minorities, whole parcels) and the
-out-of-fold accuracy on the samples that are not parcel minorities. Cases: the bundled sample (synthetic
+out-of-fold accuracy on the samples that are not parcel minorities; for whole-parcel noise, whether the signal
+is there at all: the AUC of the parcel mean margin separating relabelled from untouched parcels and how many
+relabelled parcels the out-of-fold classifier assigns to their true class. Cases: the bundled sample (synthetic
 Sentinel-2 stack, INVEKOS fields) and the real Slovenia EOPatch of ../shared/data/slovenia-eopatch (skipped
 when absent). `python benchmarks/bench_cleaning.py [--quick] [--kinds random,parcel] [--seeds 5]
 [--cases sample,slovenia] [--models rf,mlp] [--action drop,relabel]`.
@@ -175,7 +177,7 @@ def _flags(noisy, seed: int, trees: int):
     return cleaning.find_issues(noisy, estimator=rf, n_folds=max(folds, 2), by="field", seed=seed)
 
 
-def _detection(flags, changed: np.ndarray) -> dict:
+def _detection(flags, changed: np.ndarray, true: np.ndarray) -> dict:
     """Return precision / recall of each flagging rule against the samples whose label the noise changed."""
     out: dict[str, float] = {}
     for sig in SIGNALS:
@@ -188,7 +190,34 @@ def _detection(flags, changed: np.ndarray) -> dict:
     out["oof_accuracy_unflagged"] = float((np.asarray(flags["predicted"].values)[keep] == given[keep]).mean())
     out["unreliable_classes"] = len(flags.attrs["unreliable_classes"])
     out["n_classes"] = len(flags.attrs["class_ids"])
-    return out
+    return {**out, **_parcel_evidence(flags, changed, true)}
+
+
+def _parcel_evidence(flags, changed: np.ndarray, true: np.ndarray) -> dict:
+    """Return whether the out-of-fold probabilities can tell wholly relabelled parcels from untouched ones: the AUC
+    of the parcel's mean margin (given minus best other class; 0.5 = no signal), how many parcels were relabelled
+    and how many of those the parcel-mean OOF argmax assigns to their true class (what a classifier rule could fix)."""
+    from sklearn.metrics import roc_auc_score
+
+    from eokit._split_groups import _groups
+
+    nan = {"n_relabelled_parcels": 0, "n_relabelled_parcels_oof_true": 0, "parcel_margin_auc": float("nan")}
+    if "field_id" not in flags.variables:
+        return nan
+    key = _groups(flags, "field", None)[0]
+    ids = np.asarray(flags.attrs["class_ids"])
+    proba, margin = np.asarray(flags["proba"].values), np.asarray(flags["margin"].values)
+    whole, score, hit = [], [], 0
+    for g in np.unique(key):
+        idx = np.flatnonzero(key == g)
+        if changed[idx].all() or not changed[idx].any():
+            whole.append(bool(changed[idx].all()))
+            score.append(-float(margin[idx].mean()))
+            hit += int(whole[-1] and ids[proba[idx].mean(axis=0).argmax()] == np.bincount(true[idx]).argmax())
+    nan.update(n_relabelled_parcels=int(sum(whole)), n_relabelled_parcels_oof_true=hit)
+    if 0 < sum(whole) < len(whole):
+        nan["parcel_margin_auc"] = float(roc_auc_score(whole, score))
+    return nan
 
 
 def collect(cases, seeds, rates, kinds, actions, models, n: dict, trees: int, epochs: int) -> list[dict]:
@@ -211,7 +240,7 @@ def collect(cases, seeds, rates, kinds, actions, models, n: dict, trees: int, ep
                     t0 = time.perf_counter()
                     noisy, changed = _noisy(tr, kind, rate, seed)
                     flags = _flags(noisy, seed, trees)
-                    det = _detection(flags, changed)
+                    det = _detection(flags, changed, tr["label"].values.astype(np.int64))
                     cleaned = {a: cleaning.clean(noisy, flags, a) for a in actions}
                     for model in models:
                         f1_noisy = _score(noisy, te, seed, model, trees, epochs)
@@ -252,6 +281,7 @@ def summary(records: list[dict]):
     g = df.groupby(keys, sort=False)
     cols = ["share_changed", "f1_clean", "f1_noisy", "f1_cleaned", "lost", "prec_flagged", "rec_flagged"]
     cols += ["prec_parcel_minority", "rec_parcel_minority", "prec_field_flagged", "rec_field_flagged"]
+    cols += ["n_relabelled_parcels", "n_relabelled_parcels_oof_true", "parcel_margin_auc"]
     out = g[cols + ["oof_accuracy_unflagged", "unreliable_classes"]].mean()
     out["n_seeds"] = g.size()
     out["recovery_seed_mean"] = g["recovery"].mean()
@@ -351,10 +381,14 @@ def main(argv: list[str]) -> None:
     t["parcels P/R"] = [
         f"{p:.2f}/{r:.2f}" for p, r in zip(t["prec_field_flagged"], t["rec_field_flagged"], strict=True)
     ]
-    for c in ("f1_clean", "f1_noisy", "f1_cleaned", "lost", "oof_accuracy_unflagged"):
+    t["relabelled parcels (OOF true)"] = [
+        f"{a:.1f} ({b:.1f})" for a, b in zip(t["n_relabelled_parcels"], t["n_relabelled_parcels_oof_true"], strict=True)
+    ]
+    for c in ("f1_clean", "f1_noisy", "f1_cleaned", "lost", "oof_accuracy_unflagged", "parcel_margin_auc"):
         t[c] = t[c].map(lambda v: f"{v:.3f}")
     cols = ["case", "model", "kind", "rate", "action", "n_seeds", "f1_clean", "f1_noisy", "f1_cleaned", "lost"]
     cols += ["recovery", "per seed", "verdict", "flags P/R", "minority P/R", "parcels P/R", "oof_accuracy_unflagged"]
+    cols += ["relabelled parcels (OOF true)", "parcel_margin_auc"]
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print("\n" + t[cols].to_string(index=False))
     print(f"written {_args(argv).output}")
