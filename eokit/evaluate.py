@@ -4,7 +4,8 @@
 and the confusion matrix (counts and row-normalised). `evaluate` predicts a held-out set with a trained
 model and its card; `random_forest` and `gradient_boosting` are the scikit-learn baselines trained on the same
 split (time series or patch sets); `lucas`
-scores a model on LUCAS 2018 survey points sampled from an image cube. For research-grade reports:
+scores a model on LUCAS 2018 survey points sampled from an image cube (`lucas_points`: what became of each
+point, `plot_lucas_points`: their map; both in eokit._eval_lucas, re-exported). For research-grade reports:
 `per_class` (precision/recall/F1/support table of a result), `summarise_runs` (mean ± std over seeds and
 folds), `paired_by_fold` (two models fold by fold) and `mcnemar` (two models on the same test samples).
 TensorFlow is imported only inside the functions that predict.
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from eokit._eval_lucas import lucas_points, plot_lucas_points
 from eokit._eval_stats import _as_index, _check_class_names, mcnemar, paired_by_fold, per_class, summarise_runs
 from eokit._io import write_json_atomic
 from eokit.card import (  # noqa: F401
@@ -32,7 +34,6 @@ from eokit.card import (  # noqa: F401
     select_bands,
 )
 from eokit.card import predict as _predict
-from eokit.datasets.lucas import map_lc1
 from eokit.inputs import patch_statistics
 from eokit.trainingdata import data_kind, open_training_data
 
@@ -45,6 +46,9 @@ __all__ = [
     "random_forest",
     "gradient_boosting",
     "lucas",
+    "lucas_points",
+    "lucas_scores",
+    "plot_lucas_points",
     "compare",
     "map_agreement",
     "add_metrics",
@@ -330,73 +334,29 @@ def map_agreement(class_map: Any, reference: Any, card: dict, nodata: int | None
     return scores(truth[keep], pred[keep], card["classes"])
 
 
-def _sample_cube(cube: xr.Dataset, points: Any) -> tuple[xr.Dataset, np.ndarray]:
-    """Nearest-pixel time series of the cube at the points inside it, as a TIMESERIES_SCHEMA-like Dataset."""
-    crs = cube.rio.crs if hasattr(cube, "rio") else None
-    crs = crs or cube.attrs.get("crs")
-    if crs is None:
-        raise ValueError("the cube has no CRS (cube.rio.crs or attrs['crs']); cannot place the LUCAS points")
-    pts = points.to_crs(crs)
-    px, py = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
-    xs, ys = np.asarray(cube["x"].values), np.asarray(cube["y"].values)
-    dx = abs(float(xs[1] - xs[0])) if xs.size > 1 else 0.0
-    dy = abs(float(ys[1] - ys[0])) if ys.size > 1 else 0.0
-    inside = (
-        (px >= xs.min() - dx / 2) & (px <= xs.max() + dx / 2) & (py >= ys.min() - dy / 2) & (py <= ys.max() + dy / 2)
-    )
-    keep = np.flatnonzero(inside)
-    if keep.size == 0:
-        raise ValueError(f"none of the {len(pts)} LUCAS points falls inside the cube extent")
-    sel = {"x": xr.DataArray(px[keep], dims="sample"), "y": xr.DataArray(py[keep], dims="sample")}
-    refl = cube["reflectance"].sel(sel, method="nearest").transpose("sample", "time", "band").values
-    flag = cube["flag"].sel(sel, method="nearest").transpose("sample", "time").values
-    date = np.broadcast_to(np.asarray(cube["time"].values)[None], flag.shape)
-    ds = xr.Dataset(
-        {
-            "reflectance": (("sample", "time", "band"), refl),
-            "flag": (("sample", "time"), flag),
-            "date": (("sample", "time"), date),
-        },
-        coords={"band": cube["band"].values},
-    )
-    return ds, keep
-
-
 def lucas(model: Any, card: dict, cube: xr.Dataset, points: Any, batch_size: int = 1024) -> dict:
     """Return scores of `model` on LUCAS points (GeoDataFrame with an LC1 column) sampled from `cube`.
 
     LC1 codes are mapped to TimeSen2Crop classes with `eokit.datasets.lucas.map_lc1`; points whose code
     has no class, or whose class the model does not know, or that fall outside the cube are counted in
-    the result (`n_points`, `n_unmapped`, `n_unknown_class`, `n_outside`) and left out of the scores.
+    the result (`n_points`, `n_unmapped`, `n_unknown_class`, `n_outside`) and left out of the scores;
+    `lucas_points` gives what became of each point, `lucas_scores` scores its table.
     """
-    if card.get("kind") != "timeseries":
-        raise ValueError(f"LUCAS evaluation needs a time-series model, {card.get('name')!r} is {card.get('kind')}")
-    if not any(c.lower() == "lc1" for c in points.columns):
-        raise ValueError(f"the LUCAS points have no LC1 column (columns: {list(points.columns)})")
-    pts = points.rename(columns={c: "lc1" for c in points.columns if c.lower() == "lc1"})
-    mapped, _ = map_lc1(pts)
-    n_points = len(mapped)
-    mapped = mapped[mapped["ts2c_label"] >= 0]
-    n_unmapped = n_points - len(mapped)
-    ids = [int(c) for c in card["class_ids"]]
-    known = mapped["ts2c_label"].isin(ids).to_numpy()
-    n_unknown = int((~known).sum())
-    mapped = mapped[known]
-    if len(mapped) == 0:
-        raise ValueError(f"none of the {n_points} LUCAS points maps to a class of model {card['name']!r}")
-    samples, keep = _sample_cube(cube, mapped)
-    bidx = select_bands([str(b) for b in samples["band"].values], card, "the cube")
-    inputs = prepare_inputs(
-        np.asarray(samples["reflectance"].values)[..., bidx], samples["flag"].values, samples["date"].values, card
-    )
-    probs = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0))
-    lut = {c: i for i, c in enumerate(ids)}
-    y_true = np.array([lut[int(v)] for v in mapped["ts2c_label"].to_numpy()[keep]])
-    result = scores(y_true, probs.argmax(-1), card["classes"])
+    return lucas_scores(lucas_points(model, card, cube, points, batch_size=batch_size), card)
+
+
+def lucas_scores(table: pd.DataFrame, card: dict) -> dict:
+    """Return `scores` of the ``scored`` points of a `lucas_points` table, with the counts of the others."""
+    if not isinstance(table, pd.DataFrame) or not {"status", "true_class", "predicted_class"} <= set(table.columns):
+        raise ValueError("lucas_scores needs the table of lucas_points (columns status, true_class, predicted_class)")
+    done = table[table["status"] == "scored"]
+    index = {c: i for i, c in enumerate(card["classes"])}
+    result = scores(done["true_class"].map(index), done["predicted_class"].map(index), card["classes"])
+    n = table["status"].value_counts()
     result.update(
-        n_points=int(n_points),
-        n_unmapped=int(n_unmapped),
-        n_unknown_class=n_unknown,
-        n_outside=int(len(mapped) - len(keep)),
+        n_points=len(table),
+        n_unmapped=int(n.get("unmapped", 0)),
+        n_unknown_class=int(n.get("unknown class", 0)),
+        n_outside=int(n.get("outside", 0)),
     )
     return result

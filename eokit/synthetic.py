@@ -52,6 +52,7 @@ from eokit._synth_crops import (  # noqa: F401 - the crop model, importable from
     tile_shift,
     timesen2crop_samples,
 )
+from eokit._synth_lucas import make_lucas_points  # noqa: F401
 from eokit._synth_s2 import field_layout, make_s2_stack  # noqa: F401
 from eokit._synth_sar import SAR_SCENES, make_sar_sample, make_sar_scene  # noqa: F401
 from eokit.datasets._ts2c_parse import dates_text

@@ -23,6 +23,7 @@ from eokit.datasets import slovenia  # noqa: E402
 
 SLOVENIA_SRC = ROOT.parent / "shared" / "data" / "slovenia-eopatch"
 BUNDLED_SLOVENIA = ROOT / "data" / "sample" / "slovenia"
+LUCAS_FILE = "LUCAS_2018_sample_AT.csv"
 #: The files of the real case, copied byte for byte (the rest of data/sample/slovenia is derived from them).
 SLOVENIA_FILES = [
     "LICENSE",
@@ -74,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=int, default=1, help="make everything this many times bigger")
     ap.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     ap.add_argument(
-        "--only", nargs="*", choices=["timesen2crop", "s2stack", "sar", "slovenia"], help="make only these parts"
+        "--only",
+        nargs="*",
+        choices=["timesen2crop", "s2stack", "lucas", "sar", "slovenia"],
+        help="make only these parts (lucas: points over the s2stack already in --out)",
     )
     ap.add_argument(
         "--slovenia-src",
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.scale < 1:
         ap.error("--scale must be >= 1")
-    parts = set(a.only or ["timesen2crop", "s2stack", "sar", "slovenia"])
+    parts = set(a.only or ["timesen2crop", "s2stack", "lucas", "sar", "slovenia"])
     out: Path = a.out
     out.mkdir(parents=True, exist_ok=True)
     tiles = dict(synthetic.SAMPLE_TILES)
@@ -107,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             n_fields=40 * a.scale**2,
             tile=tile,
             overwrite=a.overwrite,
+        )
+    if "lucas" in parts:  # LUCAS 2018 survey points (Eurostat layout) over the stack's fields, woods and beyond
+        synthetic.make_lucas_points(
+            out / "lucas" / LUCAS_FILE, out / "s2stack", seed=a.seed, n_fields=40 * a.scale**2, overwrite=a.overwrite
         )
     if "sar" in parts:
         synthetic.make_sar_sample(out / "sar", seed=a.seed, size=256 * a.scale, overwrite=a.overwrite)

@@ -59,6 +59,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit.download",
         "eokit.synthetic",
         "eokit._synth_crops",
+        "eokit._synth_lucas",
         "eokit._synth_s2",
         "eokit._synth_sar",
     ),
@@ -95,6 +96,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit.maps",
         "eokit.evaluate",
         "eokit._eval_stats",
+        "eokit._eval_lucas",
         "eokit.active",
         "eokit._active_select",
         "eokit._active_panel",
@@ -118,6 +120,7 @@ TF_MODULES: dict[str, str] = {
 TF_LAZY: dict[str, str] = {
     "eokit.card": "reading and checking a model card is plain JSON; only load_model deserialises Keras",
     "eokit.evaluate": "metrics and plots need no TensorFlow; only scoring a saved model loads it",
+    "eokit._eval_lucas": "LUCAS scoring predicts with the model it is given (card's inputs); it never loads one",
     "eokit.cleaning": "label cleaning reuses evaluate's baseline features (through evaluate); it never loads a model",
 }
 TF_ROOTS = ("tensorflow", "keras", "tf_keras", "tensorboard")

@@ -528,3 +528,85 @@ def test_baselines_skip_a_date_missing_in_every_training_series():
     for fn in (evaluate.random_forest, evaluate.gradient_boosting):
         s, est = fn(tr, te, seed=0)
         assert s["n"] == te.sizes["sample"] and est.n_features_in_ == 9 * 9
+
+
+def _lucas_case():
+    """A cube, six LUCAS points (3 scored, 1 unmapped, 1 outside, 1 of a class the model lacks), card, model."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from eokit.models import build
+
+    xy = [(500055, 5099945), (500105, 5099905), (500155, 5099855), (500025, 5099985), (600000, 5000000)]
+    xy.append((500015, 5099995))
+    lc1 = ["B16", "B11", "B16", "C10", "B11", "B33"]  # maize, wheat, maize, woodland, outside, soy (unknown)
+    points = gpd.GeoDataFrame(
+        {"point_id": [f"p{i}" for i in range(6)], "LC1": lc1}, geometry=[Point(p) for p in xy], crs="EPSG:32633"
+    ).to_crs("EPSG:4326")
+    card = {
+        "name": "lstm",
+        "kind": "timeseries",
+        "classes": ["Maize", "Winter wheat"],
+        "class_ids": [2, 12],
+        "bands": ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"],
+        "n_timesteps": 8,
+        "normalisation": {"mean": [1500.0] * 9, "std": [800.0] * 9},
+        "flag_handling": "mask",
+    }
+    return _cube(), points, card, build("lstm", 9, 8, 2, units=[4]), np.array(xy, float)
+
+
+def test_lucas_points_say_what_became_of_each_point():
+    from eokit.card import prepare_inputs
+
+    cube, points, card, model, xy = _lucas_case()
+    t = evaluate.lucas_points(model, card, cube, points)
+    assert list(t["status"]) == ["scored", "scored", "scored", "unmapped", "outside", "unknown class"]
+    assert list(t["true_class"][:3]) == ["Maize", "Winter wheat", "Maize"] and t["true_class"][3:].isna().all()
+    np.testing.assert_allclose(np.c_[t["x"], t["y"]], xy, atol=1e-3)  # in the cube's CRS
+    assert t.attrs["cube_bounds"] == (500000.0, 5099800.0, 500200.0, 5100000.0)
+    # each scored point is the prediction of the nearest pixel's series, prepared as in training
+    px = [(5, 5), (9, 10), (14, 15)]  # (row, column) of the pixels nearest to the three scored points
+    refl = np.stack([cube["reflectance"].values[:, :, r, c] for r, c in px])
+    flag = np.stack([cube["flag"].values[:, r, c] for r, c in px])
+    dates = np.broadcast_to(cube["time"].values[None], flag.shape)
+    want = np.asarray(model.predict(prepare_inputs(refl, flag, dates, card), verbose=0)).argmax(-1)
+    assert list(t["predicted_class"][:3]) == [card["classes"][i] for i in want]
+    assert list(t["correct"][:3]) == list(t["true_class"][:3] == t["predicted_class"][:3])
+    assert t["correct"][3:].isna().all() and t["predicted_class"][3:].isna().all()
+    r = evaluate.lucas_scores(t, card)
+    assert r == evaluate.lucas(model, card, cube, points)  # the same points, the same scores
+    assert (r["n"], r["n_points"], r["n_unmapped"], r["n_unknown_class"], r["n_outside"]) == (3, 6, 1, 1, 1)
+    assert r["overall_accuracy"] == pytest.approx(float(np.mean(t["correct"][:3].astype(bool))))
+
+
+def test_lucas_points_map_is_saved(tmp_path):
+    from eokit import plots
+
+    cube, points, card, model, _ = _lucas_case()
+    t = evaluate.lucas_points(model, card, cube, points)
+    fig = evaluate.plot_lucas_points(t, title="test")
+    [p] = plots.save(fig, tmp_path / "lucas.png")
+    assert p.stat().st_size > 1000
+    n_ok = int(t["correct"][:3].astype(bool).sum())
+    assert f"{n_ok} of 3 correct, 1 outside the cube" in fig.opts.get().kwargs["title"]
+
+
+@pytest.mark.bad_input
+def test_lucas_refuses_points_without_lc1_a_cube_without_the_bands_and_other_tables():
+    cube, points, card, model, _ = _lucas_case()
+    with refuses(ValueError, "no LC1 column", "point_id"):
+        evaluate.lucas_points(model, card, cube, points.drop(columns="LC1"))
+    with refuses(ValueError, "the cube lacks", "B8A"):
+        evaluate.lucas_points(model, card, cube.sel(band=[b for b in cube["band"].values if b != "B8A"]), points)
+    with refuses(ValueError, "time-series model", "patch"):
+        evaluate.lucas_points(model, dict(card, kind="patch"), cube, points)
+    with refuses(ValueError, "none of the 6 LUCAS points maps to a class", "lstm"):
+        evaluate.lucas_points(model, dict(card, class_ids=[0, 1]), cube, points)
+    far = points.iloc[[4]]
+    with refuses(ValueError, "none of the 1 LUCAS points falls inside the cube extent"):
+        evaluate.lucas_points(model, card, cube, far)
+    with refuses(ValueError, "lucas_scores needs the table of lucas_points", "status"):
+        evaluate.lucas_scores(points, card)
+    with refuses(ValueError, "plot_lucas_points needs the table of lucas_points", "correct"):
+        evaluate.plot_lucas_points(points)

@@ -195,3 +195,66 @@ def test_bom_country_string_and_blank_lc1(tmp_path):
     _, report = lucas.map_lc1(gdf)
     blank = report[report["lc1"] == ""]
     assert blank["n_points"].tolist() == [1] and blank["reason"].tolist() == ["no LC1 code recorded"]
+
+
+def _stack_polygons():
+    """(fields in the stack's CRS, woods and farmstead polygons there) of the bundled S2 stack."""
+    import geopandas as gpd
+    from shapely import affinity
+
+    from eokit.paths import SAMPLE_DIR
+    from eokit.synthetic import field_layout
+
+    fields = gpd.read_file(SAMPLE_DIR / "s2stack" / "fields.gpkg").to_crs("EPSG:32633")
+    polys, kinds = field_layout(0, 1000.0, 40)
+    to_map = [1, 0, 0, -1, 560000.0, 5220000.0]  # local metres (y down) -> EPSG:32633, as make_s2_stack
+    other = [affinity.affine_transform(p, to_map) for p, k in zip(polys, kinds, strict=True) if k != "field"]
+    return fields, gpd.GeoSeries(other, crs="EPSG:32633")
+
+
+def test_bundled_points_carry_the_lc1_code_of_the_crop_under_them():
+    from shapely.geometry import box
+
+    from eokit.paths import SAMPLE_DIR
+    from eokit.synthetic import INVEKOS_CLASSES
+
+    pts = lucas.open(SAMPLE_DIR / "lucas" / "LUCAS_2018_sample_AT.csv")
+    assert pts.attrs["source_file"].endswith("LUCAS_2018_sample_AT.csv") and set(pts["nuts0"]) == {"AT"}
+    mapped, unmapped = lucas.map_lc1(pts)
+    fields, other = _stack_polygons()
+    utm = mapped.to_crs("EPSG:32633")
+    in_stack = utm.geometry.within(box(560000.0, 5219000.0, 561000.0, 5220000.0))  # the stack's extent
+    hit = utm.sjoin(fields, predicate="within", how="left")
+    crop = hit["crop_code"].notna()
+    assert crop.sum() == 20 and (~in_stack).sum() == 3 and hit.index.is_unique
+    # the field's declared crop and the surveyed code agree up to the table's documented approximations
+    approx = {"SOMMERGERSTE": 6, "KUEMMEL": 15}  # barley is B13 whatever the season; caraway has no code
+    want = [approx.get(c, INVEKOS_CLASSES[c]) for c in hit.loc[crop, "crop_code"]]
+    assert hit.loc[crop, "ts2c_label"].tolist() == want
+    # the points with no TimeSen2Crop class lie in the stack's woods and farmstead, not in a field
+    non_crop = hit["ts2c_label"] < 0
+    assert sorted(unmapped["lc1"]) == ["A11", "C10", "C21"] and non_crop.sum() == 3
+    assert all(other.contains(g).any() for g in utm.geometry[non_crop])
+    assert not (crop & non_crop).any()
+
+
+def test_bundled_points_are_remade_byte_for_byte(tmp_path):
+    from eokit.paths import SAMPLE_DIR
+    from eokit.synthetic import make_lucas_points
+
+    p = make_lucas_points(tmp_path / "pts.csv", SAMPLE_DIR / "s2stack", seed=0, n_fields=40)
+    assert p.read_bytes() == (SAMPLE_DIR / "lucas" / "LUCAS_2018_sample_AT.csv").read_bytes()
+    header = p.read_text().splitlines()[0].split(",")
+    assert len(header) == 97 and header[:3] == ["POINT_ID", '"NUTS0"', '"NUTS1"'] and header[-1] == '"PHOTO_WEST"'
+    with refuses(FileExistsError, "pts.csv"):
+        make_lucas_points(p, SAMPLE_DIR / "s2stack")
+    other = make_lucas_points(tmp_path / "seed1.csv", SAMPLE_DIR / "s2stack", seed=1, n_fields=40)
+    assert other.read_bytes() != p.read_bytes()
+
+
+@pytest.mark.bad_input
+def test_points_over_a_folder_that_holds_no_stack(tmp_path):
+    from eokit.synthetic import make_lucas_points
+
+    with refuses(FileNotFoundError, "no S2_<YYYYMMDD>.tif", "make_s2_stack"):
+        make_lucas_points(tmp_path / "pts.csv", tmp_path)
