@@ -344,6 +344,32 @@ def test_default_patch_augmentation_scales_speckle_to_standardised_inputs(monkey
     assert np.allclose(d_fit[..., 0], d_plain[..., 0] / std[0], atol=1e-5) and (d_fit[..., 2] == 0).all()
 
 
+def test_fit_augments_patches_by_default_and_only_geometrically_on_channels_that_are_not_sar(monkeypatch):
+    """The default ("auto") augments patch sets, with no speckle on non-dB channels, and leaves time series alone."""
+    import keras
+
+    from eokit import augment as aug_mod
+
+    made = []
+    real = aug_mod.make_augmenter
+    monkeypatch.setattr(aug_mod, "make_augmenter", lambda **kw: made.append(real(**kw)) or made[-1])
+    rgb = patch_set(n_per_class=4, n_classes=3, size=8).assign_coords(channel=["R", "G", "B"])
+    _, card, _ = train.fit(_tiny_patch_net(keras), rgb, None, epochs=1, batch_size=4, progress=False)
+    (aug,) = made
+    assert aug.channels == ["R", "G", "B"] and aug.speckle_looks is None and aug.flip and aug.rot90
+    assert card["hparams"]["augment"] is not None
+    _, card_off, _ = train.fit(_tiny_patch_net(keras), rgb, None, epochs=1, batch_size=4, progress=False, augment=None)
+    assert len(made) == 1 and card_off["hparams"]["augment"] is None
+    _, ts_card, _ = train.fit("lstm", timeseries_set(n_per_class=4), **FAST)
+    assert ts_card["hparams"]["augment"] is None
+
+
+@pytest.mark.bad_input
+def test_fit_refuses_an_unknown_augment_word():
+    with refuses(ValueError, "augment", "'auto'", "'yes'"):
+        train.fit("lstm", timeseries_set(n_per_class=4), **{**FAST, "augment": "yes"})
+
+
 def test_timesen2crop_zarr_store_is_opened_with_its_reader(tmp_path):
     from eokit.datasets import timesen2crop
     from generators import timesen2crop as gen
@@ -651,3 +677,23 @@ def test_predict_refuses_data_missing_a_band_of_the_card(saved, small):
     model, card = train.load_model(saved[0] / "m.keras")
     with refuses(ValueError, "model 'm'", "takes bands", "has only ['B2', 'B3', 'B4', 'B5', 'B6']"):
         train.predict(model, card, small.isel(band=slice(0, 5)))
+
+
+def test_the_padded_last_batch_leaves_batch_norm_statistics_representative():
+    """The last batch of an epoch is padded with weight-0 rows that BatchNorm sees: they must be real samples.
+
+    With momentum 0 the moving statistics are those of the last batch. Padding it with copies of one sample (as
+    before) gave a near-zero moving variance, so the trained model normalised every input wrongly at inference.
+    """
+    import keras
+
+    size = 4
+    ps = patch_set(n_per_class=35, n_classes=2, size=size)  # 70 = one batch of 64 + 6: 58 padding rows
+    noise = np.random.default_rng(0).normal(0, 1, ps["image"].shape).astype(np.float32)
+    ps["image"] = (ps["image"].dims, noise)
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.BatchNormalization(momentum=0.0, name="bn")(keras.layers.Flatten()(inp))
+    net = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(x))
+    train.fit(net, ps, None, epochs=1, batch_size=64, progress=False, augment=False, early_stopping=None)
+    var = np.asarray(net.get_layer("bn").moving_variance)
+    assert var.min() > 0.3, var.min()  # standardised inputs: the variance of 64 samples is near 1, not near 0

@@ -179,22 +179,12 @@ def _epoch_batches(
     per_window = max(1, math.ceil(max(SHUFFLE_WINDOW, 4 * batch_size) / src.block))
     pending_x: list[Any] = []
     pending_y: list[np.ndarray] = []
-
-    def _cat(parts: list[Any]) -> Any:
-        if isinstance(parts[0], dict):
-            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return np.concatenate(parts)
-
-    def _take(x: Any, sl: Any) -> Any:
-        return {k: v[sl] for k, v in x.items()} if isinstance(x, dict) else x[sl]
+    seen: tuple[Any, np.ndarray] | None = None  # the last window's full batches: padding for the last batch
 
     def _emit(x: Any, y: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
         w = weights[y].astype(np.float32) if weights is not None else np.ones(len(y), np.float32)
-        n_real = len(y)
-        if n_real < batch_size:  # pad the last batch with weight-0 copies of its first row
-            take = np.concatenate([np.arange(n_real), np.zeros(batch_size - n_real, np.int64)])
-            x, y, w = _take(x, take), y[take], w[take]
-            w[n_real:] = 0.0
+        if len(y) < batch_size:
+            x, y, w = _pad(x, y, w, batch_size, seen)
         lo, hi = pipeline * batch_size // n_pipelines, (pipeline + 1) * batch_size // n_pipelines
         x, y, w = _take(x, slice(lo, hi)), y[lo:hi], w[lo:hi]
         if ts_augment and aug_rng is not None:
@@ -214,9 +204,40 @@ def _epoch_batches(
             sl = slice(b * batch_size, (b + 1) * batch_size)
             yield _emit(_take(x, sl), y[sl])
         rest = slice(n_full * batch_size, len(y))
+        seen = (_take(x, slice(0, n_full * batch_size)), y[: n_full * batch_size]) if n_full else seen
         pending_x, pending_y = ([_take(x, rest)], [y[rest]]) if len(y) > n_full * batch_size else ([], [])
     if pending_y:
         yield _emit(pending_x[0], pending_y[0])
+
+
+def _cat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return np.concatenate(parts)
+
+
+def _take(x: Any, sl: Any) -> Any:
+    return {k: v[sl] for k, v in x.items()} if isinstance(x, dict) else x[sl]
+
+
+def _pad(
+    x: Any, y: np.ndarray, w: np.ndarray, batch_size: int, fill: tuple[Any, np.ndarray] | None
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Return the last batch padded to `batch_size` with weight-0 rows that batch normalisation may safely see.
+
+    Padding rows carry no loss, but they do count in a BatchNormalization layer's batch statistics and so in
+    its moving mean and variance. Copies of one sample (as before) made the last batch of every epoch a
+    degenerate one (almost no variance) that pulled the moving statistics off, and cost the patch CNN several
+    points of accuracy against plain Keras on the real polar patches. The padding is taken from the epoch's
+    other samples (`fill`, already shuffled) where there are enough, else the batch's own rows in turn.
+    """
+    need = batch_size - len(y)
+    if fill is not None and len(fill[1]) >= need:
+        px, py = _take(fill[0], slice(0, need)), fill[1][:need]
+    else:
+        idx = np.resize(np.arange(len(y)), need)
+        px, py = _take(x, idx), y[idx]
+    return _cat([x, px]), np.concatenate([y, py]), np.concatenate([w, np.zeros(need, np.float32)])
 
 
 def _augment_ts(
