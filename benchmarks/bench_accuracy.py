@@ -12,8 +12,9 @@ Models: the baselines `rf` (random forest) and `hgb` (histogram gradient boostin
 (`eokit.evaluate.random_forest` / `gradient_boosting`); eokit's models through `eokit.train.fit` with their
 defaults; `*_recipe` the same with the stronger recipe (AdamW, warm-up + cosine, label smoothing, early stopping
 on validation macro F1); `cnn_keras` the same CNN through plain `keras.Model.fit`; `cnn_texture` the CNN
-without its statistics branch. Every run is a record (model, case, protocol, fold, seed, OA, kappa, macro F1,
-training seconds); the table gives mean ± std per model, and for folds the per-fold wins against the forest.
+without its statistics branch; `cnn_noaug` the CNN with `fit`'s default patch augmentation turned off. Every run
+is a record (model, case, protocol, fold, seed, OA, kappa, macro F1, training seconds); the table gives mean ± std
+per model, and for folds the per-fold wins against the forest.
 `python benchmarks/bench_accuracy.py [--quick] [--seeds 3] [--cases slovenia,polar] [--models rf,cnn]`.
 """
 
@@ -47,7 +48,22 @@ RECIPE = {
 #: Published anchors printed beside the results (BreizhCrops, Russwurm et al. 2020, 4 region folds).
 ANCHORS = {"BreizhCrops LSTM": "OA 0.79 ± 0.03, kappa 0.72 ± 0.05", "BreizhCrops Transformer": "OA 0.80"}
 TS_MODELS = ("rf", "hgb", "lstm", "tempcnn", "ltae", "transformer", "tempcnn_recipe", "transformer_recipe")
-PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe")
+PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe", "cnn_noaug")
+#: Every name `--models` accepts per kind: the defaults above plus the recipe variant of each eokit model.
+KNOWN = {
+    "timeseries": {*TS_MODELS, "lstm_recipe", "ltae_recipe"},
+    "patch": set(PATCH_MODELS),
+}
+
+
+def _check_models(models: list[str] | None) -> None:
+    """Refuse a model name no case kind knows (it would silently run nothing), naming the known ones."""
+    from eokit._checks import did_you_mean
+
+    known = sorted(KNOWN["timeseries"] | KNOWN["patch"])
+    for m in models or []:
+        if m not in known:
+            raise SystemExit(f"bench_accuracy: unknown model {m!r}{did_you_mean(m, known)}; known: {', '.join(known)}")
 
 
 # ------------------------------------------------------------------------------------------------ the cases
@@ -121,6 +137,8 @@ def _fit_eokit(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict
     if variant == "recipe":
         kw.update(RECIPE, warmup=min(RECIPE["warmup"], max(epochs // 5, 0)))
     hparams = {"statistics": False} if variant == "texture" else None
+    if variant == "noaug":  # fit's default "auto" augments patches: this row measures what that adds
+        kw["augment"] = False
     net, card, _ = train.fit(model, tr, va, hparams=hparams, **kw)
     return evaluate.evaluate(net, card, te)
 
@@ -162,18 +180,24 @@ def _run_model(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict
 
 # ------------------------------------------------------------------------------------------------ the runs
 def collect(
-    cases: list[str], models: list[str] | None, seeds: list[int], epochs: dict[str, int], n_folds: int, tiny: bool
+    cases: list[str],
+    models: list[str] | None,
+    seeds: list[int],
+    epochs: dict[str, int],
+    n_folds: int,
+    tiny: bool,
+    only: list[str] | None = None,
 ) -> list[dict]:
     """Return one record per (case, protocol, fold, seed, model) run, printing each as it finishes."""
     records: list[dict] = []
     for case in cases:
         loader, kind, protocols, block = CASES[case]
+        protocols = tuple(p for p in protocols if not only or p in only)
         ds = loader(tiny)
         if ds is None:
             print(f"-- {case}: data not found, skipped", flush=True)
             continue
-        names = [m for m in (models or (TS_MODELS if kind == "timeseries" else PATCH_MODELS))]
-        names = [m for m in names if m in (TS_MODELS if kind == "timeseries" else PATCH_MODELS)]
+        names = [m for m in (models or (TS_MODELS if kind == "timeseries" else PATCH_MODELS)) if m in KNOWN[kind]]
         for protocol in protocols:
             for fold, split_seed, model_seeds, sp in _splits(ds, kind, protocol, block, seeds, n_folds):
                 tr, va, te = sp.select(ds)
@@ -259,7 +283,13 @@ def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) 
         epochs = {k: args.epochs for k in epochs}
     cases = ["sample", "sar_sample"] if tiny else args.cases.split(",")
     models = args.models.split(",") if args.models else (["rf", "hgb", "tempcnn", "cnn"] if tiny else None)
-    records = collect(cases, models, seeds, epochs, 2 if tiny else args.folds, tiny)
+    _check_models(models)
+    only = args.protocols.split(",") if args.protocols else None
+    known = sorted({p for c in CASES.values() for p in c[2]})
+    for p in only or []:
+        if p not in known:
+            raise SystemExit(f"bench_accuracy: unknown protocol {p!r}; known: {', '.join(known)}")
+    records = collect(cases, models, seeds, epochs, 2 if tiny else args.folds, tiny, only)
     rows, extra = _rows(records)
     out = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": MACHINE, "epochs": epochs}
     out.update(anchors=ANCHORS, recipe=RECIPE, records=records, **extra)
@@ -275,6 +305,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--folds", type=int, default=5, help="spatial folds of the patch cases (default 5)")
     ap.add_argument("--epochs", type=int, default=0, help="override the epochs of every eokit model")
     ap.add_argument("--cases", default="slovenia,polar,sample,sar_sample", help="comma-separated cases")
+    ap.add_argument("--protocols", default="", help="comma-separated protocols (default: every protocol of a case)")
     ap.add_argument("--models", default="", help="comma-separated models (default: all for the case's kind)")
     ap.add_argument("--output", default=str(HERE / "results_accuracy.json"), help="where the JSON record goes")
     return ap.parse_known_args(argv)[0]
