@@ -129,6 +129,15 @@ def _every_plot(tmp_path) -> dict[str, object]:
     class_map = xr.Dataset({"class": cls, "confidence": cls.astype("float32") / 3})
     edges = xr.DataArray(np.eye(6, 8, dtype="uint8"), coords={"y": y, "x": x}, dims=("y", "x"))
     s = evaluate.scores([0, 1, 1], [0, 1, 0], ["p", "q"])
+    lucas = pd.DataFrame(
+        {
+            "x": [0.0, 1.0, 2.0, 9.0],
+            "y": [0.0, 1.0, 2.0, 9.0],
+            "status": ["scored", "scored", "unmapped", "outside"],
+            "true_class": ["p", "q", None, None],
+            "correct": [True, False, False, False],
+        }
+    )
     return {
         "patches.plot_scene": patches.plot_scene(scene, poly),
         "patches.plot_examples": patches.plot_examples(ds, per_class=2),
@@ -139,6 +148,7 @@ def _every_plot(tmp_path) -> dict[str, object]:
         "maps.plot_boundaries": maps.plot_boundaries(edges, cls.astype("float32")),
         "evaluate.plot_confusion": evaluate.plot_confusion(s),
         "evaluate.plot_history": evaluate.plot_history({"loss": [1.0, 0.5], "accuracy": [0.4, 0.6]}),
+        "evaluate.plot_lucas_points": evaluate.plot_lucas_points(lucas),
     }
 
 
