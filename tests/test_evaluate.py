@@ -101,6 +101,20 @@ def _cube():
     return cube.rio.write_crs("EPSG:32633")
 
 
+def _lucas_card() -> dict:
+    """The card of a small LSTM over the 9 TimeSen2Crop bands, 8 steps, Maize and Winter wheat (LUCAS tests)."""
+    return {
+        "name": "lstm",
+        "kind": "timeseries",
+        "classes": ["Maize", "Winter wheat"],
+        "class_ids": [2, 12],
+        "bands": ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"],
+        "n_timesteps": 8,
+        "normalisation": {"mean": [1500.0] * 9, "std": [800.0] * 9},
+        "flag_handling": "mask",
+    }
+
+
 def test_lucas_scores_points_inside_the_cube():
     import geopandas as gpd
     from shapely.geometry import Point
@@ -120,16 +134,7 @@ def test_lucas_scores_points_inside_the_cube():
     ]
     lc1 = ["B16", "B11", "B16", "C10", "B11", "B33"]  # maize, wheat, maize, woodland, outside, soy (unknown)
     points = gpd.GeoDataFrame({"LC1": lc1}, geometry=pts_utm, crs="EPSG:32633").to_crs("EPSG:4326")
-    card = {
-        "name": "lstm",
-        "kind": "timeseries",
-        "classes": ["Maize", "Winter wheat"],
-        "class_ids": [2, 12],
-        "bands": ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"],
-        "n_timesteps": 8,
-        "normalisation": {"mean": [1500.0] * 9, "std": [800.0] * 9},
-        "flag_handling": "mask",
-    }
+    card = _lucas_card()
     model = build("lstm", 9, 8, 2, units=[4])
     r = evaluate.lucas(model, card, cube, points)
     assert (r["n_points"], r["n_unmapped"], r["n_unknown_class"], r["n_outside"], r["n"]) == (6, 1, 1, 1, 3)
@@ -543,16 +548,7 @@ def _lucas_case():
     points = gpd.GeoDataFrame(
         {"point_id": [f"p{i}" for i in range(6)], "LC1": lc1}, geometry=[Point(p) for p in xy], crs="EPSG:32633"
     ).to_crs("EPSG:4326")
-    card = {
-        "name": "lstm",
-        "kind": "timeseries",
-        "classes": ["Maize", "Winter wheat"],
-        "class_ids": [2, 12],
-        "bands": ["B2", "B3", "B4", "B5", "B6", "B7", "B8A", "B11", "B12"],
-        "n_timesteps": 8,
-        "normalisation": {"mean": [1500.0] * 9, "std": [800.0] * 9},
-        "flag_handling": "mask",
-    }
+    card = _lucas_card()
     return _cube(), points, card, build("lstm", 9, 8, 2, units=[4]), np.array(xy, float)
 
 
