@@ -344,8 +344,8 @@ def test_default_patch_augmentation_scales_speckle_to_standardised_inputs(monkey
     assert np.allclose(d_fit[..., 0], d_plain[..., 0] / std[0], atol=1e-5) and (d_fit[..., 2] == 0).all()
 
 
-def test_fit_augments_patches_by_default_and_only_geometrically_on_channels_that_are_not_sar(monkeypatch):
-    """The default ("auto") augments patch sets, with no speckle on non-dB channels, and leaves time series alone."""
+def test_patch_augmentation_is_geometric_only_on_channels_that_are_not_sar(monkeypatch):
+    """augment=True on R/G/B patches flips, rotates and shifts but adds no speckle; the default augments nothing."""
     import keras
 
     from eokit import augment as aug_mod
@@ -354,19 +354,17 @@ def test_fit_augments_patches_by_default_and_only_geometrically_on_channels_that
     real = aug_mod.make_augmenter
     monkeypatch.setattr(aug_mod, "make_augmenter", lambda **kw: made.append(real(**kw)) or made[-1])
     rgb = patch_set(n_per_class=4, n_classes=3, size=8).assign_coords(channel=["R", "G", "B"])
-    _, card, _ = train.fit(_tiny_patch_net(keras), rgb, None, epochs=1, batch_size=4, progress=False)
+    _, card, _ = train.fit(_tiny_patch_net(keras), rgb, None, epochs=1, batch_size=4, progress=False, augment=True)
     (aug,) = made
     assert aug.channels == ["R", "G", "B"] and aug.speckle_looks is None and aug.flip and aug.rot90
     assert card["hparams"]["augment"] is not None
-    _, card_off, _ = train.fit(_tiny_patch_net(keras), rgb, None, epochs=1, batch_size=4, progress=False, augment=None)
-    assert len(made) == 1 and card_off["hparams"]["augment"] is None
-    _, ts_card, _ = train.fit("lstm", timeseries_set(n_per_class=4), **FAST)
-    assert ts_card["hparams"]["augment"] is None
+    _, card_default, _ = train.fit(_tiny_patch_net(keras), rgb, None, epochs=1, batch_size=4, progress=False)
+    assert len(made) == 1 and card_default["hparams"]["augment"] is None
 
 
 @pytest.mark.bad_input
 def test_fit_refuses_an_unknown_augment_word():
-    with refuses(ValueError, "augment", "'auto'", "'yes'"):
+    with refuses(ValueError, "augment", "True, False, None, a dict or a callable", "'yes'"):
         train.fit("lstm", timeseries_set(n_per_class=4), **{**FAST, "augment": "yes"})
 
 

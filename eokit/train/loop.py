@@ -58,7 +58,7 @@ def fit(
     seed: int = 0,
     output: str | os.PathLike | None = None,
     class_weight: bool | dict = False,
-    augment: Any = "auto",
+    augment: Any = None,
     early_stopping: int | None = 5,
     checkpoint: bool = True,
     resume: bool = False,
@@ -87,7 +87,7 @@ def fit(
     Datasets or store paths. Time series: `augment=True` or {"drop": p, "noise": sigma}; patches: a callable
     on batches of images (e.g. `eokit.augment.make_augmenter(...)`) or True (flips, rotations, shifts and speckle
     scaled to the standardised channels; speckle only on dB SAR channels), and `oversample` indices into `train`.
-    The default "auto" augments patches (as True) and not time series; None or False turns it off. A callable
+    Off by default (None or False). A callable
     taking `seed=` (as `Augmenter` does) gets a stateless seed per batch and runs in parallel, reproducibly; others
     run in order.
     The model and its card are written to `{output}/{name}.keras` and `.json`; checkpoints each epoch go to

@@ -196,14 +196,11 @@ def _class_weights(class_weight: bool | dict | None, d: _Data) -> np.ndarray | N
 def _augmentation(augment: Any, d: _Data, seed: int) -> tuple[dict | None, Callable | None]:
     """Return (time-series augmentation options, patch augmentation callable); at most one is set.
 
-    "auto" (`fit`'s default) is `True` for patches (flips, rotations, shifts; speckle on dB channels only) and off
-    for time series: on the real polar patches it lifts the CNN above the random forest on the hardest block folds
-    (benchmarks/bench_accuracy.py, `cnn` vs `cnn_noaug` rows); time-series augmentation stays a choice.
+    Off by default: on the real polar patches the CNN without augmentation scored at least as well as with it
+    (benchmarks/bench_accuracy.py, `cnn_noaug` vs `cnn` rows), so augmentation stays a choice for both kinds.
     """
     if isinstance(augment, str):
-        if augment != "auto":
-            raise ValueError(f"fit: augment must be 'auto', True, False, None, a dict or a callable, got {augment!r}")
-        augment = d.kind == "patch"
+        raise ValueError(f"fit: augment must be True, False, None, a dict or a callable, got {augment!r}")
     if not augment:
         return None, None
     if d.kind == "timeseries":
