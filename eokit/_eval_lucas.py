@@ -9,6 +9,7 @@ the model passed in predicts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,29 @@ import xarray as xr
 from eokit.card import prepare_inputs, select_bands
 from eokit.datasets.lucas import map_lc1
 
-__all__ = ["lucas_points", "plot_lucas_points", "STATUSES"]
+__all__ = ["lucas_points", "plot_lucas_points", "lucas_model_file", "STATUSES"]
 
 #: What can become of a LUCAS point, in the order counted.
 STATUSES = ("scored", "unmapped", "unknown class", "outside")
+
+
+def lucas_model_file(model: str | Path, models_dir: str | Path) -> Path:
+    """Return the saved model to score on LUCAS points: a `.keras` path as given, or `{models_dir}/{model}.keras`.
+
+    Raises FileNotFoundError naming what was looked for (a name is a model trained under the leave-tile-out
+    protocol, whose models go to `models_dir`).
+    """
+    given = Path(model)
+    path = given if given.suffix == ".keras" else Path(models_dir) / f"{model}.keras"
+    if not path.is_file():
+        how = (
+            "the saved model file given does not exist"
+            if given.suffix == ".keras"
+            else f'no leave-tile-out model {str(model)!r} was trained: keep "tile" in `protocols` and '
+            f"{str(model)!r} in `models`, or give the path of a saved .keras time-series model"
+        )
+        raise FileNotFoundError(f"lucas_model {str(model)!r}: {path} not found ({how})")
+    return path
 
 
 def _cube_position(cube: xr.Dataset, points: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:

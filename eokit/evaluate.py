@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from eokit._eval_lucas import lucas_points, plot_lucas_points
+from eokit._eval_lucas import lucas_model_file, lucas_points, plot_lucas_points
 from eokit._eval_stats import _as_index, _check_class_names, mcnemar, paired_by_fold, per_class, summarise_runs
 from eokit._io import write_json_atomic
 from eokit.card import (  # noqa: F401
@@ -48,6 +48,7 @@ __all__ = [
     "lucas",
     "lucas_points",
     "lucas_scores",
+    "lucas_model_file",
     "plot_lucas_points",
     "compare",
     "map_agreement",

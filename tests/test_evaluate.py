@@ -606,3 +606,14 @@ def test_lucas_refuses_points_without_lc1_a_cube_without_the_bands_and_other_tab
         evaluate.lucas_scores(points, card)
     with refuses(ValueError, "plot_lucas_points needs the table of lucas_points", "correct"):
         evaluate.plot_lucas_points(points)
+
+
+@pytest.mark.bad_input
+def test_lucas_model_file_names_the_parameter_and_what_to_change(tmp_path):
+    (tmp_path / "lstm.keras").write_bytes(b"")
+    assert evaluate.lucas_model_file("lstm", tmp_path) == tmp_path / "lstm.keras"
+    assert evaluate.lucas_model_file(tmp_path / "lstm.keras", "elsewhere") == tmp_path / "lstm.keras"
+    with refuses(FileNotFoundError, "lucas_model 'tempcnn'", "tempcnn.keras", '"tile" in `protocols`'):
+        evaluate.lucas_model_file("tempcnn", tmp_path)
+    with refuses(FileNotFoundError, "mine.keras", "saved model file given does not exist"):
+        evaluate.lucas_model_file(tmp_path / "mine.keras", tmp_path)
