@@ -12,7 +12,8 @@ Models: the baselines `rf` (random forest) and `hgb` (histogram gradient boostin
 (`eokit.evaluate.random_forest` / `gradient_boosting`); eokit's models through `eokit.train.fit` with their
 defaults; `*_recipe` the same with the stronger recipe (AdamW, warm-up + cosine, label smoothing, early stopping
 on validation macro F1); `cnn_keras` the same CNN through plain `keras.Model.fit`; `cnn_texture` the CNN
-without its statistics branch; `cnn_augment` the CNN with `fit(augment=True)`. Every run
+without its statistics branch; `cnn_augment` the CNN with `fit(augment=True)`; `*_noaug` a time-series model without its
+augmentation; `*_ensemble` three seeds of a model averaged (`eokit.train.fit_ensemble`). Every run
 is a record (model, case, protocol, fold, seed, OA, kappa, macro F1, training seconds); the table gives mean ± std
 per model, and for folds the per-fold wins against the forest.
 `python benchmarks/bench_accuracy.py [--quick] [--seeds 3] [--cases slovenia,polar] [--models rf,cnn]`.
@@ -49,10 +50,12 @@ RECIPE = {
 ANCHORS = {"BreizhCrops LSTM": "OA 0.79 ± 0.03, kappa 0.72 ± 0.05", "BreizhCrops Transformer": "OA 0.80"}
 TS_MODELS = ("rf", "hgb", "lstm", "tempcnn", "ltae", "transformer", "tempcnn_recipe", "transformer_recipe")
 PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe", "cnn_augment")
-#: Every name `--models` accepts per kind: the defaults above plus the recipe variant of each eokit model.
+#: Every name `--models` accepts per kind: the defaults above plus the recipe and no-augmentation variants.
+_TS_NETS = ("lstm", "tempcnn", "ltae", "transformer")
+_TS_VARIANTS = ("noaug", "ensemble")
 KNOWN = {
-    "timeseries": {*TS_MODELS, "lstm_recipe", "ltae_recipe"},
-    "patch": set(PATCH_MODELS),
+    "timeseries": {*TS_MODELS, "lstm_recipe", "ltae_recipe", *(f"{m}_{v}" for m in _TS_NETS for v in _TS_VARIANTS)},
+    "patch": {*PATCH_MODELS, "cnn_ensemble"},
 }
 
 
@@ -137,9 +140,14 @@ def _fit_eokit(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict
     if variant == "recipe":
         kw.update(RECIPE, warmup=min(RECIPE["warmup"], max(epochs // 5, 0)))
     hparams = {"statistics": False} if variant == "texture" else None
+    if variant == "noaug":  # the time-series default (drop-out of dates, noise) switched off
+        kw["augment"] = False
     if variant == "augment":  # flips, rotations, shifts (speckle only on dB SAR channels): what augmentation adds
         kw["augment"] = True
-    net, card, _ = train.fit(model, tr, va, hparams=hparams, **kw)
+    if variant == "ensemble":  # three seeds (seed, seed + 1, seed + 2), probabilities averaged
+        net, card, _ = train.fit_ensemble(model, tr, va, members=3, hparams=hparams, **kw)
+    else:
+        net, card, _ = train.fit(model, tr, va, hparams=hparams, **kw)
     return evaluate.evaluate(net, card, te)
 
 
@@ -277,7 +285,7 @@ def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) 
     from eokit._io import write_json_atomic
 
     args = _args(argv or [])
-    seeds = [0] if tiny else list(range(args.seeds))
+    seeds = [0] if tiny else list(range(args.first_seed, args.first_seed + args.seeds))
     epochs = {"timeseries": 1 if tiny else 20 if quick else 150, "patch": 1 if tiny else 4 if quick else 20}
     if args.epochs:
         epochs = {k: args.epochs for k in epochs}
@@ -290,6 +298,8 @@ def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) 
         if p not in known:
             raise SystemExit(f"bench_accuracy: unknown protocol {p!r}; known: {', '.join(known)}")
     records = collect(cases, models, seeds, epochs, 2 if tiny else args.folds, tiny, only)
+    if args.merge and not tiny:
+        records = _merged(Path(args.output), records)
     rows, extra = _rows(records)
     out = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": MACHINE, "epochs": epochs}
     out.update(anchors=ANCHORS, recipe=RECIPE, records=records, **extra)
@@ -298,10 +308,27 @@ def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) 
     return rows
 
 
+_RUN_KEY = ("model", "case", "protocol", "fold", "seed", "split_seed")
+
+
+def _merged(output: Path, records: list[dict]) -> list[dict]:
+    """Return the records already in `output` with the new ones added (a new run replaces the same run's record)."""
+    if not output.is_file():
+        return records
+    try:
+        old = json.loads(output.read_text())["records"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise SystemExit(f"bench_accuracy --merge: {output} is not a bench_accuracy record ({e})") from e
+    new = {tuple(r[k] for k in _RUN_KEY) for r in records}
+    return [r for r in old if tuple(r.get(k) for k in _RUN_KEY) not in new] + records
+
+
 def _args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer epochs (a smoke run, not a measurement)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per split (default 3)")
+    ap.add_argument("--first-seed", type=int, default=0, help="first seed (run seeds first..first+seeds-1)")
+    ap.add_argument("--merge", action="store_true", help="add the runs to --output's records (same run: replaced)")
     ap.add_argument("--folds", type=int, default=5, help="spatial folds of the patch cases (default 5)")
     ap.add_argument("--epochs", type=int, default=0, help="override the epochs of every eokit model")
     ap.add_argument("--cases", default="slovenia,polar,sample,sar_sample", help="comma-separated cases")

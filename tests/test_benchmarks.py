@@ -114,3 +114,25 @@ def test_rehearsal_runs_every_step_at_a_tiny_scale(tmp_path: Path) -> None:
     # a rerun keeps the finished steps (their record) and reruns nothing
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
     assert again.returncode == 0 and again.stdout.count("done before") == 5, again.stdout
+
+
+def test_accuracy_merge_adds_runs_and_replaces_the_same_run(tmp_path: Path) -> None:
+    """bench_accuracy --merge: seeds run in pieces end in one record; a rerun of one run replaces it."""
+    spec = importlib.util.spec_from_file_location("bench_accuracy_t", ROOT / "benchmarks" / "bench_accuracy.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    key = {"case": "polar", "protocol": "block_folds", "fold": 0, "split_seed": 0}
+    old = [dict(key, model="rf", seed=0, oa=0.6), dict(key, model="cnn", seed=0, oa=0.5)]
+    out = tmp_path / "acc.json"
+    out.write_text(json.dumps({"records": old}))
+    new = [dict(key, model="cnn", seed=0, oa=0.7), dict(key, model="cnn", seed=1, oa=0.65)]
+    merged = mod._merged(out, new)
+    runs = sorted((r["model"], r["seed"], r["oa"]) for r in merged)
+    assert runs == [("cnn", 0, 0.7), ("cnn", 1, 0.65), ("rf", 0, 0.6)]
+    assert mod._merged(tmp_path / "absent.json", new) == new
+    out.write_text("[1, 2]")
+    with pytest.raises(SystemExit, match="is not a bench_accuracy record"):
+        mod._merged(out, new)
+    assert mod._args(["--seeds", "2", "--first-seed", "1"]).first_seed == 1
+    with pytest.raises(SystemExit, match="unknown model 'tempcnn_noag'"):
+        mod._check_models(["tempcnn_noag"])
