@@ -12,8 +12,9 @@ Models: the baselines `rf` (random forest) and `hgb` (histogram gradient boostin
 (`eokit.evaluate.random_forest` / `gradient_boosting`); eokit's models through `eokit.train.fit` with their
 defaults; `*_recipe` the same with the stronger recipe (AdamW, warm-up + cosine, label smoothing, early stopping
 on validation macro F1); `cnn_keras` the same CNN through plain `keras.Model.fit`; `cnn_texture` the CNN
-without its statistics branch; `cnn_augment` the CNN with `fit(augment=True)`; `*_noaug` a time-series model without its
-augmentation; `*_ensemble` three seeds of a model averaged (`eokit.train.fit_ensemble`). Every run
+without its statistics branch; `cnn_augment` the CNN with `fit(augment=True)`; `cnn_noes` the CNN without early
+stopping (the last epoch kept, as plain Keras does); `*_noaug` a time-series model without its augmentation;
+`*_ensemble` three seeds of a model averaged (`eokit.train.fit_ensemble`). Every run
 is a record (model, case, protocol, fold, seed, OA, kappa, macro F1, training seconds); the table gives mean ± std
 per model, and for folds the per-fold wins against the forest.
 `python benchmarks/bench_accuracy.py [--quick] [--seeds 3] [--cases slovenia,polar] [--models rf,cnn]`.
@@ -55,7 +56,7 @@ _TS_NETS = ("lstm", "tempcnn", "ltae", "transformer")
 _TS_VARIANTS = ("noaug", "ensemble")
 KNOWN = {
     "timeseries": {*TS_MODELS, "lstm_recipe", "ltae_recipe", *(f"{m}_{v}" for m in _TS_NETS for v in _TS_VARIANTS)},
-    "patch": {*PATCH_MODELS, "cnn_ensemble"},
+    "patch": {*PATCH_MODELS, "cnn_ensemble", "cnn_noes"},
 }
 
 
@@ -140,6 +141,8 @@ def _fit_eokit(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict
     if variant == "recipe":
         kw.update(RECIPE, warmup=min(RECIPE["warmup"], max(epochs // 5, 0)))
     hparams = {"statistics": False} if variant == "texture" else None
+    if variant == "noes":  # every epoch trained, the last one kept (as plain Keras does): no restore of the best
+        kw["early_stopping"] = None
     if variant == "noaug":  # the time-series default (drop-out of dates, noise) switched off
         kw["augment"] = False
     if variant == "augment":  # flips, rotations, shifts (speckle only on dB SAR channels): what augmentation adds
