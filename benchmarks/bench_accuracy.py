@@ -51,7 +51,7 @@ RECIPE = {
 ANCHORS = {"BreizhCrops LSTM": "OA 0.79 ± 0.03, kappa 0.72 ± 0.05", "BreizhCrops Transformer": "OA 0.80"}
 TS_MODELS = ("rf", "hgb", "lstm", "tempcnn", "ltae", "transformer", "tempcnn_recipe", "transformer_recipe")
 PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe", "cnn_augment")
-#: Every name `--models` accepts per kind: the defaults above plus the recipe and no-augmentation variants.
+#: Every name `--models` accepts per kind: the defaults above plus the recipe, `noaug`, `noes` and `ensemble` variants.
 _TS_NETS = ("lstm", "tempcnn", "ltae", "transformer")
 _TS_VARIANTS = ("noaug", "ensemble")
 KNOWN = {
