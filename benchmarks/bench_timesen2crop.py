@@ -98,14 +98,26 @@ def run(quick: bool = False, tiny: bool = False, n_files: int | None = None) -> 
         for f in base.rglob("*.csv"):  # warm the page cache equally for both contenders
             f.read_bytes()
         xr.Dataset({"a": ("x", np.zeros(2))}).to_zarr(tmp / "warm.zarr")
+        # the tree and the archive were just written: without this the kernel's write-back of their dirty pages
+        # runs during the timings below (measured: the baseline 8.4 s instead of 5.2 s, eokit 2.3 s instead of 1.3)
+        os.sync()
 
         def machine() -> str:
             return f"{MACHINE}, load avg {os.getloadavg()[0]:.1f}"
 
-        tb, cb, _ = _timed(lambda: _baseline_convert(base, tmp / "baseline.zarr"))
-        te, ce, store = _timed(
-            lambda: ts.to_zarr(base, tmp / "eokit.zarr", chunks=chunk, workers=2, scheduler="processes", progress=False)
-        )
+        # best of 2 each, alternating: the first eokit run also pays its one-time imports (pyarrow's CSV reader,
+        # the codecs, dask's process pool: about 0.5 s, a fixed cost a full-size run does not notice)
+        runs = []
+        for i in range(2):
+            tb, cb, _ = _timed(lambda i=i: _baseline_convert(base, tmp / f"baseline{i}.zarr"))
+            te, ce, store = _timed(
+                lambda i=i: ts.to_zarr(
+                    base, tmp / f"eokit{i}.zarr", chunks=chunk, workers=2, scheduler="processes", progress=False
+                )
+            )
+            runs.append((tb, cb, te, ce))
+        tb, cb = min(r[:2] for r in runs)
+        te, ce = min(r[2:] for r in runs)
         m = machine()
         rows.append(
             {
@@ -203,6 +215,7 @@ def run(quick: bool = False, tiny: bool = False, n_files: int | None = None) -> 
         plain = tmp / "big_plain.zarr"
         big[["reflectance", "flag", "label"]].to_zarr(plain, mode="w")
         del big
+        os.sync()  # as above: the stores just written are not flushed during the timings
 
         def best_of(fn: Any) -> float:
             best = np.inf

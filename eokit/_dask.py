@@ -108,9 +108,13 @@ def _local_get(canon: str) -> Callable[..., Any]:
 
         return dask.threaded.get
     if canon == "processes":
+        import dask
         import dask.multiprocessing
 
-        return dask.multiprocessing.get
+        # dask hands a process 6 tasks per dispatch by default: eokit's tasks are whole chunks (seconds each), so
+        # with fewer than 7 of them every one ran in one process, the others idle. One per dispatch unless the
+        # user's dask config sets "chunksize".
+        return partial(dask.multiprocessing.get, chunksize=dask.config.get("chunksize", 1))
     import dask.local
 
     return dask.local.get_sync

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -41,7 +42,23 @@ ACCEPTED = (
 def test_every_name_and_alias_gives_its_canonical_name_and_dask_get(name: str, canon: str) -> None:
     assert _dask.check_scheduler(name) == canon
     with _dask.compute_target(name) as get:
-        assert get is GETS[canon]
+        assert get is GETS[canon] or (isinstance(get, partial) and get.func is GETS[canon])
+
+
+def _pid_after_a_pause(_: int) -> int:
+    import time
+
+    time.sleep(0.3)  # long enough that one process cannot take both tasks one after the other
+    return os.getpid()
+
+
+def test_processes_hands_each_process_its_own_task() -> None:
+    # dask's process pool batches 6 tasks per dispatch by default: TimeSen2Crop's 3 chunk jobs all ran in one
+    # process on 2 workers (conversion no faster than one worker)
+    tasks = [dask.delayed(_pid_after_a_pause, pure=False)(i) for i in range(2)]
+    with _dask.compute_target("processes", workers=2) as get, dask.config.set({"multiprocessing.context": "fork"}):
+        pids = dask.compute(*tasks, scheduler=get)
+    assert len(set(pids)) == 2 and os.getpid() not in pids
 
 
 @pytest.mark.parametrize("name", ["threads", "sync"])
