@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -24,7 +25,15 @@ from typing import Any
 
 from eokit._checks import did_you_mean
 
-__all__ = ["CONNECT_TIMEOUT_S", "SCHEDULER_NAMES", "check_scheduler", "compute_target", "is_address", "is_client"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "SCHEDULER_NAMES",
+    "check_scheduler",
+    "compute_target",
+    "is_address",
+    "is_client",
+    "warnings_kept",
+]
 
 #: Every accepted scheduler name -> its canonical name ("threads", "processes" or "sync").
 SCHEDULER_NAMES: dict[str, str] = {
@@ -130,6 +139,18 @@ def _check_workers(workers: Any) -> int | None:
 
 
 @contextmanager
+def warnings_kept() -> Iterator[None]:
+    """Run the block, then put the warning filters and hooks back as they were before it.
+
+    ``warnings.catch_warnings`` is not thread-safe: code run in dask's worker threads enters it concurrently
+    (rasterio.features.rasterize checks shapes under ``simplefilter("ignore")``), and two threads leaving in
+    the wrong order leave a global "ignore every warning" filter behind. Seen here: make_training_set's
+    shortfall warnings vanished after its threaded label count. Wrap every local compute in this."""
+    with warnings.catch_warnings():  # entered and left by this thread, after the workers are done
+        yield
+
+
+@contextmanager
 def compute_target(
     value: Any,
     workers: int | None = None,
@@ -148,10 +169,12 @@ def compute_target(
     workers = _check_workers(workers)
     if isinstance(value, str) and value in SCHEDULER_NAMES:
         get = _local_get(value)
-        yield partial(get, num_workers=workers) if workers is not None and value != "sync" else get
+        with warnings_kept():
+            yield partial(get, num_workers=workers) if workers is not None and value != "sync" else get
         return
     if not isinstance(value, str):  # None, a Client or an allowed get function
-        yield value
+        with warnings_kept():
+            yield value
         return
     from distributed import Client
 

@@ -11,6 +11,7 @@ from typing import Any
 import dask
 import numpy as np
 
+from eokit._block_tasks import Block, as_array
 from eokit.labels import NO_LABEL, _block_rasters
 from eokit.schema import FLAG_CLEAR
 
@@ -24,9 +25,10 @@ def _eligible(flag_block: np.ndarray, lab_e: np.ndarray, max_cloud_fraction: flo
 
 
 def _count_block(
-    flag_block: np.ndarray, polys: _Polys, transform: Any, shape: tuple[int, int], max_cloud_fraction: float
+    flag_block: Block | np.ndarray, polys: _Polys, transform: Any, shape: tuple[int, int], max_cloud_fraction: float
 ) -> tuple[dict[int, int], dict[tuple[int, int], int]]:
     """Pixel counts per class (full raster) and eligible counts per (class, field) for one block."""
+    flag_block = as_array(flag_block)
     lab_e, fid_e, lab_f = _block_rasters(*polys, transform, shape)
     assert lab_f is not None  # full=True
     labs, cnt = np.unique(lab_f[lab_f != NO_LABEL], return_counts=True)
@@ -91,7 +93,7 @@ def _keep(
 
 
 def _candidates_block(
-    flag_block: np.ndarray,
+    flag_block: Block | np.ndarray,
     polys: _Polys,
     transform: Any,
     shape: tuple[int, int],
@@ -104,6 +106,7 @@ def _candidates_block(
     width: int,
 ) -> dict[str, np.ndarray]:
     """The block's candidates (global pixel index, label, field id, flag series) that can still be sampled."""
+    flag_block = as_array(flag_block)
     lab_e, fid_e, _ = _block_rasters(*polys, transform, shape, full=False)
     ok = _eligible(flag_block, lab_e, max_cloud_fraction) & np.isin(lab_e, [k for k, v in need.items() if v > 0])
     r, c = np.nonzero(ok)

@@ -166,3 +166,22 @@ def test_a_refused_name_and_its_alias_give_the_callers_reason_and_the_rest() -> 
 def test_bad_workers_are_refused(workers: object) -> None:
     with refuses(ValueError, "workers", repr(workers), "integer >= 1"), _dask.compute_target("threads", workers):
         pass
+
+
+def test_warnings_kept_undoes_what_racing_worker_threads_leave_behind() -> None:
+    # the race seen in make_training_set: two worker threads in warnings.catch_warnings (rasterio's rasterize)
+    # leave in the wrong order, and the second restores the first one's "ignore everything" filter globally
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with _dask.warnings_kept():
+            first, second = warnings.catch_warnings(), warnings.catch_warnings()
+            first.__enter__()
+            warnings.simplefilter("ignore")
+            second.__enter__()  # saves the "ignore" state
+            first.__exit__(None, None, None)
+            second.__exit__(None, None, None)  # puts "ignore" back
+            warnings.warn("lost inside the block: the leak it guards against", stacklevel=1)
+        warnings.warn("seen after the block", stacklevel=1)
+    assert [str(w.message) for w in seen] == ["seen after the block"]

@@ -622,3 +622,27 @@ def test_oversample_and_class_counts_refuse_bad_input_in_sampling():
         sampling.class_counts([0, 1], [0.5])
     with refuses(ValueError, "class_counts", "indices must lie in", "[0, 2)"):
         sampling.class_counts([0, 1], [0, 8])
+
+
+def test_each_block_is_one_task_whatever_the_number_of_dates(case, monkeypatch):
+    # a task per date and chunk (plus stacks and merges) cost about 3 ms each of scheduling on a 2-core
+    # LocalCluster, more than the reads: sampling scaled 1.5x on 2 workers. Each step now sends a task per block.
+    import dask
+
+    seen = {}
+    run = sampling._compute_on
+
+    def counting(objs, target, progress, desc, last_only):
+        seen[desc] = sum(len(dict(o.__dask_graph__())) for o in objs) if not last_only else len(objs)
+        return run(objs, target, progress, desc, last_only)
+
+    monkeypatch.setattr(sampling, "_compute_on", counting)
+    c = _open(case)
+    blocks = len(c.chunks["y"]) * len(c.chunks["x"])
+    assert c.sizes["time"] > 1
+    with dask.config.set(scheduler="threads"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = sampling.make_training_set(c, case[0] / "fields.gpkg", "crop_code", 40, mapping="invekos", progress=False)
+    assert ds.sizes["sample"] > 0
+    assert seen["label pixels"] <= blocks
+    assert seen["read series"] <= blocks
