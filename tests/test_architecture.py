@@ -35,6 +35,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "eokit._io",
         "eokit._checks",
         "eokit._dask",
+        "eokit._block_tasks",
         "eokit._quiet",
         "eokit._progress",
         "eokit.plots",
