@@ -97,6 +97,7 @@ def _compute(objs: list, target: Any, progress: bool, desc: str, last_only: bool
 
 
 def _compute_on(objs: list, target: Any, progress: bool, desc: str, last_only: bool) -> list:
+    """The computed objs on a Client (futures, a bar per finished one) or a local get function."""
     if _dask.is_client(target):
         client = target
         from distributed import as_completed
