@@ -258,10 +258,11 @@ def _draw(
     blocks = {(i, j): (r0, c0, nr, nc) for i, j, r0, c0, nr, nc in plan.blocks()}
     windows = {k: plan.window(*b) for k, b in blocks.items()}
     windows = {k: w for k, w in windows.items() if len(w[1][0])}  # blocks some polygon touches
+    flag_blocks = {k: flags.block(*k) for k in windows}  # culled once, read by both passes
     with _dask.compute_target(scheduler) as target:
         tasks = [
             dask.delayed(_count_block, pure=False)(
-                flags.block(i, j), windows[(i, j)][1], windows[(i, j)][0], blocks[(i, j)][2:], max_cloud_fraction
+                flag_blocks[(i, j)], windows[(i, j)][1], windows[(i, j)][0], blocks[(i, j)][2:], max_cloud_fraction
             )
             for (i, j) in windows
         ]
@@ -282,7 +283,7 @@ def _draw(
         )
         tasks = [
             dask.delayed(_candidates_block, pure=False)(
-                flags.block(i, j),
+                flag_blocks[(i, j)],
                 windows[(i, j)][1],
                 windows[(i, j)][0],
                 blocks[(i, j)][2:],
