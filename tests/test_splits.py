@@ -380,3 +380,54 @@ def test_another_seed_holds_out_other_blocks():
     held = {tuple(_stratified_groups(y, groups, 0.2, seed)[1]) for seed in range(3)}
     assert len(held) == 3
     assert (_stratified_groups(y, groups, 0.2, 1)[1] == _stratified_groups(y, groups, 0.2, 1)[1]).all()
+
+
+def _lumpy_register() -> tuple[np.ndarray, np.ndarray]:
+    """Labels and groups shaped like the Slovenia EOPatch's land-use polygons: the majority class in a few large
+    fields (one holds almost half of it), the others in many small ones."""
+    sizes = {
+        0: [1100, 631, 248, 178, 117, 14, 3, 2],
+        1: [143, 114, 103, 81, 60, 10, 7, 5, 4, 3, 3, 2, 1],
+        2: [25, 9, 8, 5, 4, 2, 1],
+        3: [33, 9],
+    }
+    y = np.concatenate([np.full(n, c) for c, ns in sizes.items() for n in ns])
+    groups = np.concatenate([np.full(n, g) for g, n in enumerate(n for ns in sizes.values() for n in ns)])
+    return y, groups
+
+
+@pytest.mark.parametrize("fraction", [0.125, 0.2])
+def test_held_out_part_has_the_majority_class_and_about_its_share_with_a_few_large_fields(fraction):
+    """StratifiedGroupKFold's folds differ a lot in size here: its held-out fold had no forest (the majority
+    class) in 4 of 5 Slovenia field splits, and early stopping on such a validation set kept a model that called
+    a whole forest field shrubland (OA 0.72 against the forest's 0.91)."""
+    from eokit._split_groups import _stratified_groups
+
+    y, groups = _lumpy_register()
+    for seed in range(5):
+        rest, held = _stratified_groups(y, groups, fraction, seed)
+        assert not set(groups[rest]) & set(groups[held])
+        assert np.array_equal(np.sort(np.r_[rest, held]), np.arange(len(y)))
+        share = np.bincount(y[held], minlength=4) / np.bincount(y)
+        assert fraction / 2 <= share[0] <= 2 * fraction, (seed, share)
+        assert fraction / 2 <= share[1] <= 2 * fraction, (seed, share)
+        assert fraction / 2 <= len(held) / len(y) <= 2 * fraction, (seed, len(held))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(1, 40)), min_size=2, max_size=30),
+    st.sampled_from([0.1, 0.2, 0.5]),
+    st.integers(0, 2**31),
+)
+def test_held_out_groups_stay_whole_and_neither_part_is_empty(spec, fraction, seed):
+    from eokit._split_groups import _stratified_groups
+
+    y = np.concatenate([np.full(n, c) for c, n in spec])
+    groups = np.concatenate([np.full(n, g) for g, (_, n) in enumerate(spec)])
+    rest, held = _stratified_groups(y, groups, fraction, seed)
+    assert len(rest) and len(held)
+    assert not set(groups[rest]) & set(groups[held])
+    assert np.array_equal(np.sort(np.r_[rest, held]), np.arange(len(y)))
+    again = _stratified_groups(y, groups, fraction, seed)
+    assert np.array_equal(again[1], held)
