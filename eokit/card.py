@@ -19,6 +19,7 @@ import json
 import math
 import numbers
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Required, TypedDict
@@ -412,12 +413,31 @@ def dataset_class_names(ds: xr.Dataset, kind: str, class_ids: Sequence[int]) -> 
 
 
 # ------------------------------------------------------------------------------------------------ predict
+#: One traced inference function per model (a new one per call retraced, and TF warned from the fifth call).
+_INFERENCE_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _inference_fn(model: Any) -> Any:
+    """Return the model's cached tf.function `x -> model(x, training=False)`."""
+    fn = _INFERENCE_FNS.get(model)
+    if fn is None:
+        import tensorflow as tf
+
+        ref = weakref.ref(model)  # the cache must not keep the model alive through its own function
+
+        def call(x: Any) -> Any:
+            net = ref()
+            assert net is not None, "predict holds the model while it runs"
+            return net(x, training=False)
+
+        fn = _INFERENCE_FNS[model] = tf.function(call, reduce_retracing=True)
+    return fn
+
+
 def predict(
     model: Any, card: Mapping[str, Any], data: Any, batch_size: int = 1024, progress: bool = False
 ) -> np.ndarray:
     """Return class probabilities (N, n_classes) for a time-series or patch set, preprocessed as in training."""
-    import tensorflow as tf
-
     from eokit._progress import tqdm
 
     check_card(model, card)
@@ -428,7 +448,7 @@ def predict(
     band_idx = select_bands(dataset_bands(ds, kind), card, str(ds.attrs.get("source", "the data")))
     dim = sample_dim(kind)
     n = ds.sizes[dim]
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    fn = _inference_fn(model)
     out = []
     for a in tqdm(range(0, n, batch_size), desc="predict", disable=not progress, leave=False):
         sub = ds.isel({dim: slice(a, min(a + batch_size, n))})

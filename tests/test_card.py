@@ -228,3 +228,24 @@ def test_the_moved_names_stay_importable_from_their_old_modules():
         "and train.load_model is card.load_model and train.open_training_data is trainingdata.open_training_data"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_predict_traces_its_model_once_and_lets_the_model_go():
+    """A new tf.function per call retraced on every call, and TensorFlow warned of excessive retracing from the
+    fifth (evaluating a model fold after fold, or over seeds)."""
+    import gc
+
+    from eokit import train
+    from generators.training_sets import timeseries_set
+
+    ds = timeseries_set(n_per_class=4, n_classes=2, seed=0)
+    model, card, _ = train.fit("lstm", ds, epochs=1, batch_size=8, hparams={"units": [4]}, progress=False)
+    first = mc.predict(model, card, ds, batch_size=4)
+    for _ in range(5):
+        assert np.array_equal(mc.predict(model, card, ds, batch_size=4), first)
+    fn = mc._inference_fn(model)
+    assert fn is mc._inference_fn(model) and fn.experimental_get_tracing_count() <= 2
+    held = len(mc._INFERENCE_FNS)
+    del model, fn
+    gc.collect()
+    assert len(mc._INFERENCE_FNS) == held - 1
