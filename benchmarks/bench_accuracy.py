@@ -238,6 +238,34 @@ def collect(
     return records
 
 
+def _paired(sub, where: str, model: str) -> dict:
+    """Return `model` against the forest (and a CNN against the same CNN in plain Keras) split by split: the
+    per-fold wins, the mean difference and the sign test, over the folds (patch cases) or the one split per
+    seed (time series) that both models ran on."""
+    from eokit import evaluate
+
+    by = "fold" if sub["fold"].nunique() > 1 else "split_seed"
+    refs = ["rf"] + (["cnn_keras"] if model.startswith("cnn") and model != "cnn_keras" else [])
+    out = {}
+    for ref in refs:
+        both = set(sub.loc[sub["model"] == model, by]) & set(sub.loc[sub["model"] == ref, by])
+        if len(both) < 2:
+            continue
+        pair = sub[sub[by].isin(both)]
+        for metric in ("oa", "macro_f1"):
+            p = evaluate.paired_by_fold(pair, model, ref, metric, fold=by)
+            out[f"{where} {model} vs {ref} {metric}"] = {
+                "wins": int(p["wins_a"]),
+                "losses": int(p["wins_b"]),
+                "folds": int(p["n_folds"]),
+                "paired_by": by,
+                "mean_difference": float(p["mean_difference"]),
+                "sign_test_p": float(p["sign_test_p"]),
+                "per_fold": p["per_fold"]["difference"].round(4).tolist(),
+            }
+    return out
+
+
 def _rows(records: list[dict]) -> tuple[list[dict], dict]:
     """Return (runner rows: each model against the forest on OA and macro F1, paired per-fold comparisons)."""
     import pandas as pd
@@ -267,16 +295,7 @@ def _rows(records: list[dict]) -> tuple[list[dict], dict]:
                     }
                 )
             sub = df[(df["case"] == case) & (df["protocol"] == protocol)]
-            if sub["fold"].nunique() > 1:
-                for metric in ("oa", "macro_f1"):
-                    p = evaluate.paired_by_fold(sub, r["model"], "rf", metric)
-                    paired[f"{case} {protocol} {r['model']} vs rf {metric}"] = {
-                        "wins": int(p["wins_a"]),
-                        "losses": int(p["wins_b"]),
-                        "folds": int(p["n_folds"]),
-                        "mean_difference": float(p["mean_difference"]),
-                        "per_fold": p["per_fold"]["difference"].round(4).tolist(),
-                    }
+            paired.update(_paired(sub, f"{case} {protocol}", str(r["model"])))
     return rows, {"summary": summary.to_dict(orient="records"), "paired": paired}
 
 
@@ -352,7 +371,9 @@ def main(argv: list[str]) -> None:
     cols = ["case", "protocol", "model", "n", "oa", "kappa", "macro_f1", "train_seconds"]
     print("\n" + table[[c for c in cols if c in table]].to_string(index=False))
     for k, v in res["paired"].items():
-        print(f"{k}: {v['wins']} of {v['folds']} folds won, mean difference {v['mean_difference']:+.3f}")
+        unit = "folds" if v.get("paired_by", "fold") == "fold" else "splits"
+        p = f", sign test p = {v['sign_test_p']:.2f}" if "sign_test_p" in v else ""
+        print(f"{k}: {v['wins']} of {v['folds']} {unit} won, mean difference {v['mean_difference']:+.3f}{p}")
     for k, v in ANCHORS.items():
         print(f"published anchor, {k}: {v}")
     print(f"{len(rows)} rows; written {output}")

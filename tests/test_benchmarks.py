@@ -136,3 +136,40 @@ def test_accuracy_merge_adds_runs_and_replaces_the_same_run(tmp_path: Path) -> N
     assert mod._args(["--seeds", "2", "--first-seed", "1"]).first_seed == 1
     with pytest.raises(SystemExit, match="unknown model 'tempcnn_noag'"):
         mod._check_models(["tempcnn_noag"])
+
+
+def test_accuracy_pairs_time_series_models_split_by_split_and_cnns_with_plain_keras() -> None:
+    """One split per seed (time series) is paired by split; a CNN meets the forest and plain Keras; a model run
+    on fewer splits than the forest is compared on the splits both ran."""
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location("bench_accuracy_p", ROOT / "benchmarks" / "bench_accuracy.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ts = [
+        {"model": m, "case": "s", "protocol": "block", "fold": 0, "seed": k, "split_seed": k, "oa": oa, "macro_f1": oa}
+        for k in range(4)
+        for m, oa in (("rf", 0.9), ("tempcnn", 0.9 + 0.01 * (k - 1)))
+    ] + [{"model": "lstm", "case": "s", "protocol": "block", "fold": 0, "seed": 0, "split_seed": 0, "oa": 1.0}]
+    out = mod._paired(pd.DataFrame(ts), "s block", "tempcnn")
+    assert out["s block tempcnn vs rf oa"]["paired_by"] == "split_seed"
+    v = out["s block tempcnn vs rf oa"]
+    assert (v["wins"], v["losses"], v["folds"]) == (2, 1, 4) and v["per_fold"] == [-0.01, 0.0, 0.01, 0.02]
+    assert mod._paired(pd.DataFrame(ts), "s block", "lstm") == {}  # one split in common: nothing to pair
+    patch = [
+        {
+            "model": m,
+            "case": "p",
+            "protocol": "block_folds",
+            "fold": f,
+            "seed": 0,
+            "split_seed": 0,
+            "oa": oa,
+            "macro_f1": oa,
+        }
+        for f in range(3)
+        for m, oa in (("rf", 0.6), ("cnn_keras", 0.7), ("cnn", 0.65 + 0.1 * (f == 0)))
+    ]
+    out = mod._paired(pd.DataFrame(patch), "p", "cnn")
+    assert out["p cnn vs rf oa"]["wins"] == 3 and out["p cnn vs cnn_keras oa"]["wins"] == 1
+    assert out["p cnn vs cnn_keras oa"]["losses"] == 2 and out["p cnn vs cnn_keras oa"]["paired_by"] == "fold"
