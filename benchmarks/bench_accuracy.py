@@ -53,7 +53,7 @@ TS_MODELS = ("rf", "hgb", "lstm", "tempcnn", "ltae", "transformer", "tempcnn_rec
 PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe", "cnn_augment")
 #: Every name `--models` accepts per kind: the defaults above plus the recipe, `noaug`, `noes` and `ensemble` variants.
 _TS_NETS = ("lstm", "tempcnn", "ltae", "transformer")
-_TS_VARIANTS = ("noaug", "ensemble")
+_TS_VARIANTS = ("noaug", "ensemble", "interp", "mask")
 KNOWN = {
     "timeseries": {*TS_MODELS, "lstm_recipe", "ltae_recipe", *(f"{m}_{v}" for m in _TS_NETS for v in _TS_VARIANTS)},
     "patch": {*PATCH_MODELS, "cnn_ensemble", "cnn_noes"},
@@ -143,6 +143,8 @@ def _fit_eokit(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict
     hparams = {"statistics": False} if variant == "texture" else None
     if variant == "noes":  # every epoch trained, the last one kept (as plain Keras does): no restore of the best
         kw["early_stopping"] = None
+    if variant in ("interp", "mask"):  # clouded observations interpolated in time, or zeroed with mask 0
+        kw["flag_handling"] = "interpolate" if variant == "interp" else "mask"
     if variant == "noaug":  # the time-series default (drop-out of dates, noise) switched off
         kw["augment"] = False
     if variant == "augment":  # flips, rotations, shifts (speckle only on dB SAR channels): what augmentation adds

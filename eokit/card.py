@@ -29,7 +29,7 @@ import numpy as np
 from eokit._checks import is_int
 from eokit._io import atomic_output, write_json_atomic
 from eokit.inputs import _doy, _prepare_ts, prepare_inputs, prepare_patches  # noqa: F401 (re-exported)
-from eokit.schema import ICE_CLASSES, SAR_CHANNELS
+from eokit.schema import FLAG_HANDLINGS, ICE_CLASSES, SAR_CHANNELS
 from eokit.trainingdata import data_kind, open_training_data, sample_dim
 
 if TYPE_CHECKING:
@@ -61,7 +61,6 @@ __all__ = [
 #: Fields every model card must hold.
 CARD_FIELDS = ("name", "kind", "classes", "class_ids", "bands", "normalisation")
 _KINDS = ("timeseries", "patch")
-_FLAG_HANDLING = ("mask", "gapfill")
 
 
 class ModelCard(TypedDict, total=False):
@@ -171,8 +170,9 @@ def _check_fields(card: Mapping[str, Any], where: str) -> None:
         raise ValueError(
             f"{where}: a {card['kind']} model card needs the field {size!r} (an integer >= 1), got {card.get(size)!r}"
         )
-    if card.get("flag_handling", "mask") not in _FLAG_HANDLING:
-        raise ValueError(f"{where}: field 'flag_handling' must be 'mask' or 'gapfill', got {card['flag_handling']!r}")
+    if card.get("flag_handling", "mask") not in FLAG_HANDLINGS:
+        got = card["flag_handling"]
+        raise ValueError(f"{where}: field 'flag_handling' must be one of {FLAG_HANDLINGS}, got {got!r}")
 
 
 def validate_card(card: Any, where: str = "model card", kind: str | None = None) -> ModelCard:

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from eokit.schema import FLAG_CLEAR, FLAG_NODATA, PATCH_STAT_PERCENTILES
+from eokit.schema import FLAG_CLEAR, FLAG_HANDLINGS, FLAG_NODATA, PATCH_STAT_PERCENTILES
+from eokit.timeseries import _days, _fill_gaps
 
 __all__ = ["prepare_inputs", "prepare_patches"]
 
@@ -40,13 +41,14 @@ def _prepare_ts(
     t = refl.shape[1]
     if t > n_timesteps:
         raise ValueError(f"data has {t} time steps but the model takes at most {n_timesteps}")
-    if flag_handling == "mask":
-        valid = flag == FLAG_CLEAR
-    elif flag_handling == "gapfill":
-        valid = flag != FLAG_NODATA
-    else:
-        raise ValueError(f"flag_handling must be 'mask' or 'gapfill', got {flag_handling!r}")
+    if flag_handling not in FLAG_HANDLINGS:
+        raise ValueError(f"flag_handling must be one of {FLAG_HANDLINGS}, got {flag_handling!r}")
+    valid = flag != FLAG_NODATA if flag_handling == "gapfill" else flag == FLAG_CLEAR
     valid &= np.isfinite(refl).all(axis=-1)
+    if flag_handling == "interpolate":
+        gaps = (flag != FLAG_NODATA) & ~np.isnat(np.asarray(date, "datetime64[ns]")) & ~valid
+        filled_refl, filled = _fill_gaps(refl, np.nan_to_num(_days(np.asarray(date))), valid, gaps)
+        refl, valid = filled_refl.astype(np.float32), valid | filled
     x = (refl - mean.astype(np.float32)) / std.astype(np.float32)
     x = np.where(valid[..., None], x, np.float32(0.0)).astype(np.float32)
     doy = _doy(date)

@@ -51,6 +51,10 @@ TS2C_TILES: list[str] = [
 # --- Observation flags (TimeSen2Crop codes, extended with 255 for "no acquisition") ------------
 FLAG_CLEAR, FLAG_CLOUD, FLAG_SHADOW, FLAG_SNOW, FLAG_NODATA = 0, 1, 2, 3, 255
 FLAG_NAMES: dict[int, str] = {0: "clear", 1: "cloud", 2: "shadow", 3: "snow", 255: "no acquisition"}
+#: How a time-series model sees flagged observations: "mask" (zeroed, mask 0), "gapfill" (every acquisition's
+#: value taken as it is, e.g. after `timeseries.gapfill`), "interpolate" (linear in time between the clear
+#: ones, mask 1: a cloud pattern, which is shared by neighbouring pixels, is then no cue to where a pixel is).
+FLAG_HANDLINGS: tuple[str, ...] = ("mask", "gapfill", "interpolate")
 #: Sentinel-2 L2A scene classification (SCL) -> TimeSen2Crop flag; SCL values not listed are clear.
 SCL_TO_FLAG: dict[int, int] = {0: 255, 1: 255, 3: 2, 8: 1, 9: 1, 10: 1, 11: 3}
 

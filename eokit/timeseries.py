@@ -65,6 +65,33 @@ def _interp_clear(
     return out, inside, anyc
 
 
+def _fill_gaps(values: np.ndarray, t: np.ndarray, clear: np.ndarray, gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (values (S, T, B) as floats with the `gaps` (S, T) interpolated linearly in time `t` (days) between
+    the sample's clear observations, or the nearest clear value before the first / after the last one;
+    filled (S, T): the gaps that got a value, i.e. all of them in samples that have a clear observation).
+
+    The query times are the observation times themselves, so the neighbours are the last clear step at or
+    before each step and the first at or after it: two running extrema along time, O(S x T) (`_interp_clear`
+    answers arbitrary query times in O(S x Q x T)).
+    """
+    n_t = values.shape[1]
+    idx = np.broadcast_to(np.arange(n_t), clear.shape)
+    prev = np.maximum.accumulate(np.where(clear, idx, -1), axis=1)
+    nxt = np.minimum.accumulate(np.where(clear, idx, n_t)[:, ::-1], axis=1)[:, ::-1]
+    filled = gaps & ((prev >= 0) | (nxt < n_t))
+    out = values.astype(np.promote_types(values.dtype, np.float32))  # int16 / float32 stay 32-bit: exact
+    si, ti = np.nonzero(filled)  # only the gaps are computed (a third of all steps under clouds)
+    p, n = prev[si, ti], nxt[si, ti]
+    p, n = np.where(p >= 0, p, n), np.where(n < n_t, n, p)
+    flat_t, rows = t.reshape(-1), si * n_t  # flat (sample, time) rows: one index array gathers fastest
+    tp, tn, tq = flat_t[rows + p], flat_t[rows + n], flat_t[rows + ti]
+    span = tn - tp
+    w = np.nan_to_num(np.where(span > 0, (tq - tp) / np.where(span > 0, span, 1.0), 0.0))[:, None]
+    flat = out.reshape(-1, out.shape[2])
+    flat[rows + ti] = (1 - w) * flat.take(rows + p, axis=0) + w * flat.take(rows + n, axis=0)
+    return out, filled
+
+
 def _finite(vals: np.ndarray) -> np.ndarray:
     """(sample, time) True where every band holds a finite value (always for integers)."""
     if np.issubdtype(vals.dtype, np.integer):
@@ -116,9 +143,7 @@ def gapfill(ds: xr.Dataset) -> xr.Dataset:
     acquired = ~np.isnan(t)
     vals = refl.values
     clear = (flag == FLAG_CLEAR) & acquired & _finite(vals)
-    out, _, anyc = _interp_clear(vals, np.nan_to_num(t), clear, np.nan_to_num(t))
-    fill = acquired & ~clear & anyc[:, None]  # padding (no date) and samples without clear obs stay
-    new = np.where(fill[:, :, None], out, vals)
+    new, fill = _fill_gaps(vals, np.nan_to_num(t), clear, acquired & ~clear)  # padding and cloud-only samples stay
     res = ds.copy()
     res["reflectance"] = (("sample", "time", "band"), _cast_like(new, vals.dtype))
     res["reflectance"].attrs = dict(ds["reflectance"].attrs)

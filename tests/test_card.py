@@ -111,7 +111,7 @@ def test_read_card_refuses_a_missing_or_broken_file(tmp_path):
         ({"n_timesteps": None}, ["'n_timesteps'", "integer >= 1"]),
         ({"n_timesteps": True}, ["'n_timesteps'", "integer >= 1"]),
         ({"kind": "patch", "patch_size": 0}, ["'patch_size'", "integer >= 1"]),
-        ({"flag_handling": "drop"}, ["'flag_handling'", "'mask' or 'gapfill'", "'drop'"]),
+        ({"flag_handling": "drop"}, ["'flag_handling'", "'mask', 'gapfill', 'interpolate'", "'drop'"]),
     ],
 )
 def test_validate_card_refuses_bad_fields(change, names):
@@ -172,6 +172,26 @@ def test_prepare_inputs_normalises_masks_and_pads():
     assert x["mask"].tolist() == [[1, 1, 0, 0]] and x["doy"].tolist() == [[1, 10, 0, 0]]
     with refuses(ValueError, "model 'm'", "takes 3 bands", "the data has 2"):
         mc.prepare_inputs(refl[..., :2], flag, date, card)
+
+
+def test_prepare_inputs_interpolates_clouded_observations_in_time_and_keeps_their_mask():
+    """flag_handling="interpolate": a cloud (1) or shadow (2) gets the value linear in time between the clear
+    neighbours (the nearest clear one at the ends) and mask 1; no acquisition (255) and padding stay 0."""
+    card = _card(flag_handling="interpolate", n_timesteps=6)
+    refl = np.array([[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [7.0, 14.0, 27.0], [0.0, 0.0, 0.0], [5.0, 5.0, 5.0]]])
+    flag = np.array([[0, 1, 0, 2, 255]])
+    date = np.array([["2020-01-01", "2020-01-04", "2020-01-13", "2020-01-20", "2020-01-25"]], dtype="datetime64[D]")
+    x = mc.prepare_inputs(refl, flag, date, card)
+    # day 4 is 1/4 of the way from day 1 to day 13: value 1 + (7 - 1) / 4 = 2.5 in band 1, then normalised
+    np.testing.assert_allclose(x["x"][0, 1], [(2.5 - 1) / 1, (5.0 - 2) / 2, (9.0 - 3) / 4])
+    np.testing.assert_allclose(x["x"][0, 3], x["x"][0, 2])  # after the last clear one: carried
+    assert x["mask"].tolist() == [[1, 1, 1, 1, 0, 0]]
+    cloud_only = mc.prepare_inputs(refl, np.array([[1, 1, 2, 1, 255]]), date, card)
+    assert cloud_only["mask"].sum() == 0 and not cloud_only["x"].any()
+    masked = mc.prepare_inputs(refl, flag, date, _card(n_timesteps=6))
+    assert masked["mask"].tolist() == [[1, 0, 1, 0, 0, 0]] and not masked["x"][0, 1].any()
+    with refuses(ValueError, "flag_handling", "interpolate"):
+        mc.validate_card(_card(flag_handling="interpolated"))
 
 
 def test_prepare_patches_normalises_and_zeroes_nan():

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from badinput import refuses
 from eokit import timeseries as ts
@@ -196,3 +198,19 @@ def test_all_nan_float_sample_resamples_to_nan_not_zero():
     out = ts.resample(raw, every="10D")
     assert np.isnan(out["reflectance"].values[0]).all() and (out["flag"].values[0] == 255).all()  # before: 0.0
     assert np.isnan(ts.gapfill(raw)["reflectance"].values[0]).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 12), st.integers(0, 2**31))
+def test_filling_gaps_at_the_observation_times_equals_interpolating_there(n, t, seed):
+    """The O(S x T) gap filler (gapfill, and flag_handling="interpolate") answers what the general interpolator
+    answers when the query times are the observation times."""
+    rng = np.random.default_rng(seed)
+    days = np.sort(rng.choice(400, size=(n, t), replace=True), axis=1).astype(float)
+    values = rng.normal(size=(n, t, 2))
+    clear = rng.random((n, t)) < 0.5
+    gaps = ~clear
+    out, filled = ts._fill_gaps(values, days, clear, gaps)
+    ref, _, any_clear = ts._interp_clear(values, days, clear, days)
+    assert np.array_equal(filled, gaps & any_clear[:, None])
+    assert np.allclose(out[filled], ref[filled]) and np.array_equal(out[~filled], values[~filled])

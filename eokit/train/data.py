@@ -104,7 +104,7 @@ def _band_statistics(
         if kind == "timeseries":
             v = np.asarray(sub["reflectance"].values, dtype=np.float64)[..., band_idx]
             flag = np.asarray(sub["flag"].values)
-            ok = (flag == FLAG_CLEAR) if flag_handling == "mask" else (flag != FLAG_NODATA)
+            ok = (flag != FLAG_NODATA) if flag_handling == "gapfill" else (flag == FLAG_CLEAR)
             if same_grid:
                 d = np.asarray(sub["date"].values)
                 grid = d[0] if grid is None else grid
@@ -124,7 +124,7 @@ def _band_statistics(
     if nan_clear:
         warnings.warn(
             f"{ds.attrs.get('source', 'training data')}: {nan_clear} band values of observations flagged "
-            f"{'clear' if flag_handling == 'mask' else 'observed'} are NaN in 'reflectance'; they are "
+            f"{'observed' if flag_handling == 'gapfill' else 'clear'} are NaN in 'reflectance'; they are "
             "treated as missing observations (flag them 255 to say so)",
             stacklevel=3,
         )
