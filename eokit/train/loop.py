@@ -67,7 +67,7 @@ def fit(
     hparams: dict | None = None,
     learning_rate: float = 1e-3,
     bands: Sequence[str] | None = None,
-    flag_handling: str = "mask",
+    flag_handling: str = "interpolate",
     oversample: np.ndarray | None = None,
     split: dict | None = None,
     name: str | None = None,
@@ -100,6 +100,10 @@ def fit(
     The recipe (`eokit.train.recipe`): `optimizer` "adam" or "adamw" (`weight_decay`, default 1e-4 for AdamW),
     `schedule` "constant" or "cosine" (to zero at the last epoch) after `warmup` epochs of linear warm-up,
     `label_smoothing`, and `monitor` "val_loss" or "val_macro_f1" for early stopping and the best epoch restored.
+    `flag_handling` (time series, `eokit.schema.FLAG_HANDLINGS`): "interpolate" (default) fills clouds, shadows and
+    snow linearly in time between clear observations; "mask" zeroes them with mask 0. A cloud pattern is shared
+    by neighbouring pixels, so masked series let a model learn where a pixel is: on whole held-out Slovenia
+    fields TempCNN scored OA 0.775 masked against 0.921 interpolated (forest 0.912; block split 0.966 vs 0.955).
     """
     import tensorflow as tf
 
