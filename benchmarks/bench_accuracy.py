@@ -14,7 +14,9 @@ defaults; `*_recipe` the same with the stronger recipe (AdamW, warm-up + cosine,
 on validation macro F1); `cnn_keras` the same CNN through plain `keras.Model.fit`; `cnn_texture` the CNN
 without its statistics branch; `cnn_augment` the CNN with `fit(augment=True)`; `cnn_noes` the CNN without early
 stopping (the last epoch kept, as plain Keras does); `*_noaug` a time-series model without its augmentation;
-`*_ensemble` three seeds of a model averaged (`eokit.train.fit_ensemble`). Every run
+`*_ensemble` three seeds of a model averaged (`eokit.train.fit_ensemble`); `*_mask` a time-series model with
+clouds masked (mask 0) instead of `fit`'s default interpolation (`*_interp` that default, named); `*_f1` early stopping
+on validation macro F1. Every run
 is a record (model, case, protocol, fold, seed, OA, kappa, macro F1, training seconds); the table gives mean ± std
 per model, and for folds the per-fold wins against the forest.
 `python benchmarks/bench_accuracy.py [--quick] [--seeds 3] [--cases slovenia,polar] [--models rf,cnn]`.
@@ -53,7 +55,7 @@ TS_MODELS = ("rf", "hgb", "lstm", "tempcnn", "ltae", "transformer", "tempcnn_rec
 PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe", "cnn_augment")
 #: Every name `--models` accepts per kind: the defaults above plus the recipe, `noaug`, `noes` and `ensemble` variants.
 _TS_NETS = ("lstm", "tempcnn", "ltae", "transformer")
-_TS_VARIANTS = ("noaug", "ensemble", "interp", "mask")
+_TS_VARIANTS = ("noaug", "ensemble", "interp", "mask", "f1")
 KNOWN = {
     "timeseries": {*TS_MODELS, "lstm_recipe", "ltae_recipe", *(f"{m}_{v}" for m in _TS_NETS for v in _TS_VARIANTS)},
     "patch": {*PATCH_MODELS, "cnn_ensemble", "cnn_noes"},
@@ -145,6 +147,8 @@ def _fit_eokit(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict
         kw["early_stopping"] = None
     if variant in ("interp", "mask"):  # clouded observations interpolated in time, or zeroed with mask 0
         kw["flag_handling"] = "interpolate" if variant == "interp" else "mask"
+    if variant == "f1":  # early stopping on validation macro F1 instead of the validation loss
+        kw["monitor"] = "val_macro_f1"
     if variant == "noaug":  # the time-series default (drop-out of dates, noise) switched off
         kw["augment"] = False
     if variant == "augment":  # flips, rotations, shifts (speckle only on dB SAR channels): what augmentation adds
