@@ -56,7 +56,7 @@ def _stratified_groups(y: np.ndarray, groups: np.ndarray, fraction: float, seed:
     gid, counts = _group_counts(y, groups)
     target = fraction * counts.sum(axis=0)
     greedy = np.isin(gid, _held_groups(counts, gid, target, seed))
-    if np.bincount(np.unique(y, return_inverse=True)[1]).min() >= n_splits:
+    if counts.sum(axis=0).min() >= n_splits:
         # StratifiedGroupKFold's shuffle only breaks ties between groups of equal class mix, so its first fold is
         # the same for every seed: the seed picks which of the folds is held out instead
         skf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)

@@ -27,6 +27,14 @@ def _doy(date: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _taken_as_is(flag: np.ndarray, flag_handling: str) -> np.ndarray:
+    """(sample, time) True where the value is used as observed: every acquisition under "gapfill", else the
+    clear ones (the normalisation statistics and the model inputs alike); refuses an unknown mode."""
+    if flag_handling not in FLAG_HANDLINGS:
+        raise ValueError(f"flag_handling must be one of {FLAG_HANDLINGS}, got {flag_handling!r}")
+    return flag != FLAG_NODATA if flag_handling == "gapfill" else flag == FLAG_CLEAR
+
+
 def _prepare_ts(
     reflectance: np.ndarray,
     flag: np.ndarray,
@@ -41,13 +49,11 @@ def _prepare_ts(
     t = refl.shape[1]
     if t > n_timesteps:
         raise ValueError(f"data has {t} time steps but the model takes at most {n_timesteps}")
-    if flag_handling not in FLAG_HANDLINGS:
-        raise ValueError(f"flag_handling must be one of {FLAG_HANDLINGS}, got {flag_handling!r}")
-    valid = flag != FLAG_NODATA if flag_handling == "gapfill" else flag == FLAG_CLEAR
-    valid &= np.isfinite(refl).all(axis=-1)
+    valid = _taken_as_is(flag, flag_handling) & np.isfinite(refl).all(axis=-1)
     if flag_handling == "interpolate":
-        gaps = (flag != FLAG_NODATA) & ~np.isnat(np.asarray(date, "datetime64[ns]")) & ~valid
-        filled_refl, filled = _fill_gaps(refl, np.nan_to_num(_days(np.asarray(date))), valid, gaps)
+        days = _days(np.asarray(date))
+        gaps = (flag != FLAG_NODATA) & ~np.isnan(days) & ~valid
+        filled_refl, filled = _fill_gaps(refl, np.nan_to_num(days), valid, gaps)
         refl, valid = filled_refl.astype(np.float32), valid | filled
     x = (refl - mean.astype(np.float32)) / std.astype(np.float32)
     x = np.where(valid[..., None], x, np.float32(0.0)).astype(np.float32)

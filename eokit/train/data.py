@@ -15,8 +15,7 @@ import numpy as np
 import xarray as xr
 
 from eokit.card import dataset_bands as _data_bands
-from eokit.inputs import _prepare_ts, prepare_patches
-from eokit.schema import FLAG_CLEAR, FLAG_NODATA
+from eokit.inputs import _prepare_ts, _taken_as_is, prepare_patches
 from eokit.trainingdata import sample_dim as _sample_dim
 
 #: Samples read from the store at once when the store is not chunked along `sample`.
@@ -104,7 +103,7 @@ def _band_statistics(
         if kind == "timeseries":
             v = np.asarray(sub["reflectance"].values, dtype=np.float64)[..., band_idx]
             flag = np.asarray(sub["flag"].values)
-            ok = (flag != FLAG_NODATA) if flag_handling == "gapfill" else (flag == FLAG_CLEAR)
+            ok = _taken_as_is(flag, flag_handling)
             if same_grid:
                 d = np.asarray(sub["date"].values)
                 grid = d[0] if grid is None else grid
