@@ -55,7 +55,7 @@ TS_MODELS = ("rf", "hgb", "lstm", "tempcnn", "ltae", "transformer", "tempcnn_rec
 PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe", "cnn_augment")
 #: Every name `--models` accepts per kind: the defaults above plus the recipe, `noaug`, `noes` and `ensemble` variants.
 _TS_NETS = ("lstm", "tempcnn", "ltae", "transformer")
-_TS_VARIANTS = ("noaug", "ensemble", "interp", "mask", "f1")
+_TS_VARIANTS = ("noaug", "ensemble", "interp", "mask", "f1", "nofill")
 KNOWN = {
     "timeseries": {*TS_MODELS, "lstm_recipe", "ltae_recipe", *(f"{m}_{v}" for m in _TS_NETS for v in _TS_VARIANTS)},
     "patch": {*PATCH_MODELS, "cnn_ensemble", "cnn_noes"},
@@ -151,6 +151,8 @@ def _fit_eokit(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict
         kw["monitor"] = "val_macro_f1"
     if variant == "noaug":  # the time-series default (drop-out of dates, noise) switched off
         kw["augment"] = False
+    if variant == "nofill":  # dropped dates zeroed with mask 0 (as before) though clouds are interpolated
+        kw["augment"] = {"drop": 0.1, "noise": 0.02, "fill": False}
     if variant == "augment":  # flips, rotations, shifts (speckle only on dB SAR channels): what augmentation adds
         kw["augment"] = True
     if variant == "ensemble":  # three seeds (seed, seed + 1, seed + 2), probabilities averaged

@@ -59,7 +59,8 @@ def test_fit_writes_model_and_card(trained, data):
     assert on_disk["bands"] == BANDS and on_disk["n_timesteps"] == tr.sizes["time"] and on_disk["kind"] == "timeseries"
     assert on_disk["training_data"]["n_samples"] == tr.sizes["sample"]
     assert on_disk["training_data"]["tiles"] == ["33TWN", "33UWP"]
-    assert on_disk["hparams"]["units"] == [8] and on_disk["hparams"]["augment"] == {"drop": 0.1, "noise": 0.02}
+    assert on_disk["hparams"]["units"] == [8]
+    assert on_disk["hparams"]["augment"] == {"drop": 0.1, "noise": 0.02, "fill": True}  # fill: clouds interpolated
     assert len(hist["loss"]) == 2 and len(hist["val_accuracy"]) == 2
     assert on_disk["metrics"]["epochs_trained"] == 2
     assert not list(out.glob(".*tmp*"))
@@ -101,6 +102,43 @@ def test_load_model_and_prepare_inputs_reproduce_training_predictions(trained, d
             train.load_model(out / "lstm.keras")
         finally:
             (out / "other.json").rename(out / "lstm.json")
+
+
+def test_dropped_acquisitions_are_filled_in_time_like_clouds_across_the_year_turn():
+    """Under a filling flag handling a dropped step gets the value a cloud would: the linear interpolation in time."""
+    doy = np.array([[354.0, 364.0, 9.0, 29.0, 0.0]], np.float32)  # 2019-12-20, -30, 2020-01-09, -29, padding
+    days = np.array([0.0, 10.0, 20.25, 40.25])  # differences of the days of year modulo 365.25
+    x = np.zeros((1, 5, 2), np.float32)
+    x[0, :4, 0], x[0, :4, 1] = days / 10, -days
+    mask = np.array([[1, 1, 1, 1, 0]], np.float32)
+    keep = np.array([[True, False, False, True, True]])
+    out, new_mask = train.data._refill(x, mask, keep, doy)
+    assert new_mask.tolist() == [[1, 1, 1, 1, 0]]  # the padding stays masked
+    np.testing.assert_allclose(out[0, :4], x[0, :4], rtol=1e-6, atol=1e-5)
+    assert not out[0, 4].any()
+    # nothing kept: no value to interpolate from, so the dropped steps are masked
+    out, new_mask = train.data._refill(x, mask, np.zeros_like(keep), doy)
+    assert not new_mask.any() and not out.any()
+
+
+def test_time_series_augmentation_fills_or_masks_what_it_drops_as_the_flag_handling_does():
+    rng_draw = np.random.default_rng(0)
+    x = {
+        "x": rng_draw.normal(size=(64, 12, 3)).astype(np.float32),
+        "mask": np.ones((64, 12), np.float32),
+        "doy": np.arange(1, 13, dtype=np.float32)[None].repeat(64, 0) * 10,
+    }
+    filled = train._augment_ts(x, np.random.default_rng(1), drop=0.3, fill=True)
+    masked = train._augment_ts(x, np.random.default_rng(1), drop=0.3, fill=False)
+    dropped = masked["mask"] == 0
+    assert 0.2 < dropped.mean() < 0.4
+    assert (filled["mask"] == 1).all()  # every sample kept a step, so every dropped one got a value
+    assert not np.allclose(filled["x"][dropped], x["x"][dropped])  # interpolated, not the observed value
+    np.testing.assert_array_equal(filled["x"][~dropped], x["x"][~dropped])
+    assert not masked["x"][dropped].any()
+    assert train._check_ts_augment(True, "interpolate")["fill"] and train._check_ts_augment(True, "gapfill")["fill"]
+    assert not train._check_ts_augment(True, "mask")["fill"]
+    assert not train._check_ts_augment({"drop": 0.1, "fill": False}, "interpolate")["fill"]
 
 
 def test_existing_output_is_not_overwritten(trained, data):
@@ -531,6 +569,7 @@ def test_fit_refuses_n_timesteps_shorter_than_the_data(small):
         ({"drop": 1.5}, "probability in [0, 1)"),
         ({"noise": -1}, "standard deviation >= 0"),
         ({"dropp": 0.1}, "did you mean 'drop'"),
+        ({"fill": "yes"}, "True or False"),
     ],
 )
 def test_fit_refuses_bad_time_series_augmentation(small, augment, expect):

@@ -18,8 +18,11 @@ from eokit.card import dataset_class_names as _class_names
 from eokit.schema import FLAG_HANDLINGS
 from eokit.trainingdata import sample_dim as _sample_dim
 
-#: Default time-series augmentation when `augment=True`.
+#: Default time-series augmentation when `augment=True` ("fill" follows the card's flag handling unless given).
 DEFAULT_TS_AUGMENT = {"drop": 0.1, "noise": 0.02}
+_TS_AUGMENT_KEYS = ("drop", "noise", "fill")
+#: flag handlings under which the model sees no masked acquisition at inference: a dropped one is filled too
+_FILLED_HANDLINGS = ("interpolate", "gapfill")
 
 
 def _check_labels(ds: xr.Dataset, kind: str, what: str) -> None:
@@ -91,14 +94,21 @@ def _check_fit_args(
             raise ValueError(f"bands {list(bands)} name {dup} more than once; each band must appear once")
 
 
-def _check_ts_augment(augment: Any) -> dict[str, float]:
-    """Return the time-series augmentation options, refusing unknown names and values out of range."""
+def _check_ts_augment(augment: Any, flag_handling: str = "mask") -> dict[str, Any]:
+    """Return the time-series augmentation options, refusing unknown names and values out of range.
+
+    "fill" (bool) says whether a dropped acquisition is interpolated in time from the kept ones (mask 1) or
+    zeroed with mask 0; by default it follows `flag_handling`, so that training sees gaps as inference does.
+    """
     opts = dict(DEFAULT_TS_AUGMENT) if augment is True else dict(augment)
-    unknown = sorted(k for k in opts if k not in ("drop", "noise"))
+    unknown = sorted(k for k in opts if k not in _TS_AUGMENT_KEYS)
     if unknown:
-        hint = "".join(_hint(k, ["drop", "noise"]) for k in unknown)
-        raise ValueError(f"unknown time-series augmentation options {unknown}{hint}; use 'drop', 'noise'")
-    out = {}
+        hint = "".join(_hint(k, list(_TS_AUGMENT_KEYS)) for k in unknown)
+        raise ValueError(f"unknown time-series augmentation options {unknown}{hint}; use 'drop', 'noise', 'fill'")
+    fill = opts.pop("fill", flag_handling in _FILLED_HANDLINGS)
+    if not isinstance(fill, bool | np.bool_):
+        raise ValueError(f"time-series augmentation 'fill' must be True or False, got {fill!r}")
+    out: dict[str, Any] = {}
     for k, v in opts.items():
         if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v):
             raise ValueError(f"time-series augmentation {k!r} must be a number, got {v!r}")
@@ -107,6 +117,7 @@ def _check_ts_augment(augment: Any) -> dict[str, float]:
         raise ValueError(f"time-series augmentation 'drop' is a probability in [0, 1), got {out['drop']}")
     if out.get("noise", 0.0) < 0:
         raise ValueError(f"time-series augmentation 'noise' is a standard deviation >= 0, got {out['noise']}")
+    out["fill"] = bool(fill)
     return out
 
 

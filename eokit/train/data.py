@@ -16,6 +16,7 @@ import xarray as xr
 
 from eokit.card import dataset_bands as _data_bands
 from eokit.inputs import _prepare_ts, _taken_as_is, prepare_patches
+from eokit.timeseries import _fill_gaps
 from eokit.trainingdata import sample_dim as _sample_dim
 
 #: Samples read from the store at once when the store is not chunked along `sample`.
@@ -240,18 +241,42 @@ def _pad(
 
 
 def _augment_ts(
-    x: dict[str, np.ndarray], rng: np.random.Generator, drop: float = 0.0, noise: float = 0.0
+    x: dict[str, np.ndarray], rng: np.random.Generator, drop: float = 0.0, noise: float = 0.0, fill: bool = False
 ) -> dict[str, np.ndarray]:
-    """Randomly drop acquisitions (mask -> 0) and add Gaussian noise to valid normalised values."""
+    """Return the batch with acquisitions randomly dropped and Gaussian noise added to valid normalised values.
+
+    A dropped acquisition is zeroed with mask 0 or, with `fill` (the cards whose inputs are interpolated or
+    gap-filled, where inference meets no masked acquisition), interpolated in time from the sample's kept
+    ones with mask 1, as a cloud is at inference.
+    """
     mask = x["mask"]
     xx = x["x"]
     if drop > 0:
         keep = rng.random(mask.shape) >= drop
-        mask = mask * keep
-        xx = xx * mask[..., None]
+        if fill:
+            xx, mask = _refill(xx, mask, keep, x["doy"])
+        else:
+            mask = mask * keep
+            xx = xx * mask[..., None]
     if noise > 0:
         xx = xx + rng.normal(0.0, noise, xx.shape).astype(np.float32) * mask[..., None]
     return {"x": xx.astype(np.float32), "mask": mask.astype(np.float32), "doy": x["doy"]}
+
+
+def _refill(x: np.ndarray, mask: np.ndarray, keep: np.ndarray, doy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (x, mask) with the valid steps not kept interpolated linearly in time from the kept ones.
+
+    The prepared inputs hold no dates, only the day of year: the days between two acquisitions are the
+    difference of their days of year modulo a year (exact to a day at a year's turn; S2 revisits are days,
+    never a year). A sample left without a kept step keeps those steps masked.
+    """
+    valid = mask > 0
+    step = np.diff(doy, axis=1) % np.float32(365.25)
+    step = np.where((doy[:, 1:] > 0) & (doy[:, :-1] > 0), step, 0.0)
+    t = np.concatenate([np.zeros((len(doy), 1), np.float32), np.cumsum(step, axis=1, dtype=np.float32)], axis=1)
+    out, filled = _fill_gaps(x, t, valid & keep, valid & ~keep)
+    new_mask = (valid & keep) | filled
+    return np.where(new_mask[..., None], out, np.float32(0.0)), new_mask.astype(np.float32)
 
 
 def _output_signature(kind: str, card: dict, batch: int | None = None) -> tuple:

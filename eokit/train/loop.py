@@ -84,7 +84,8 @@ def fit(
     """Return (trained keras model, model card, history) after training on `train` (validating on `val`).
 
     `model` is a registered name (`eokit.models.available()`) or a keras.Model. `train`/`val` are xarray
-    Datasets or store paths. Time series: `augment=True` or {"drop": p, "noise": sigma}; patches: a callable
+    Datasets or store paths. Time series: `augment=True` or {"drop": p, "noise": sigma, "fill": bool}
+    (dropped acquisitions interpolated like clouds; by default when `flag_handling` fills them); patches: a callable
     on batches of images (e.g. `eokit.augment.make_augmenter(...)`) or True (flips, rotations, shifts and speckle
     scaled to the standardised channels; speckle only on dB SAR channels), and `oversample` indices into `train`.
     Off by default (None or False). A callable

@@ -206,8 +206,10 @@ def _augmentation(augment: Any, d: _Data, seed: int) -> tuple[dict | None, Calla
         return None, None
     if d.kind == "timeseries":
         if callable(augment):
-            raise ValueError("time-series augmentation is configured with True or {'drop': p, 'noise': sigma}")
-        return _check_ts_augment(augment), None
+            raise ValueError(
+                "time-series augmentation is configured with True or {'drop': p, 'noise': sigma, 'fill': bool}"
+            )
+        return _check_ts_augment(augment, d.card.get("flag_handling", "mask")), None
     if augment is True:
         from eokit.augment import DB_CHANNELS, make_augmenter
 
