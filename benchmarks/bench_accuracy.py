@@ -55,7 +55,7 @@ TS_MODELS = ("rf", "hgb", "lstm", "tempcnn", "ltae", "transformer", "tempcnn_rec
 PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe", "cnn_augment")
 #: Every name `--models` accepts per kind: the defaults above plus the recipe, `noaug`, `noes` and `ensemble` variants.
 _TS_NETS = ("lstm", "tempcnn", "ltae", "transformer")
-_TS_VARIANTS = ("noaug", "ensemble", "interp", "mask", "f1", "nofill")
+_TS_VARIANTS = ("noaug", "ensemble", "interp", "mask", "f1", "nofill", "f1_nofill")
 KNOWN = {
     "timeseries": {*TS_MODELS, "lstm_recipe", "ltae_recipe", *(f"{m}_{v}" for m in _TS_NETS for v in _TS_VARIANTS)},
     "patch": {*PATCH_MODELS, "cnn_ensemble", "cnn_noes"},
@@ -134,28 +134,28 @@ def _splits(ds, kind: str, protocol: str, block: float, seeds: list[int], n_fold
 def _fit_eokit(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict:
     from eokit import evaluate, train
 
-    model, _, variant = name.partition("_")
+    model, *variants = name.split("_")  # variants combine: tempcnn_f1_nofill
     kw: dict = {"epochs": epochs, "seed": seed, "progress": False}
     if kind == "timeseries":
         kw.update(batch_size=32, augment=True, early_stopping=max(5, epochs // 6))
     else:
         kw.update(batch_size=64, early_stopping=max(3, epochs // 4))
-    if variant == "recipe":
+    if "recipe" in variants:
         kw.update(RECIPE, warmup=min(RECIPE["warmup"], max(epochs // 5, 0)))
-    hparams = {"statistics": False} if variant == "texture" else None
-    if variant == "noes":  # every epoch trained, the last one kept (as plain Keras does): no restore of the best
+    hparams = {"statistics": False} if "texture" in variants else None
+    if "noes" in variants:  # every epoch trained, the last one kept (as plain Keras does): no restore of the best
         kw["early_stopping"] = None
-    if variant in ("interp", "mask"):  # clouded observations interpolated in time, or zeroed with mask 0
-        kw["flag_handling"] = "interpolate" if variant == "interp" else "mask"
-    if variant == "f1":  # early stopping on validation macro F1 instead of the validation loss
+    if "interp" in variants or "mask" in variants:  # clouded observations interpolated in time, or zeroed, mask 0
+        kw["flag_handling"] = "mask" if "mask" in variants else "interpolate"
+    if "f1" in variants:  # early stopping on validation macro F1 instead of the validation loss
         kw["monitor"] = "val_macro_f1"
-    if variant == "noaug":  # the time-series default (drop-out of dates, noise) switched off
+    if "noaug" in variants:  # the time-series default (drop-out of dates, noise) switched off
         kw["augment"] = False
-    if variant == "nofill":  # dropped dates zeroed with mask 0 (as before) though clouds are interpolated
+    if "nofill" in variants:  # dropped dates zeroed with mask 0 (the former default) though clouds are interpolated
         kw["augment"] = {"drop": 0.1, "noise": 0.02, "fill": False}
-    if variant == "augment":  # flips, rotations, shifts (speckle only on dB SAR channels): what augmentation adds
+    if "augment" in variants:  # flips, rotations, shifts (speckle only on dB SAR channels): what augmentation adds
         kw["augment"] = True
-    if variant == "ensemble":  # three seeds (seed, seed + 1, seed + 2), probabilities averaged
+    if "ensemble" in variants:  # three seeds (seed, seed + 1, seed + 2), probabilities averaged
         net, card, _ = train.fit_ensemble(model, tr, va, members=3, hparams=hparams, **kw)
     else:
         net, card, _ = train.fit(model, tr, va, hparams=hparams, **kw)
