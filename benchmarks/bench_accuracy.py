@@ -9,15 +9,16 @@ Cases (each skipped when its data is absent):
   spatial folds of whole 3,000-px blocks (`eokit.splits.block_folds`), every model seed on every fold;
 - `sar_sample`: 20-px patches of the bundled synthetic SAR scenes, folds of whole polygons.
 Models: the baselines `rf` (random forest) and `hgb` (histogram gradient boosting) on the same features
-(`eokit.evaluate.random_forest` / `gradient_boosting`); eokit's models through `eokit.train.fit` with their
-defaults; `*_recipe` the same with the stronger recipe (AdamW, warm-up + cosine, label smoothing, early stopping
-on validation macro F1); `cnn_keras` the same CNN through plain `keras.Model.fit`; `cnn_texture` the CNN
-without its statistics branch; `cnn_augment` the CNN with `fit(augment=True)`; `cnn_noes` the CNN without early
-stopping (the last epoch kept, as plain Keras does); `*_noaug` a time-series model without its augmentation;
-`*_ensemble` three seeds of a model averaged (`eokit.train.fit_ensemble`); `*_mask` a time-series model with
-clouds masked (mask 0) instead of `fit`'s default interpolation (`*_interp` that default, named); `*_f1` early stopping
-on validation macro F1. Every run
-is a record (model, case, protocol, fold, seed, OA, kappa, macro F1, training seconds); the table gives mean ± std
+(`eokit.evaluate.random_forest` / `gradient_boosting`: clouds as missing values), `rf_interp` / `hgb_interp` the
+same on the series the networks see by default (clouds interpolated in time); eokit's models through
+`eokit.train.fit` with their defaults; `*_recipe` the same with the stronger recipe (AdamW, warm-up + cosine, label
+smoothing, early stopping on validation macro F1); `cnn_keras` the same CNN through plain `keras.Model.fit`;
+`cnn_texture` the CNN without its statistics branch; `cnn_augment` the CNN with `fit(augment=True)`; `cnn_noes` the
+CNN without early stopping (the last epoch kept, as plain Keras does); `*_noaug` a time-series model without its
+augmentation; `*_ensemble` three seeds of a model averaged (`eokit.train.fit_ensemble`); `*_mask` a time-series
+model with clouds masked (mask 0) instead of `fit`'s default interpolation (`*_interp` that default, named); `*_f1`
+early stopping on validation macro F1. Every run is a record (model, case, protocol, fold, seed, OA, kappa, macro
+F1, training seconds); the table gives mean ± std
 per model, and for folds the per-fold wins against the forest.
 `python benchmarks/bench_accuracy.py [--quick] [--seeds 3] [--cases slovenia,polar] [--models rf,cnn]`.
 """
@@ -51,7 +52,18 @@ RECIPE = {
 }
 #: Published anchors printed beside the results (BreizhCrops, Russwurm et al. 2020, 4 region folds).
 ANCHORS = {"BreizhCrops LSTM": "OA 0.79 ± 0.03, kappa 0.72 ± 0.05", "BreizhCrops Transformer": "OA 0.80"}
-TS_MODELS = ("rf", "hgb", "lstm", "tempcnn", "ltae", "transformer", "tempcnn_recipe", "transformer_recipe")
+TS_MODELS = (
+    "rf",
+    "hgb",
+    "rf_interp",
+    "hgb_interp",
+    "lstm",
+    "tempcnn",
+    "ltae",
+    "transformer",
+    "tempcnn_recipe",
+    "transformer_recipe",
+)
 PATCH_MODELS = ("rf", "hgb", "cnn", "cnn_keras", "cnn_texture", "cnn_recipe", "cnn_augment")
 #: Every name `--models` accepts per kind: the defaults above plus the recipe, `noaug`, `noes` and `ensemble` variants.
 _TS_NETS = ("lstm", "tempcnn", "ltae", "transformer")
@@ -188,10 +200,11 @@ def _fit_keras(tr, te, seed: int, epochs: int) -> dict:
 def _run_model(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict:
     from eokit import evaluate
 
-    if name == "rf":
-        return evaluate.random_forest(tr, te, seed=seed, n_estimators=300, n_jobs=2)[0]
-    if name == "hgb":
-        return evaluate.gradient_boosting(tr, te, seed=seed)[0]
+    flags = "interpolate" if name.endswith("_interp") else "mask"
+    if name in ("rf", "rf_interp"):
+        return evaluate.random_forest(tr, te, seed=seed, n_estimators=300, n_jobs=2, flag_handling=flags)[0]
+    if name in ("hgb", "hgb_interp"):
+        return evaluate.gradient_boosting(tr, te, seed=seed, flag_handling=flags)[0]
     if name == "cnn_keras":
         return _fit_keras(tr, te, seed, epochs)
     return _fit_eokit(name, tr, va, te, seed, epochs, kind)
@@ -247,13 +260,14 @@ def collect(
 
 
 def _paired(sub, where: str, model: str) -> dict:
-    """Return `model` against the forest (and a CNN against the same CNN in plain Keras) split by split: the
+    """Return `model` against the forests (and a CNN against the same CNN in plain Keras) split by split: the
     per-fold wins, the mean difference and the sign test, over the folds (patch cases) or the one split per
     seed (time series) that both models ran on."""
     from eokit import evaluate
 
     by = "fold" if sub["fold"].nunique() > 1 else "split_seed"
-    refs = ["rf"] + (["cnn_keras"] if model.startswith("cnn") and model != "cnn_keras" else [])
+    refs = ["rf", "rf_interp"] + (["cnn_keras"] if model.startswith("cnn") else [])
+    refs = [r for r in refs if r != model]
     out = {}
     for ref in refs:
         both = set(sub.loc[sub["model"] == model, by]) & set(sub.loc[sub["model"] == ref, by])

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from eokit._checks import did_you_mean
 from eokit._eval_lucas import lucas_model_file, lucas_points, plot_lucas_points
 from eokit._eval_stats import _as_index, _check_class_names, mcnemar, paired_by_fold, per_class, summarise_runs
 from eokit._io import write_json_atomic
@@ -34,7 +35,8 @@ from eokit.card import (  # noqa: F401
     select_bands,
 )
 from eokit.card import predict as _predict
-from eokit.inputs import patch_statistics
+from eokit.inputs import _prepare_ts, patch_statistics
+from eokit.schema import FLAG_HANDLINGS
 from eokit.trainingdata import data_kind, open_training_data
 
 __all__ = [
@@ -195,30 +197,45 @@ def _with_predictions(result: dict, y_true: np.ndarray, y_pred: np.ndarray, keep
     return result
 
 
-def _rf_features(ds: xr.Dataset, bands: list[str], n_timesteps: int) -> np.ndarray:
+def _rf_features(ds: xr.Dataset, bands: list[str], n_timesteps: int, flag_handling: str = "mask") -> np.ndarray:
+    """Return (sample, time x band) features: observations the flag handling does not take or fill are NaN."""
     refl = np.asarray(ds["reflectance"].values, dtype=np.float32)
     refl = refl[..., select_bands([str(b) for b in ds["band"].values], {"name": "random_forest", "bands": bands})]
     if refl.shape[1] > n_timesteps:
         raise ValueError(f"data has {refl.shape[1]} time steps, the forest was trained on {n_timesteps}")
     flag = np.asarray(ds["flag"].values)
-    refl[flag != 0] = np.nan  # flagged and padded observations are missing values
+    if flag_handling == "mask":  # flagged and padded observations are missing values
+        refl[flag != 0] = np.nan
+    else:  # as the networks see them: clouds filled in time ("interpolate") or taken as observed ("gapfill")
+        c = refl.shape[-1]
+        ins = _prepare_ts(refl, flag, ds["date"].values, np.zeros(c), np.ones(c), refl.shape[1], flag_handling)
+        refl = np.where(ins["mask"][..., None] > 0, ins["x"], np.float32(np.nan))
     if refl.shape[1] < n_timesteps:
         refl = np.pad(refl, ((0, 0), (0, n_timesteps - refl.shape[1]), (0, 0)), constant_values=np.nan)
     return refl.reshape(len(refl), -1)
 
 
-def _baseline_features(ds: xr.Dataset, kind: str, bands: list[str], n_timesteps: int | None) -> np.ndarray:
+def _baseline_features(
+    ds: xr.Dataset, kind: str, bands: list[str], n_timesteps: int | None, flag_handling: str = "mask"
+) -> np.ndarray:
     """Return the baselines' features: every acquisition's bands (time series) or each channel's statistics."""
     if kind == "timeseries":
         assert n_timesteps is not None
-        return _rf_features(ds, bands, n_timesteps)
+        return _rf_features(ds, bands, n_timesteps, flag_handling)
     have = dataset_bands(ds, "patch")
     idx = select_bands(have, {"name": "baseline", "bands": bands})
     return patch_statistics(np.asarray(ds["image"].values)[..., idx])
 
 
-def _baseline(estimator: Any, train: Any, test: Any, predictions: bool = False) -> tuple[dict, Any]:
+def _baseline(
+    estimator: Any, train: Any, test: Any, predictions: bool = False, flag_handling: str = "mask"
+) -> tuple[dict, Any]:
     """Return (scores on `test`, fitted estimator) of a scikit-learn classifier on the baseline features."""
+    if flag_handling not in FLAG_HANDLINGS:  # refused before any work
+        raise ValueError(
+            f"flag_handling must be one of {', '.join(map(repr, FLAG_HANDLINGS))}, got {flag_handling!r}"
+            f"{did_you_mean(str(flag_handling), list(FLAG_HANDLINGS))}"
+        )
     tr = open_training_data(train)
     te = open_training_data(test)
     kind = data_kind(tr)
@@ -231,7 +248,8 @@ def _baseline(estimator: Any, train: Any, test: Any, predictions: bool = False) 
     card["classes"] = dataset_class_names(tr, kind, ids)
     y_tr = _true_index(tr, card)
     y_te = _true_index(te, card)
-    x_tr, x_te = _baseline_features(tr, kind, bands, t), _baseline_features(te, kind, bands, t)
+    x_tr = _baseline_features(tr, kind, bands, t, flag_handling)
+    x_te = _baseline_features(te, kind, bands, t, flag_handling)
     seen = ~np.isnan(x_tr).all(axis=0)  # a date cloudy in every training series says nothing (and breaks binning)
     estimator.fit(x_tr[:, seen], y_tr)
     pred = estimator.predict(x_te[:, seen])
@@ -246,17 +264,21 @@ def random_forest(
     n_jobs: int | None = None,
     class_weight: str | None = "balanced",
     predictions: bool = False,
+    flag_handling: str = "mask",
 ) -> tuple[dict, Any]:
     """Return (scores on `test`, fitted RandomForestClassifier) for a scikit-learn baseline on the same split.
 
-    Time series: the reflectances of every acquisition and band (flagged/padded ones as missing values, which
-    scikit-learn's forests handle natively). Patch sets: each channel's mean, std and percentiles
+    Time series: the reflectances of every acquisition and band. `flag_handling` "mask" (default): flagged and
+    padded observations are missing values, which scikit-learn's forests handle natively (the pattern of clouds
+    is then a feature, and neighbouring pixels share it); "interpolate": clouds and shadows filled linearly in
+    time from the clear dates, as `eokit.train.fit` gives its networks by default; "gapfill": every acquisition
+    as observed. Patch sets (no flags, the argument is ignored): each channel's mean, std and percentiles
     (`eokit.inputs.patch_statistics`). `predictions=True` adds `y_true` and `y_pred` as `evaluate` does.
     """
     from sklearn.ensemble import RandomForestClassifier
 
     rf = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs, class_weight=class_weight)
-    return _baseline(rf, train, test, predictions)
+    return _baseline(rf, train, test, predictions, flag_handling)
 
 
 def gradient_boosting(
@@ -266,18 +288,19 @@ def gradient_boosting(
     max_iter: int = 200,
     class_weight: str | None = "balanced",
     predictions: bool = False,
+    flag_handling: str = "mask",
 ) -> tuple[dict, Any]:
     """Return (scores on `test`, fitted HistGradientBoostingClassifier) on the random forest's features.
 
     Missing values are handled natively; no internal early stopping (its stratified hold-out fails on classes
-    with a single training sample, which spatial splits produce).
+    with a single training sample, which spatial splits produce). `flag_handling` as for `random_forest`.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     hgb = HistGradientBoostingClassifier(
         max_iter=max_iter, random_state=seed, class_weight=class_weight, early_stopping=False
     )
-    return _baseline(hgb, train, test, predictions)
+    return _baseline(hgb, train, test, predictions, flag_handling)
 
 
 def compare(results: dict[Any, dict]) -> pd.DataFrame:

@@ -156,6 +156,13 @@ def test_accuracy_pairs_time_series_models_split_by_split_and_cnns_with_plain_ke
     v = out["s block tempcnn vs rf oa"]
     assert (v["wins"], v["losses"], v["folds"]) == (2, 1, 4) and v["per_fold"] == [-0.01, 0.0, 0.01, 0.02]
     assert mod._paired(pd.DataFrame(ts), "s block", "lstm") == {}  # one split in common: nothing to pair
+    both = ts + [dict(r, model="rf_interp", oa=0.95, macro_f1=0.95) for r in ts if r["model"] == "rf"]
+    out = mod._paired(pd.DataFrame(both), "s block", "tempcnn")  # against either forest, never itself
+    assert out["s block tempcnn vs rf_interp oa"]["losses"] == 4 and "s block tempcnn vs rf oa" in out
+    assert set(mod._paired(pd.DataFrame(both), "s block", "rf_interp")) == {
+        "s block rf_interp vs rf oa",
+        "s block rf_interp vs rf macro_f1",
+    }
     patch = [
         {
             "model": m,

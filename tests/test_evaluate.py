@@ -81,6 +81,42 @@ def test_random_forest_baseline_learns_the_synthetic_phenology():
         evaluate.random_forest(tr, bad, n_estimators=5)
 
 
+def test_baselines_see_clouds_as_missing_or_filled_in_time_as_the_networks_do():
+    from eokit.evaluate import _rf_features
+
+    ds = timeseries_set(n_per_class=2, n_classes=2, seed=1, cloud=0.0).isel(sample=[4])  # 20 of 24 dates
+    refl = ds["reflectance"].values.copy()
+    refl[0, 3] = 9000  # a bright cloud between two clear dates
+    flag = ds["flag"].values.copy()
+    flag[0, 3] = 1
+    ds = ds.assign(reflectance=ds["reflectance"].copy(data=refl), flag=ds["flag"].copy(data=flag))
+    nb, nt = ds.sizes["band"], ds.sizes["time"]
+    bands = [str(b) for b in ds["band"].values]
+    days = (ds["date"].values[0, 2:5] - ds["date"].values[0, 2]).astype("timedelta64[D]").astype(float)
+    expected = refl[0, 2] + (refl[0, 4] - refl[0, 2]) * (days[1] - days[0]) / (days[2] - days[0])
+    masked = _rf_features(ds, bands, nt + 2).reshape(nt + 2, nb)
+    filled = _rf_features(ds, bands, nt + 2, "interpolate").reshape(nt + 2, nb)
+    as_is = _rf_features(ds, bands, nt + 2, "gapfill").reshape(nt + 2, nb)
+    assert np.isnan(masked[3]).all() and not np.isnan(masked[2]).any()
+    np.testing.assert_allclose(filled[3], expected, rtol=1e-5)  # linear in time, not the cloud's 9000
+    np.testing.assert_allclose(as_is[3], 9000)
+    for f in (masked, filled, as_is):  # dates never acquired (flag 255) and padding stay missing in every mode
+        assert np.isnan(f[:nt][ds["flag"].values[0] == 255]).all() and np.isnan(f[nt:]).all()
+    np.testing.assert_array_equal(filled[2], masked[2])  # clear dates as observed
+    assert (ds["flag"].values[0] == 255).sum() == 4
+
+
+def test_baselines_take_the_flag_handling_of_the_networks_and_refuse_an_unknown_one():
+    ds = timeseries_set(n_per_class=10, n_classes=3, seed=4, cloud=0.3)
+    tiles = ds["tile"].values
+    tr, te = ds.isel(sample=np.flatnonzero(tiles != "33UVP")), ds.isel(sample=np.flatnonzero(tiles == "33UVP"))
+    a, _ = evaluate.gradient_boosting(tr, te, seed=0, max_iter=10, flag_handling="interpolate")
+    b, _ = evaluate.gradient_boosting(tr, te, seed=0, max_iter=10, flag_handling="interpolate")
+    assert a == b and a["n"] == te.sizes["sample"]
+    with refuses(ValueError, "flag_handling", "'interpolated'", "did you mean 'interpolate'"):
+        evaluate.random_forest(tr, te, n_estimators=5, flag_handling="interpolated")
+
+
 def _cube():
     import pandas as pd
     import rioxarray  # noqa: F401
