@@ -85,7 +85,7 @@ def _check_models(models: list[str] | None) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the cases
-def _slovenia(tiny: bool):
+def _slovenia(tiny: bool, samples: int | None = None):
     """The real case; the register's LULC_ID 0 polygons ("no data": no land use recorded) are no class."""
     from eokit.datasets import slovenia
 
@@ -93,15 +93,15 @@ def _slovenia(tiny: bool):
     if not (s / "stack").is_dir():
         return None
     polys = slovenia.land_use_polygons(s)
-    return crop_set(s / "stack", polys, "LULC_ID", 300 if tiny else 3000, None, "LULC_NAME")
+    return crop_set(s / "stack", polys, "LULC_ID", 300 if tiny else samples or 3000, None, "LULC_NAME")
 
 
-def _sample(tiny: bool):
+def _sample(tiny: bool, samples: int | None = None):
     s = ROOT / "data" / "sample" / "s2stack"
-    return crop_set(s, s / "fields.gpkg", "crop_code", 300 if tiny else 2000, "invekos")
+    return crop_set(s, s / "fields.gpkg", "crop_code", 300 if tiny else samples or 2000, "invekos")
 
 
-def _polar(tiny: bool):
+def _polar(tiny: bool, samples: int | None = None):
     from eokit.datasets.polarpatch import open_polar_patch
 
     root = SHARED / "polar-patch-dev"
@@ -111,7 +111,7 @@ def _polar(tiny: bool):
     return ds.isel(patch=slice(None, None, 20)) if tiny else ds
 
 
-def _sar_sample(tiny: bool):
+def _sar_sample(tiny: bool, samples: int | None = None):
     from eokit import patches, sar
 
     scenes = ROOT / "data" / "sample" / "sar"
@@ -219,13 +219,16 @@ def collect(
     n_folds: int,
     tiny: bool,
     only: list[str] | None = None,
+    samples: int | None = None,
 ) -> list[dict]:
-    """Return one record per (case, protocol, fold, seed, model) run, printing each as it finishes."""
+    """Return one record per (case, protocol, fold, seed, model) run, printing each as it finishes.
+
+    `samples`: the time-series cases' sample size instead of their own (patch cases take every patch)."""
     records: list[dict] = []
     for case in cases:
         loader, kind, protocols, block = CASES[case]
         protocols = tuple(p for p in protocols if not only or p in only)
-        ds = loader(tiny)
+        ds = loader(tiny, samples if kind == "timeseries" else None)
         if ds is None:
             print(f"-- {case}: data not found, skipped", flush=True)
             continue
@@ -245,6 +248,7 @@ def collect(
                             "seed": seed,
                             "split_seed": split_seed,
                             "n_test": int(s["n"]),
+                            "n_samples": int(ds.sizes["sample" if kind == "timeseries" else "patch"]),
                             "oa": float(s["overall_accuracy"]),
                             "kappa": float(s["kappa"]),
                             "macro_f1": float(s["macro_f1"]),
@@ -341,7 +345,7 @@ def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) 
     for p in only or []:
         if p not in known:
             raise SystemExit(f"bench_accuracy: unknown protocol {p!r}; known: {', '.join(known)}")
-    records = collect(cases, models, seeds, epochs, 2 if tiny else args.folds, tiny, only)
+    records = collect(cases, models, seeds, epochs, 2 if tiny else args.folds, tiny, only, args.samples or None)
     if args.merge and not tiny:
         records = _merged(Path(args.output), records)
     rows, extra = _rows(records)
@@ -375,6 +379,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--merge", action="store_true", help="add the runs to --output's records (same run: replaced)")
     ap.add_argument("--folds", type=int, default=5, help="spatial folds of the patch cases (default 5)")
     ap.add_argument("--epochs", type=int, default=0, help="override the epochs of every eokit model")
+    ap.add_argument("--samples", type=int, default=0, help="time-series cases: samples drawn (slovenia 3000)")
     ap.add_argument("--cases", default="slovenia,polar,sample,sar_sample", help="comma-separated cases")
     ap.add_argument("--protocols", default="", help="comma-separated protocols (default: every protocol of a case)")
     ap.add_argument("--models", default="", help="comma-separated models (default: all for the case's kind)")
