@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from eokit._checks import did_you_mean
 from eokit._eval_lucas import lucas_model_file, lucas_points, plot_lucas_points
 from eokit._eval_stats import _as_index, _check_class_names, mcnemar, paired_by_fold, per_class, summarise_runs
 from eokit._io import write_json_atomic
@@ -35,8 +34,7 @@ from eokit.card import (  # noqa: F401
     select_bands,
 )
 from eokit.card import predict as _predict
-from eokit.inputs import _prepare_ts, patch_statistics
-from eokit.schema import FLAG_HANDLINGS
+from eokit.inputs import _check_flag_handling, _prepare_ts, patch_statistics
 from eokit.trainingdata import data_kind, open_training_data
 
 __all__ = [
@@ -203,13 +201,12 @@ def _rf_features(ds: xr.Dataset, bands: list[str], n_timesteps: int, flag_handli
     refl = refl[..., select_bands([str(b) for b in ds["band"].values], {"name": "random_forest", "bands": bands})]
     if refl.shape[1] > n_timesteps:
         raise ValueError(f"data has {refl.shape[1]} time steps, the forest was trained on {n_timesteps}")
+    # the series as the networks see it, unnormalised; what they see masked (flagged under "mask", unfilled
+    # under "interpolate", never acquired or padded in every mode) is a missing value
+    c = refl.shape[-1]
     flag = np.asarray(ds["flag"].values)
-    if flag_handling == "mask":  # flagged and padded observations are missing values
-        refl[flag != 0] = np.nan
-    else:  # as the networks see them: clouds filled in time ("interpolate") or taken as observed ("gapfill")
-        c = refl.shape[-1]
-        ins = _prepare_ts(refl, flag, ds["date"].values, np.zeros(c), np.ones(c), refl.shape[1], flag_handling)
-        refl = np.where(ins["mask"][..., None] > 0, ins["x"], np.float32(np.nan))
+    ins = _prepare_ts(refl, flag, ds["date"].values, np.zeros(c), np.ones(c), refl.shape[1], flag_handling)
+    refl = np.where(ins["mask"][..., None] > 0, ins["x"], np.float32(np.nan))
     if refl.shape[1] < n_timesteps:
         refl = np.pad(refl, ((0, 0), (0, n_timesteps - refl.shape[1]), (0, 0)), constant_values=np.nan)
     return refl.reshape(len(refl), -1)
@@ -231,11 +228,7 @@ def _baseline(
     estimator: Any, train: Any, test: Any, predictions: bool = False, flag_handling: str = "mask"
 ) -> tuple[dict, Any]:
     """Return (scores on `test`, fitted estimator) of a scikit-learn classifier on the baseline features."""
-    if flag_handling not in FLAG_HANDLINGS:  # refused before any work
-        raise ValueError(
-            f"flag_handling must be one of {', '.join(map(repr, FLAG_HANDLINGS))}, got {flag_handling!r}"
-            f"{did_you_mean(str(flag_handling), list(FLAG_HANDLINGS))}"
-        )
+    _check_flag_handling(flag_handling)  # refused before any work
     tr = open_training_data(train)
     te = open_training_data(test)
     kind = data_kind(tr)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from eokit._checks import did_you_mean
 from eokit.schema import FLAG_CLEAR, FLAG_HANDLINGS, FLAG_NODATA, PATCH_STAT_PERCENTILES
 from eokit.timeseries import _days, _fill_gaps
 
@@ -27,11 +28,19 @@ def _doy(date: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _check_flag_handling(flag_handling: Any) -> None:
+    """Refuse a flag handling other than `eokit.schema.FLAG_HANDLINGS`, naming them and the closest one."""
+    if flag_handling not in FLAG_HANDLINGS:
+        raise ValueError(
+            f"flag_handling must be one of {', '.join(map(repr, FLAG_HANDLINGS))}, got {flag_handling!r}"
+            f"{did_you_mean(str(flag_handling), list(FLAG_HANDLINGS))}"
+        )
+
+
 def _taken_as_is(flag: np.ndarray, flag_handling: str) -> np.ndarray:
     """(sample, time) True where the value is used as observed: every acquisition under "gapfill", else the
     clear ones (the normalisation statistics and the model inputs alike); refuses an unknown mode."""
-    if flag_handling not in FLAG_HANDLINGS:
-        raise ValueError(f"flag_handling must be one of {FLAG_HANDLINGS}, got {flag_handling!r}")
+    _check_flag_handling(flag_handling)
     return flag != FLAG_NODATA if flag_handling == "gapfill" else flag == FLAG_CLEAR
 
 

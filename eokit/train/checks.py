@@ -15,7 +15,7 @@ import xarray as xr
 from eokit._checks import did_you_mean
 from eokit.card import _is_int
 from eokit.card import dataset_class_names as _class_names
-from eokit.schema import FLAG_HANDLINGS
+from eokit.inputs import _check_flag_handling
 from eokit.trainingdata import sample_dim as _sample_dim
 
 #: Default time-series augmentation when `augment=True` ("fill" follows the card's flag handling unless given).
@@ -81,11 +81,7 @@ def _check_fit_args(
         raise ValueError(f"learning_rate must be a finite number >= 0, got {learning_rate!r}")
     if early_stopping not in (None, False) and (not _is_int(early_stopping) or early_stopping < 0):
         raise ValueError(f"early_stopping must be None or a patience of >= 1 epochs (0 = off), got {early_stopping!r}")
-    if flag_handling not in FLAG_HANDLINGS:
-        raise ValueError(
-            f"flag_handling must be one of {', '.join(map(repr, FLAG_HANDLINGS))}, got {flag_handling!r}"
-            f"{_hint(str(flag_handling), list(FLAG_HANDLINGS))}"
-        )
+    _check_flag_handling(flag_handling)
     if bands is not None:
         if isinstance(bands, str) or len(bands) == 0:
             raise ValueError(f"bands must be a non-empty list of band names, got {bands!r}")
