@@ -241,3 +241,34 @@ def test_transformer_fits_with_xla_and_reloads_through_the_card(tmp_path):
     p = model_card.predict(model, card, ds)
     assert p.shape == (ds.sizes["sample"], 3) and np.isfinite(p).all()
     assert np.allclose(p, model_card.predict(loaded, card2, ds), atol=1e-6)
+
+
+@pytest.mark.parametrize("units", [[8, 8], [8, 6, 5]], ids=["2-layers", "3-layers"])
+def test_wavefront_lstm_computes_what_keras_stacked_lstm_layers_compute(units):
+    fused = models.build("lstm", C, T, K, units=units, wavefront=True)
+    plain = models.build("lstm", C, T, K, units=units, wavefront=False)
+    assert "WavefrontLSTM" in [type(layer).__name__ for layer in fused.layers]
+    assert [type(layer).__name__ for layer in plain.layers].count("LSTM") == len(units)
+    plain.set_weights(fused.get_weights())  # the same weights, in the same order and shapes
+    a = _inputs(seed=5)
+    np.testing.assert_allclose(np.asarray(fused(a, training=False)), np.asarray(plain(a, training=False)), atol=1e-6)
+
+
+def test_wavefront_lstm_drops_out_between_layers_only_in_training():
+    a = _inputs(seed=6)
+    m = models.build("lstm", C, T, K, units=[8, 8], dropout=0.5, wavefront=True)
+    assert np.allclose(np.asarray(m(a, training=False)), np.asarray(m(a, training=False)))
+    assert not np.allclose(np.asarray(m(a, training=True)), np.asarray(m(a, training=True)))
+    # the last layer's dropout is a Dropout layer after it: without it, training still differs (between layers)
+    inner = [layer for layer in m.layers if type(layer).__name__ == "WavefrontLSTM"][0]
+    feats = np.concatenate([a["x"] * a["mask"][..., None], a["mask"][..., None]], axis=-1)
+    assert not np.allclose(np.asarray(inner(feats, training=True)), np.asarray(inner(feats, training=False)))
+
+
+def test_wavefront_is_chosen_on_cpu_for_stacks_and_refused_where_it_cannot_run():
+    names = [type(layer).__name__ for layer in models.build("lstm", C, T, K, units=[8, 8]).layers]
+    assert "WavefrontLSTM" in names  # no GPU here: a stack of two runs as one loop
+    assert "WavefrontLSTM" not in [type(layer).__name__ for layer in models.build("lstm", C, T, K, units=8).layers]
+    for hp in ({"masking": "keras"}, {"unroll": True}):
+        with refuses(ValueError, "wavefront", *hp):
+            models.build("lstm", C, T, K, units=[8, 8], wavefront=True, **hp)

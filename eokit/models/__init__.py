@@ -94,6 +94,7 @@ def build(name: str, n_bands: int, n_timesteps: int | None, n_classes: int, **hp
 _CUSTOM_LAYERS: dict[str, str] = {
     "eokit>LightweightTemporalAttention": "eokit.models.ltae:register",
     "eokit>PatchStatistics": "eokit.models.cnn:register",
+    "eokit>WavefrontLSTM": "eokit.models._wavefront_lstm:register",
     "eokit>SARAugmentation": "eokit._augment_layer:register",  # models built with eokit.augment.augmentation_layers
 }
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eokit.models._common import doy_features, masked_features, timeseries_inputs
+from eokit.models._wavefront_lstm import WavefrontLSTM
 
 
 def build_lstm(
@@ -18,6 +19,7 @@ def build_lstm(
     dense: int = 0,
     unroll: bool = False,
     use_doy: bool = False,
+    wavefront: bool | None = None,
 ) -> Any:
     """Return an uncompiled keras.Model: stacked LSTM over {x, mask, doy} -> softmax class probabilities.
 
@@ -25,7 +27,9 @@ def build_lstm(
     observations and feeds the mask as an extra channel (fast, XLA-friendly); `masking="keras"` passes the
     mask to the LSTM so that invalid steps are skipped and the state is carried over them. `use_doy` adds
     the acquisition's day of year (sin/cos of the annual angle) as two features, which aligns phenology
-    across tiles whose acquisition dates differ.
+    across tiles whose acquisition dates differ. `wavefront` runs a stack of two or more layers in one
+    recurrent loop (`eokit.models._wavefront_lstm`: the same function, faster on CPU); by default it does so
+    on CPU with `masking="multiply"` and no `unroll`, while on a GPU Keras' LSTM layers use cuDNN.
     """
     import keras
     from keras import layers, ops
@@ -46,6 +50,11 @@ def build_lstm(
         mask = ops.cast(inputs["mask"], "bool")
     if use_doy:
         h = ops.concatenate([h, doy_features(inputs)], axis=-1)
+    if _use_wavefront(wavefront, units, masking, unroll):
+        h = WavefrontLSTM(units=units, dropout=dropout, name="lstm")(h)
+        if dropout:
+            h = layers.Dropout(dropout, name=f"dropout_{len(units) - 1}")(h)
+        units = []
     for i, u in enumerate(units):
         last = i == len(units) - 1
         h = layers.LSTM(u, return_sequences=not last, unroll=unroll, name=f"lstm_{i}")(h, mask=mask)
@@ -55,3 +64,20 @@ def build_lstm(
         h = layers.Dense(int(dense), activation="relu", name="dense")(h)
     out = layers.Dense(n_classes, activation="softmax", name="probs", dtype="float32")(h)
     return keras.Model(inputs, out, name="lstm")
+
+
+def _use_wavefront(wavefront: bool | None, units: Sequence[int], masking: str, unroll: bool) -> bool:
+    """Return whether the stack runs as one wavefront loop: as asked (refused where it cannot), else on CPU for
+    two or more layers over multiplied masks without unrolling."""
+    if wavefront:
+        if masking != "multiply" or unroll:
+            raise ValueError(
+                "lstm: wavefront=True needs masking='multiply' and unroll=False, "
+                f"got masking={masking!r}, unroll={unroll}"
+            )
+        return True
+    if wavefront is None:
+        import tensorflow as tf
+
+        return len(units) >= 2 and masking == "multiply" and not unroll and not tf.config.list_physical_devices("GPU")
+    return False
