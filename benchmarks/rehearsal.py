@@ -138,6 +138,7 @@ def step_train(args: argparse.Namespace) -> dict:
     from eokit import train
     from eokit.datasets import timesen2crop
 
+    train.cpu_threads()  # as notebook 02 does for its LSTM (this step runs in its own process)
     p = _paths(Path(args.workdir))
     ds = timesen2crop.open(p["store"])
     split = _split(ds)

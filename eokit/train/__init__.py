@@ -11,7 +11,8 @@ are stored in the model card and reused by `prepare_inputs` / `prepare_patches` 
 The parts: `data` (the input pipeline: block readers, statistics, epochs of batches), `strategy`
 (distribution from TF_CONFIG), `checks` (refusing bad arguments and checkpoint folders), `prepare` (sets,
 bands, classes and the card before the model is built), `loop` (`fit` and its steps), `ensemble`
-(`fit_ensemble`: seed ensembles) and `steps` (the compiled gradient step and weight files). Every name is
+(`fit_ensemble`: seed ensembles), `threads` (TensorFlow's CPU thread
+pools) and `steps` (the compiled gradient step and weight files). Every name is
 importable from `eokit.train`, as are the card and training-data names training re-exports.
 """
 
@@ -63,6 +64,7 @@ from eokit.train.ensemble import average_members, fit_ensemble  # noqa: F401
 from eokit.train.loop import fit  # noqa: F401
 from eokit.train.steps import _make_grad_fn, _read_weights, _takes_seed, _write_weights  # noqa: F401
 from eokit.train.strategy import _is_multiworker, _n_workers, _tf_config, get_strategy, is_chief  # noqa: F401
+from eokit.train.threads import cpu_threads, current_threads  # noqa: F401
 from eokit.trainingdata import data_kind as _data_kind  # noqa: F401
 from eokit.trainingdata import open_training_data  # noqa: F401 (re-exported: eokit.train.open_training_data)
 from eokit.trainingdata import sample_dim as _sample_dim  # noqa: F401

@@ -22,12 +22,14 @@ import numpy as np
 
 from eokit._io import check_target, write_json_atomic
 from eokit.card import save_model
+from eokit.train import steps as _steps
 from eokit.train.checks import _check_fit_args, _check_model_shapes, _check_resume, _run_identity
 from eokit.train.data import _evaluate_source
 from eokit.train.prepare import _augmentation, _class_weights, _Data, _prepare_data
 from eokit.train.recipe import Recipe, make_optimizer, make_recipe
 from eokit.train.steps import _make_dataset_fn, _make_grad_fn, _make_train_step, _read_weights, _write_weights
 from eokit.train.strategy import _is_multiworker, _n_workers, _tf_config, get_strategy, is_chief
+from eokit.train.threads import current_threads
 
 
 @dataclass
@@ -150,6 +152,8 @@ def fit(
     card["hparams"]["jit_compile"] = jit_compile
     grad_fn = _make_grad_fn(run.net, run.optimizer, jit_compile, n_replicas, recipe.label_smoothing)
     train_step = _make_train_step(strategy, grad_fn)
+    if not multi:
+        _steps._warm_up(train_step, run.net, run.optimizer, d.kind, d.card, batch_size)
     n_pipelines = max(1, _n_workers(_tf_config())) if multi else 1
     dataset_fn = _make_dataset_fn(d, batch_size, seed, weights, ts_aug, tf_aug)
     predict_fn = tf.function(lambda x: run.net(x, training=False), jit_compile=jit_compile, reduce_retracing=True)
@@ -175,6 +179,7 @@ def fit(
         "strategy": type(strategy).__name__,
         "replicas": int(n_replicas),
         "workers": int(n_pipelines),
+        "cpu_threads": current_threads(),
     }
     if model_path is not None:
         _save_outputs(run.net, card, model_path, ckpt_dir, chief=chief, name=d.name)

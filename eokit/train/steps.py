@@ -3,6 +3,7 @@ pipeline (`_make_dataset_fn`), weight files."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,11 @@ def _make_dataset_fn(
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     options.deterministic = True
+    # no autotuning: its model-optimisation thread took a core from the step now and then, halving whole epochs
+    # (LSTM 2 x 128 on 2 cores: epochs at 805 or 1,530 samples/s with it, 1,500-1,560 without); the pipeline is
+    # a generator and a map, sized below, with nothing left to tune
+    options.autotune.enabled = False
+    n_cpu = os.cpu_count() or 1
 
     def _dataset_fn(epoch: int) -> Callable:
         def fn(ctx: Any) -> Any:
@@ -128,12 +134,33 @@ def _make_dataset_fn(
                         b[1],
                         b[2],
                     ),
-                    num_parallel_calls=tf.data.AUTOTUNE,
+                    num_parallel_calls=n_cpu,
                 )
             elif tf_aug is not None:  # a plain callable: keep its calls in batch order (a stateful one stays seeded)
                 data = data.map(lambda x, y, w: (tf_aug(x), y, w))
-            return data.prefetch(tf.data.AUTOTUNE).with_options(options)
+            return data.prefetch(2).with_options(options)
 
         return fn
 
     return _dataset_fn
+
+
+def _warm_up(train_step: Callable, net: Any, optimizer: Any, kind: str, card: dict, batch_size: int) -> None:
+    """Return None after running the step once on an all-zero batch of weight 0 and putting back every model and
+    optimizer variable (weights, optimizer slots and step count, dropout seeds, BatchNorm statistics), so that the
+    run goes on exactly as without it.
+
+    Why: when the first run of a step in a process is fed by a `from_generator` pipeline, TensorFlow settles into
+    an execution half as fast for every step after it, in that process (LSTM 2 x 128, 2 cores: 690 against 1,500
+    samples/s, new models included); a first step on tensors avoids it. The cause inside TensorFlow was not found;
+    `benchmarks/bench_training.py` measures the effect. The batch has the pipeline's shapes, so the step is
+    traced once for both."""
+    import tensorflow as tf
+
+    spec = _output_signature(kind, card)
+    zeros = tf.nest.map_structure(lambda s: tf.zeros((batch_size, *s.shape[1:]), s.dtype), spec)
+    saved = [(v, v.numpy()) for v in [*net.variables, *optimizer.variables]]
+    for batch in tf.data.Dataset.from_tensors(zeros).unbatch().batch(batch_size):  # batch size unknown, as in fit
+        train_step(batch)
+    for v, value in saved:
+        v.assign(value)
