@@ -1,8 +1,10 @@
 """Training throughput (samples/s) of eokit's LSTM (2 x 128, T=76, C=9, batch 256) against plain Keras and PyTorch.
 
 Rows:
-- eokit `train.fit("lstm")` (custom loop, tf.data from an xarray set, class weights, masking) vs the same
-  architecture in plain Keras defaults (`Sequential` + `compile` + `fit` on numpy arrays);
+- eokit `train.fit("lstm")` (custom loop, tf.data from an xarray set, class weights, masking, its stack run as
+  one wavefront loop) vs the same architecture in plain Keras defaults (`Sequential` + `compile` + `fit` on
+  numpy arrays), both in the thread pools `eokit.train.cpu_threads()` sets, as notebook 02 does (one thread
+  per op, one op per core: a process-wide setting, so the baseline gets it too);
 - eokit vs the BreizhCrops LSTM design in PyTorch (input LayerNorm, nn.LSTM, LayerNorm over the final cell
   states, linear head; Russwurm et al. 2020) when torch imports, on the same random data in the same run.
 Each figure is the best of the timed epochs after a warm-up epoch (tracing/compilation excluded).
@@ -35,6 +37,10 @@ def _machine(gpu: bool) -> str:
         name = tf.config.experimental.get_device_details(devs[0]).get("device_name", "GPU") if devs else "GPU"
         return f"gpu {name}"
     return MACHINE
+
+
+def _pools(pools: dict) -> str:
+    return ", ".join(f"{k} {v or 'default'}" for k, v in pools.items())
 
 
 def _random_set(n: int, seed: int = 0):
@@ -168,10 +174,11 @@ def run(quick: bool = False, gpu: bool = False, tiny: bool = False) -> list[dict
     other processes hits them alike; each figure is its best epoch after warm-up. `tiny`: 256 samples, one
     timed epoch (a smoke test).
     """
-    import tensorflow as tf
-
     from eokit import train
     from eokit.train import _prepare_ts
+
+    pools = train.cpu_threads()  # as notebook 02 does for its LSTM; plain Keras runs in the same pools
+    import tensorflow as tf
 
     if gpu and not tf.config.list_physical_devices("GPU"):
         raise RuntimeError("gpu mode: TensorFlow sees no GPU")
@@ -214,7 +221,7 @@ def run(quick: bool = False, gpu: bool = False, tiny: bool = False) -> list[dict
     plain = n / min(times["keras"])
     rows = [
         {
-            "what": "LSTM 2x128 training vs plain Keras fit (T=76, C=9, batch 256)",
+            "what": f"LSTM 2x128 training vs plain Keras fit (T=76, C=9, batch 256; TF pools {_pools(pools)})",
             "baseline": round(plain, 1),
             "eokit": round(ours, 1),
             "ratio": round(ours / plain, 3),
