@@ -263,6 +263,9 @@ def test_wavefront_lstm_drops_out_between_layers_only_in_training():
     inner = [layer for layer in m.layers if type(layer).__name__ == "WavefrontLSTM"][0]
     feats = np.concatenate([a["x"] * a["mask"][..., None], a["mask"][..., None]], axis=-1)
     assert not np.allclose(np.asarray(inner(feats, training=True)), np.asarray(inner(feats, training=False)))
+    # no mask tensor outside training: at inference it would be (pixels, dates, units) of ones (1.3 GB for a
+    # 256 x 256 px map chunk of 40 dates and 128 units), which broke the 2-worker map of the rehearsal
+    assert inner._masks(feats, training=False) == [] and len(inner._masks(feats, training=True)) == 1
 
 
 def test_wavefront_is_chosen_on_cpu_for_stacks_and_refused_where_it_cannot_run():

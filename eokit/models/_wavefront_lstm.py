@@ -30,7 +30,7 @@ def _layer_classes():
             self.state_size = [u for u in self.units for _ in (0, 1)]
             self.output_size = self.units[-1]
             self._mask_at = [self.n_in + sum(self.units[:i]) for i in range(len(self.units))]
-            self._flag_at = self.n_in + sum(self.units[:-1])
+            self._full = self.n_in + sum(self.units[:-1]) + len(self.units)  # input width with dropout masks
 
         def build(self, input_shape: Any) -> None:
             sizes = [self.n_in, *self.units[:-1]]
@@ -47,19 +47,24 @@ def _layer_classes():
                 self.biases.append(self.add_weight(shape=(4 * u,), initializer=forget_one, name=f"bias_{i}"))
 
         def call(self, inputs: Any, states: Any, training: Any = None) -> Any:
+            # the dropout masks are in the input only in training: at inference they would be (B, T, units) of ones
+            masked = int(inputs.shape[-1]) == self._full
+            flag_at = self.n_in + (sum(self.units[:-1]) if masked else 0)
             new = []
             for i in range(len(self.units)):
                 h, c = states[2 * i], states[2 * i + 1]
                 if i == 0:
                     x = inputs[:, : self.n_in]
                 else:  # the lower layer's output of the previous iteration, i.e. of this layer's step
-                    at = self._mask_at[i - 1]
-                    x = states[2 * i - 2] * inputs[:, at : at + self.units[i - 1]]
+                    x = states[2 * i - 2]
+                    if masked:
+                        at = self._mask_at[i - 1]
+                        x = x * inputs[:, at : at + self.units[i - 1]]
                 z = ops.matmul(x, self.kernels[i]) + ops.matmul(h, self.recurrent[i]) + self.biases[i]
                 zi, zf, zc, zo = ops.split(z, 4, axis=-1)
                 c_new = ops.sigmoid(zf) * c + ops.sigmoid(zi) * ops.tanh(zc)
                 h_new = ops.sigmoid(zo) * ops.tanh(c_new)
-                at = self._flag_at + i  # 1 where t - i is one of this layer's steps
+                at = flag_at + i  # 1 where t - i is one of this layer's steps
                 step = inputs[:, at : at + 1]
                 new += [h + step * (h_new - h), c + step * (c_new - c)]
             return new[-2], new
@@ -82,15 +87,13 @@ def _layer_classes():
             self.rnn.build((input_shape[0], None, width))
 
         def _masks(self, x: Any, training: Any) -> list:
-            """Return the dropout masks (B, T, units[i]) of the outputs fed from layer i to layer i + 1."""
+            """Return the dropout masks (B, T, units[i]) of the outputs fed from layer i to layer i + 1 (none
+            outside training or without dropout)."""
+            if not (training and self.dropout > 0):
+                return []
             b, t = ops.shape(x)[0], ops.shape(x)[1]
-            out = []
-            for u in self.units[:-1]:
-                ones = ops.ones((b, t, u), dtype=x.dtype)
-                if training and self.dropout > 0:
-                    ones = keras.random.dropout(ones, self.dropout, seed=self.seed_generator)
-                out.append(ones)
-            return out
+            ones = [ops.ones((b, t, u), dtype=x.dtype) for u in self.units[:-1]]
+            return [keras.random.dropout(m, self.dropout, seed=self.seed_generator) for m in ones]
 
         def call(self, x: Any, training: Any = None) -> Any:
             depth = len(self.units)
