@@ -21,6 +21,7 @@ import numpy as np
 
 from eokit import _dask as _scheduling
 from eokit.card import check_card, load_model, save_model
+from eokit.models._common import has_gpu
 
 
 @dataclass
@@ -127,9 +128,7 @@ def _pad_rows(x: Any, size: int) -> Any:
 @lru_cache(maxsize=1)
 def _auto_jit() -> bool:
     """Return True where XLA compilation pays (CPU: about 2x on the LSTM); on a GPU keep cuDNN kernels."""
-    import tensorflow as tf
-
-    return not tf.config.list_physical_devices("GPU")
+    return not has_gpu()
 
 
 def _infer_fn(key: str, jit: bool | None) -> Any:

@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 
+def has_gpu() -> bool:
+    """Return whether TensorFlow sees a GPU (where cuDNN and XLA kernels change which layers and compilation pay)."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def timeseries_inputs(n_timesteps: int, n_bands: int) -> dict[str, Any]:
     """Return the three keras.Input tensors of the time-series contract: x (T, C), mask (T,), doy (T,)."""
     import keras

@@ -83,8 +83,7 @@ def _layer_classes():
         def build(self, input_shape: Any) -> None:
             self.cell = _WavefrontCell(int(input_shape[-1]), self.units, name="cell")
             self.rnn = layers.RNN(self.cell, name="rnn")
-            width = int(input_shape[-1]) + sum(self.units[:-1]) + len(self.units)
-            self.rnn.build((input_shape[0], None, width))
+            self.rnn.build((input_shape[0], None, self.cell._full))
 
         def _masks(self, x: Any, training: Any) -> list:
             """Return the dropout masks (B, T, units[i]) of the outputs fed from layer i to layer i + 1 (none

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eokit.models._common import doy_features, masked_features, timeseries_inputs
+from eokit.models._common import doy_features, has_gpu, masked_features, timeseries_inputs
 from eokit.models._wavefront_lstm import WavefrontLSTM
 
 
@@ -77,7 +77,5 @@ def _use_wavefront(wavefront: bool | None, units: Sequence[int], masking: str, u
             )
         return True
     if wavefront is None:
-        import tensorflow as tf
-
-        return len(units) >= 2 and masking == "multiply" and not unroll and not tf.config.list_physical_devices("GPU")
+        return len(units) >= 2 and masking == "multiply" and not unroll and not has_gpu()
     return False

@@ -22,6 +22,7 @@ import numpy as np
 
 from eokit._io import check_target, write_json_atomic
 from eokit.card import save_model
+from eokit.models._common import has_gpu
 from eokit.train import steps as _steps
 from eokit.train.checks import _check_fit_args, _check_model_shapes, _check_resume, _run_identity
 from eokit.train.data import _evaluate_source
@@ -220,15 +221,8 @@ def _use_jit(jit_compile: bool | None, multi: bool, net: Any) -> bool:
         kinds = [type(layer) for layer in layers]
         recurrent = any(issubclass(k, keras.layers.RNN) for k in kinds)
         conv2d = any(issubclass(k, keras.layers.Conv2D) for k in kinds)
-        jit_compile = not multi and not recurrent and (not conv2d or _has_gpu())
+        jit_compile = not multi and not recurrent and (not conv2d or has_gpu())
     return bool(jit_compile)
-
-
-def _has_gpu() -> bool:
-    """Return whether TensorFlow sees a GPU."""
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 # ------------------------------------------------------------------------------------------------ model and outputs
