@@ -105,7 +105,7 @@ def run(quick: bool = False, tiny: bool = False, n_files: int | None = None) -> 
         def machine() -> str:
             return f"{MACHINE}, load avg {os.getloadavg()[0]:.1f}"
 
-        # best of 2 each, alternating: the first eokit run also pays its one-time imports (pyarrow's CSV reader,
+        # best of 2 each, alternating: the first eokit run also pays its one-time imports (the compiled CSV scanner,
         # the codecs, dask's process pool: about 0.5 s, a fixed cost a full-size run does not notice)
         runs = []
         for i in range(2):

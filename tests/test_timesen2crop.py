@@ -343,6 +343,23 @@ def test_to_zarr_refuses_overflow_and_leaves_no_store(tree, tmp_path):
     assert not (tmp_path / "s.zarr").exists()
 
 
+@pytest.mark.parametrize("batch", [1, 3, 7, 4096])
+def test_batches_and_skipped_files_give_the_same_set_whatever_the_batch_size(tree, tmp_path, monkeypatch, batch):
+    from eokit.datasets import _ts2c_tree
+
+    expect = ts.open(tree)
+    bad = _bad(tree)  # 33UVP/3/1.csv: a file in the middle of its tile's list, so later rows move up
+    bad.write_text(bad.read_text().replace("B9,Flag", "B9,QA"))
+    monkeypatch.setattr(_ts2c_tree, "_BATCH", batch)
+    with pytest.warns(UserWarning, match="skipped 1"):
+        got = ts.open(tree, on_error="skip")
+    keep = expect["source_file"].values != "33UVP/3/1.csv"
+    assert got.drop_attrs().equals(expect.isel(sample=keep).drop_attrs())
+    with pytest.warns(UserWarning, match="skipped 1"):
+        store = ts.to_zarr(tree, tmp_path / "b.zarr", chunks=9, scheduler="synchronous", on_error="skip", progress=False)
+    assert ts.open(store).load().drop_attrs().equals(got.drop_attrs())
+
+
 def test_skip_names_each_hostile_file(tree):
     _edit_lines(tree / "33UVP" / "3" / "1.csv", _field(3, 1, "4294967296"))
     _edit_lines(tree / "33UVP" / "5" / "0.csv", lambda ls: ls[:3] + [""] + ls[3:-1])
@@ -432,8 +449,8 @@ def test_bom_crlf_and_trailing_lines_read_as_published(tree, source):
 def test_bom_and_crlf_stay_on_the_fast_path():
     rows = gen.random_rows(np.random.default_rng(1), 4)
     for kw in ({}, {"bom": True}, {"crlf": True}, {"bom": True, "crlf": True}, {"final_newline": False}):
-        out = ts._fast_parse([gen.sample_csv(rows, **kw)] * 3, 4)
-        assert out is not None, kw
+        out, ok = ts._fast_parse([gen.sample_csv(rows, **kw)] * 3, 4)
+        assert ok.all(), kw
         np.testing.assert_array_equal(out, np.stack([rows] * 3))
 
 
@@ -448,7 +465,9 @@ def test_fast_path_leaves_every_non_int16_field_to_the_exact_parser(field):
     parts = lines[2].split(b",")
     parts[4] = field
     bad = b"\n".join(lines[:2] + [b",".join(parts)] + lines[3:])
-    assert ts._fast_parse([good, bad, good], 3) is None
+    out, ok = ts._fast_parse([good, bad, good], 3)
+    assert ok.tolist() == [True, False, True]
+    np.testing.assert_array_equal(out[[0, 2]], np.stack([rows] * 2))
     with pytest.raises(ValueError, match="line 3"):
         ts._parse_one("bad.csv", bad, 3)
 
@@ -459,8 +478,8 @@ def test_fast_path_reads_leading_zeros_and_minus_zero_as_the_exact_parser():
     parts = lines[1].split(b",")
     parts[0], parts[1] = b"-0", b"00042"
     text = b"\n".join([lines[0], b",".join(parts)] + lines[2:])
-    got = ts._fast_parse([text], 2)
-    assert got is not None
+    got, ok = ts._fast_parse([text], 2)
+    assert ok.all()
     np.testing.assert_array_equal(got[0], ts._parse_one("x.csv", text, 2))
     assert got[0, 0, 0] == 0 and got[0, 0, 1] == 42
 

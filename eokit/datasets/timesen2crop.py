@@ -35,6 +35,7 @@ from eokit.datasets._ts2c_parse import (  # noqa: F401 - private names re-export
     HEADER,
     OnError,
     _fast_parse,
+    _kernel,
     _normalize,
     _parse_dates,
     _parse_many,
@@ -53,6 +54,7 @@ from eokit.datasets._ts2c_store import (  # noqa: F401 - private names re-export
 )
 from eokit.datasets._ts2c_tree import (  # noqa: F401 - private names re-exported for tests and benchmarks
     _DirSource,
+    _fill_block,
     _is_zarr,
     _report_skipped,
     _scan,
@@ -182,12 +184,9 @@ def _chunk_arrays(
     }
     i = 0
     for name, dates, files in pieces:
-        b = _tile_block(src, _Tile(name, dates, files), slice(None), n_time, on_error, skipped, lite=True)
-        sl = slice(i, i + len(b["label"]))
-        for v in ("reflectance", "flag", "label", "source_file"):
-            out[v][sl] = b[v]
-        out["tile_index"][sl] = tile_names.index(name)
-        i = sl.stop
+        k = _fill_block(src, _Tile(name, dates, files), slice(None), out, i, on_error, skipped)
+        out["tile_index"][i : i + k] = tile_names.index(name)
+        i += k
     return out
 
 
@@ -268,7 +267,7 @@ def to_zarr(
     partial = store.with_name(store.name + ".partial")
     prog = store.with_name(store.name + ".progress")
     _prepare_partial(partial, prog, manifest, n, n_time, scanned, width, chunks, str(src.base))
-    import pyarrow.csv  # type: ignore[import-untyped]  # noqa: F401 - the bulk parser, imported once here rather than in every forked worker
+    _kernel()  # the bulk scanner compiled (or loaded from its cache) once here rather than in every forked worker
 
     jobs = [
         _Job(src, str(partial), str(prog), k, start, pieces, n_time, tile_names, width, on_error)
