@@ -356,7 +356,9 @@ def test_batches_and_skipped_files_give_the_same_set_whatever_the_batch_size(tre
     keep = expect["source_file"].values != "33UVP/3/1.csv"
     assert got.drop_attrs().equals(expect.isel(sample=keep).drop_attrs())
     with pytest.warns(UserWarning, match="skipped 1"):
-        store = ts.to_zarr(tree, tmp_path / "b.zarr", chunks=9, scheduler="synchronous", on_error="skip", progress=False)
+        store = ts.to_zarr(
+            tree, tmp_path / "b.zarr", chunks=9, scheduler="synchronous", on_error="skip", progress=False
+        )
     assert ts.open(store).load().drop_attrs().equals(got.drop_attrs())
 
 
