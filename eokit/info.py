@@ -34,7 +34,7 @@ NOT_INSTALLED = "not installed"
 PACKAGES: tuple[str, ...] = tuple(
     """eokit numpy pandas xarray rioxarray rasterio zarr dask distributed geopandas pyogrio shapely pyproj
     scikit-learn tensorflow keras holoviews hvplot bokeh matplotlib intake papermill jupyterlab ipywidgets tqdm
-    pooch tifffile xarray-sentinel""".split()
+    pooch tifffile xarray-sentinel numba""".split()
 )
 #: Other distributions that install the same package: the first one installed is reported, named.
 ALTERNATIVES: dict[str, tuple[str, ...]] = {
