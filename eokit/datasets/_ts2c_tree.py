@@ -290,7 +290,7 @@ def _fill_values(
     flag: np.ndarray,
 ) -> np.ndarray:
     """Parse sample CSVs of one tile into refl[i, :n_dates] and flag[i, :n_dates] (row i: file i), batch by batch;
-    return the kept mask (n,) bool (False: skipped, its row untouched)."""
+    return the kept mask (n,) bool (False: skipped, its row's values meaningless; `_fill_block` clears it)."""
     kept = np.ones(len(rel), dtype=bool)
     for a in range(0, len(rel), _BATCH):
         part = rel[a : a + _BATCH]
@@ -344,8 +344,9 @@ def _tile_block(
     skipped: list[str],
 ) -> dict[str, np.ndarray]:
     """Parse a slice of one tile's files into padded arrays (dict of numpy arrays, per sample)."""
-    m = len(tile.files[rel_idx])
-    width = max((len(f) for _, f in tile.files[rel_idx]), default=1)
+    files = tile.files[rel_idx]
+    m = len(files)
+    width = max((len(f) for _, f in files), default=1)
     out: dict[str, np.ndarray] = {
         "reflectance": np.zeros((m, n_time, len(TS2C_BANDS)), dtype=np.int16),
         "flag": np.full((m, n_time), FLAG_NODATA, dtype=np.uint8),
