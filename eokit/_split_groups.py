@@ -1,13 +1,19 @@
 """Groups and labels of the sample splits (`eokit.splits`): class ids, spatial groups, group-stratified hold-outs.
 
 `_groups` turns a training set into integer group ids (blocks of `block_size` map units, fields within their
-tile, tiles, or any per-sample variable); `_stratified_groups` holds out whole groups with classes balanced.
+tile, tiles, or any per-sample variable); `_stratified_groups` holds out whole groups with classes balanced;
+`census` counts each part's samples and groups per class (re-exported by `eokit.splits`).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import xarray as xr
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _dim(ds: xr.Dataset) -> str:
@@ -149,3 +155,42 @@ def _groups(ds: xr.Dataset, by: str, block_size: float | None) -> tuple[np.ndarr
 def _is_per_sample(ds: xr.Dataset, name: str) -> bool:
     """True if `name` is a 1-D variable along the sample (or patch) dimension."""
     return name in ds.variables and ds[name].dims == (_dim(ds),)
+
+
+def census(ds: xr.Dataset, split: Any, by: str | None = None, block_size: float | None = None) -> pd.DataFrame:
+    """Return a table per class (rows) of each part's samples and distinct groups (columns like `train_groups`).
+
+    The groups are those the split kept whole (`split.params["by"]` and its block size unless `by` is given):
+    a spatial score generalises over groups, not samples, so a class held by one or two training groups, or
+    none in validation, is measured on a handful of fields whatever its sample count.
+    """
+    import pandas as pd
+
+    by = by if by is not None else split.params.get("by")
+    if by is None:
+        raise ValueError(
+            f"census: the {split.protocol} split kept no groups whole (no 'by' in its parameters); "
+            "name the groups to count, e.g. by='field' or by='xy' with a block_size"
+        )
+    size = block_size if block_size is not None else split.params.get("block_size")
+    y = _labels(ds)
+    groups, _ = _groups(ds, by, size)
+    ids = np.unique(y)
+    names = _class_names(ds, y, ids)
+    rows: dict[str, list[int]] = {}
+    for part in ("train", "val", "test"):
+        idx = np.asarray(getattr(split, part), np.int64)
+        rows[f"{part}_samples"] = [int((y[idx] == c).sum()) for c in ids]
+        rows[f"{part}_groups"] = [len(np.unique(groups[idx][y[idx] == c])) for c in ids]
+    table = pd.DataFrame(rows, index=pd.Index(names, name="class"))
+    table.insert(0, "class_id", [int(c) for c in ids])
+    table.attrs["by"] = by
+    return table
+
+
+def _class_names(ds: xr.Dataset, y: np.ndarray, ids: Any) -> list[str]:
+    """Each class id's `label_name` (its first sample's), else the id itself."""
+    if "label_name" not in ds.variables:
+        return [str(int(c)) for c in ids]
+    names = np.asarray(ds["label_name"].values).astype(str)
+    return [str(names[np.flatnonzero(y == c)[0]]) for c in ids]

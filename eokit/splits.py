@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from eokit._split_groups import _dim, _groups, _labels, _stratified_groups
+from eokit._split_groups import _class_names, _dim, _groups, _labels, _stratified_groups, census
 
-__all__ = ["Split", "random_split", "block_split", "block_folds", "tile_split", "make_split", "check_split"]
+__all__ = ["Split", "census", "random_split", "block_split", "block_folds", "tile_split", "make_split", "check_split"]
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,6 @@ def _check_size(y: np.ndarray, protocol: str, val_fraction: float) -> None:
         )
 
 
-def _class_name(ds: xr.Dataset, cid: int) -> str:
-    if "label_name" in ds.variables:
-        lab = _labels(ds)
-        hit = np.flatnonzero(lab == cid)
-        if hit.size:
-            return str(ds["label_name"].values[hit[0]])
-    return str(cid)
-
-
 def check_split(ds: xr.Dataset, split: Split, unseen: str = "raise") -> Split:
     """Return `split` (unseen-class samples dropped if `unseen="drop"`); raise if val/test classes lack train data."""
     if unseen not in ("raise", "drop"):
@@ -94,13 +85,12 @@ def check_split(ds: xr.Dataset, split: Split, unseen: str = "raise") -> Split:
     if not problems:
         return split
     if unseen == "raise":
-        desc = "; ".join(
-            f"{part}: "
-            + ", ".join(
-                f"{_class_name(ds, c)!r} (id {c}, {int((lab[getattr(split, part)] == c).sum())} samples)" for c in cls
-            )
-            for part, cls in problems.items()
-        )
+
+        def _named(part: str, cls: list[int]) -> str:
+            named = zip(_class_names(ds, lab, cls), cls, strict=True)
+            return ", ".join(f"{m!r} (id {c}, {int((lab[getattr(split, part)] == c).sum())} samples)" for m, c in named)
+
+        desc = "; ".join(f"{part}: {_named(part, cls)}" for part, cls in problems.items())
         raise ValueError(
             f"the {split.protocol} split {split.params} leaves classes without training samples: {desc}. "
             f"Choose other test tiles/blocks or a different seed, or pass unseen='drop'."

@@ -431,3 +431,30 @@ def test_held_out_groups_stay_whole_and_neither_part_is_empty(spec, fraction, se
     assert np.array_equal(np.sort(np.r_[rest, held]), np.arange(len(y)))
     again = _stratified_groups(y, groups, fraction, seed)
     assert np.array_equal(again[1], held)
+
+
+def test_census_counts_samples_and_groups_per_class_and_part():
+    """Per class and part: samples, and the distinct groups the split kept whole (what a spatial score rests on)."""
+    sub = _grouped_set([6, 9, 4, 12, 5, 7, 8, 10], 3)
+    sub = sub.assign(label_name=("sample", np.array(["a", "b", "c"])[sub["label"].values]))
+    sub = sub.assign(half=("sample", sub["block"].values % 2))
+    sp = splits.block_split(sub, by="block", test_fraction=0.25, val_fraction=0.15, seed=2)
+    lab = sub["label"].values
+    for by in (None, "half"):  # the split's own groups, or groups named explicitly
+        table = splits.census(sub, sp, by=by)
+        grp = sub[by or "block"].values
+        assert list(table.index) == ["a", "b", "c"] and table["class_id"].tolist() == [0, 1, 2]
+        assert table.attrs["by"] == (by or "block")
+        for part in ("train", "val", "test"):
+            idx = getattr(sp, part)
+            for c in range(3):
+                assert table[f"{part}_samples"].iloc[c] == (lab[idx] == c).sum()
+                assert table[f"{part}_groups"].iloc[c] == len(set(grp[idx][lab[idx] == c].tolist()))
+    assert table["train_groups"].max() <= 2
+
+
+@pytest.mark.bad_input
+def test_census_of_a_split_without_groups_asks_for_them(ds):
+    sp = splits.random_split(ds, test_fraction=0.25, val_fraction=0.1, seed=0)
+    with refuses(ValueError, "census", "random", "by='field'"):
+        splits.census(ds, sp)

@@ -468,6 +468,19 @@ def test_fit_refuses_a_class_seen_only_in_validation(small):
         train.fit("lstm", only01, small, **FAST)
 
 
+def test_fit_warns_when_validation_cannot_see_a_trained_class(small, recwarn):
+    """A spatial split with few groups per class can leave a class out of validation: the monitor is then blind."""
+    lab = small["label"].values
+    only01 = small.isel(sample=np.flatnonzero(lab < 2))
+    n2 = int((lab == 2).sum())
+    blind = rf"validation data holds no samples of 'class2' \(id 2, {n2} training samples"
+    with pytest.warns(UserWarning, match=blind):
+        train.fit("lstm", small, only01, **FAST)
+    recwarn.clear()
+    train.fit("lstm", small, small, **FAST)  # every trained class validated: nothing to say
+    assert not [w for w in recwarn if "validation data holds no samples" in str(w.message)]
+
+
 @pytest.mark.bad_input
 def test_fit_refuses_an_empty_training_set(small):
     with refuses(ValueError, "synthetic test set", "no samples", "2 classes"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,26 @@ def _resolve_classes(train: xr.Dataset, val: xr.Dataset | None, kind: str, hpara
             )
     if len(ids) < 2:
         raise ValueError(f"the training split holds {len(ids)} class(es) {ids}; at least 2 are needed")
+    if val is not None:
+        _warn_val_blind(train, val, kind, ids)
     return ids
+
+
+def _warn_val_blind(train: xr.Dataset, val: xr.Dataset, kind: str, ids: list[int]) -> None:
+    """Warn when the validation data lacks classes the model is trained on: the monitor cannot see them."""
+    vl = set(np.unique(np.asarray(val["label"].values)).tolist())
+    blind = [c for c in ids if c not in vl]
+    if not blind:
+        return
+    lab = np.asarray(train["label"].values)
+    names = _class_names(train, kind, blind)
+    pairs = zip(blind, names, strict=True)
+    desc = ", ".join(f"{n!r} (id {c}, {int((lab == c).sum())} training samples)" for c, n in pairs)
+    warnings.warn(
+        f"the validation data holds no samples of {desc}: early stopping and the best epoch restored cannot see "
+        "how the model does on them (a spatial split with few groups per class; `eokit.splits.census` shows them)",
+        stacklevel=4,
+    )
 
 
 def _hint(key: str, candidates: Sequence[str]) -> str:
