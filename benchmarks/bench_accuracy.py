@@ -18,8 +18,9 @@ CNN without early stopping (the last epoch kept, as plain Keras does); `*_noaug`
 augmentation; `*_ensemble` three seeds of a model averaged (`eokit.train.fit_ensemble`); `*_mask` a time-series
 model with clouds masked (mask 0) instead of `fit`'s default interpolation (`*_interp` that default, named); `*_f1`
 early stopping on validation macro F1. Every run is a record (model, case, protocol, fold, seed, OA, kappa, macro
-F1, training seconds); the table gives mean ± std
-per model, and for folds the per-fold wins against the forest.
+F1, training seconds, and per class the fields, else the split's groups, in its train/val/test parts: a spatial
+score rests on groups, not samples); the table gives mean ± std per model, and for folds the per-fold wins
+against the forest.
 `python benchmarks/bench_accuracy.py [--quick] [--seeds 3] [--cases slovenia,polar] [--models rf,cnn]`.
 """
 
@@ -197,6 +198,10 @@ def _fit_keras(tr, te, seed: int, epochs: int) -> dict:
     return evaluate.scores(truth, pred, names)
 
 
+#: The scikit-learn baselines (no epochs).
+BASELINES = ("rf", "hgb", "rf_interp", "hgb_interp")
+
+
 def _run_model(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict:
     from eokit import evaluate
 
@@ -236,6 +241,7 @@ def collect(
         for protocol in protocols:
             for fold, split_seed, model_seeds, sp in _splits(ds, kind, protocol, block, seeds, n_folds):
                 tr, va, te = sp.select(ds)
+                groups = _census(ds, sp)
                 for seed in model_seeds:
                     for name in names:
                         t0 = time.perf_counter()
@@ -253,7 +259,10 @@ def collect(
                             "kappa": float(s["kappa"]),
                             "macro_f1": float(s["macro_f1"]),
                             "train_seconds": round(time.perf_counter() - t0, 1),
+                            "groups": groups,
                         }
+                        if name not in BASELINES:
+                            rec["epochs"] = epochs[kind]
                         records.append(rec)
                         print(
                             f"{case:>10} {protocol:>13} fold {fold} seed {seed} {name:>18}: OA {rec['oa']:.3f} "
@@ -261,6 +270,16 @@ def collect(
                             flush=True,
                         )
     return records
+
+
+def _census(ds, sp) -> dict:
+    """Return {class: [train, val, test] groups}: fields where the set has them (what a crop score rests on),
+    else the groups the split kept whole."""
+    from eokit import splits
+
+    table = splits.census(ds, sp, by="field" if "field_id" in ds.variables else None)
+    cols = ["train_groups", "val_groups", "test_groups"]
+    return {str(name): [int(v) for v in row] for name, row in table[cols].iterrows()}
 
 
 def _paired(sub, where: str, model: str) -> dict:
@@ -346,10 +365,12 @@ def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) 
         if p not in known:
             raise SystemExit(f"bench_accuracy: unknown protocol {p!r}; known: {', '.join(known)}")
     records = collect(cases, models, seeds, epochs, 2 if tiny else args.folds, tiny, only, args.samples or None)
+    kept: dict = {}
     if args.merge and not tiny:
-        records = _merged(Path(args.output), records)
+        records, kept = _merged(Path(args.output), records)
     rows, extra = _rows(records)
     out = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": MACHINE, "epochs": epochs}
+    out.update(kept)  # a merged record keeps its header's epochs and note (each network run names its own epochs)
     out.update(anchors=ANCHORS, recipe=RECIPE, records=records, **extra)
     if not tiny:
         write_json_atomic(out, args.output, default=float)
@@ -359,16 +380,19 @@ def run(quick: bool = False, tiny: bool = False, argv: list[str] | None = None) 
 _RUN_KEY = ("model", "case", "protocol", "fold", "seed", "split_seed")
 
 
-def _merged(output: Path, records: list[dict]) -> list[dict]:
-    """Return the records already in `output` with the new ones added (a new run replaces the same run's record)."""
+def _merged(output: Path, records: list[dict]) -> tuple[list[dict], dict]:
+    """Return (the records already in `output` with the new ones added, a new run replacing the same run's
+    record; the header entries "epochs" and "note" of `output` to keep)."""
     if not output.is_file():
-        return records
+        return records, {}
     try:
-        old = json.loads(output.read_text())["records"]
+        head = json.loads(output.read_text())
+        old = head["records"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise SystemExit(f"bench_accuracy --merge: {output} is not a bench_accuracy record ({e})") from e
     new = {tuple(r[k] for k in _RUN_KEY) for r in records}
-    return [r for r in old if tuple(r.get(k) for k in _RUN_KEY) not in new] + records
+    kept = {k: head[k] for k in ("epochs", "note") if k in head}
+    return [r for r in old if tuple(r.get(k) for k in _RUN_KEY) not in new] + records, kept
 
 
 def _args(argv: list[str]) -> argparse.Namespace:

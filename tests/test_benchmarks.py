@@ -124,12 +124,13 @@ def test_accuracy_merge_adds_runs_and_replaces_the_same_run(tmp_path: Path) -> N
     key = {"case": "polar", "protocol": "block_folds", "fold": 0, "split_seed": 0}
     old = [dict(key, model="rf", seed=0, oa=0.6), dict(key, model="cnn", seed=0, oa=0.5)]
     out = tmp_path / "acc.json"
-    out.write_text(json.dumps({"records": old}))
+    out.write_text(json.dumps({"records": old, "epochs": {"patch": 8}, "note": "seeds 0-2", "summary": []}))
     new = [dict(key, model="cnn", seed=0, oa=0.7), dict(key, model="cnn", seed=1, oa=0.65)]
-    merged = mod._merged(out, new)
+    merged, kept = mod._merged(out, new)
     runs = sorted((r["model"], r["seed"], r["oa"]) for r in merged)
     assert runs == [("cnn", 0, 0.7), ("cnn", 1, 0.65), ("rf", 0, 0.6)]
-    assert mod._merged(tmp_path / "absent.json", new) == new
+    assert kept == {"epochs": {"patch": 8}, "note": "seeds 0-2"}  # the header says what the old runs were
+    assert mod._merged(tmp_path / "absent.json", new) == (new, {})
     out.write_text("[1, 2]")
     with pytest.raises(SystemExit, match="is not a bench_accuracy record"):
         mod._merged(out, new)
@@ -180,3 +181,20 @@ def test_accuracy_pairs_time_series_models_split_by_split_and_cnns_with_plain_ke
     out = mod._paired(pd.DataFrame(patch), "p", "cnn")
     assert out["p cnn vs rf oa"]["wins"] == 3 and out["p cnn vs cnn_keras oa"]["wins"] == 1
     assert out["p cnn vs cnn_keras oa"]["losses"] == 2 and out["p cnn vs cnn_keras oa"]["paired_by"] == "fold"
+
+
+def test_accuracy_records_each_splits_groups_per_class() -> None:
+    """bench_accuracy: every run records, per class, the fields in its train/val/test parts (splits.census)."""
+    from eokit import splits
+
+    spec = importlib.util.spec_from_file_location("bench_accuracy_g", ROOT / "benchmarks" / "bench_accuracy.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    recs = mod.collect(["sample"], ["rf"], [0], {"timeseries": 1, "patch": 1}, 2, True, ["field"])
+    ds = mod._sample(True)
+    sp = splits.make_split(ds, "field", seed=0, block_size=250.0, unseen="drop")
+    table = splits.census(ds, sp, by="field")
+    assert len(recs) == 1 and recs[0]["groups"] == {
+        str(k): [int(row.train_groups), int(row.val_groups), int(row.test_groups)] for k, row in table.iterrows()
+    }
+    assert all(g[0] >= 1 for g in recs[0]["groups"].values())  # every trained class has a field in training
