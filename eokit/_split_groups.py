@@ -160,13 +160,13 @@ def _is_per_sample(ds: xr.Dataset, name: str) -> bool:
 def census(ds: xr.Dataset, split: Any, by: str | None = None, block_size: float | None = None) -> pd.DataFrame:
     """Return a table per class (rows) of each part's samples and distinct groups (columns like `train_groups`).
 
-    The groups are those the split kept whole (`split.params["by"]` and its block size unless `by` is given):
+    The groups are those the split kept whole (its `by` and block size, tiles for a tile split; else `by`):
     a spatial score generalises over groups, not samples, so a class held by one or two training groups, or
     none in validation, is measured on a handful of fields whatever its sample count.
     """
     import pandas as pd
 
-    by = by if by is not None else split.params.get("by")
+    by = by or split.params.get("by") or ("tile" if split.protocol == "tile" else None)
     if by is None:
         raise ValueError(
             f"census: the {split.protocol} split kept no groups whole (no 'by' in its parameters); "

@@ -458,3 +458,10 @@ def test_census_of_a_split_without_groups_asks_for_them(ds):
     sp = splits.random_split(ds, test_fraction=0.25, val_fraction=0.1, seed=0)
     with refuses(ValueError, "census", "random", "by='field'"):
         splits.census(ds, sp)
+
+
+def test_census_of_a_tile_split_counts_tiles(ds):
+    sp = splits.make_split(ds, "tile", test_tiles=["33UVP"], unseen="drop")
+    table = splits.census(ds, sp)
+    assert table.attrs["by"] == "tile"
+    assert table["test_groups"].max() == 1 and table["test_samples"].sum() == len(sp.test)
