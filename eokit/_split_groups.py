@@ -15,6 +15,8 @@ import xarray as xr
 if TYPE_CHECKING:
     import pandas as pd
 
+    from eokit.splits import Split
+
 
 def _dim(ds: xr.Dataset) -> str:
     for d in ("sample", "patch"):
@@ -157,7 +159,7 @@ def _is_per_sample(ds: xr.Dataset, name: str) -> bool:
     return name in ds.variables and ds[name].dims == (_dim(ds),)
 
 
-def census(ds: xr.Dataset, split: Any, by: str | None = None, block_size: float | None = None) -> pd.DataFrame:
+def census(ds: xr.Dataset, split: Split, by: str | None = None, block_size: float | None = None) -> pd.DataFrame:
     """Return a table per class (rows) of each part's samples and distinct groups (columns like `train_groups`).
 
     The groups are those the split kept whole (its `by` and block size, tiles for a tile split; else `by`):

@@ -474,8 +474,9 @@ def test_fit_warns_when_validation_cannot_see_a_trained_class(small, recwarn):
     only01 = small.isel(sample=np.flatnonzero(lab < 2))
     n2 = int((lab == 2).sum())
     blind = rf"validation data holds no samples of 'class2' \(id 2, {n2} training samples"
-    with pytest.warns(UserWarning, match=blind):
+    with pytest.warns(UserWarning, match=blind) as got:
         train.fit("lstm", small, only01, **FAST)
+    assert any(w.filename == __file__ for w in got if "validation data" in str(w.message))  # points at the call
     recwarn.clear()
     train.fit("lstm", small, small, **FAST)  # every trained class validated: nothing to say
     assert not [w for w in recwarn if "validation data holds no samples" in str(w.message)]

@@ -81,7 +81,7 @@ def _warn_val_blind(train: xr.Dataset, val: xr.Dataset, kind: str, ids: list[int
     warnings.warn(
         f"the validation data holds no samples of {desc}: early stopping and the best epoch restored cannot see "
         "how the model does on them (a spatial split with few groups per class; `eokit.splits.census` shows them)",
-        stacklevel=4,
+        stacklevel=5,  # the caller of fit (fit -> _prepare_data -> _resolve_classes -> here)
     )
 
 
