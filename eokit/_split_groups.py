@@ -178,7 +178,7 @@ def census(ds: xr.Dataset, split: Split, by: str | None = None, block_size: floa
     y = _labels(ds)
     groups, _ = _groups(ds, by, size)
     ids = np.unique(y)
-    names = _class_names(ds, y, ids)
+    names = _class_names(ds, ids)
     rows: dict[str, list[int]] = {}
     for part in ("train", "val", "test"):
         idx = np.asarray(getattr(split, part), np.int64)
@@ -190,9 +190,8 @@ def census(ds: xr.Dataset, split: Split, by: str | None = None, block_size: floa
     return table
 
 
-def _class_names(ds: xr.Dataset, y: np.ndarray, ids: Any) -> list[str]:
-    """Each class id's `label_name` (its first sample's), else the id itself."""
-    if "label_name" not in ds.variables:
-        return [str(int(c)) for c in ids]
-    names = np.asarray(ds["label_name"].values).astype(str)
-    return [str(names[np.flatnonzero(y == c)[0]]) for c in ids]
+def _class_names(ds: xr.Dataset, ids: Any) -> list[str]:
+    """Each class id's name, as the model card names a training set's classes (`eokit.card.dataset_class_names`)."""
+    from eokit.card import dataset_class_names
+
+    return dataset_class_names(ds, "patch" if _dim(ds) == "patch" else "timeseries", [int(c) for c in ids])

@@ -87,7 +87,7 @@ def check_split(ds: xr.Dataset, split: Split, unseen: str = "raise") -> Split:
     if unseen == "raise":
 
         def _named(part: str, cls: list[int]) -> str:
-            named = zip(_class_names(ds, lab, cls), cls, strict=True)
+            named = zip(_class_names(ds, cls), cls, strict=True)
             return ", ".join(f"{m!r} (id {c}, {int((lab[getattr(split, part)] == c).sum())} samples)" for m, c in named)
 
         desc = "; ".join(f"{part}: {_named(part, cls)}" for part, cls in problems.items())
