@@ -206,9 +206,9 @@ def _run_model(name: str, tr, va, te, seed: int, epochs: int, kind: str) -> dict
     from eokit import evaluate
 
     flags = "interpolate" if name.endswith("_interp") else "mask"
-    if name in ("rf", "rf_interp"):
+    if name in BASELINES and name.startswith("rf"):
         return evaluate.random_forest(tr, te, seed=seed, n_estimators=300, n_jobs=2, flag_handling=flags)[0]
-    if name in ("hgb", "hgb_interp"):
+    if name in BASELINES:
         return evaluate.gradient_boosting(tr, te, seed=seed, flag_handling=flags)[0]
     if name == "cnn_keras":
         return _fit_keras(tr, te, seed, epochs)
