@@ -52,9 +52,10 @@ def _resolve_classes(train: xr.Dataset, val: xr.Dataset | None, kind: str, hpara
             raise ValueError(f"the training split has no samples of class ids {missing}")
     else:
         ids = [int(c) for c in tr]
+    val_ids: set[int] | None = None
     if val is not None:
-        vl = np.unique(np.asarray(val["label"].values))
-        unseen = sorted(set(vl.tolist()) - set(ids))
+        val_ids = set(np.unique(np.asarray(val["label"].values)).tolist())
+        unseen = sorted(val_ids - set(ids))
         if unseen:
             names = _class_names(val, kind, unseen)
             raise ValueError(
@@ -63,15 +64,15 @@ def _resolve_classes(train: xr.Dataset, val: xr.Dataset | None, kind: str, hpara
             )
     if len(ids) < 2:
         raise ValueError(f"the training split holds {len(ids)} class(es) {ids}; at least 2 are needed")
-    if val is not None:
-        _warn_val_blind(train, val, kind, ids)
+    if val_ids is not None:
+        _warn_val_blind(train, val_ids, kind, ids)
     return ids
 
 
-def _warn_val_blind(train: xr.Dataset, val: xr.Dataset, kind: str, ids: list[int]) -> None:
-    """Warn when the validation data lacks classes the model is trained on: the monitor cannot see them."""
-    vl = set(np.unique(np.asarray(val["label"].values)).tolist())
-    blind = [c for c in ids if c not in vl]
+def _warn_val_blind(train: xr.Dataset, val_ids: set[int], kind: str, ids: list[int]) -> None:
+    """Warn when the validation data (its class ids `val_ids`) lacks classes the model is trained on: the monitor
+    cannot see them."""
+    blind = [c for c in ids if c not in val_ids]
     if not blind:
         return
     lab = np.asarray(train["label"].values)
