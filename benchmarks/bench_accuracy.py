@@ -179,7 +179,7 @@ def _fit_keras(tr, te, seed: int, epochs: int) -> dict:
     """The same CNN through plain Keras: per-channel standardisation, compile, fit on NumPy arrays, no weights."""
     import keras
 
-    from eokit import evaluate, models
+    from eokit import evaluate, models, trainingdata
 
     keras.utils.set_random_seed(seed)
     x_tr = np.asarray(tr["image"].values, np.float32)
@@ -193,7 +193,7 @@ def _fit_keras(tr, te, seed: int, epochs: int) -> dict:
     keep = np.isin(te["label"].values, ids)
     x_te = (np.asarray(te["image"].values[keep], np.float32) - mu) / sd
     pred = net.predict(x_te, verbose=0).argmax(-1)
-    names = [str(n) for n in evaluate.dataset_class_names(tr, "patch", ids)]
+    names = [str(n) for n in trainingdata.dataset_class_names(tr, "patch", ids)]
     truth = np.array([lut[int(v)] for v in te["label"].values[keep]])
     return evaluate.scores(truth, pred, names)
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from eokit.trainingdata import dataset_class_names
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -191,7 +193,5 @@ def census(ds: xr.Dataset, split: Split, by: str | None = None, block_size: floa
 
 
 def _class_names(ds: xr.Dataset, ids: Any) -> list[str]:
-    """Each class id's name, as the model card names a training set's classes (`eokit.card.dataset_class_names`)."""
-    from eokit.card import dataset_class_names
-
+    """Each class id's name, as the model card and fit name a training set's classes (`dataset_class_names`)."""
     return dataset_class_names(ds, "patch" if _dim(ds) == "patch" else "timeseries", [int(c) for c in ids])

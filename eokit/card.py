@@ -29,7 +29,7 @@ import numpy as np
 from eokit._checks import is_int
 from eokit._io import atomic_output, write_json_atomic
 from eokit.inputs import _doy, _prepare_ts, prepare_inputs, prepare_patches  # noqa: F401 (re-exported)
-from eokit.schema import FLAG_HANDLINGS, ICE_CLASSES, SAR_CHANNELS
+from eokit.schema import FLAG_HANDLINGS, SAR_CHANNELS
 from eokit.trainingdata import data_kind, open_training_data, sample_dim
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ __all__ = [
     "check_card",
     "class_names",
     "dataset_bands",
-    "dataset_class_names",
     "load_model",
     "model_kind",
     "predict",
@@ -385,31 +384,6 @@ def class_names(card: Mapping[str, Any]) -> list[str]:
     if not names:
         raise ValueError(f"model card of {card.get('name', '?')!r} has no 'classes' list")
     return [str(c) for c in names]
-
-
-def dataset_class_names(ds: xr.Dataset, kind: str, class_ids: Sequence[int]) -> list[str]:
-    """Return a name per class id of a training set: its `label_name`, its `classes` attribute, the ice
-    classes (patch sets) or the id itself."""
-    names: dict[int, str] = {}
-    if "label_name" in ds.variables:
-        lab = np.asarray(ds["label"].values)
-        nm = np.asarray(ds["label_name"].values)
-        for c in class_ids:
-            hit = np.flatnonzero(lab == c)
-            if hit.size:
-                names[int(c)] = str(nm[hit[0]])
-    attr = ds.attrs.get("classes") or ds.attrs.get("class_names")
-    if isinstance(attr, str):
-        attr = json.loads(attr) if attr.startswith("[") else attr.split(",")
-    for c in class_ids:
-        if int(c) not in names:
-            if attr is not None and 0 <= int(c) < len(attr):
-                names[int(c)] = str(attr[int(c)])
-            elif kind == "patch" and 0 <= int(c) < len(ICE_CLASSES):
-                names[int(c)] = ICE_CLASSES[int(c)]
-            else:
-                names[int(c)] = str(int(c))
-    return [names[int(c)] for c in class_ids]
 
 
 # ------------------------------------------------------------------------------------------------ predict

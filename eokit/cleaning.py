@@ -29,9 +29,9 @@ from eokit._cleaning_cl import _check_flags, confident_flags, field_agreement, p
 from eokit._cleaning_plots import plot_class_report, plot_flags
 from eokit._progress import tqdm
 from eokit._split_groups import _dim, _groups, _labels
-from eokit.evaluate import _baseline_features, dataset_bands, dataset_class_names
+from eokit.evaluate import _baseline_features, dataset_bands
 from eokit.splits import _assign_folds
-from eokit.trainingdata import data_kind
+from eokit.trainingdata import data_kind, dataset_class_names
 
 __all__ = [
     "ACTIONS",

@@ -29,13 +29,12 @@ from eokit.card import (  # noqa: F401
     CARD_SCORES,
     add_metrics,
     dataset_bands,
-    dataset_class_names,
     prepare_inputs,
     select_bands,
 )
 from eokit.card import predict as _predict
 from eokit.inputs import _check_flag_handling, _prepare_ts, patch_statistics
-from eokit.trainingdata import data_kind, open_training_data
+from eokit.trainingdata import data_kind, dataset_class_names, open_training_data
 
 __all__ = [
     "scores",

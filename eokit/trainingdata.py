@@ -7,15 +7,18 @@ their data through `open_training_data`, so every one of them accepts the same t
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
-from eokit.schema import PATCH_SCHEMA, TIMESERIES_SCHEMA, check_schema
+from eokit.schema import ICE_CLASSES, PATCH_SCHEMA, TIMESERIES_SCHEMA, check_schema
 
-__all__ = ["data_kind", "open_training_data", "sample_dim"]
+__all__ = ["data_kind", "dataset_class_names", "open_training_data", "sample_dim"]
 
 #: Variables that mark a TimeSen2Crop store written by `eokit.datasets.timesen2crop.to_zarr`.
 _TS2C_STORE_VARS = {"tile_index", "tile_dates", "tile_names"}
@@ -77,3 +80,28 @@ def data_kind(ds: xr.Dataset, where: str = "dataset") -> str:
 def sample_dim(kind: str) -> str:
     """Return the sample dimension of a training set of `kind`: "sample" (time series) or "patch"."""
     return "sample" if kind == "timeseries" else "patch"
+
+
+def dataset_class_names(ds: xr.Dataset, kind: str, class_ids: Sequence[int]) -> list[str]:
+    """Return a name per class id of a training set: its `label_name`, its `classes` attribute, the ice
+    classes (patch sets) or the id itself."""
+    names: dict[int, str] = {}
+    if "label_name" in ds.variables:
+        lab = np.asarray(ds["label"].values)
+        nm = np.asarray(ds["label_name"].values)
+        for c in class_ids:
+            hit = np.flatnonzero(lab == c)
+            if hit.size:
+                names[int(c)] = str(nm[hit[0]])
+    attr = ds.attrs.get("classes") or ds.attrs.get("class_names")
+    if isinstance(attr, str):
+        attr = json.loads(attr) if attr.startswith("[") else attr.split(",")
+    for c in class_ids:
+        if int(c) not in names:
+            if attr is not None and 0 <= int(c) < len(attr):
+                names[int(c)] = str(attr[int(c)])
+            elif kind == "patch" and 0 <= int(c) < len(ICE_CLASSES):
+                names[int(c)] = ICE_CLASSES[int(c)]
+            else:
+                names[int(c)] = str(int(c))
+    return [names[int(c)] for c in class_ids]

@@ -156,9 +156,6 @@ def test_class_names():
     assert mc.class_names(_card()) == ["Maize", "Wheat"]
     with refuses(ValueError, "model card of 'm'", "no 'classes' list"):
         mc.class_names({"name": "m"})
-    ds = xr.Dataset({"label": ("sample", [2, 5]), "label_name": ("sample", ["Maize", "Potato"])})
-    assert mc.dataset_class_names(ds, "timeseries", [2, 5, 7]) == ["Maize", "Potato", "7"]
-    assert mc.dataset_class_names(xr.Dataset(), "patch", [0]) == ["open water"]
 
 
 def test_prepare_inputs_normalises_masks_and_pads():

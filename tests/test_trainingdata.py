@@ -48,3 +48,11 @@ def test_open_training_data_refuses_what_is_not_a_training_set(tmp_path):
         td.open_training_data(xr.Dataset(attrs={"source": "mine"}))
     with refuses(TypeError, "xarray.Dataset or a path", "int"):
         td.open_training_data(3)
+
+
+def test_dataset_class_names_label_name_then_attribute_then_ice_classes_then_id():
+    ds = xr.Dataset({"label": ("sample", [2, 5]), "label_name": ("sample", ["Maize", "Potato"])})
+    assert td.dataset_class_names(ds, "timeseries", [2, 5, 7]) == ["Maize", "Potato", "7"]
+    assert td.dataset_class_names(xr.Dataset(attrs={"classes": "a,b"}), "timeseries", [1, 2]) == ["b", "2"]
+    assert td.dataset_class_names(xr.Dataset(attrs={"classes": '["x", "y"]'}), "patch", [0]) == ["x"]
+    assert td.dataset_class_names(xr.Dataset(), "patch", [0]) == ["open water"]

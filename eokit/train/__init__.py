@@ -34,7 +34,6 @@ from eokit.card import (  # noqa: F401 (CARD_FIELDS, check_card, load_model, sav
     save_model,
 )
 from eokit.card import dataset_bands as _data_bands  # noqa: F401
-from eokit.card import dataset_class_names as _class_names  # noqa: F401
 from eokit.card import model_kind as _model_kind  # noqa: F401
 from eokit.train.checks import (  # noqa: F401
     DEFAULT_TS_AUGMENT,
@@ -66,6 +65,7 @@ from eokit.train.steps import _make_grad_fn, _read_weights, _takes_seed, _write_
 from eokit.train.strategy import _is_multiworker, _n_workers, _tf_config, get_strategy, is_chief  # noqa: F401
 from eokit.train.threads import cpu_threads, current_threads  # noqa: F401
 from eokit.trainingdata import data_kind as _data_kind  # noqa: F401
+from eokit.trainingdata import dataset_class_names as _class_names  # noqa: F401
 from eokit.trainingdata import open_training_data  # noqa: F401 (re-exported: eokit.train.open_training_data)
 from eokit.trainingdata import sample_dim as _sample_dim  # noqa: F401
 

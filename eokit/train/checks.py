@@ -15,8 +15,8 @@ import xarray as xr
 
 from eokit._checks import did_you_mean
 from eokit.card import _is_int
-from eokit.card import dataset_class_names as _class_names
 from eokit.inputs import _check_flag_handling
+from eokit.trainingdata import dataset_class_names as _class_names
 from eokit.trainingdata import sample_dim as _sample_dim
 
 #: Default time-series augmentation when `augment=True` ("fill" follows the card's flag handling unless given).

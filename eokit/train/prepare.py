@@ -17,11 +17,11 @@ import xarray as xr
 from eokit import card as _card
 from eokit.card import _is_int
 from eokit.card import dataset_bands as _data_bands
-from eokit.card import dataset_class_names as _class_names
 from eokit.card import model_kind as _model_kind
 from eokit.train.checks import _check_class_weight, _check_oversample, _check_ts_augment, _resolve_classes
 from eokit.train.data import _band_statistics, _Source
 from eokit.trainingdata import data_kind as _data_kind
+from eokit.trainingdata import dataset_class_names as _class_names
 from eokit.trainingdata import open_training_data
 from eokit.trainingdata import sample_dim as _sample_dim
 
